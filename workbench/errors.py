@@ -1,0 +1,127 @@
+"""The one error hierarchy of Mesh Workbench.
+
+Every error a user can meet derives from :class:`WorkbenchError`. Messages name the thing, the bad
+value and the fix. Driver exceptions (sqlite3, pymongo, duckdb, crate) are translated into these at
+the adapter boundary so callers never catch a backend's exception type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "BackendUnavailable",
+    "Conflict",
+    "ErrorDetail",
+    "Forbidden",
+    "ModelError",
+    "NotFound",
+    "StoreLocked",
+    "Unauthenticated",
+    "ValidationError",
+    "WorkbenchError",
+]
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One problem inside a larger error: where it is and what is wrong.
+
+    ``location`` is a file, a row number, an entity index or an attribute path; ``element`` is the
+    model element or entity concerned; ``message`` says what is wrong and how to fix it.
+    """
+
+    message: str
+    location: str | None = None
+    element: str | None = None
+
+    def __str__(self) -> str:
+        prefix = ": ".join(part for part in (self.location, self.element) if part)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class WorkbenchError(Exception):
+    """Base class of every error raised by Mesh Workbench.
+
+    ``code`` is the stable machine-readable code (also used as GraphQL ``extensions.code``).
+    ``details`` lists the individual problems when one operation found several.
+    """
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, details: Sequence[ErrorDetail] = ()) -> None:
+        self.message = message
+        self.details: list[ErrorDetail] = list(details)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if not self.details:
+            return self.message
+        lines = [self.message] + [f"  - {detail}" for detail in self.details]
+        return "\n".join(lines)
+
+
+class ModelError(WorkbenchError, ValueError):
+    """A Construction Kit library or model is invalid (bad reference, cycle, clash, ...)."""
+
+    code = "MODEL_ERROR"
+
+
+class ValidationError(WorkbenchError, ValueError):
+    """Input data (an entity, a stream point, a filter, a CLI argument) is invalid."""
+
+    code = "VALIDATION_FAILED"
+
+
+class NotFound(WorkbenchError, LookupError):
+    """A tenant, library, type or entity does not exist."""
+
+    code = "NOT_FOUND"
+
+
+class Conflict(WorkbenchError):
+    """The write collides with the current state (stale rtVersion, unique index, existing id)."""
+
+    code = "CONFLICT"
+
+
+class Unauthenticated(WorkbenchError):
+    """No credentials or invalid credentials."""
+
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(WorkbenchError, PermissionError):
+    """The caller is authenticated but may not do this."""
+
+    code = "FORBIDDEN"
+
+
+class BackendUnavailable(WorkbenchError, ConnectionError):
+    """A backend server cannot be reached or a driver is not installed."""
+
+    code = "BACKEND_UNAVAILABLE"
+
+
+class StoreLocked(Conflict):
+    """An embedded store file is owned by another process (DuckDB allows one writer)."""
+
+    code = "STORE_LOCKED"
+
+
+@dataclass
+class _Collector:
+    """Collects :class:`ErrorDetail` items and raises them together (validate-all-then-fail)."""
+
+    details: list[ErrorDetail] = field(default_factory=list)
+
+    def add(self, message: str, location: str | None = None, element: str | None = None) -> None:
+        self.details.append(ErrorDetail(message, location, element))
+
+    def raise_if_any(self, error_type: type[WorkbenchError], summary: str) -> None:
+        if self.details:
+            raise error_type(summary, self.details)
+
+
+ErrorCollector = _Collector
