@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from workbench.ck.versions import Version, VersionRange
+from workbench.ck.versions import Version, VersionRange, parse_dependency
 from workbench.errors import NotFound
 
 __all__ = [
@@ -99,6 +99,12 @@ class Dependency:
     def __str__(self) -> str:
         return f"{self.name}-{self.range}"
 
+    @classmethod
+    def parse(cls, text: str) -> Dependency:
+        """Parse ``"System-[2.0,3.0)"``; raise :class:`ValidationError` naming the expected form."""
+        name, version_range = parse_dependency(text)
+        return cls(name, version_range)
+
 
 @dataclass
 class CkAttribute:
@@ -112,6 +118,8 @@ class CkAttribute:
     description: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     is_runtime_state: bool = False
+    #: the file the element was declared in (for error messages; ignored by ``==``)
+    source_file: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -169,6 +177,8 @@ class CkEnum:
     is_extensible: bool = False
     use_flags: bool = False
     description: str | None = None
+    #: the file the element was declared in (for error messages; ignored by ``==``)
+    source_file: str | None = field(default=None, compare=False)
 
     def by_name(self, name: str) -> EnumValue | None:
         return next((v for v in self.values if v.name.lower() == name.lower()), None)
@@ -186,6 +196,8 @@ class CkRecord:
     derived_from: str | None = None
     description: str | None = None
     attributes: dict[str, TypeAttribute] = field(default_factory=dict)
+    #: the file the element was declared in (for error messages; ignored by ``==``)
+    source_file: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -196,6 +208,8 @@ class CkAssociationRole:
     inbound_name: str
     inbound_multiplicity: Multiplicity
     description: str | None = None
+    #: the file the element was declared in (for error messages; ignored by ``==``)
+    source_file: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -219,6 +233,8 @@ class CkType:
     indexes: list[CkIndex] = field(default_factory=list)
     base_chain: list[str] = field(default_factory=list)
     subtypes: list[str] = field(default_factory=list)
+    #: the file the element was declared in (for error messages; ignored by ``==``)
+    source_file: str | None = field(default=None, compare=False)
 
     @property
     def library(self) -> str:
@@ -233,9 +249,7 @@ class CkType:
         found = self.attributes.get(name) or _find_case_insensitive(self.attributes, name)
         if found is None:
             known = ", ".join(sorted(self.attributes)) or "none"
-            raise NotFound(
-                f"type {self.id} has no attribute {name!r}; its attributes are: {known}"
-            )
+            raise NotFound(f"type {self.id} has no attribute {name!r}; its attributes are: {known}")
         return found
 
     def attribute_by_id(self, attribute_id: str) -> TypeAttribute | None:
@@ -279,7 +293,7 @@ class CkLibrary:
     enums: dict[str, CkEnum] = field(default_factory=dict)
     roles: dict[str, CkAssociationRole] = field(default_factory=dict)
     migrations: list[Migration] = field(default_factory=list)
-    source: Path | None = None
+    source: Path | None = field(default=None, compare=False)
     #: the library's YAML documents as loaded (kept to store and export the library verbatim)
     raw: dict[str, Any] = field(default_factory=dict)
 

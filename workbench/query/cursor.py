@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from workbench.errors import ValidationError
+from workbench.query.model import SortKey
 
-__all__ = ["decode_cursor", "encode_cursor"]
+__all__ = ["decode_cursor", "encode_cursor", "sort_fingerprint"]
 
 _DT = "$dt"
 
@@ -26,14 +29,30 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
-def encode_cursor(values: list[Any]) -> str:
-    """Encode the sort-key values (tie-breaker last) of a row as an opaque URL-safe string."""
-    raw = json.dumps([_encode_value(v) for v in values], separators=(",", ":"), default=str)
+def sort_fingerprint(sort: Sequence[SortKey]) -> str:
+    """A short digest of a sort order, stored in cursors so one issued for another sort is
+    rejected even when that sort has as many keys."""
+    spec = "|".join(".".join(key.path) + (":d" if key.descending else ":a") for key in sort)
+    return hashlib.sha256(spec.encode()).hexdigest()[:10]
+
+
+def encode_cursor(values: list[Any], sort: Sequence[SortKey] | None = None) -> str:
+    """Encode the sort-key values (tie-breaker last) of a row as an opaque URL-safe string.
+
+    With ``sort`` (the effective sort, tie-breaker included) the cursor also carries
+    :func:`sort_fingerprint`, and :func:`decode_cursor` given the same ``sort`` checks it.
+    """
+    encoded = [_encode_value(v) for v in values]
+    payload: Any = encoded if sort is None else {"s": sort_fingerprint(sort), "v": encoded}
+    raw = json.dumps(payload, separators=(",", ":"), default=str)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, expected_length: int) -> list[Any]:
-    """Decode a cursor made by :func:`encode_cursor` for a sort of ``expected_length`` keys."""
+def decode_cursor(
+    cursor: str, expected_length: int, sort: Sequence[SortKey] | None = None
+) -> list[Any]:
+    """Decode a cursor made by :func:`encode_cursor` for a sort of ``expected_length`` keys
+    (and, when ``sort`` is given, made for that very sort)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -42,6 +61,11 @@ def decode_cursor(cursor: str, expected_length: int) -> list[Any]:
             f"cursor {cursor!r} is not a cursor this service issued; "
             "pass the endCursor of a previous page unchanged"
         ) from None
+    if sort is not None:
+        if not isinstance(values, dict) or values.get("s") != sort_fingerprint(sort):
+            values = None
+        else:
+            values = values.get("v")
     if not isinstance(values, list) or len(values) != expected_length:
         raise ValidationError(
             f"cursor {cursor!r} was issued for a different sort order; "

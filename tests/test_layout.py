@@ -1,0 +1,43 @@
+"""Guards for the repository layout that the design depends on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_platform_folder_is_not_a_python_package() -> None:
+    assert not (ROOT / "platform" / "__init__.py").exists(), (
+        "platform/__init__.py shadows the standard library module 'platform'; remove it"
+    )
+
+
+def test_import_platform_resolves_to_the_standard_library() -> None:
+    code = "import platform, sys; print(platform.__file__)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    assert Path(out).resolve().parent == stdlib
+
+
+def test_core_imports_no_web_framework() -> None:
+    code = (
+        "import sys, workbench, workbench.ck, workbench.runtime.service, workbench.query, "
+        "workbench.tenancy.registry, workbench.client.local\n"
+        "bad = sorted(m for m in ('fastapi', 'strawberry', 'panel', 'starlette') if m in sys.modules)\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "", f"the core imported web frameworks: {out}"
+
+
+def test_every_top_level_folder_has_a_readme() -> None:
+    for folder in ("kernels", "dashboards", "notebooks", "platform", "hub_config"):
+        assert (ROOT / folder / "README.md").is_file(), folder

@@ -1,0 +1,218 @@
+"""The in-process client: ``workbench.open(data_dir)`` → :class:`Workbench`.
+
+A :class:`Workbench` owns the data directory: the system tenant's store (tenant registry) and
+every tenant opened from it. ``wb.tenant("acme")`` gives a :class:`Tenant` with ``ck`` (its CK
+catalog), ``entities`` (the runtime service) and ``streams(type_id)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.ck.model import CkModel
+from workbench.errors import ValidationError
+from workbench.runtime.service import EntityService
+from workbench.settings import Settings
+from workbench.storage.base import EntityStore
+from workbench.storage.registry import open_entity_store, open_stream_store
+from workbench.tenancy.catalog import CkCatalog
+from workbench.tenancy.ids import validate_tenant_id
+from workbench.tenancy.registry import ENTITIES_URL, STREAMS_URL, TenantRecord, TenantRegistry
+
+if TYPE_CHECKING:
+    from workbench.streams.service import StreamService, TypeStreams
+
+__all__ = ["Tenant", "Tenants", "Workbench", "open_workbench"]
+
+
+class Tenant:
+    """One tenant's data: CK catalog, runtime entities and stream data."""
+
+    def __init__(self, workbench: Workbench, record: TenantRecord) -> None:
+        self._workbench = workbench
+        self.id = record.id
+        self.record = record
+        self._lock = threading.Lock()
+        self._entity_store: EntityStore | None = None
+        self._stream_service: StreamService | None = None
+        self._catalog: CkCatalog | None = None
+        self._entities: EntityService | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Effective configuration (own keys over those inherited from ancestors)."""
+        return self._workbench.registry.effective_config(self.id)
+
+    @property
+    def entity_store(self) -> EntityStore:
+        with self._lock:
+            if self._entity_store is None:
+                self._entity_store = open_entity_store(self.record.config[ENTITIES_URL])
+            return self._entity_store
+
+    @property
+    def ck(self) -> CkCatalog:
+        """The tenant's Construction Kit catalog (import, validate, list, model)."""
+        if self._catalog is None:
+            registry = self._workbench.registry
+            self._catalog = CkCatalog(
+                self.id,
+                self.entity_store,
+                lambda: [self._workbench.tenant(a.id).ck for a in registry.ancestors(self.id)],
+            )
+        return self._catalog
+
+    @property
+    def model(self) -> CkModel:
+        return self.ck.model()
+
+    @property
+    def entities(self) -> EntityService:
+        """Runtime entities: create, update, delete, get, find, associations, import/export."""
+        if self._entities is None:
+            self._entities = EntityService(self.entity_store, self.ck.model)
+        return self._entities
+
+    @property
+    def stream_service(self) -> StreamService:
+        with self._lock:
+            if self._stream_service is None:
+                from workbench.streams.service import StreamService
+
+                store = open_stream_store(self.record.config[STREAMS_URL])
+                self._stream_service = StreamService(
+                    self.ck.model, self.entities.entity_types, store
+                )
+            return self._stream_service
+
+    def streams(self, ck_type_id: str) -> TypeStreams:
+        """Stream data of one CK type: ``write``, ``read``, ``aggregate``, ``downsample``."""
+        return self.stream_service.for_type(ck_type_id)
+
+    def drop_backends(self) -> None:
+        """Delete every piece of this tenant's data (used by tenant deletion)."""
+        self.entity_store.drop()
+        self._entity_store = None
+        if self._stream_service is not None:
+            self._stream_service.store.drop()
+        else:
+            open_stream_store(self.record.config[STREAMS_URL]).drop()
+        self._stream_service = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._entity_store is not None:
+                self._entity_store.close()
+                self._entity_store = None
+            if self._stream_service is not None:
+                self._stream_service.store.close()
+                self._stream_service = None
+
+    def __repr__(self) -> str:
+        return f"<Tenant {self.id}>"
+
+
+class Tenants:
+    """``wb.tenants``: create, list, get and delete tenants."""
+
+    def __init__(self, workbench: Workbench) -> None:
+        self._workbench = workbench
+
+    def create(
+        self,
+        tenant_id: str,
+        *,
+        parent: str | None = None,
+        description: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> Tenant:
+        record = self._workbench.registry.create(
+            tenant_id, parent=parent, description=description, config=config
+        )
+        tenant = self._workbench.tenant(record.id)
+        tenant.ck.model()  # fail now, not later, if the backend is unreachable
+        return tenant
+
+    def list(self) -> list[TenantRecord]:
+        return self._workbench.registry.list()
+
+    def get(self, tenant_id: str) -> TenantRecord:
+        return self._workbench.registry.get(tenant_id)
+
+    def delete(self, tenant_id: str, *, confirm: bool = False) -> None:
+        """Delete the tenant and all its data. ``confirm=True`` is required."""
+        if not confirm:
+            raise ValidationError(
+                f"deleting tenant {tenant_id!r} erases all its data; confirm it "
+                "(confirm=True in Python, --yes on the command line)"
+            )
+        registry = self._workbench.registry
+        registry.get(tenant_id)
+        if registry.children(tenant_id):
+            registry.remove(tenant_id)  # raises Conflict naming the children
+        tenant = self._workbench.tenant(tenant_id)
+        tenant.drop_backends()
+        tenant.close()
+        self._workbench.forget(tenant_id)
+        registry.remove(tenant_id)
+
+
+class Workbench:
+    """The platform's data directory, opened in this process."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home.expanduser().resolve()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._system_store = open_entity_store(f"sqlite:///{self.home / 'system' / 'entities.db'}")
+        self.registry = TenantRegistry(self._system_store, self.home)
+        self.tenants = Tenants(self)
+        self._tenants: dict[str, Tenant] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def system_store(self) -> EntityStore:
+        return self._system_store
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        """The tenant ``tenant_id`` (NotFound when it does not exist)."""
+        validate_tenant_id(tenant_id, allow_system=True)
+        with self._lock:
+            cached = self._tenants.get(tenant_id)
+        if cached is not None:
+            return cached
+        record = self.registry.get(tenant_id)
+        with self._lock:
+            return self._tenants.setdefault(tenant_id, Tenant(self, record))
+
+    def forget(self, tenant_id: str) -> None:
+        with self._lock:
+            self._tenants.pop(tenant_id, None)
+
+    def close(self) -> None:
+        with self._lock:
+            tenants = list(self._tenants.values())
+            self._tenants.clear()
+        for tenant in tenants:
+            tenant.close()
+        self._system_store.close()
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Workbench {self.home}>"
+
+
+def open_workbench(data_dir: str | Path | None = None) -> Workbench:
+    """Open the data directory ``data_dir`` (default ``WORKBENCH_HOME`` or ``~/.workbench``)."""
+    home = Path(data_dir) if data_dir is not None else Settings().home
+    if str(home).strip() == "":
+        raise ValidationError("data directory is empty; pass a path or set WORKBENCH_HOME")
+    return Workbench(home)
+
+

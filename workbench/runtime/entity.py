@@ -1,0 +1,131 @@
+"""What the runtime service hands out and takes in: entities, pages, inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["AssociationInput", "Entity", "EntityInput", "EntityPage", "EntityUpdate"]
+
+
+@dataclass
+class Entity:
+    """A runtime entity as users see it: attribute values keyed by GraphQL field names
+    (``serialNumber``), enums by name, datetimes as aware ``datetime``."""
+
+    rt_id: str
+    ck_type_id: str
+    rt_version: int
+    rt_creation_datetime: datetime
+    rt_changed_datetime: datetime
+    attributes: dict[str, Any]
+    rt_well_known_name: str | None = None
+    archived: bool = False
+
+    def __getitem__(self, name: str) -> Any:
+        return self.attributes[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict: system fields first, then the attributes."""
+        out: dict[str, Any] = {
+            "rtId": self.rt_id,
+            "ckTypeId": self.ck_type_id,
+            "rtWellKnownName": self.rt_well_known_name,
+            "rtVersion": self.rt_version,
+            "rtCreationDateTime": self.rt_creation_datetime.isoformat(),
+            "rtChangedDateTime": self.rt_changed_datetime.isoformat(),
+        }
+        if self.archived:
+            out["archived"] = True
+        out.update(self.attributes)
+        return out
+
+
+@dataclass
+class EntityPage:
+    """One page of a query; ``end_cursor`` goes into ``after=`` for the next page."""
+
+    items: list[Entity]
+    has_next_page: bool
+    end_cursor: str | None
+    total_count: int | None = None
+    cursors: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "items": [e.to_dict() for e in self.items],
+            "pageInfo": {"hasNextPage": self.has_next_page, "endCursor": self.end_cursor},
+        }
+        if self.total_count is not None:
+            out["totalCount"] = self.total_count
+        return out
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per entity, one column per system field and attribute, indexed by rtId."""
+        import pandas as pd
+
+        rows = []
+        for e in self.items:
+            row: dict[str, Any] = {
+                "rtId": e.rt_id,
+                "ckTypeId": e.ck_type_id,
+                "rtWellKnownName": e.rt_well_known_name,
+                "rtVersion": e.rt_version,
+                "rtCreationDateTime": e.rt_creation_datetime,
+                "rtChangedDateTime": e.rt_changed_datetime,
+            }
+            row.update(e.attributes)
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        if not rows:
+            frame = pd.DataFrame(columns=["rtId", "ckTypeId", "rtWellKnownName", "rtVersion"])
+        return frame.set_index("rtId")
+
+
+@dataclass(frozen=True)
+class AssociationInput:
+    """A link to make from the entity: ``role`` is a role id (``System/ParentChild``) or the
+    outbound name on the entity's type (``parent``)."""
+
+    role: str
+    target_rt_id: str
+    target_ck_type_id: str | None = None
+
+
+@dataclass
+class EntityInput:
+    """An entity to create. ``attributes`` are keyed by name (``serialNumber``/``SerialNumber``)
+    or, with ``keyed_by="id"``, by full attribute id (``Demo.Energy/SerialNumber``)."""
+
+    ck_type_id: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    rt_id: str | None = None
+    rt_well_known_name: str | None = None
+    associations: Sequence[AssociationInput] = ()
+    keyed_by: Literal["name", "id"] = "name"
+
+
+@dataclass
+class EntityUpdate:
+    """A change to an existing entity: only the given attributes change (``None`` removes an
+    optional one). ``rt_version``, when given, must match the stored version (else Conflict).
+    ``add_associations``/``remove_associations`` change its outbound links."""
+
+    rt_id: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    rt_version: int | None = None
+    rt_well_known_name: str | None = None
+    add_associations: Sequence[AssociationInput] = ()
+    remove_associations: Sequence[AssociationInput] = ()
+    keyed_by: Literal["name", "id"] = "name"

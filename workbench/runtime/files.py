@@ -1,0 +1,238 @@
+"""Import and export of runtime entity files (YAML or JSON, CONSTRUCTION_KIT.md format).
+
+Import is all or nothing per file: every entity is validated (attributes, associations,
+multiplicities, dependencies of the file against the tenant's libraries) before one atomic batch
+is written. An entity whose ``rtId`` already exists is updated: the attributes in the file replace
+those stored and the file's associations are added (existing links are kept).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench.ck.model import CkModel, Dependency
+from workbench.ck.versions import VersionRange
+from workbench.errors import ErrorCollector, ValidationError
+from workbench.query.model import EntityQuery
+from workbench.runtime.entity import AssociationInput, EntityInput, EntityUpdate
+from workbench.runtime.service import EntityService
+from workbench.runtime.values import externalize_attributes
+
+__all__ = ["ImportSummary", "export_runtime_file", "import_runtime_file", "parse_runtime_document"]
+
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class ImportSummary(dict[str, int]):
+    """``{"created": n, "updated": m}``."""
+
+
+def _read(path: Path) -> Any:
+    if not path.is_file():
+        raise ValidationError(f"runtime file {str(path)!r} does not exist or is not a file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (safe loader)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ValidationError(f"runtime file {str(path)!r} is not valid YAML/JSON: {exc}") from None
+
+
+def parse_runtime_document(
+    document: Any, source: str
+) -> tuple[list[Dependency], list[dict[str, Any]]]:
+    """Check the shape of a runtime document; return its dependencies and entity entries."""
+    if not isinstance(document, dict) or not isinstance(document.get("entities"), list):
+        raise ValidationError(
+            f"{source}: a runtime file is a mapping with an 'entities' list "
+            "(and optionally 'dependencies')"
+        )
+    unknown = set(document) - {"dependencies", "entities", "$schema"}
+    if unknown:
+        raise ValidationError(
+            f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
+            "expected 'dependencies' and 'entities'"
+        )
+    dependencies = []
+    for raw in document.get("dependencies") or []:
+        name, _, spec = str(raw).rpartition("-")
+        if not name:
+            raise ValidationError(f"{source}: dependency {raw!r} is not of the form Name-[1.0,2.0)")
+        dependencies.append(Dependency(name, VersionRange.parse(spec)))
+    return dependencies, document["entities"]
+
+
+def _check_dependencies(model: CkModel, dependencies: list[Dependency], source: str) -> None:
+    errors = ErrorCollector()
+    for dependency in dependencies:
+        library = model.libraries.get(dependency.name)
+        if library is None:
+            errors.add(
+                f"the file needs library {dependency}, which this tenant has not imported; "
+                "import it first (workbench ck import)",
+                source,
+            )
+        elif not dependency.range.contains(library.version):
+            errors.add(
+                f"the file needs {dependency} but the tenant has {library.model_id}",
+                source,
+            )
+    errors.raise_if_any(ValidationError, "nothing was imported: dependencies are not satisfied")
+
+
+def import_runtime_file(
+    service: EntityService, model: CkModel, path: Path, *, progress: bool = False
+) -> ImportSummary:
+    """Import one runtime file into the tenant behind ``service``; all or nothing."""
+    dependencies, entries = parse_runtime_document(_read(path), str(path))
+    _check_dependencies(model, dependencies, str(path))
+    errors = ErrorCollector()
+    ids = [str(e["rtId"]).lower() for e in entries if isinstance(e, dict) and e.get("rtId")]
+    existing = service.store.get_many(ids, include_archived=False) if ids else {}
+    creates: list[EntityInput] = []
+    updates: list[EntityUpdate] = []
+    with _progress(progress, len(entries), f"checking {path.name}") as advance:
+        for index, entry in enumerate(entries):
+            location = f"{path.name}: entities[{index}]"
+            parsed = _parse_entry(entry, location, errors)
+            advance()
+            if parsed is None:
+                continue
+            attributes, links = parsed
+            rt_id = str(entry.get("rtId") or "").lower() or None
+            if rt_id and rt_id in existing:
+                if existing[rt_id].ck_type_id != entry["ckTypeId"]:
+                    errors.add(
+                        f"rtId {rt_id} exists as a {existing[rt_id].ck_type_id}, the file says "
+                        f"{entry['ckTypeId']}; the type of an entity cannot change on import",
+                        location,
+                    )
+                    continue
+                known = {(a.role_id, a.target_rt_id) for a in service.links([rt_id])}
+                new_links = [a for a in links if (a.role, a.target_rt_id.lower()) not in known]
+                updates.append(
+                    EntityUpdate(
+                        rt_id,
+                        attributes,
+                        rt_well_known_name=entry.get("rtWellKnownName"),
+                        add_associations=new_links,
+                        keyed_by="id",
+                    )
+                )
+            else:
+                creates.append(
+                    EntityInput(
+                        ck_type_id=str(entry["ckTypeId"]),
+                        attributes=attributes,
+                        rt_id=rt_id,
+                        rt_well_known_name=entry.get("rtWellKnownName"),
+                        associations=links,
+                        keyed_by="id",
+                    )
+                )
+    errors.raise_if_any(ValidationError, f"nothing was imported from {path.name}")
+    service.apply(creates=creates, updates=updates)
+    return ImportSummary(created=len(creates), updated=len(updates))
+
+
+def _parse_entry(
+    entry: Any, location: str, errors: ErrorCollector
+) -> tuple[dict[str, Any], list[AssociationInput]] | None:
+    if not isinstance(entry, dict) or "ckTypeId" not in entry:
+        errors.add("an entity is a mapping with at least 'ckTypeId'", location)
+        return None
+    unknown = set(entry) - {"rtId", "ckTypeId", "rtWellKnownName", "attributes", "associations"}
+    if unknown:
+        errors.add(f"unknown key(s) {', '.join(sorted(unknown))} in entity", location)
+        return None
+    attributes: dict[str, Any] = {}
+    for item in entry.get("attributes") or []:
+        if not isinstance(item, dict) or "id" not in item:
+            errors.add(f"attribute entry {item!r} needs 'id' and 'value'", location)
+            return None
+        attributes[str(item["id"])] = item.get("value")
+    links = []
+    for item in entry.get("associations") or []:
+        if not isinstance(item, dict) or "roleId" not in item or "targetRtId" not in item:
+            errors.add(f"association entry {item!r} needs 'roleId' and 'targetRtId'", location)
+            return None
+        links.append(
+            AssociationInput(
+                str(item["roleId"]), str(item["targetRtId"]), item.get("targetCkTypeId")
+            )
+        )
+    return attributes, links
+
+
+def export_runtime_file(
+    service: EntityService,
+    model: CkModel,
+    path: Path,
+    *,
+    ck_type_id: str | None = None,
+    include_archived: bool = False,
+) -> int:
+    """Write the tenant's entities (of ``ck_type_id`` and subtypes, or all) to ``path``
+    (``.json`` for JSON, YAML otherwise); returns the number of entities written."""
+    type_ids = tuple(model.type_and_descendants(ck_type_id)) if ck_type_id else None
+    page = service.store.find(
+        EntityQuery(type_ids=type_ids, include_archived=include_archived, first=None)
+    )
+    links = service.store.associations([e.rt_id for e in page.items], "outbound")
+    by_source: dict[str, list[dict[str, str]]] = {}
+    for link in links:
+        by_source.setdefault(link.source_rt_id, []).append(
+            {
+                "roleId": link.role_id,
+                "targetRtId": link.target_rt_id,
+                "targetCkTypeId": link.target_ck_type_id,
+            }
+        )
+    entities = []
+    used_libraries: set[str] = set()
+    for stored in page.items:
+        ck_type = model.type(stored.ck_type_id)
+        used_libraries.add(ck_type.library)
+        entry: dict[str, Any] = {"rtId": stored.rt_id, "ckTypeId": stored.ck_type_id}
+        if stored.rt_well_known_name:
+            entry["rtWellKnownName"] = stored.rt_well_known_name
+        entry["attributes"] = externalize_attributes(
+            model, ck_type, stored.attributes, keyed_by="id"
+        )
+        if stored.rt_id in by_source:
+            entry["associations"] = by_source[stored.rt_id]
+        entities.append(entry)
+    dependencies = []
+    for name in sorted(used_libraries):
+        version = model.libraries[name].version
+        dependencies.append(f"{name}-[{version.major}.{version.minor},{version.major + 1}.0)")
+    document = {"dependencies": dependencies, "entities": entities}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    else:
+        path.write_text(
+            yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True),
+            encoding="utf-8",
+        )
+    return len(entities)
+
+
+@contextmanager
+def _progress(enabled: bool, total: int, label: str) -> Iterator[Any]:
+    if not enabled or total < 1000:
+        yield lambda: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
