@@ -18,7 +18,9 @@ BuildLibrary = Callable[..., CkLibrary]
 
 
 def build_library(
-    model_id: str = "Test-1.0.0", dependencies: tuple[str, ...] = ("System-[2.0,3.0)",), **files: str
+    model_id: str = "Test-1.0.0",
+    dependencies: tuple[str, ...] = ("System-[2.0,3.0)",),
+    **files: str,
 ) -> CkLibrary:
     """A library from YAML texts; keyword names are file names with ``__`` for ``/``.
 

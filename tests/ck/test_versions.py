@@ -8,7 +8,12 @@ from workbench.errors import ValidationError
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1.2.3", Version(1, 2, 3)), ("2.0", Version(2, 0, 0)), ("3", Version(3)), (" 1.0.0 ", Version(1))],
+    [
+        ("1.2.3", Version(1, 2, 3)),
+        ("2.0", Version(2, 0, 0)),
+        ("3", Version(3)),
+        (" 1.0.0 ", Version(1)),
+    ],
 )
 def test_version_parse(text: str, expected: Version) -> None:
     assert Version.parse(text) == expected
@@ -84,7 +89,9 @@ def test_parse_model_id(text: str, name: str, version: Version) -> None:
     assert parse_model_id(text) == (name, version)
 
 
-@pytest.mark.parametrize("text", ["Demo.Energy", "Demo.Energy-", "-1.0.0", "Demo Energy-1.0", "A-[1.0,2.0)"])
+@pytest.mark.parametrize(
+    "text", ["Demo.Energy", "Demo.Energy-", "-1.0.0", "Demo Energy-1.0", "A-[1.0,2.0)"]
+)
 def test_parse_model_id_rejects_bad_input(text: str) -> None:
     with pytest.raises(ValidationError, match="Name-Version"):
         parse_model_id(text)

@@ -270,7 +270,7 @@ def test_datetimes_keep_microseconds_and_sort_in_time_order(
 
 def test_datetime_encoding_is_fixed_width_utc() -> None:
     value = datetime(1, 1, 1, tzinfo=UTC)
-    assert encode_datetime(value).endswith("0001-01-01T00:00:00.000000Z")
+    assert encode_datetime(value) == "$dt:0001-01-01T00:00:00.000000Z"
     assert decode_datetime(encode_datetime(value)) == value
     assert decode_datetime("2024-01-01") is None
     with pytest.raises(ValidationError, match="timezone"):
@@ -278,13 +278,26 @@ def test_datetime_encoding_is_fixed_width_utc() -> None:
 
 
 def test_strings_that_look_like_encoded_values_round_trip(mongo_store: MongoEntityStore) -> None:
-    tricky = {"A": "\x00dt:2024-01-01T00:00:00.000000Z", "B": "\x00s:x", "C": "\x00"}
+    tricky = {"A": "$dt:2024-01-01T00:00:00.000000Z", "B": "$$x", "C": "$", "D": "$dt:"}
     (entity,) = insert(mongo_store, make_entity(tricky))
     assert mongo_store.get_many([entity.rt_id])[entity.rt_id].attributes == tricky
-    found = mongo_store.find(
-        EntityQuery(filters=(Condition(attr("B"), Operator.EQUALS, "\x00s:x"),))
-    )
+    found = mongo_store.find(EntityQuery(filters=(Condition(attr("B"), Operator.EQUALS, "$$x"),)))
     assert [e.rt_id for e in found.items] == [entity.rt_id]
+    for pattern in ("$$x", "$dt:%", "$$_", "$%"):
+        like = EntityQuery(filters=(Condition(attr("B"), Operator.LIKE, pattern),))
+        assert mongo_store.count(like) == (1 if pattern != "$dt:%" else 0), pattern
+    dated = EntityQuery(filters=(Condition(attr("A"), Operator.LIKE, "$dt:2024%"),))
+    assert mongo_store.count(dated) == 1
+
+
+def test_like_and_text_search_never_match_datetimes(mongo_store: MongoEntityStore) -> None:
+    insert(mongo_store, make_entity({"At": datetime(2024, 1, 1, tzinfo=UTC)}))
+    for condition in (
+        Condition(attr("At"), Operator.LIKE, "%2024%"),
+        Condition(attr("At"), Operator.MATCH_REG_EX, "2024"),
+        TextSearch("2024", (attr("At"),)),
+    ):
+        assert mongo_store.count(EntityQuery(filters=(condition,))) == 0
 
 
 @pytest.mark.parametrize(

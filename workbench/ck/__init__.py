@@ -10,6 +10,7 @@ from workbench.ck.loader import (
     load_library,
     load_library_from_documents,
     load_library_from_text,
+    parse_yaml,
 )
 from workbench.ck.migrations import STEP_ACTIONS, apply_steps, migrations_between
 from workbench.ck.model import (
@@ -100,6 +101,7 @@ __all__ = [
     "migrations_between",
     "parse_dependency",
     "parse_model_id",
+    "parse_yaml",
     "resolve_model",
     "resolve_reference",
     "select_versions",

@@ -142,7 +142,7 @@ _Yaml12Loader.add_implicit_resolver(
 
 def parse_yaml(text: str) -> Any:
     """Parse one YAML document as library files are parsed (YAML 1.2 booleans, safe types)."""
-    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass: safe
 
 
 def load_library(path: Path | str) -> CkLibrary:
@@ -361,7 +361,7 @@ class _LibraryParser:
         allowed = {*ELEMENT_KINDS, *_IGNORED_KEYS} | (_MODEL_KEYS if is_model_doc else set())
         for key in content:
             if key not in allowed:
-                hint = " ('modelId' belongs in ckModel.yaml only)" if key in _MODEL_KEYS else ""
+                hint = f" ({key!r} belongs in ckModel.yaml only)" if key in _MODEL_KEYS else ""
                 self.errors.add(
                     f"unknown key {key!r}{hint}; "
                     f"a library file holds: {', '.join(sorted(allowed))}",

@@ -286,18 +286,20 @@ def _flatten(model: CkModel, errors: ErrorCollector) -> None:
 
 def _fill_type(ck_type: CkType, lineage: list[CkType]) -> None:
     """Fill the flattened members of ``ck_type`` from its lineage (root first, itself last)."""
-    ck_type.attributes = {}
+    ck_type.attributes = _collect_members(lineage)
     for ancestor in lineage:
-        for member in ancestor.own_attributes:
-            ck_type.attributes.setdefault(member.name, member)
         ck_type.associations.extend(ancestor.own_associations)
         ck_type.indexes.extend(ancestor.own_indexes)
 
 
-def _collect_members(lineage: Sequence[CkRecord]) -> dict[str, TypeAttribute]:
-    """Record attributes by name, base records first (the first declaration of a name wins)."""
+def _collect_members(lineage: Sequence[CkType] | Sequence[CkRecord]) -> dict[str, TypeAttribute]:
+    """Attributes by name along ``lineage`` (root first); the first declaration of a name wins."""
     members: dict[str, TypeAttribute] = {}
+    seen: set[str] = set()
     for ancestor in lineage:
         for member in ancestor.own_attributes:
-            members.setdefault(member.name, member)
+            # names are case-insensitive; a repeated name is reported by validation
+            if member.name.lower() not in seen:
+                seen.add(member.name.lower())
+                members[member.name] = member
     return members

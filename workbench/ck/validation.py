@@ -42,6 +42,10 @@ def validate_model(model: CkModel, errors: ErrorCollector) -> None:
     checker.enum_values()
 
 
+def _article(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" else "a"
+
+
 @dataclass
 class _Checker:
     model: CkModel
@@ -77,7 +81,11 @@ class _Checker:
             )
             self.errors.add(f"{key} refers to unknown {kind} {element_id}{hint}", source, element)
         else:
-            self.errors.add(f"{key} {element_id} is a {actual}, not a {kind}", source, element)
+            self.errors.add(
+                f"{key} {element_id} is {_article(actual)} {actual}, not {_article(kind)} {kind}",
+                source,
+                element,
+            )
         return False
 
     # -- references ----------------------------------------------------------------------------

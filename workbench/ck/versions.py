@@ -143,13 +143,10 @@ class VersionRange:
             return f"[{self.minimum}]"
         if self.maximum is None and self.min_inclusive and self.minimum is not None:
             return str(self.minimum)
-        if self.minimum is None:
-            low = "("
-        else:
+        low, high = "(", ")"
+        if self.minimum is not None:
             low = f"{'[' if self.min_inclusive else '('}{self.minimum}"
-        if self.maximum is None:
-            high = ")"
-        else:
+        if self.maximum is not None:
             high = f"{self.maximum}{']' if self.max_inclusive else ')'}"
         return f"{low},{high}"
 

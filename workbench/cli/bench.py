@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from workbench.cli.common import emit, wb_command
+from workbench.cli.common import data_dir_option, emit, state
 
 __all__ = ["bench", "register"]
 
@@ -32,7 +32,10 @@ def bench() -> None:
 def _make(name: str) -> None:
     module_name, function_name = BENCHMARKS[name]
 
-    @wb_command(bench, name, help=f"Run the {name} benchmark (see BENCHMARKS.md).")
+    # ``--json PATH`` here writes the report to a file (BENCHMARKS.md), so the shared
+    # ``--json`` flag is not added to benchmark commands.
+    @bench.command(name, help=f"Run the {name} benchmark (see BENCHMARKS.md).")
+    @data_dir_option
     @click.option("--quick", is_flag=True, help="Small size: proves it works (CI).")
     @click.option("--backend", help="Backend URL (default: embedded) e.g. mongodb://host/db.")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -53,6 +56,7 @@ def _make(name: str) -> None:
             console.print(f"shape: {report.shape}")
             console.print(f"hardware: {report.hardware['cpu']}, {report.hardware['cores']} cores")
 
+        state().as_json = False
         emit(data, human)
 
 

@@ -115,7 +115,9 @@ _NO_VALUE = frozenset({Operator.IS_NULL, Operator.IS_NOT_NULL})
 _LIST_VALUE = frozenset({Operator.IN, Operator.NOT_IN, Operator.BETWEEN})
 _PATH = r"[A-Za-z_][\w.]*(?:\s*->\s*[A-Za-z_][\w.]*)*"
 _SYMBOL_FILTER = re.compile(rf"\s*(?P<path>{_PATH})\s*(?P<op>==|!=|<>|<=|>=|=|<|>)(?P<value>.*)")
-_WORD_FILTER = re.compile(r"\s*(?P<path>\S+)\s+(?P<op>[A-Za-z_]+)(?:\s+(?P<value>.*?))?\s*")
+_WORD_FILTER = re.compile(
+    rf"\s*(?P<path>{_PATH}|\S+)\s+(?P<op>[A-Za-z_]+)(?:\s+(?P<value>.*?))?\s*"
+)
 _FILTER_HELP = (
     'write \'PATH OPERATOR VALUE\', e.g. "state EQUALS Active", "phaseL1.voltage > 230", '
     "\"name IN 'Hall A','Hall B'\" or \"description IS_NULL\""

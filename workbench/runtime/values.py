@@ -621,10 +621,19 @@ class _Normalizer:
             if attribute.value_type is ValueType.RECORD_ARRAY:
                 if not isinstance(raw, list | tuple):
                     raise _Invalid(f"expects a list of records, got {_show(raw)}")
-                before = len(self.errors.details)
-                items = [self.record(attribute, item, f"{path}[{i}]") for i, item in enumerate(raw)]
-                return _MISSING if len(self.errors.details) > before else items
+                items = [
+                    self.element(attribute, item, f"{path}[{i}]") for i, item in enumerate(raw)
+                ]
+                return _MISSING if any(item is _MISSING for item in items) else items
             return _to_scalar(self.model, attribute, raw, lenient=False)
+        except _Invalid as exc:
+            self.fail(path, exc.reason)
+            return _MISSING
+
+    def element(self, attribute: TypeAttribute, raw: Any, path: str) -> Any:
+        """One record of a RecordArray, or ``_MISSING`` after recording its errors."""
+        try:
+            return self.record(attribute, raw, path)
         except _Invalid as exc:
             self.fail(path, exc.reason)
             return _MISSING

@@ -172,16 +172,17 @@ _DATABASES_LOCK = threading.Lock()
 
 def _open_database(path: Path | None) -> _Database:
     if path is None:
-        return _Database(":memory:", None, duckdb.connect(":memory:"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        connection = duckdb.connect(str(path))
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise _locked_error(path, exc) from None
-        raise BackendUnavailable(f"cannot open the stream store {path}: {exc}") from None
-    # we hold DuckDB's file lock now, so any record left there is stale: take it over
-    owner_file(path).write_text(json.dumps(_owner_record()) + "\n", encoding="utf-8")
+        connection = duckdb.connect(":memory:")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise _locked_error(path, exc) from None
+            raise BackendUnavailable(f"cannot open the stream store {path}: {exc}") from None
+        # we hold DuckDB's file lock now, so any record left there is stale: take it over
+        owner_file(path).write_text(json.dumps(_owner_record()) + "\n", encoding="utf-8")
     try:
         connection.execute(
             "CREATE TABLE IF NOT EXISTS wb_stream_tables ("
@@ -194,9 +195,10 @@ def _open_database(path: Path | None) -> _Database:
         )
     except BaseException:
         connection.close()
-        owner_file(path).unlink(missing_ok=True)
+        if path is not None:
+            owner_file(path).unlink(missing_ok=True)
         raise
-    return _Database(str(path), path, connection)
+    return _Database(str(path or ":memory:"), path, connection)
 
 
 class DuckDBStreamStore(StreamStore):

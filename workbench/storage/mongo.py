@@ -14,8 +14,11 @@ holds four collections:
 
 Datetimes: BSON dates have millisecond precision, so datetimes (attribute values and the system
 timestamps) are stored as fixed-width UTC ISO strings behind a marker
-(``"\\u0000dt:2026-01-02T03:04:05.123456Z"``, see :func:`encode_datetime`) that sort and compare
-chronologically as plain strings and decode back to aware datetimes with every microsecond.
+(``"$dt:2026-01-02T03:04:05.123456Z"``, see :func:`encode_datetime`), the same logical encoding as
+the SQLite adapter: they sort and compare chronologically as plain strings and decode back to
+aware datetimes with every microsecond. A string value that itself starts with ``$dt:`` or ``$$``
+is stored with one more leading ``$``. LIKE, MATCH_REG_EX and text search never match a datetime;
+MATCH_REG_EX sees such an escaped string with its extra ``$``.
 
 Write guarantees (:meth:`MongoEntityStore.apply`):
 
@@ -47,7 +50,6 @@ query document, so one step is limited by the 16 MB BSON document size (some 500
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import string
@@ -116,10 +118,10 @@ _BATCH = "_wbBatch"
 #: prefix of the server indexes made from IndexSpecs
 _INDEX_PREFIX = "wb_"
 
-_DT_MARKER = "\x00dt:"
-#: prefix that protects stored strings which themselves start with NUL (so never look like a date)
-_STR_MARKER = "\x00s:"
-_DT_RE = re.compile(r"\x00dt:(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6})Z\Z")
+# The same logical encoding as the SQLite adapter (workbench/storage/sqlite.py): a datetime is
+# "$dt:" + fixed-width UTC text; a string that itself starts with "$dt:" or "$$" gets one more "$".
+_DT_MARKER = "$dt:"
+_DT_RE = re.compile(r"\$dt:(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6})Z\Z")
 
 #: first path element -> stored field, for the system fields queries may use
 _SYSTEM_FIELDS = {
@@ -168,8 +170,8 @@ def decode_datetime(value: str) -> datetime | None:
 def _encode(value: Any) -> Any:
     if isinstance(value, datetime):
         return encode_datetime(value)
-    if isinstance(value, str) and value.startswith("\x00"):
-        return _STR_MARKER + value
+    if isinstance(value, str) and value.startswith(("$$", _DT_MARKER)):
+        return "$" + value
     if isinstance(value, dict):
         return {key: _encode(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -179,8 +181,8 @@ def _encode(value: Any) -> Any:
 
 def _decode(value: Any) -> Any:
     if isinstance(value, str):
-        if value.startswith(_STR_MARKER):
-            return value[len(_STR_MARKER) :]
+        if value.startswith("$$"):
+            return value[1:]
         if value.startswith(_DT_MARKER):
             decoded = decode_datetime(value)
             return value if decoded is None else decoded
@@ -309,7 +311,9 @@ def _escape_regex(text: str) -> str:
 
 
 def _like_regex(pattern: str) -> str:
-    parts = ["^"]
+    # a stored string starting with "$$" carries one escape "$" (see _encode): let a pattern that
+    # starts with a literal "$" skip it
+    parts = ["^\\$?" if pattern.startswith("$") else "^"]
     for ch in pattern:
         if ch == "%":
             parts.append(".*")
@@ -349,6 +353,11 @@ def _string(value: Any, condition: Condition) -> str:
     return value
 
 
+def _strings_only(field: str, regex: Document) -> Document:
+    """``regex`` on ``field``, never matching an encoded datetime (stored as a string)."""
+    return {"$and": [{field: regex}, {field: {"$not": {"$regex": "^\\$dt:"}}}]}
+
+
 def _compile_condition(condition: Condition) -> Document:
     field = _field(condition.path)
     op = condition.operator
@@ -371,7 +380,8 @@ def _compile_condition(condition: Condition) -> Document:
         return {field: {"$nin": _values(value, condition)}}
     if op in (Operator.LIKE, Operator.ANY_LIKE):
         # on an array value the server matches when any element matches: that is ANY_LIKE
-        return {field: {"$regex": _like_regex(_string(value, condition)), "$options": "is"}}
+        regex = {"$regex": _like_regex(_string(value, condition)), "$options": "is"}
+        return _strings_only(field, regex)
     if op is Operator.MATCH_REG_EX:
         pattern = _string(value, condition)
         try:
@@ -381,7 +391,7 @@ def _compile_condition(condition: Condition) -> Document:
                 f"MATCH_REG_EX pattern {pattern!r} on {'.'.join(condition.path)!r} is not a "
                 f"valid regular expression: {exc}"
             ) from None
-        return {field: {"$regex": pattern}}
+        return _strings_only(field, {"$regex": pattern})
     if op is Operator.ANY_EQ:
         # the server's equality on an array value matches when any element is equal
         return {field: _scalar(value, condition)}
@@ -403,7 +413,7 @@ def _compile_text_search(search: TextSearch) -> Document:
     if not search.paths:
         return {"_id": {"$in": []}}
     regex = {"$regex": _escape_regex(search.term), "$options": "i"}
-    clauses = [{_field(path): dict(regex)} for path in search.paths]
+    clauses = [_strings_only(_field(path), dict(regex)) for path in search.paths]
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
@@ -434,23 +444,6 @@ def _keyset_predicate(sort: Sequence[SortKey], values: Sequence[Any]) -> Documen
     if not disjuncts:
         return {"_id": {"$in": []}}
     return disjuncts[0] if len(disjuncts) == 1 else {"$or": disjuncts}
-
-
-def _sort_fingerprint(sort: Sequence[SortKey]) -> str:
-    """A short digest of a sort order, carried in cursors so that one cannot be resumed under
-    another sort (the same number of keys would otherwise decode fine)."""
-    spec = json.dumps([[list(key.path), key.descending] for key in sort])
-    return hashlib.sha256(spec.encode()).hexdigest()[:12]
-
-
-def _decode_cursor(cursor: str, sort: Sequence[SortKey]) -> list[Any]:
-    fingerprint, *values = decode_cursor(cursor, len(sort) + 1)
-    if fingerprint != _sort_fingerprint(sort):
-        raise ValidationError(
-            f"cursor {cursor!r} was issued for a different sort order; "
-            "restart paging without 'after' when you change the sort"
-        )
-    return values
 
 
 def _value_at(document: Document, field: str) -> Any:
@@ -719,7 +712,9 @@ class MongoEntityStore(EntityStore):
             selection = self._selection(query)
             clauses = [selection] if selection else []
             if query.after is not None:
-                clauses.append(_keyset_predicate(sort, _decode_cursor(query.after, sort)))
+                clauses.append(
+                    _keyset_predicate(sort, decode_cursor(query.after, len(sort), sort=sort))
+                )
             cursor = self._entities.find(_and(clauses)).sort(
                 [
                     (field, DESCENDING if key.descending else ASCENDING)
@@ -733,9 +728,8 @@ class MongoEntityStore(EntityStore):
         has_next = query.first is not None and len(documents) > query.first
         if query.first is not None:
             documents = documents[: query.first]
-        fingerprint = _sort_fingerprint(sort)
         cursors = [
-            encode_cursor([fingerprint, *(_decode(_value_at(doc, field)) for field in fields)])
+            encode_cursor([_decode(_value_at(doc, field)) for field in fields], sort=sort)
             for doc in documents
         ]
         return Page(
