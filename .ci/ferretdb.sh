@@ -84,9 +84,11 @@ ferretdb="$(find_ferretdb)"
 works "$ferretdb" || { log "$ferretdb does not run"; exit 1; }
 data_dir="$(mktemp -d "${TMPDIR:-/tmp}/wb-ferretdb.XXXXXX")"
 port="$(free_port)"
+debug_port="$(free_port)"  # its metrics/debug HTTP listener; the default 8088 clashes between runs
 log "starting $ferretdb on 127.0.0.1:$port, data in $data_dir"
 nohup "$ferretdb" --handler=sqlite --sqlite-url="file:${data_dir}/" \
-    --listen-addr="127.0.0.1:${port}" --state-dir="$data_dir" --telemetry=disable \
+    --listen-addr="127.0.0.1:${port}" --debug-addr="127.0.0.1:${debug_port}" \
+    --state-dir="$data_dir" --telemetry=disable \
     --log-level=warn >"$data_dir/ferretdb.log" 2>&1 </dev/null &
 pid=$!
 

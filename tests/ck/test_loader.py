@@ -54,7 +54,9 @@ def test_demo_energy_loads_with_full_ids(demo_energy: CkLibrary) -> None:
     assert (state.value_type, state.enum_id) == (ValueType.ENUM, "Demo.Energy/MeterState")
     assert demo_energy.attributes["Demo.Energy/Voltage"].metadata == {"unit": "V"}
     assert demo_energy.attributes["Demo.Energy/Phases"].record_id == "Demo.Energy/PhaseInfo"
-    assert demo_energy.enums["Demo.Energy/MeterState"].by_name("active").key == 1  # type: ignore[union-attr]
+    active = demo_energy.enums["Demo.Energy/MeterState"].by_name("active")
+    assert active is not None
+    assert active.key == 1
     supplies = demo_energy.roles["Demo.Energy/Supplies"]
     assert supplies.outbound_multiplicity is Multiplicity.ZERO_OR_ONE
     assert demo_energy.types["Demo.Energy/GasMeter"].is_final

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from tests.ck.conftest import BuildLibrary
+from tests.ck.conftest import FIXTURES, BuildLibrary
 from workbench.ck import (
     CkLibrary,
     Dependency,
@@ -114,8 +114,8 @@ def test_missing_dependency_in_model(plant: CkLibrary) -> None:
     with pytest.raises(ModelError) as error:
         resolve_model([plant])
     assert str(error.value.details[0]) == (
-        "Plant-1.0.0: Plant-1.0.0 depends on Basic-[2.0,3.0) but no library Basic is available; "
-        "import it first"
+        f"{FIXTURES / 'Plant.compiled.yaml'}: Plant-1.0.0: Plant-1.0.0 depends on Basic-[2.0,3.0) "
+        "but no library Basic is available; import it first"
     )
 
 

@@ -233,7 +233,7 @@ def test_a_concurrent_change_between_validation_and_write_is_undone(
     assert len(mongo_store.associations([populated["a"].rt_id], "outbound")) == 1
 
 
-def test_no_unique_index_of_the_model_is_needed_on_the_server(
+def test_uniqueness_is_enforced_by_the_adapter_without_partial_indexes(
     server_url: str, mongo_store: MongoEntityStore
 ) -> None:
     """On FerretDB (no partial indexes) uniqueness is the adapter's check alone."""

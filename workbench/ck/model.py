@@ -281,7 +281,12 @@ class Migration:
 
 @dataclass
 class CkLibrary:
-    """One versioned library as loaded from YAML (element ids already made full)."""
+    """One versioned library as loaded from YAML (element ids already made full).
+
+    Before resolution, a type's or record's attribute entries point at this library's own
+    :class:`CkAttribute` when declared here, and at a stand-in (value type String) when declared
+    in another library; read attributes from the resolved :class:`CkModel` instead.
+    """
 
     name: str
     version: Version
@@ -294,7 +299,8 @@ class CkLibrary:
     roles: dict[str, CkAssociationRole] = field(default_factory=dict)
     migrations: list[Migration] = field(default_factory=list)
     source: Path | None = field(default=None, compare=False)
-    #: the library's YAML documents as loaded (kept to store and export the library verbatim)
+    #: the library in compiled form with the original reference strings (``dump_library``), kept
+    #: to store and export the library verbatim; loading it again gives an equal library
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -179,13 +179,15 @@ def resolve_model(libraries: Iterable[CkLibrary]) -> CkModel:
                 errors.add(
                     f"{lib.model_id} depends on {dep} but no library {dep.name} is available; "
                     "import it first",
-                    element=lib.model_id,
+                    _where(lib),
+                    lib.model_id,
                 )
             elif not dep.range.contains(present.version):
                 errors.add(
                     f"{lib.model_id} depends on {dep} but the model holds {present.model_id}; "
                     f"import a version of {dep.name} inside {dep.range}",
-                    element=lib.model_id,
+                    _where(lib),
+                    lib.model_id,
                 )
     errors.raise_if_any(ModelError, "the libraries do not fit together")
     ordered = _dependencies_first(list(by_name.values()))
@@ -194,6 +196,11 @@ def resolve_model(libraries: Iterable[CkLibrary]) -> CkModel:
     validate_model(model, errors)
     errors.raise_if_any(ModelError, "the construction kit model is invalid")
     return model
+
+
+def _where(library: CkLibrary) -> str | None:
+    """The file or folder a library was loaded from, for error messages."""
+    return str(library.source) if library.source is not None else None
 
 
 def _merge(libraries: list[CkLibrary]) -> CkModel:

@@ -60,9 +60,9 @@ def validate(paths: tuple[Path, ...]) -> None:
     available: dict[str, list[Any]] = {}
     for lib in [*libraries, system_library()]:
         available.setdefault(lib.name, []).append(lib)
-    request = [Dependency(lib.name, VersionRange.parse(str(lib.version))) for lib in libraries]
+    request = [Dependency(lib.name, VersionRange.exactly(lib.version)) for lib in libraries]
     model = resolve_model(select_versions(request, available))
-    data = {
+    data: dict[str, Any] = {
         "valid": [lib.model_id for lib in libraries],
         "types": len(model.types),
         "enums": len(model.enums),

@@ -7,6 +7,7 @@ catalog), ``entities`` (the runtime service) and ``streams(type_id)``.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,7 +136,7 @@ class Tenants:
         tenant.ck.model()  # fail now, not later, if the backend is unreachable
         return tenant
 
-    def list(self) -> list[TenantRecord]:
+    def list(self) -> builtins.list[TenantRecord]:
         return self._workbench.registry.list()
 
     def get(self, tenant_id: str) -> TenantRecord:

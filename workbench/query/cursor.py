@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from workbench.errors import ValidationError
@@ -32,6 +33,11 @@ def _decode_value(value: Any) -> Any:
 def sort_fingerprint(sort: Sequence[SortKey]) -> str:
     """A short digest of a sort order, stored in cursors so one issued for another sort is
     rejected even when that sort has as many keys."""
+    return _fingerprint(tuple(sort))
+
+
+@lru_cache(maxsize=256)
+def _fingerprint(sort: tuple[SortKey, ...]) -> str:
     spec = "|".join(".".join(key.path) + (":d" if key.descending else ":a") for key in sort)
     return hashlib.sha256(spec.encode()).hexdigest()[:10]
 

@@ -16,7 +16,7 @@ __all__ = ["AssociationInput", "Entity", "EntityInput", "EntityPage", "EntityUpd
 @dataclass
 class Entity:
     """A runtime entity as users see it: attribute values keyed by GraphQL field names
-    (``serialNumber``), enums by name, datetimes as aware ``datetime``."""
+    (``serialNumber``), enums by name, datetimes as ISO 8601 strings in UTC (``...Z``)."""
 
     rt_id: str
     ck_type_id: str

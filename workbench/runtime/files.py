@@ -139,7 +139,7 @@ def import_runtime_file(
                     )
                 )
     errors.raise_if_any(ValidationError, f"nothing was imported from {path.name}")
-    service.apply(creates=creates, updates=updates)
+    service.apply(creates=creates, updates=updates, return_entities=False)
     return ImportSummary(created=len(creates), updated=len(updates))
 
 

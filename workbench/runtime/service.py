@@ -281,8 +281,10 @@ class EntityService:
         *,
         creates: Sequence[EntityInput] = (),
         updates: Sequence[EntityUpdate] = (),
+        return_entities: bool = True,
     ) -> list[Entity]:
-        """Create and update entities in one atomic batch; returns them in input order."""
+        """Create and update entities in one atomic batch; returns them in input order
+        (or nothing with ``return_entities=False``, the bulk-import path)."""
         model = self._model()
         plan = _Plan(now=datetime.now(UTC))
         errors = ErrorCollector()
@@ -308,6 +310,8 @@ class EntityService:
         self._check_multiplicities(model, plan, errors)
         errors.raise_if_any(ValidationError, "nothing was written: association rules are violated")
         self._store.apply(plan.to_batch())
+        if not return_entities:
+            return []
         return [self._to_entity(model, plan.final(rt_id)) for rt_id in order]  # type: ignore[arg-type]
 
     # ---- planning ----------------------------------------------------------------------------

@@ -520,12 +520,13 @@ class _Normalizer:
         """Validate the attribute values of a type or record; ``prefix`` is the path so far."""
         out: dict[str, Any] = {}
         seen: dict[str, str] = {}
+        field_names = _lookup(attributes).field_names
         for key, raw in self.entries(container, values, keyed_by, prefix):
             attribute = _match(attributes, key, keyed_by)
             if attribute is None:
                 self.unknown(container, attributes, key, keyed_by, prefix)
                 continue
-            path = prefix + graphql_field_name(attribute.name)
+            path = prefix + field_names[attribute.name]
             if attribute.name in seen:
                 self.fail(path, f"is given twice (as {seen[attribute.name]!r} and {key!r})")
                 continue
@@ -542,7 +543,7 @@ class _Normalizer:
         for attribute in attributes.values():
             if attribute.name in seen:
                 continue
-            path = prefix + graphql_field_name(attribute.name)
+            path = prefix + field_names[attribute.name]
             defaults = attribute.defaults
             if defaults:
                 raw_default = defaults if attribute.value_type in _ARRAY_TYPES else defaults[0]
@@ -680,20 +681,43 @@ class _Normalizer:
         return out
 
 
+class _Lookup:
+    """Name and id lookups over one (immutable, resolved) attribute mapping."""
+
+    __slots__ = ("by_id", "by_lower", "field_names", "source")
+
+    def __init__(self, attributes: Mapping[str, TypeAttribute]) -> None:
+        self.source = attributes  # keeps the mapping alive, so its id() stays unique
+        self.by_id = {a.attribute_id: a for a in attributes.values()}
+        self.by_lower = {name.lower(): a for name, a in attributes.items()}
+        self.field_names = {name: graphql_field_name(name) for name in attributes}
+
+
+_LOOKUPS: dict[int, _Lookup] = {}
+
+
+def _lookup(attributes: Mapping[str, TypeAttribute]) -> _Lookup:
+    # resolved models never change their attribute mappings, so one lookup per mapping suffices
+    found = _LOOKUPS.get(id(attributes))
+    if found is None or found.source is not attributes:
+        if len(_LOOKUPS) > 4096:
+            _LOOKUPS.clear()
+        found = _LOOKUPS[id(attributes)] = _Lookup(attributes)
+    return found
+
+
 def _match(
     attributes: Mapping[str, TypeAttribute], key: str, keyed_by: Literal["name", "id"]
 ) -> TypeAttribute | None:
+    lookup = _lookup(attributes)
     if keyed_by == "id":
-        return next((a for a in attributes.values() if a.attribute_id == key), None)
-    return find_attribute(attributes, key)
+        return lookup.by_id.get(key)
+    return attributes.get(key) or lookup.by_lower.get(key.lower())
 
 
 def find_attribute(attributes: Mapping[str, TypeAttribute], name: str) -> TypeAttribute | None:
     """The attribute called ``name``: the declared name, its GraphQL form or any casing."""
-    if name in attributes:
-        return attributes[name]
-    lowered = name.lower()
-    return next((a for key, a in attributes.items() if key.lower() == lowered), None)
+    return attributes.get(name) or _lookup(attributes).by_lower.get(name.lower())
 
 
 def normalize_attributes(

@@ -579,8 +579,12 @@ class MongoEntityStore(EntityStore):
     def _probe(self) -> None:
         with self._errors("connecting"):
             hello = self._client.admin.command("hello")
+            build = self._client.admin.command("buildInfo")
         replicated = "setName" in hello or hello.get("msg") == "isdbgrid"
-        self._transactions = replicated and "logicalSessionTimeoutMinutes" in hello
+        # FerretDB v1 can be told to report a replica set name (--repl-set-name) but runs no
+        # transactions whatever it reports
+        ferretdb = "ferretdbVersion" in build
+        self._transactions = replicated and "logicalSessionTimeoutMinutes" in hello and not ferretdb
 
     def _ensure_base_indexes(self) -> None:
         with self._errors("creating the base indexes"):

@@ -132,11 +132,8 @@ def format_datetime(value: datetime) -> str:
             f"datetime {value.isoformat()} has no timezone; pass a timezone-aware datetime "
             "(e.g. datetime.now(UTC))"
         )
-    utc = value.astimezone(UTC)
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
-        f"{utc.second:02d}.{utc.microsecond:06d}Z"
-    )
+    # isoformat pads the year to four digits: always 32 characters ending in +00:00
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _parse_datetime(text: str) -> datetime:
@@ -177,36 +174,73 @@ def _encode_tree(value: Any) -> Any:
     return value
 
 
-def _decode_tree(value: Any) -> Any:
-    if isinstance(value, str):
-        if value.startswith(_DT_PREFIX):
-            return _parse_datetime(value[len(_DT_PREFIX) :])
-        return value[1:] if value.startswith("$$") else value
-    if isinstance(value, dict):
-        return {key: _decode_tree(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_decode_tree(item) for item in value]
-    return value
-
-
 def encode_json(document: Any) -> str:
     """``document`` as the JSON text this store writes (see the module docstring)."""
+    datetimes = 0
+
+    def default(value: object) -> str:
+        nonlocal datetimes
+        if isinstance(value, datetime):
+            datetimes += 1
+            return _DT_PREFIX + format_datetime(value)
+        if isinstance(value, tuple):
+            return encode_json(list(value))  # pragma: no cover - json handles tuples itself
+        raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")
+
     try:
-        return json.dumps(
-            _encode_tree(document), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        )
+        text = _DUMPS(document, default=default)
+        # Fast path: the C encoder did all the work unless a string of the caller's starts with
+        # a marker ("$dt:" or "$$"), which needs escaping. Every '"$dt:' beyond the datetimes
+        # we converted, or any '"$$', sends the document through the exact (slower) walk.
+        if '"$' in text and (text.count('"' + _DT_PREFIX) != datetimes or '"$$' in text):
+            text = _DUMPS(_encode_tree(document))
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             f"value cannot be stored as JSON ({exc}); use str, int, float, bool, None, lists, "
             "dicts and timezone-aware datetimes"
         ) from None
+    return text
+
+
+def _DUMPS(document: Any, default: Any = None) -> str:  # noqa: N802 - a bound json.dumps
+    return json.dumps(
+        document, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=default
+    )
+
+
+def _decode_list(items: list[Any]) -> list[Any]:
+    for i, item in enumerate(items):
+        if type(item) is str:
+            if item[:1] == "$":
+                items[i] = _decode_string(item)
+        elif type(item) is list:
+            _decode_list(item)
+    return items
+
+
+def _decode_string(value: str) -> Any:
+    if value.startswith(_DT_PREFIX):
+        return _parse_datetime(value[len(_DT_PREFIX) :])
+    return value[1:] if value.startswith("$$") else value
+
+
+def _decode_object(document: dict[str, Any]) -> dict[str, Any]:
+    # json calls this bottom-up for every object, so nested objects are already decoded.
+    for key, value in document.items():
+        if type(value) is str:
+            if value[:1] == "$":
+                document[key] = _decode_string(value)
+        elif type(value) is list:
+            _decode_list(value)
+    return document
 
 
 def decode_json(text: str) -> Any:
     """The inverse of :func:`encode_json`."""
-    document = json.loads(text)
-    # A marker always shows up as '"$' in the text; skip the walk when there is none.
-    return _decode_tree(document) if '"$' in text else document
+    # A marker always shows up as '"$' in the text; skip the hook when there is none.
+    if '"$' not in text:
+        return json.loads(text)
+    return json.loads(text, object_hook=_decode_object)
 
 
 def _display(value: Any) -> str:

@@ -175,7 +175,7 @@ class CkCatalog:
         new_model, _ = self._resolve_with(library)
         batch = WriteBatch()
         if previous is not None:
-            migrated = self._migrate(previous, library, new_model)
+            migrated = self._migrate(previous, library, old_model, new_model)
             batch.updates.extend((e, e.rt_version - 1) for e in migrated)
             report.migrated_entities = len(migrated)
             if migrated:
@@ -206,9 +206,9 @@ class CkCatalog:
             if lib.name != library.name:
                 available.setdefault(lib.name, []).append(lib)
         available[library.name] = [library]
-        request = [Dependency(library.name, VersionRange.parse(str(library.version)))]
+        request = [Dependency(library.name, VersionRange.exactly(library.version))]
         request += [
-            Dependency(lib.name, VersionRange.parse(str(lib.version)))
+            Dependency(lib.name, VersionRange.exactly(lib.version))
             for lib in self.libraries().values()
             if lib.name != library.name
         ]
@@ -216,7 +216,7 @@ class CkCatalog:
         return resolve_model(selected), selected
 
     def _migrate(
-        self, previous: CkLibrary, library: CkLibrary, new_model: CkModel
+        self, previous: CkLibrary, library: CkLibrary, old_model: CkModel, new_model: CkModel
     ) -> list[StoredEntity]:
         migrations = migrations_between(library, previous.version, library.version)
         steps = [step for migration in migrations for step in migration.steps]
@@ -226,7 +226,13 @@ class CkCatalog:
         changed: list[StoredEntity] = []
         page = self._store.find(EntityQuery(include_archived=True))
         for entity in page.items:
-            new_type, attributes = apply_steps(steps, entity.ck_type_id, dict(entity.attributes))
+            old_type = old_model.types.get(entity.ck_type_id)
+            new_type, attributes = apply_steps(
+                steps,
+                entity.ck_type_id,
+                entity.attributes,
+                base_type_ids=old_type.base_chain if old_type else (),
+            )
             if new_type != entity.ck_type_id or attributes != entity.attributes:
                 if new_type not in new_model.types:
                     raise ModelError(

@@ -9,6 +9,7 @@ files under the data directory.
 
 from __future__ import annotations
 
+import builtins
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,16 +111,16 @@ class TenantRegistry:
     def exists(self, tenant_id: str) -> bool:
         return self._store.get_meta(_NAMESPACE, tenant_id) is not None
 
-    def list(self) -> list[TenantRecord]:
+    def list(self) -> builtins.list[TenantRecord]:
         docs = self._store.list_meta(_NAMESPACE)
         return sorted((TenantRecord.from_document(d) for d in docs.values()), key=lambda r: r.id)
 
-    def children(self, tenant_id: str) -> list[TenantRecord]:
+    def children(self, tenant_id: str) -> builtins.list[TenantRecord]:
         return [r for r in self.list() if r.parent == tenant_id]
 
-    def descendants(self, tenant_id: str) -> list[str]:
+    def descendants(self, tenant_id: str) -> builtins.list[str]:
         """Every tenant below ``tenant_id`` (children, grandchildren, ...)."""
-        out: list[str] = []
+        out: builtins.list[str] = []
         queue = [tenant_id]
         while queue:
             current = queue.pop(0)
@@ -128,9 +129,9 @@ class TenantRegistry:
                 queue.append(child.id)
         return out
 
-    def ancestors(self, tenant_id: str) -> list[TenantRecord]:
+    def ancestors(self, tenant_id: str) -> builtins.list[TenantRecord]:
         """The parent chain of ``tenant_id``, nearest first."""
-        chain: list[TenantRecord] = []
+        chain: builtins.list[TenantRecord] = []
         record = self.get(tenant_id)
         while record.parent is not None:
             record = self.get(record.parent)
