@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "default_home"]
@@ -27,4 +27,20 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Logging level of the CLI and services.")
     log_format: str = Field(
         default="text", description="'text' for people, 'json' for log collectors."
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Static bearer token the Asset Repository accepts until the Identity service "
+        "issues JWTs (WORKBENCH_API_TOKEN); without it the service only starts with --no-auth.",
+    )
+    api_token_tenants: str = Field(
+        default="*",
+        description="Comma-separated tenant ids the static token may use; '*' for every tenant.",
+    )
+    service_host: str = Field(
+        default="127.0.0.1",
+        description="Interface the services bind to (loopback unless deliberately exposed).",
+    )
+    asset_repository_port: int = Field(
+        default=5001, description="Port of the Asset Repository (GraphQL, REST bulk)."
     )

@@ -13,10 +13,6 @@ from workbench.ck.model import CkModel
 from workbench.ck.resolver import resolve_model
 
 REPO = Path(__file__).resolve().parents[2]
-_DEMO_CANDIDATES = (
-    REPO / "notebooks" / "data" / "Demo.Energy",
-    REPO.parent / "shared" / "examples" / "ck" / "Demo.Energy",
-)
 
 #: a library with one attribute per value type, enums (plain and flags), derived records,
 #: defaults, and sibling subtypes that define the same attribute name differently
@@ -122,11 +118,8 @@ types:
 
 
 def demo_dir() -> Path:
-    """The Demo.Energy example: the project's copy, else the shared one beside the checkout."""
-    for candidate in _DEMO_CANDIDATES:
-        if (candidate / "ConstructionKit" / "ckModel.yaml").is_file():
-            return candidate
-    pytest.fail(f"Demo.Energy example not found in any of {[str(c) for c in _DEMO_CANDIDATES]}")
+    """The project's copy of the Demo.Energy example."""
+    return REPO / "notebooks" / "data" / "Demo.Energy"
 
 
 @pytest.fixture(scope="session")

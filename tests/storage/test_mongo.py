@@ -66,8 +66,12 @@ def mongo_store(database_url: str) -> Iterator[MongoEntityStore]:
     store.close()
 
 
+def _client(server_url: str) -> MongoClient[dict[str, Any]]:
+    return MongoClient(server_url, serverSelectionTimeoutMS=5000)
+
+
 def _is_ferretdb(server_url: str) -> bool:
-    with MongoClient(server_url, serverSelectionTimeoutMS=5000) as client:
+    with _client(server_url) as client:
         return "ferretdbVersion" in client.admin.command("buildInfo")
 
 
@@ -128,7 +132,7 @@ def test_drop_removes_the_database(server_url: str) -> None:
     store = MongoEntityStore.open(_with_database(server_url, name))
     insert(store, make_entity())
     store.drop()
-    with MongoClient(server_url, serverSelectionTimeoutMS=5000) as client:
+    with _client(server_url) as client:
         assert name not in client.list_database_names()
 
 
@@ -138,7 +142,7 @@ def test_drop_removes_the_database(server_url: str) -> None:
 def test_supports_transactions_matches_the_server(
     server_url: str, mongo_store: MongoEntityStore
 ) -> None:
-    with MongoClient(server_url, serverSelectionTimeoutMS=5000) as client:
+    with _client(server_url) as client:
         hello = client.admin.command("hello")
     if _is_ferretdb(server_url):
         assert mongo_store.supports_transactions() is False

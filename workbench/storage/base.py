@@ -568,20 +568,22 @@ def has_duplicate_keys(data: pa.Table) -> bool:
     those are proven duplicate-free with a few vectorised passes; anything else is grouped."""
     if data.num_rows < 2:
         return False
-    encoded = pc.dictionary_encode(data.column("rtId")).combine_chunks()
-    ids = encoded.indices.to_numpy(zero_copy_only=False)
-    micros = (
-        data.column("timestamp").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-    )
-    same_id = ids[1:] == ids[:-1]
-    later = micros[1:] > micros[:-1]
+    rt_ids = data.column("rtId").combine_chunks()
+    micros = data.column("timestamp").combine_chunks().cast(pa.int64())
+    head, tail = rt_ids.slice(0, len(rt_ids) - 1), rt_ids.slice(1)
+    same_id = pc.equal(tail, head).to_numpy(zero_copy_only=False)
+    times = micros.to_numpy(zero_copy_only=False)
+    later = times[1:] > times[:-1]
     # layout 1: each rtId in one contiguous run, strictly increasing timestamps inside a run
-    runs = int(np.count_nonzero(~same_id)) + 1
-    if runs == len(encoded.dictionary) and bool(np.all(later | ~same_id)):
-        return False
-    # layout 2: timestamps non-decreasing, rtIds strictly increasing (first-seen order) within one
-    same_time = micros[1:] == micros[:-1]
-    if bool(np.all(later | (same_time & (ids[1:] > ids[:-1])))):
+    if bool(np.all(later | ~same_id)):
+        starts = np.flatnonzero(np.concatenate(([True], ~same_id)))
+        run_heads = pc.take(rt_ids, pa.array(starts))
+        if pc.count_distinct(run_heads).as_py() == len(starts):
+            return False
+    # layout 2: timestamps non-decreasing, rtIds strictly increasing within one timestamp
+    same_time = times[1:] == times[:-1]
+    rising_id = pc.greater(tail, head).to_numpy(zero_copy_only=False)
+    if bool(np.all(later | (same_time & rising_id))):
         return False
     grouped = data.select(list(STREAM_KEY_COLUMNS)).group_by(list(STREAM_KEY_COLUMNS)).aggregate([])
     return bool(grouped.num_rows != data.num_rows)

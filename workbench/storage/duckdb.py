@@ -401,12 +401,20 @@ class DuckDBStreamStore(StreamStore):
             cursor = self._cursor()
             cursor.register(_BATCH, points)
             try:
-                row = cursor.execute(
-                    f"SELECT count(*) FROM {target} t JOIN {_BATCH} b ON {key_match} "
-                    'WHERE t."timestamp" BETWEEN ? AND ?',
+                # zone maps answer the range probe without reading data when the batch is newer
+                # than everything stored (live ingest); only then is the key join needed
+                overlapping = _count(
+                    cursor,
+                    f'SELECT count(*) FROM {target} WHERE "timestamp" BETWEEN ? AND ?',
                     [low, high],
-                ).fetchone()
-                overlapping = int(row[0]) if row else 0
+                )
+                if overlapping:
+                    overlapping = _count(
+                        cursor,
+                        f"SELECT count(*) FROM {target} t JOIN {_BATCH} b ON {key_match} "
+                        'WHERE t."timestamp" BETWEEN ? AND ?',
+                        [low, high],
+                    )
                 insert = f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {_BATCH}"
                 if overlapping == 0:
                     cursor.execute(insert)
@@ -605,6 +613,11 @@ class DuckDBStreamStore(StreamStore):
 
     def __repr__(self) -> str:
         return f"<DuckDBStreamStore {self.url}>"
+
+
+def _count(cursor: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:
+    row = cursor.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _range_filter(

@@ -64,6 +64,8 @@ _SCHEME = "sqlite://"
 _MEMORY = ":memory:"
 _DT_PREFIX = "$dt:"
 _INDEX_PREFIX = "mdl_"
+_ANALYZE_MIN_ROWS = 1000  # re-analyze after this many inserts, or as many as the table held
+_ANALYZE_SAMPLE = 1000  # rows sampled per index by ANALYZE
 #: ck_type_id given to rows being rewritten by a batch: no type id can equal it (see _TYPE_ID),
 #: so the rows leave every partial unique index until their new values are written.
 _PENDING_TYPE = " pending"
@@ -132,6 +134,11 @@ def format_datetime(value: datetime) -> str:
             f"datetime {value.isoformat()} has no timezone; pass a timezone-aware datetime "
             "(e.g. datetime.now(UTC))"
         )
+    return _utc_text(value)
+
+
+@lru_cache(maxsize=4096)  # imports repeat the same few timestamps across many entities
+def _utc_text(value: datetime) -> str:
     # isoformat pads the year to four digits: always 32 characters ending in +00:00
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
@@ -202,7 +209,7 @@ def encode_json(document: Any) -> str:
     return text
 
 
-def _DUMPS(document: Any, default: Any = None) -> str:  # noqa: N802 - a bound json.dumps
+def _DUMPS(document: Any, default: Any = None) -> str:
     return json.dumps(
         document, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=default
     )
@@ -677,6 +684,8 @@ class SqliteEntityStore(EntityStore):
         self.path = path
         self._lock = threading.RLock()
         self._specs: dict[str, IndexSpec] = {}
+        self._written = 0
+        self._rows_at_analyze = 0
         try:
             if path != _MEMORY:
                 FilePath(path).parent.mkdir(parents=True, exist_ok=True)
@@ -736,6 +745,9 @@ class SqliteEntityStore(EntityStore):
                         conn.execute(statement)
                 rows = conn.execute("SELECT spec FROM model_indexes").fetchall()
             self._specs = {spec.name: spec for spec in (_spec_from_json(r[0]) for r in rows)}
+            self._rows_at_analyze = int(
+                conn.execute("SELECT max(rowid) FROM entities").fetchone()[0] or 0
+            )
 
     def __repr__(self) -> str:
         return f"SqliteEntityStore({self.url!r})"
@@ -807,8 +819,21 @@ class SqliteEntityStore(EntityStore):
             )
             for write in batch.meta
         ]
-        with self._connection() as conn, self._transaction(conn):
-            self._apply(conn, batch, inserts, updates, meta)
+        with self._connection() as conn:
+            with self._transaction(conn):
+                self._apply(conn, batch, inserts, updates, meta)
+            self._written += len(inserts)
+            if self._written >= max(_ANALYZE_MIN_ROWS, self._rows_at_analyze):
+                self._analyze(conn)
+
+    def _analyze(self, conn: sqlite3.Connection) -> None:
+        """Refresh the planner's statistics (sampled, so milliseconds even at millions of rows):
+        without them SQLite may sort a whole type instead of walking a model index."""
+        conn.execute(f"PRAGMA analysis_limit={_ANALYZE_SAMPLE}")
+        conn.execute("ANALYZE")
+        row = conn.execute("SELECT max(rowid) FROM entities").fetchone()
+        self._rows_at_analyze = int(row[0] or 0)
+        self._written = 0
 
     def _apply(
         self,
@@ -1138,6 +1163,7 @@ class SqliteEntityStore(EntityStore):
                 [(spec.name, _spec_to_json(spec)) for spec, _ in wanted.values()],
             )
             self._specs = {spec.name: spec for spec, _ in wanted.values()}
+            self._analyze(conn)
 
     def _existing_duplicate(self, conn: sqlite3.Connection, spec: IndexSpec) -> Conflict:
         exprs = [_resolve(path, None).sql for path in spec.paths]
@@ -1169,11 +1195,14 @@ class SqliteEntityStore(EntityStore):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                try:
-                    self._conn.close()
-                finally:
-                    self._conn = None
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                with self._translate():
+                    conn.execute("PRAGMA optimize")  # keep planner statistics fresh for next time
+            finally:
+                conn.close()
 
     def drop(self) -> None:
         self.close()

@@ -136,7 +136,9 @@ class StreamStoreContract:
         first = stream_store.ensure_table("Lib.A/Meter", COLUMNS[:1])
         second = stream_store.ensure_table("Lib_A/Meter", COLUMNS[:1])
         assert first.physical_name != second.physical_name
-        stream_store.append("Lib.A/Meter", points([{"rtId": A, "timestamp": at(0), "Voltage": 1.0}]))
+        stream_store.append(
+            "Lib.A/Meter", points([{"rtId": A, "timestamp": at(0), "Voltage": 1.0}])
+        )
         assert stream_store.read("Lib_A/Meter", StreamQuery()).table.num_rows == 0
 
     def test_drop_table(self, stream_store: StreamStore) -> None:
@@ -283,7 +285,9 @@ class StreamStoreContract:
         assert descending == [1, 2, 3]
 
     @pytest.mark.parametrize("descending", [False, True])
-    def test_paging_walk_equals_full_read(self, stream_store: StreamStore, descending: bool) -> None:
+    def test_paging_walk_equals_full_read(
+        self, stream_store: StreamStore, descending: bool
+    ) -> None:
         series(stream_store, 50)
         full = read_all(stream_store, start=at(3), end=at(40), descending=descending)
         pages, after = [], None
@@ -307,7 +311,9 @@ class StreamStoreContract:
         # a point written before the cursor position must not shift the next page
         stream_store.append(T, points([{"rtId": A, "timestamp": at(0), "Count": 99}]))
         second = stream_store.read(T, StreamQuery(limit=3, after=first.end_cursor))
-        assert [t.timestamp() - T0.timestamp() for t in second.table.column("timestamp").to_pylist()] == [
+        assert [
+            t.timestamp() - T0.timestamp() for t in second.table.column("timestamp").to_pylist()
+        ] == [
             3.0,
             4.0,
             5.0,
@@ -341,7 +347,11 @@ class StreamStoreContract:
         result = stream_store.aggregate(
             T,
             StreamAggregation(
-                start, end, interval_s * 1_000_000, AGGREGATE_FUNCTIONS, columns=("Voltage", "Count")
+                start,
+                end,
+                interval_s * 1_000_000,
+                AGGREGATE_FUNCTIONS,
+                columns=("Voltage", "Count"),
             ),
         ).to_pandas()
         expected = _pandas_aggregate(frame, start, end, interval_s)
@@ -365,24 +375,57 @@ class StreamStoreContract:
             T,
             points(
                 [
-                    {"rtId": A, "timestamp": datetime(2026, 1, 1, 10, 14, 59, tzinfo=UTC), "Count": 1},
-                    {"rtId": A, "timestamp": datetime(2026, 1, 1, 10, 15, 0, tzinfo=UTC), "Count": 2},
-                    {"rtId": A, "timestamp": datetime(2026, 1, 1, 10, 29, 59, tzinfo=UTC), "Count": 3},
+                    {
+                        "rtId": A,
+                        "timestamp": datetime(2026, 1, 1, 10, 14, 59, tzinfo=UTC),
+                        "Count": 1,
+                    },
+                    {
+                        "rtId": A,
+                        "timestamp": datetime(2026, 1, 1, 10, 15, 0, tzinfo=UTC),
+                        "Count": 2,
+                    },
+                    {
+                        "rtId": A,
+                        "timestamp": datetime(2026, 1, 1, 10, 29, 59, tzinfo=UTC),
+                        "Count": 3,
+                    },
                 ]
             ),
         )
         result = stream_store.aggregate(
-            T, StreamAggregation(T0, at(86_400), 15 * 60_000_000, ("sum", "count"), columns=("Count",))
+            T,
+            StreamAggregation(
+                T0, at(86_400), 15 * 60_000_000, ("sum", "count"), columns=("Count",)
+            ),
         )
         assert result.to_pylist() == [
-            {"rtId": A, "bucket": datetime(2026, 1, 1, 10, 0, tzinfo=UTC), "Count_sum": 1, "Count_count": 1},
-            {"rtId": A, "bucket": datetime(2026, 1, 1, 10, 15, tzinfo=UTC), "Count_sum": 5, "Count_count": 2},
+            {
+                "rtId": A,
+                "bucket": datetime(2026, 1, 1, 10, 0, tzinfo=UTC),
+                "Count_sum": 1,
+                "Count_count": 1,
+            },
+            {
+                "rtId": A,
+                "bucket": datetime(2026, 1, 1, 10, 15, tzinfo=UTC),
+                "Count_sum": 5,
+                "Count_count": 2,
+            },
         ]
 
-    def test_aggregate_of_all_columns_skips_avg_sum_on_text(self, stream_store: StreamStore) -> None:
+    def test_aggregate_of_all_columns_skips_avg_sum_on_text(
+        self, stream_store: StreamStore
+    ) -> None:
         stream_store.ensure_table(T, COLUMNS)
         stream_store.append(
-            T, points([{"rtId": A, "timestamp": at(0), "State": "b"}, {"rtId": A, "timestamp": at(1), "State": "a"}])
+            T,
+            points(
+                [
+                    {"rtId": A, "timestamp": at(0), "State": "b"},
+                    {"rtId": A, "timestamp": at(1), "State": "a"},
+                ]
+            ),
         )
         result = stream_store.aggregate(
             T, StreamAggregation(T0, at(10), 10_000_000, ("avg", "min", "first", "last"))
@@ -456,7 +499,9 @@ class StreamStoreContract:
             stream_store.append(T, points([{"rtId": A, "timestamp": at(0)}]))
 
 
-def _pandas_aggregate(frame: pd.DataFrame, start: datetime, end: datetime, interval_s: int) -> pd.DataFrame:
+def _pandas_aggregate(
+    frame: pd.DataFrame, start: datetime, end: datetime, interval_s: int
+) -> pd.DataFrame:
     data = frame[(frame["timestamp"] >= start) & (frame["timestamp"] < end)].copy()
     micros = (data["timestamp"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
     size = interval_s * 1_000_000

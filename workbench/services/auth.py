@@ -1,0 +1,212 @@
+"""The authenticator port: who is calling, and which tenants and scopes they hold.
+
+Services never look at credentials themselves; they ask an :class:`Authenticator` for a
+:class:`Principal` and check the route's tenant and scope against it. Implementations:
+
+- :class:`StaticTokenAuthenticator`: bearer tokens from settings (``WORKBENCH_API_TOKEN``), until
+  the Identity service issues JWTs.
+- :class:`NoAuthAuthenticator`: everyone is an anonymous principal allowed everything; only with
+  an explicit ``--no-auth`` flag, and it warns on every start.
+
+The Identity issue plugs JWT verification in by subclassing :class:`Authenticator` (checking
+signature, issuer, audience, expiry and copying the token's ``allowed_tenants`` and scopes).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from starlette.requests import HTTPConnection
+
+from workbench.errors import Forbidden, Unauthenticated, ValidationError
+from workbench.settings import Settings
+
+__all__ = [
+    "ALL_SCOPES",
+    "Authenticator",
+    "NoAuthAuthenticator",
+    "READ_SCOPE",
+    "WRITE_SCOPE",
+    "Principal",
+    "StaticTokenAuthenticator",
+    "authenticator_from_settings",
+    "bearer_token",
+]
+
+log = logging.getLogger("workbench.services.auth")
+
+#: scopes the Asset Repository checks: reading data, and changing it
+READ_SCOPE = "assets:read"
+WRITE_SCOPE = "assets:write"
+ALL_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller.
+
+    ``tenants`` lists the tenants the caller may use; ``None`` means every tenant (a platform
+    token). ``scopes`` are OAuth-style scopes (``assets:read``, ``assets:write``); ``roles`` are
+    the caller's roles, for services that authorise by role.
+    """
+
+    subject: str
+    tenants: frozenset[str] | None = None
+    scopes: frozenset[str] = ALL_SCOPES
+    roles: frozenset[str] = field(default_factory=frozenset)
+    anonymous: bool = False
+
+    def may_use(self, tenant_id: str) -> bool:
+        return self.tenants is None or tenant_id in self.tenants
+
+    def check_tenant(self, tenant_id: str) -> None:
+        """Raise :class:`Forbidden` unless the caller may use ``tenant_id``."""
+        if not self.may_use(tenant_id):
+            raise Forbidden(
+                f"{self.subject} may not use tenant {tenant_id!r}; ask an administrator for "
+                "access or use a token issued for that tenant"
+            )
+
+    def check_scope(self, scope: str) -> None:
+        """Raise :class:`Forbidden` unless the caller holds ``scope``."""
+        if scope not in self.scopes:
+            raise Forbidden(
+                f"{self.subject} lacks the scope {scope!r} this request needs; "
+                "request a token with that scope"
+            )
+
+
+class Authenticator(ABC):
+    """Turns a request's credentials into a :class:`Principal`.
+
+    Override :meth:`authenticate`; raise :class:`~workbench.errors.Unauthenticated` when the
+    credentials are missing or invalid. It is called for HTTP requests and WebSocket handshakes
+    alike (both are :class:`~starlette.requests.HTTPConnection`), on the event loop: keep it
+    fast or cache (JWKS fetches belong in a background refresh).
+    """
+
+    #: shown in logs and on ``/readyz``
+    name = "authenticator"
+
+    @abstractmethod
+    def authenticate(self, connection: HTTPConnection) -> Principal:
+        """The caller of ``connection``; raise Unauthenticated when it cannot be established."""
+
+    def on_start(self) -> None:  # noqa: B027 - optional hook
+        """Called once when the service starts (log configuration, warm caches)."""
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header (None when there is no header).
+
+    WebSocket clients that cannot set headers (browsers) send the header's value as
+    ``Authorization`` in the ``connection_init`` payload; the GraphQL WebSocket handler then
+    authenticates a copy of the handshake carrying that header.
+    """
+    header = connection.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "the Authorization header must be 'Bearer <token>'; other schemes are not accepted"
+        )
+    return token.strip()
+
+
+class StaticTokenAuthenticator(Authenticator):
+    """Accepts fixed bearer tokens, each mapped to the principal it stands for.
+
+    ``StaticTokenAuthenticator("s3cret")`` accepts one token for every tenant; pass ``tenants``
+    to restrict it, or build one from several tokens with :meth:`from_tokens`. Tokens are
+    compared in constant time.
+    """
+
+    name = "static-token"
+
+    def __init__(self, token: str, *, tenants: Iterable[str] | None = None) -> None:
+        self._tokens: list[tuple[bytes, Principal]] = []
+        self._add(token, tenants, "static-token")
+
+    @classmethod
+    def from_tokens(
+        cls, tokens: Mapping[str, Iterable[str] | None]
+    ) -> StaticTokenAuthenticator:
+        """One authenticator for several tokens: ``{token: tenants or None (all)}``."""
+        items = list(tokens.items())
+        if not items:
+            raise ValidationError("a static-token authenticator needs at least one token")
+        first, first_tenants = items[0]
+        authenticator = cls(first, tenants=first_tenants)
+        for index, (token, tenants) in enumerate(items[1:], start=2):
+            authenticator._add(token, tenants, f"static-token-{index}")
+        return authenticator
+
+    def _add(self, token: str, tenants: Iterable[str] | None, subject: str) -> None:
+        if len(token) < 8:
+            raise ValidationError(
+                "the API token is too short; use at least 8 characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        allowed = None if tenants is None else frozenset(tenants)
+        self._tokens.append((token.encode(), Principal(subject, allowed)))
+
+    def authenticate(self, connection: HTTPConnection) -> Principal:
+        token = bearer_token(connection)
+        if token is None:
+            raise Unauthenticated(
+                "this request needs a bearer token: send 'Authorization: Bearer <token>' "
+                "(the service's WORKBENCH_API_TOKEN)"
+            )
+        offered = token.encode()
+        match: Principal | None = None
+        for expected, principal in self._tokens:
+            # compare against every token so timing does not reveal which one nearly matched
+            if hmac.compare_digest(offered, expected):
+                match = principal
+        if match is None:
+            raise Unauthenticated("the bearer token is not valid for this service")
+        return match
+
+    def on_start(self) -> None:
+        log.info("authentication: static bearer token(s)", extra={"tokens": len(self._tokens)})
+
+
+class NoAuthAuthenticator(Authenticator):
+    """Lets every caller in as an anonymous principal with every tenant and scope.
+
+    Only for a developer's own machine: the service uses it only with ``--no-auth`` and logs a
+    warning every time it starts.
+    """
+
+    name = "no-auth"
+
+    _PRINCIPAL = Principal("anonymous", None, ALL_SCOPES, frozenset(), anonymous=True)
+
+    def authenticate(self, connection: HTTPConnection) -> Principal:
+        return self._PRINCIPAL
+
+    def on_start(self) -> None:
+        log.warning(
+            "authentication is OFF (--no-auth): anyone who can reach this port can read and "
+            "change every tenant's data; never use this outside a developer machine"
+        )
+
+
+def authenticator_from_settings(settings: Settings, *, no_auth: bool = False) -> Authenticator:
+    """The authenticator the settings ask for; ``no_auth`` must be explicit."""
+    if no_auth:
+        return NoAuthAuthenticator()
+    if settings.api_token is None or not settings.api_token.get_secret_value():
+        raise ValidationError(
+            "no API token is configured: set WORKBENCH_API_TOKEN (clients send it as "
+            "'Authorization: Bearer <token>'), or pass --no-auth on a developer machine"
+        )
+    spec = settings.api_token_tenants.strip()
+    tenants = None if spec in {"", "*"} else [t.strip() for t in spec.split(",") if t.strip()]
+    return StaticTokenAuthenticator(settings.api_token.get_secret_value(), tenants=tenants)
+
