@@ -16,7 +16,7 @@ from workbench.errors import StoreLocked, ValidationError
 from workbench.storage.base import StreamColumn, StreamQuery
 from workbench.storage.duckdb import DuckDBStreamStore, read_owner
 from workbench.storage.registry import open_stream_store
-from workbench.testing.stream_store_contract import COLUMNS, T, StreamStoreContract, at, points
+from workbench.testing.stream_store_contract import COLUMNS, StreamStoreContract, T, at, points
 
 
 class TestDuckDBContract(StreamStoreContract):
@@ -57,7 +57,8 @@ def holder(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None and process.stdin is not None
+    assert process.stdout is not None
+    assert process.stdin is not None
     assert process.stdout.readline().strip() == "ready"
     yield path, process
     process.stdin.close()
@@ -70,7 +71,8 @@ def test_second_process_gets_store_locked_naming_the_owner(
 ) -> None:
     path, process = holder
     owner = read_owner(path)
-    assert owner is not None and owner["pid"] == process.pid
+    assert owner is not None
+    assert owner["pid"] == process.pid
     with pytest.raises(StoreLocked) as caught:
         DuckDBStreamStore.open(f"duckdb:///{path}")
     message = str(caught.value)
@@ -97,8 +99,12 @@ def test_owner_is_released_on_close_and_file_reopens(
 
 def test_stale_owner_record_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     path = tmp_path / "streams.duckdb"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     stale = {"pid": int(dead.stdout), "hostname": "here", "command": "old", "started": "then"}
     path.with_name(path.name + ".owner.json").write_text(json.dumps(stale))
     with DuckDBStreamStore.open(f"duckdb:///{path}") as store:

@@ -155,7 +155,9 @@ def graphql_list(quick: bool = False, backend: str | None = None) -> BenchReport
     total = 1_000 if quick else 10_000
     samples = 100 if quick else 1_000
     report = BenchReport(
-        "graphql-list", quick, backend or "sqlite (embedded)",
+        "graphql-list",
+        quick,
+        backend or "sqlite (embedded)",
         {"entities": total, "page": 100, "fields": 6, "samples": samples},
     )
     with _tenant(backend, "bench-gql-list") as tenant:
@@ -187,9 +189,16 @@ def graphql_large(quick: bool = False, backend: str | None = None) -> BenchRepor
     total = 1_000 if quick else 10_000
     samples = 5 if quick else 10
     report = BenchReport(
-        "graphql-large", quick, backend or "sqlite (embedded)",
-        {"entities": total, "scalars": 6, "record_fields": 2, "parent_fields": 2,
-         "samples": samples},
+        "graphql-large",
+        quick,
+        backend or "sqlite (embedded)",
+        {
+            "entities": total,
+            "scalars": 6,
+            "record_fields": 2,
+            "parent_fields": 2,
+            "samples": samples,
+        },
     )
     with _tenant(backend, "bench-gql-large") as tenant:
         _fill(tenant, total, max(1, total // 100))
@@ -259,15 +268,24 @@ def _synthetic_library(types: int) -> Any:
         "dependencies": ["System-[2.0,3.0)"],
         "attributes": attributes,
         "enums": [{"enumId": "Mode", "values": [{"key": k, "name": f"Mode{k}"} for k in range(5)]}],
-        "records": [{
-            "recordId": "Sample",
-            "attributes": [{"id": "Bench.Big/A1", "name": "Value"},
-                           {"id": "Bench.Big/A4", "name": "At"}],
-        }],
-        "associationRoles": [{
-            "id": "Feeds", "outboundName": "FeedsInto", "outboundMultiplicity": "ZeroOrOne",
-            "inboundName": "FedBy", "inboundMultiplicity": "N",
-        }],
+        "records": [
+            {
+                "recordId": "Sample",
+                "attributes": [
+                    {"id": "Bench.Big/A1", "name": "Value"},
+                    {"id": "Bench.Big/A4", "name": "At"},
+                ],
+            }
+        ],
+        "associationRoles": [
+            {
+                "id": "Feeds",
+                "outboundName": "FeedsInto",
+                "outboundMultiplicity": "ZeroOrOne",
+                "inboundName": "FedBy",
+                "inboundMultiplicity": "N",
+            }
+        ],
         "types": type_docs,
     }
     return load_library_from_documents([("bench-big.yaml", compiled)])
@@ -282,7 +300,9 @@ def schema_build(quick: bool = False, backend: str | None = None) -> BenchReport
     types = 30 if quick else 150
     samples = 3 if quick else 10
     report = BenchReport(
-        "schema-build", quick, "in memory (no store involved)",
+        "schema-build",
+        quick,
+        "in memory (no store involved)",
         {"types": types, "attributes_per_type": 8, "samples": samples},
     )
     library = _synthetic_library(types)
@@ -303,6 +323,8 @@ def schema_build(quick: bool = False, backend: str | None = None) -> BenchReport
     report.add("schema memory (retained)", memory_mb, "MB", "< 30", memory_mb < 30)
     report.add("model resolution (baseline)", resolve_elapsed(), "s")
     report.add("build / model resolution", seconds / max(resolve_elapsed(), 1e-9), "x")
-    report.baseline = {"model_resolution_s": round(resolve_elapsed(), 4),
-                       "graphql_types": len(kept.graphql_schema.type_map)}
+    report.baseline = {
+        "model_resolution_s": round(resolve_elapsed(), 4),
+        "graphql_types": len(kept.graphql_schema.type_map),
+    }
     return report

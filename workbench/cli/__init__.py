@@ -31,9 +31,9 @@ def cli(log_level: str) -> None:
 
 
 def _register() -> None:
-    from workbench.cli import bench, ck, demo, rt, tenant
+    from workbench.cli import bench, ck, demo, rt, serve, tenant
 
-    for module in (tenant, ck, rt, demo, bench):
+    for module in (tenant, ck, rt, demo, bench, serve):
         module.register(cli)
     try:
         from workbench.cli import streams

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from graphql import Undefined
+
 from workbench.runtime.entity import Entity
 from workbench.runtime.service import EntityService
 from workbench.storage.base import StoredAssociation
@@ -35,7 +37,9 @@ class EntityBatch:
         self._links: dict[str, dict[str, list[StoredAssociation]]] = {}
         self._loaded: dict[Any, Any] = {}
 
-    def links(self, service: EntityService, direction: Direction) -> dict[str, list[StoredAssociation]]:
+    def links(
+        self, service: EntityService, direction: Direction
+    ) -> dict[str, list[StoredAssociation]]:
         """The associations of every entity of the batch in ``direction``, by entity rtId."""
         found = self._links.get(direction)
         if found is None:
@@ -46,6 +50,10 @@ class EntityBatch:
                     found.setdefault(own, []).append(link)
             self._links[direction] = found
         return found
+
+    def peek(self, key: Any) -> Any:
+        """What :meth:`loaded` holds for ``key``, or ``graphql.Undefined``."""
+        return self._loaded.get(key, Undefined)
 
     def loaded(self, key: Any, load: Callable[[], Any]) -> Any:
         """``load()`` once per batch and ``key`` (an association field with its arguments)."""

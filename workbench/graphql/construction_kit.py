@@ -16,7 +16,6 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLResolveInfo,
     GraphQLString,
 )
 
@@ -24,7 +23,7 @@ from workbench.ck.loader import load_library_from_documents, parse_yaml
 from workbench.ck.model import CkModel, CkType
 from workbench.ck.naming import graphql_type_name
 from workbench.errors import ValidationError
-from workbench.graphql.context import GraphQLContext
+from workbench.graphql.context import GraphQLContext, Info
 
 __all__ = ["CK_IMPORT_RESULT", "CK_QUERY", "import_library_field"]
 
@@ -158,12 +157,12 @@ def _type_info(model: CkModel, ck_type: CkType) -> dict[str, Any]:
     }
 
 
-def _model(info: GraphQLResolveInfo) -> CkModel:
+def _model(info: Info) -> CkModel:
     context: GraphQLContext = info.context
     return context.tenant.model
 
 
-def _models(_root: Any, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+def _models(_root: Any, info: Info) -> list[dict[str, Any]]:
     return [
         {
             "modelId": lib.model_id,
@@ -177,8 +176,10 @@ def _models(_root: Any, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
 
 
 def _types(
-    _root: Any, info: GraphQLResolveInfo, ckModelId: str | None = None,  # noqa: N803
-    ckTypeId: str | None = None,  # noqa: N803
+    _root: Any,
+    info: Info,
+    ckModelId: str | None = None,
+    ckTypeId: str | None = None,
 ) -> list[dict[str, Any]]:
     model = _model(info)
     if ckTypeId is not None:
@@ -186,25 +187,23 @@ def _types(
     return [_type_info(model, t) for t in model.types.values() if _in_library(t.id, ckModelId)]
 
 
-def _enums(
-    _root: Any, info: GraphQLResolveInfo, ckModelId: str | None = None  # noqa: N803
-) -> list[dict[str, Any]]:
+def _enums(_root: Any, info: Info, ckModelId: str | None = None) -> list[dict[str, Any]]:
     return [
         {
             "ckEnumId": e.id,
             "isExtensible": e.is_extensible,
             "useFlags": e.use_flags,
             "description": e.description,
-            "values": [{"key": v.key, "name": v.name, "description": v.description} for v in e.values],
+            "values": [
+                {"key": v.key, "name": v.name, "description": v.description} for v in e.values
+            ],
         }
         for e in _model(info).enums.values()
         if _in_library(e.id, ckModelId)
     ]
 
 
-def _records(
-    _root: Any, info: GraphQLResolveInfo, ckModelId: str | None = None  # noqa: N803
-) -> list[dict[str, Any]]:
+def _records(_root: Any, info: Info, ckModelId: str | None = None) -> list[dict[str, Any]]:
     return [
         {
             "ckRecordId": r.id,
@@ -231,7 +230,8 @@ def _records(
 
 _MODEL_ARG = {
     "ckModelId": GraphQLArgument(
-        GraphQLString, description="A library name (`Demo.Energy`) or model id (`Demo.Energy-1.0.0`)."
+        GraphQLString,
+        description="A library name (`Demo.Energy`) or model id (`Demo.Energy-1.0.0`).",
     )
 }
 
@@ -264,10 +264,12 @@ CK_IMPORT_RESULT = GraphQLObjectType(
 )
 
 
-def _import_library(_root: Any, info: GraphQLResolveInfo, files: list[str]) -> dict[str, Any]:
+def _import_library(_root: Any, info: Info, files: list[str]) -> dict[str, Any]:
     context: GraphQLContext = info.context
     if not files:
-        raise ValidationError("importLibrary needs at least one file (the library's YAML documents)")
+        raise ValidationError(
+            "importLibrary needs at least one file (the library's YAML documents)"
+        )
     documents = []
     for index, text in enumerate(files):
         name = f"files[{index}].yaml"

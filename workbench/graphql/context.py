@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from graphql import GraphQLResolveInfo
 
 from workbench.messaging.base import MessageBus
 
@@ -11,7 +13,7 @@ if TYPE_CHECKING:
     from workbench.client.local import Tenant
     from workbench.runtime.service import EntityService
 
-__all__ = ["GraphQLContext"]
+__all__ = ["GraphQLContext", "Info"]
 
 
 @dataclass
@@ -29,3 +31,7 @@ class GraphQLContext:
     @property
     def entities(self) -> EntityService:
         return self.tenant.entities
+
+
+#: The resolve info resolvers of this package receive (its ``context`` is a GraphQLContext).
+Info: TypeAlias = "GraphQLResolveInfo[GraphQLContext]"

@@ -24,8 +24,15 @@ def _workbench_extensions(error: WorkbenchError) -> dict[str, Any]:
     extensions: dict[str, Any] = {"code": error.code}
     if error.details:
         extensions["details"] = [
-            {k: v for k, v in (("message", d.message), ("location", d.location),
-                               ("attribute", d.element)) if v is not None}
+            {
+                k: v
+                for k, v in (
+                    ("message", d.message),
+                    ("location", d.location),
+                    ("attribute", d.element),
+                )
+                if v is not None
+            }
             for d in error.details
         ]
     return extensions
@@ -53,7 +60,9 @@ def shape_error(error: GraphQLError) -> GraphQLError:
         reference = uuid.uuid4().hex[:12]
         log.error(
             "internal error at %s (reference %s)",
-            ".".join(str(p) for p in error.path), reference, exc_info=original,
+            ".".join(str(p) for p in error.path),
+            reference,
+            exc_info=original,
         )
         message = (
             f"internal server error (reference {reference}); nothing about the request was "

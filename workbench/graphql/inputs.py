@@ -26,7 +26,13 @@ from workbench.ck.naming import (
     graphql_record_input_type_name,
     graphql_type_name,
 )
-from workbench.graphql.scalars import DATETIME, GEO_POINT_INPUT, LONG, MOD_OPTION_ENUM, RT_ENTITY_ID_INPUT
+from workbench.graphql.scalars import (
+    DATETIME,
+    GEO_POINT_INPUT,
+    LONG,
+    MOD_OPTION_ENUM,
+    RT_ENTITY_ID_INPUT,
+)
 from workbench.graphql.types import NameRegistry, OutputTypes
 
 __all__ = ["ASSOCIATION_CHANGE_INPUT", "InputTypes"]

@@ -15,13 +15,12 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLResolveInfo,
 )
 
 from workbench.ck.naming import graphql_mutation_field_name, graphql_type_name
 from workbench.errors import ErrorDetail, NotFound, ValidationError
 from workbench.graphql.batching import entity_sources
-from workbench.graphql.context import GraphQLContext
+from workbench.graphql.context import GraphQLContext, Info
 from workbench.graphql.inputs import InputTypes
 from workbench.graphql.scalars import DELETE_OPTION_ENUM, RT_ENTITY_ID_INPUT
 from workbench.graphql.types import NameRegistry, OutputTypes
@@ -96,12 +95,14 @@ def _check_types(
                 )
             )
     if errors:
-        raise ValidationError(f"nothing was changed: {len(errors)} entities have another type", errors)
+        raise ValidationError(
+            f"nothing was changed: {len(errors)} entities have another type", errors
+        )
     return found
 
 
 def _create_resolver(type_id: str, inputs: InputTypes) -> Resolver:
-    def resolve(_root: Any, info: GraphQLResolveInfo, entities: list[dict[str, Any]]) -> Any:
+    def resolve(_root: Any, info: Info, entities: list[dict[str, Any]]) -> Any:
         context: GraphQLContext = info.context
         creates = []
         for index, item in enumerate(entities):
@@ -118,7 +119,7 @@ def _create_resolver(type_id: str, inputs: InputTypes) -> Resolver:
 
 
 def _update_resolver(type_id: str, inputs: InputTypes) -> Resolver:
-    def resolve(_root: Any, info: GraphQLResolveInfo, entities: list[dict[str, Any]]) -> Any:
+    def resolve(_root: Any, info: Info, entities: list[dict[str, Any]]) -> Any:
         context: GraphQLContext = info.context
         _check_types(context, type_id, entities, "update")
         updates = []
@@ -146,7 +147,7 @@ def _update_resolver(type_id: str, inputs: InputTypes) -> Resolver:
 def _delete_resolver(type_id: str) -> Resolver:
     def resolve(
         _root: Any,
-        info: GraphQLResolveInfo,
+        info: Info,
         entities: list[dict[str, Any]],
         options: str = "ARCHIVE",
         cascade: bool = False,
@@ -172,7 +173,9 @@ def _delete_field(type_id: str) -> GraphQLField:
     return GraphQLField(
         GraphQLNonNull(GraphQLList(GraphQLNonNull(GraphQLID))),
         {
-            "entities": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(RT_ENTITY_ID_INPUT)))),
+            "entities": GraphQLArgument(
+                GraphQLNonNull(GraphQLList(GraphQLNonNull(RT_ENTITY_ID_INPUT)))
+            ),
             "options": GraphQLArgument(DELETE_OPTION_ENUM, default_value="ARCHIVE"),
             "cascade": GraphQLArgument(
                 GraphQLBoolean,
@@ -185,7 +188,7 @@ def _delete_field(type_id: str) -> GraphQLField:
     )
 
 
-def _placeholder(_root: Any, _info: GraphQLResolveInfo) -> dict[str, Any]:
+def _placeholder(_root: Any, _info: Info) -> dict[str, Any]:
     return {}
 
 
@@ -205,17 +208,21 @@ def build_runtime_mutation(
             lambda type_id=type_id, result=result: {  # type: ignore[misc]
                 "create": GraphQLField(
                     result,
-                    {"entities": GraphQLArgument(
-                        GraphQLNonNull(GraphQLList(GraphQLNonNull(inputs.entity(type_id))))
-                    )},
+                    {
+                        "entities": GraphQLArgument(
+                            GraphQLNonNull(GraphQLList(GraphQLNonNull(inputs.entity(type_id))))
+                        )
+                    },
                     _create_resolver(type_id, inputs),
                     description="Create entities in one atomic batch (all or nothing).",
                 ),
                 "update": GraphQLField(
                     result,
-                    {"entities": GraphQLArgument(
-                        GraphQLNonNull(GraphQLList(GraphQLNonNull(inputs.update(type_id))))
-                    )},
+                    {
+                        "entities": GraphQLArgument(
+                            GraphQLNonNull(GraphQLList(GraphQLNonNull(inputs.update(type_id))))
+                        )
+                    },
                     _update_resolver(type_id, inputs),
                     description="Update entities in one atomic batch; stale rtVersion: CONFLICT.",
                 ),

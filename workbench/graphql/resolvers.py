@@ -13,18 +13,19 @@ from typing import Any, Literal
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
-    GraphQLResolveInfo,
     InlineFragmentNode,
     SelectionSetNode,
+    Undefined,
 )
 
 from workbench.errors import ValidationError
-from workbench.graphql.batching import BATCH_KEY, EntityBatch, entity_sources
-from workbench.graphql.context import GraphQLContext
-from workbench.query.model import Operator
-from workbench.runtime.entity import EntityPage
+from workbench.graphql.batching import BATCH_KEY, EntityBatch
+from workbench.graphql.context import GraphQLContext, Info
+from workbench.graphql.sources import SourceFactory
+from workbench.query.model import Operator, Page
 from workbench.runtime.filters import FieldFilter
 from workbench.runtime.service import EntityService
+from workbench.storage.base import StoredEntity
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -44,7 +45,7 @@ MAX_PAGE_SIZE = 10_000
 Resolver = Callable[..., Any]
 
 
-def selected_fields(info: GraphQLResolveInfo) -> set[str]:
+def selected_fields(info: Info) -> set[str]:
     """Names of the fields selected directly under the current field (through fragments)."""
     names: set[str] = set()
 
@@ -101,10 +102,14 @@ def find_page(
     include_total: bool,
     first: int | None,
     rt_ids: Sequence[str] | None = None,
-) -> EntityPage:
-    """Run a list query from GraphQL list arguments (``fieldFilter``, ``sortOrder``, ...)."""
+) -> Page[StoredEntity]:
+    """Run a list query from GraphQL list arguments (``fieldFilter``, ``sortOrder``, ...).
+
+    The service translates the arguments (names, enum values, paths) into a store query; the
+    page comes from the store as is and :class:`SourceFactory` turns it into sources.
+    """
     search = args.get("searchFilter")
-    return service.find(
+    query = service.build_query(
         ck_type_id,
         where=_field_filters(args.get("fieldFilter")),
         search=search["searchTerm"] if search else None,
@@ -115,29 +120,30 @@ def find_page(
         rt_ids=rt_ids if rt_ids is not None else _rt_ids(args),
         include_total=include_total,
     )
+    return service.store.find(query)
 
 
 def connection_source(
-    page: EntityPage, names: set[str], sources: list[dict[str, Any]] | None = None
+    page: Page[StoredEntity], names: set[str], sources: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The dict a ``<Type>Connection`` resolves from."""
-    items = sources if sources is not None else entity_sources(page.items)
     out: dict[str, Any] = {
         "totalCount": page.total_count,
         "pageInfo": {"hasNextPage": page.has_next_page, "endCursor": page.end_cursor},
-        "items": items,
+        "items": sources,
     }
     if "edges" in names:
         out["edges"] = [
-            {"cursor": cursor, "node": item} for cursor, item in zip(page.cursors, items, strict=False)
+            {"cursor": cursor, "node": item}
+            for cursor, item in zip(page.cursors, sources, strict=False)
         ]
     return out
 
 
-def list_resolver(ck_type_id: str) -> Resolver:
+def list_resolver(ck_type_id: str, factory: SourceFactory) -> Resolver:
     """``runtime { rt<Type>(...) }``: a page of entities of the type and its subtypes."""
 
-    def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    def resolve(_root: Any, info: Info, **args: Any) -> dict[str, Any]:
         context: GraphQLContext = info.context
         names = selected_fields(info)
         page = find_page(
@@ -147,25 +153,29 @@ def list_resolver(ck_type_id: str) -> Resolver:
             include_total="totalCount" in names,
             first=_page_size(args.get("first")),
         )
-        return connection_source(page, names)
+        return connection_source(page, names, factory.sources(page.items))
 
     return resolve
 
 
-def runtime_entities_resolver(_root: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def runtime_entities_resolver(factory: SourceFactory) -> Resolver:
     """``runtime { runtimeEntities(ckTypeId: ...) }``: any type, by id (default: every entity)."""
-    context: GraphQLContext = info.context
-    ck_type_id = args.get("ckTypeId") or "System/Entity"
-    context.tenant.model.type(ck_type_id)  # NotFound with a hint when unknown
-    names = selected_fields(info)
-    page = find_page(
-        context.entities,
-        ck_type_id,
-        args,
-        include_total="totalCount" in names,
-        first=_page_size(args.get("first")),
-    )
-    return connection_source(page, names)
+
+    def resolve(_root: Any, info: Info, **args: Any) -> dict[str, Any]:
+        context: GraphQLContext = info.context
+        ck_type_id = args.get("ckTypeId") or "System/Entity"
+        context.tenant.model.type(ck_type_id)  # NotFound with a hint when unknown
+        names = selected_fields(info)
+        page = find_page(
+            context.entities,
+            ck_type_id,
+            args,
+            include_total="totalCount" in names,
+            first=_page_size(args.get("first")),
+        )
+        return connection_source(page, names, factory.sources(page.items))
+
+    return resolve
 
 
 @dataclass(frozen=True)
@@ -197,12 +207,12 @@ def _linked(
 
 
 def _load_single(
-    service: EntityService, batch: EntityBatch, field: AssociationField
+    service: EntityService, batch: EntityBatch, field: AssociationField, factory: SourceFactory
 ) -> dict[str, dict[str, Any]]:
     linked = _linked(service, batch, field)
     wanted = sorted({other for others in linked.values() for other in others})
-    found = service.get_many(wanted) if wanted else {}
-    by_id = {s["rtId"]: s for s in entity_sources(list(found.values()))}
+    found = service.store.get_many(wanted, include_archived=False) if wanted else {}
+    by_id = {s["rtId"]: s for s in factory.sources(list(found.values()))}
     out: dict[str, dict[str, Any]] = {}
     for own, others in linked.items():
         match = next((by_id[o] for o in others if o in by_id), None)
@@ -212,7 +222,11 @@ def _load_single(
 
 
 def _load_connections(
-    info: GraphQLResolveInfo, batch: EntityBatch, field: AssociationField, args: dict[str, Any]
+    info: Info,
+    batch: EntityBatch,
+    field: AssociationField,
+    args: dict[str, Any],
+    factory: SourceFactory,
 ) -> dict[str, dict[str, Any]]:
     context: GraphQLContext = info.context
     service = context.entities
@@ -228,15 +242,23 @@ def _load_connections(
     # One query over every linked entity of the batch; keyset paging then applies per entity
     # (a cursor is a sort position, so `after` means the same for each of them).
     page = find_page(
-        service, field.other_type_id, args, include_total=False, first=None,
+        service,
+        field.other_type_id,
+        args,
+        include_total=False,
+        first=None,
         rt_ids=sorted(candidates),
     )
-    sources = entity_sources(page.items)
+    sources = factory.sources(page.items)
     totals: dict[str, int] | None = None
     if "totalCount" in names and args.get("after"):
         unpaged = find_page(
-            service, field.other_type_id, {**args, "after": None}, include_total=False,
-            first=None, rt_ids=sorted(candidates),
+            service,
+            field.other_type_id,
+            {**args, "after": None},
+            include_total=False,
+            first=None,
+            rt_ids=sorted(candidates),
         )
         totals = {}
         matched = {e.rt_id for e in unpaged.items}
@@ -273,24 +295,30 @@ _EMPTY_CONNECTION: dict[str, Any] = {
 }
 
 
-def association_resolver(field: AssociationField) -> Resolver:
+def association_resolver(field: AssociationField, factory: SourceFactory) -> Resolver:
     """Resolver of an association field, loading it for the whole batch of the source entity."""
     if not field.many:
 
-        def resolve_one(source: Mapping[str, Any], info: GraphQLResolveInfo) -> Any:
+        def resolve_one(source: Mapping[str, Any], info: Info) -> Any:
             batch: EntityBatch = source[BATCH_KEY]
             service = info.context.entities
+            # the field node identifies field and arguments; the document keeps it alive
             loaded = batch.loaded(
-                info.field_nodes[0], lambda: _load_single(service, batch, field)
+                id(info.field_nodes[0]), lambda: _load_single(service, batch, field, factory)
             )
             return loaded.get(source["rtId"])
 
+        def peek(source: Mapping[str, Any], node_id: int) -> Any:
+            loaded = source[BATCH_KEY].peek(node_id)
+            return Undefined if loaded is Undefined else loaded.get(source["rtId"])
+
+        resolve_one.peek = peek  # type: ignore[attr-defined]
         return resolve_one
 
-    def resolve_many(source: Mapping[str, Any], info: GraphQLResolveInfo, **args: Any) -> Any:
+    def resolve_many(source: Mapping[str, Any], info: Info, **args: Any) -> Any:
         batch: EntityBatch = source[BATCH_KEY]
         loaded = batch.loaded(
-            info.field_nodes[0], lambda: _load_connections(info, batch, field, args)
+            id(info.field_nodes[0]), lambda: _load_connections(info, batch, field, args, factory)
         )
         return loaded.get(source["rtId"], _EMPTY_CONNECTION)
 

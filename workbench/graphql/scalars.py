@@ -13,9 +13,9 @@ from graphql import (
     GraphQLField,
     GraphQLFloat,
     GraphQLID,
-    GraphQLInt,
     GraphQLInputField,
     GraphQLInputObjectType,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -69,7 +69,9 @@ def _parse_datetime(value: Any) -> str:
     if isinstance(value, datetime):
         return format_datetime(value)
     if not isinstance(value, str):
-        raise TypeError(f"DateTime expects an ISO 8601 string such as '2026-01-01T00:00:00Z', got {value!r}")
+        raise TypeError(
+            f"DateTime expects an ISO 8601 string such as '2026-01-01T00:00:00Z', got {value!r}"
+        )
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -83,7 +85,7 @@ def _parse_datetime(value: Any) -> str:
 
 def _parse_datetime_literal(node: ValueNode, _variables: Any = None) -> str:
     if not isinstance(node, StringValueNode):
-        raise TypeError("DateTime expects a string literal such as \"2026-01-01T00:00:00Z\"")
+        raise TypeError('DateTime expects a string literal such as "2026-01-01T00:00:00Z"')
     return _parse_datetime(node.value)
 
 
@@ -257,4 +259,3 @@ def list_args() -> dict[str, GraphQLArgument]:
         "searchFilter": GraphQLArgument(SEARCH_FILTER_INPUT),
         "sortOrder": GraphQLArgument(GraphQLList(GraphQLNonNull(SORT_ORDER_INPUT))),
     }
-

@@ -22,7 +22,6 @@ from graphql import (
     GraphQLField,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
     OperationDefinitionNode,
@@ -39,8 +38,9 @@ from workbench.ck.model import CkModel
 from workbench.ck.naming import graphql_list_query_name
 from workbench.errors import ModelError
 from workbench.graphql.construction_kit import CK_QUERY, import_library_field
-from workbench.graphql.context import GraphQLContext
+from workbench.graphql.context import GraphQLContext, Info
 from workbench.graphql.errors import shape_errors
+from workbench.graphql.executor import FastExecutor
 from workbench.graphql.inputs import InputTypes
 from workbench.graphql.mutations import build_runtime_mutation
 from workbench.graphql.resolvers import list_resolver, runtime_entities_resolver
@@ -58,7 +58,7 @@ __all__ = ["TenantSchema", "build_schema"]
 DOCUMENT_CACHE_SIZE = 512
 
 
-def _placeholder(_root: Any, _info: GraphQLResolveInfo) -> dict[str, Any]:
+def _placeholder(_root: Any, _info: Info) -> dict[str, Any]:
     return {}
 
 
@@ -74,13 +74,38 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
     """
     names = NameRegistry()
     for static in (
-        "Query", "Mutation", "RuntimeQuery", "ConstructionKitQuery", "ConstructionKitMutation",
-        "StreamDataQuery", "StreamDataMutation", "PageInfo", "FieldFilterInput",
-        "FieldFilterOperator", "SearchFilterInput", "SortOrder", "SortOrderInput",
-        "RtEntityIdInput", "AssociationModOption", "AssociationChangeInput", "DeleteOption",
-        "UpdateType", "AggregateFunction", "GeoPoint", "GeoPointInput", "DateTime", "Long",
-        "JSON", "CkModelInfo", "CkTypeInfo", "CkAttributeInfo", "CkAssociationInfo",
-        "CkEnumInfo", "CkEnumValueInfo", "CkRecordInfo", "CkImportResult",
+        "Query",
+        "Mutation",
+        "RuntimeQuery",
+        "ConstructionKitQuery",
+        "ConstructionKitMutation",
+        "StreamDataQuery",
+        "StreamDataMutation",
+        "PageInfo",
+        "FieldFilterInput",
+        "FieldFilterOperator",
+        "SearchFilterInput",
+        "SortOrder",
+        "SortOrderInput",
+        "RtEntityIdInput",
+        "AssociationModOption",
+        "AssociationChangeInput",
+        "DeleteOption",
+        "UpdateType",
+        "AggregateFunction",
+        "GeoPoint",
+        "GeoPointInput",
+        "DateTime",
+        "Long",
+        "JSON",
+        "CkModelInfo",
+        "CkTypeInfo",
+        "CkAttributeInfo",
+        "CkAssociationInfo",
+        "CkEnumInfo",
+        "CkEnumValueInfo",
+        "CkRecordInfo",
+        "CkImportResult",
     ):
         names.claim(static, "the fixed part of the schema")
     outputs = OutputTypes(model, names)
@@ -91,7 +116,7 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
         runtime_fields[graphql_list_query_name(type_id)] = GraphQLField(
             GraphQLNonNull(outputs.connection(type_id)),
             list_args(),
-            list_resolver(type_id),
+            list_resolver(type_id, outputs.sources),
             description=f"Entities of {type_id}"
             + (" and its subtypes." if ck_type.subtypes else "."),
         )
@@ -103,7 +128,7 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
             ),
             **list_args(),
         },
-        runtime_entities_resolver,
+        runtime_entities_resolver(outputs.sources),
         description="Entities of any type, by CK type id (subtypes included).",
     )
     runtime_query = GraphQLObjectType("RuntimeQuery", runtime_fields)
@@ -211,6 +236,7 @@ class TenantSchema:
             context,
             dict(variables) if variables else None,
             operation_name,
+            executor_class=FastExecutor,
         )
         if not isinstance(result, ExecutionResult):  # only async resolvers would give one
             raise TypeError("a resolver returned an awaitable; resolvers here are synchronous")

@@ -17,14 +17,13 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLResolveInfo,
     GraphQLString,
 )
 
 from workbench.ck.naming import graphql_field_name, graphql_type_name
 from workbench.errors import ValidationError
 from workbench.graphql.batching import BATCH_KEY, EntityBatch
-from workbench.graphql.context import GraphQLContext
+from workbench.graphql.context import GraphQLContext, Info
 from workbench.graphql.scalars import DATETIME, UPDATE_TYPE_ENUM
 from workbench.graphql.types import NameRegistry, OutputTypes
 from workbench.messaging.base import EntityEvent, entity_topic
@@ -32,7 +31,7 @@ from workbench.messaging.base import EntityEvent, entity_topic
 __all__ = ["build_subscription"]
 
 
-def _event_source(event: EntityEvent, _info: GraphQLResolveInfo, **_args: Any) -> dict[str, Any]:
+def _event_source(event: EntityEvent, _info: Info, **_args: Any) -> dict[str, Any]:
     entity = dict(event.entity)
     entity[BATCH_KEY] = EntityBatch([event.rt_id])
     return {
@@ -47,9 +46,9 @@ def _event_source(event: EntityEvent, _info: GraphQLResolveInfo, **_args: Any) -
 def _subscriber(type_id: str) -> Callable[..., AsyncIterator[EntityEvent]]:
     async def subscribe(
         _root: Any,
-        info: GraphQLResolveInfo,
-        rtId: str | None = None,  # noqa: N803
-        updateTypes: list[str] | None = None,  # noqa: N803
+        info: Info,
+        rtId: str | None = None,
+        updateTypes: list[str] | None = None,
     ) -> AsyncIterator[EntityEvent]:
         context: GraphQLContext = info.context
         if context.bus is None:

@@ -27,11 +27,17 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
-    GraphQLResolveInfo,
     GraphQLString,
 )
 
-from workbench.ck.model import AssociationEnd, CkModel, CkType, Multiplicity, TypeAttribute, ValueType
+from workbench.ck.model import (
+    AssociationEnd,
+    CkModel,
+    CkType,
+    Multiplicity,
+    TypeAttribute,
+    ValueType,
+)
 from workbench.ck.naming import (
     graphql_association_field_name,
     graphql_enum_type_name,
@@ -41,8 +47,10 @@ from workbench.ck.naming import (
     graphql_type_name,
 )
 from workbench.errors import ModelError
+from workbench.graphql.context import Info
 from workbench.graphql.resolvers import AssociationField, association_resolver
 from workbench.graphql.scalars import DATETIME, GEO_POINT, LONG, PAGE_INFO, list_args
+from workbench.graphql.sources import SourceFactory
 
 __all__ = ["NameRegistry", "OutputTypes", "common_base"]
 
@@ -92,7 +100,9 @@ def _system_fields() -> dict[str, GraphQLField]:
         "rtId": GraphQLField(GraphQLNonNull(GraphQLID)),
         "ckTypeId": GraphQLField(GraphQLNonNull(GraphQLString)),
         "rtWellKnownName": GraphQLField(GraphQLString),
-        "rtVersion": GraphQLField(GraphQLNonNull(GraphQLInt), description="Incremented on each change."),
+        "rtVersion": GraphQLField(
+            GraphQLNonNull(GraphQLInt), description="Incremented on each change."
+        ),
         "rtCreationDateTime": GraphQLField(GraphQLNonNull(DATETIME)),
         "rtChangedDateTime": GraphQLField(GraphQLNonNull(DATETIME)),
     }
@@ -115,6 +125,7 @@ class OutputTypes:
         self.connections: dict[str, GraphQLObjectType] = {}
         self._ends: dict[str, list[AssociationEnd]] | None = None
         self._field_types: dict[tuple[str, str], str] = {}
+        self.sources = SourceFactory(model)
         for enum_id in model.enums:
             self.enum(enum_id)
         for record_id in model.records:
@@ -214,7 +225,7 @@ class OutputTypes:
         assert isinstance(found, GraphQLInterfaceType)
         return found
 
-    def _resolve_type(self, value: Any, _info: GraphQLResolveInfo, _abstract: Any) -> str | None:
+    def _resolve_type(self, value: Any, _info: Info, _abstract: Any) -> str | None:
         return self.object_names.get(value["ckTypeId"])
 
     def ends(self, type_id: str) -> list[AssociationEnd]:
@@ -231,7 +242,8 @@ class OutputTypes:
         interface and implementing fields agree."""
         chain = [*reversed(self.model.types[type_id].base_chain), type_id]
         top = next(
-            t for t in chain
+            t
+            for t in chain
             if any(graphql_association_field_name(e.name) == field_name for e in self.ends(t))
         )
         key = (top, field_name)
@@ -284,11 +296,11 @@ class OutputTypes:
             target = self.association_target(ck_type.id, field_name)
             many = end.multiplicity is Multiplicity.N
             resolver = association_resolver(
-                AssociationField(field_name, end.role.id, end.direction, target, many)
+                AssociationField(field_name, end.role.id, end.direction, target, many),
+                self.sources,
             )
-            description = (
-                f"{end.direction.capitalize()} end of {end.role.id}"
-                + (f": {end.role.description}" if end.role.description else "")
+            description = f"{end.direction.capitalize()} end of {end.role.id}" + (
+                f": {end.role.description}" if end.role.description else ""
             )
             if many:
                 args: dict[str, GraphQLArgument] = list_args()
@@ -302,6 +314,5 @@ class OutputTypes:
         return fields
 
     def named_types(self) -> list[GraphQLNamedType]:
-        """Every generated type (so object types only reachable via interfaces are in the schema)."""
+        """Every generated type (object types reached only through interfaces included)."""
         return [*self.enums.values(), *self.records.values(), *self.objects.values()]
-

@@ -27,10 +27,10 @@ from workbench.settings import Settings
 
 __all__ = [
     "ALL_SCOPES",
-    "Authenticator",
-    "NoAuthAuthenticator",
     "READ_SCOPE",
     "WRITE_SCOPE",
+    "Authenticator",
+    "NoAuthAuthenticator",
     "Principal",
     "StaticTokenAuthenticator",
     "authenticator_from_settings",
@@ -133,9 +133,7 @@ class StaticTokenAuthenticator(Authenticator):
         self._add(token, tenants, "static-token")
 
     @classmethod
-    def from_tokens(
-        cls, tokens: Mapping[str, Iterable[str] | None]
-    ) -> StaticTokenAuthenticator:
+    def from_tokens(cls, tokens: Mapping[str, Iterable[str] | None]) -> StaticTokenAuthenticator:
         """One authenticator for several tokens: ``{token: tenants or None (all)}``."""
         items = list(tokens.items())
         if not items:
@@ -209,4 +207,3 @@ def authenticator_from_settings(settings: Settings, *, no_auth: bool = False) ->
     spec = settings.api_token_tenants.strip()
     tenants = None if spec in {"", "*"} else [t.strip() for t in spec.split(",") if t.strip()]
     return StaticTokenAuthenticator(settings.api_token.get_secret_value(), tenants=tenants)
-

@@ -37,6 +37,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "UNAUTHENTICATED": 401,
     "FORBIDDEN": 403,
     "NOT_FOUND": 404,
+    "NOT_ACCEPTABLE": 406,
     "CONFLICT": 409,
     "MODEL_ERROR": 422,
     "STORE_LOCKED": 503,

@@ -98,7 +98,11 @@ class RequestMiddleware:
                 if tenant is not None:
                     extra["tenant"] = tenant
                 access_log.info(
-                    "%s %s %s %.1fms", method, scope.get("path"), status, elapsed * 1000,
+                    "%s %s %s %.1fms",
+                    method,
+                    scope.get("path"),
+                    status,
+                    elapsed * 1000,
                     extra=extra,
                 )
             tenant_var.reset(tenant_token)

@@ -1,0 +1,186 @@
+"""Stream points over REST in every format, streaming ranges, aggregates."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import METER_1, METER_2
+from workbench.errors import ValidationError
+from workbench.services.streams_rest import MEDIA_TYPES, negotiate
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+PATH = "/tenants/energy/streams/Demo.Energy/EnergyMeter"
+
+
+def _points(n: int = 10) -> pa.Table:
+    times = [START + timedelta(seconds=i) for i in range(n)]
+    return pa.table(
+        {
+            "rtId": [METER_1 if i % 2 == 0 else METER_2 for i in range(n)],
+            "timestamp": pa.array(times, pa.timestamp("us", tz="UTC")),
+            "voltage": [230.0 + i for i in range(n)],
+            "current": [float(i) for i in range(n)],
+        }
+    )
+
+
+def _encode(table: pa.Table, fmt: str) -> bytes:
+    if fmt == "arrow":
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return bytes(sink.getvalue().to_pybytes())
+    if fmt == "parquet":
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return buffer.getvalue()
+    rows = [
+        {**row, "timestamp": row["timestamp"].isoformat().replace("+00:00", "Z")}
+        for row in table.to_pylist()
+    ]
+    if fmt == "ndjson":
+        return "".join(json.dumps(row) + "\n" for row in rows).encode()
+    header = ",".join(table.column_names)
+    lines = [",".join(str(row[c]) for c in table.column_names) for row in rows]
+    return ("\n".join([header, *lines]) + "\n").encode()
+
+
+def _decode(content: bytes, fmt: str) -> list[dict[str, object]]:
+    if fmt == "arrow":
+        table = pa.ipc.open_stream(pa.py_buffer(content)).read_all()
+    elif fmt == "parquet":
+        table = pq.read_table(io.BytesIO(content))
+    elif fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        table = pacsv.read_csv(io.BytesIO(content))
+    else:
+        import pyarrow.json as pajson
+
+        table = pajson.read_json(io.BytesIO(content))
+    rows = table.select(["rtId", "timestamp", "voltage", "current"]).to_pylist()
+    for row in rows:
+        stamp = row["timestamp"]
+        if isinstance(stamp, str):
+            stamp = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        row["timestamp"] = stamp.astimezone(UTC)
+    return rows
+
+
+@pytest.mark.parametrize("fmt", list(MEDIA_TYPES))
+def test_formats_round_trip(client: httpx.Client, fmt: str) -> None:
+    table = _points()
+    written = client.post(
+        PATH, content=_encode(table, fmt), headers={"Content-Type": MEDIA_TYPES[fmt]}
+    )
+    assert written.status_code == 200, written.text
+    assert written.json() == {"written": 10}
+    response = client.get(
+        PATH,
+        params={"from": START.isoformat(), "to": (START + timedelta(hours=1)).isoformat()},
+        headers={"Accept": MEDIA_TYPES[fmt]},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(MEDIA_TYPES[fmt])
+    assert _decode(response.content, fmt) == table.to_pylist()
+
+
+def test_whole_range_streams_in_pages(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.services import streams_rest
+
+    monkeypatch.setattr(streams_rest, "STREAM_PAGE_ROWS", 7)
+    table = _points(50)
+    client.post(
+        PATH, content=_encode(table, "arrow"), headers={"Content-Type": MEDIA_TYPES["arrow"]}
+    )
+    for fmt in MEDIA_TYPES:
+        with client.stream("GET", PATH, params={"format": fmt}) as response:
+            assert response.status_code == 200
+            assert "content-length" not in response.headers  # chunked: a streaming response
+            content = response.read()
+        assert _decode(content, fmt) == table.to_pylist(), fmt
+
+
+def test_one_page_with_cursor_headers(client: httpx.Client) -> None:
+    client.post(
+        PATH, content=_encode(_points(10), "arrow"), headers={"Content-Type": MEDIA_TYPES["arrow"]}
+    )
+    seen = []
+    after = None
+    while True:
+        params: dict[str, object] = {"first": 4, "rtId": METER_1, "format": "ndjson"}
+        if after:
+            params["after"] = after
+        response = client.get(PATH, params=params)
+        seen += [json.loads(line)["voltage"] for line in response.text.splitlines()]
+        if response.headers["x-workbench-has-next-page"] != "true":
+            break
+        after = response.headers["x-workbench-end-cursor"]
+    assert seen == [230.0, 232.0, 234.0, 236.0, 238.0]
+
+
+def test_aggregate_and_downsample(client: httpx.Client) -> None:
+    client.post(
+        PATH, content=_encode(_points(20), "arrow"), headers={"Content-Type": MEDIA_TYPES["arrow"]}
+    )
+    params = {"from": START.isoformat(), "to": (START + timedelta(minutes=1)).isoformat()}
+    aggregate = client.get(
+        f"{PATH}/aggregate",
+        params={
+            **params,
+            "interval": "10s",
+            "functions": ["AVG", "MAX"],
+            "format": "ndjson",
+            "rtId": METER_1,
+        },
+    )
+    assert aggregate.status_code == 200, aggregate.text
+    rows = [json.loads(line) for line in aggregate.text.splitlines()]
+    assert [r["voltageMax"] for r in rows] == [238.0, 248.0]
+    assert aggregate.headers["x-workbench-interval"] == "10s"
+    downsample = client.get(f"{PATH}/downsample", params={**params, "limit": 3, "format": "csv"})
+    assert downsample.status_code == 200
+    assert downsample.headers["x-workbench-interval"]
+
+
+def test_bad_requests(client: httpx.Client) -> None:
+    unknown_type = client.get("/tenants/energy/streams/Demo.Energy/Nope")
+    assert unknown_type.status_code == 404
+    wrong_media = client.post(PATH, content=b"x", headers={"Content-Type": "image/png"})
+    assert wrong_media.status_code == 400
+    unknown_entity = _points(2).set_column(0, "rtId", pa.array(["6560a1b2c3d4e5f6071829ff"] * 2))
+    rejected = client.post(
+        PATH,
+        content=_encode(unknown_entity, "arrow"),
+        headers={"Content-Type": MEDIA_TYPES["arrow"]},
+    )
+    assert rejected.status_code == 400
+    assert rejected.json()["details"]
+    not_acceptable = client.get(PATH, headers={"Accept": "image/png"})
+    assert not_acceptable.status_code == 406
+    bad_time = client.get(PATH, params={"from": "yesterday"})
+    assert bad_time.status_code == 400
+
+
+def test_negotiation() -> None:
+    assert negotiate(None, None) == "csv"
+    assert negotiate("*/*", None) == "csv"
+    assert negotiate("application/vnd.apache.parquet", None) == "parquet"
+    assert negotiate("text/csv;q=0.5, application/vnd.apache.arrow.stream", None) == "arrow"
+    assert negotiate("text/csv;q=0, application/x-ndjson;q=0.1", None) == "ndjson"
+    assert negotiate("image/png", "arrow") == "arrow"
+    with pytest.raises(ValidationError):
+        negotiate("image/png", None)
+    with pytest.raises(ValidationError):
+        negotiate(None, "xml")

@@ -1,0 +1,64 @@
+"""``workbench serve ...``: run a service in the foreground (``serve asset-repository``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from workbench.cli.common import state
+
+__all__ = ["register", "serve"]
+
+
+@click.group()
+def serve() -> None:
+    """Run a platform service in the foreground (Ctrl-C stops it)."""
+
+
+@serve.command("asset-repository")
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, loopback only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 5001).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    envvar="WORKBENCH_HOME",
+    help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Accept requests without a token (developer machines only; logs a warning).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log format (default: $WORKBENCH_LOG_FORMAT or text).",
+)
+def asset_repository(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    no_auth: bool,
+    log_format: str | None,
+) -> None:
+    """The Asset Repository: per-tenant GraphQL at /tenants/{id}/graphql, REST bulk, playground."""
+    from workbench.logs import configure_logging
+    from workbench.services.asset_repository import serve as run
+    from workbench.settings import Settings
+
+    settings = Settings()
+    home = data_dir or state().data_dir or settings.home
+    host = host or settings.service_host
+    port = settings.asset_repository_port if port is None else port
+    configure_logging(logging.INFO, log_format or settings.log_format)
+    click.echo(f"Asset Repository on http://{host}:{port} (data: {home})", err=True)
+    click.echo(f"  playground: http://{host}:{port}/tenants/<tenant>/graphql/playground", err=True)
+    run(host=host, port=port, data_dir=home, no_auth=no_auth, settings=settings)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(serve)

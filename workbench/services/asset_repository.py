@@ -1,0 +1,179 @@
+"""The Asset Repository service: per-tenant GraphQL, REST bulk endpoints, health and metrics.
+
+``create_app(...)`` builds the FastAPI application; ``serve(...)`` runs it under uvicorn (what
+``workbench serve asset-repository`` does). The service opens the data directory in its own
+process and is the owner of every tenant's embedded stream store it touches (DuckDB allows one
+writer process); remote clients reach the data through this API.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from workbench import __version__
+from workbench.client.local import Workbench, open_workbench
+from workbench.graphql import SchemaCache
+from workbench.messaging.base import MessageBus
+from workbench.messaging.local import LocalMessageBus
+from workbench.services.auth import Authenticator, NoAuthAuthenticator, authenticator_from_settings
+from workbench.services.context import RequestContextFilter
+from workbench.services.errors import install_error_handlers
+from workbench.services.metrics import ServiceMetrics
+from workbench.services.middleware import RequestMiddleware
+from workbench.settings import Settings
+
+if TYPE_CHECKING:
+    from workbench.client.local import Tenant
+    from workbench.graphql import TenantSchema
+
+__all__ = ["SERVICE_NAME", "AssetRepository", "create_app", "serve"]
+
+log = logging.getLogger("workbench.services.asset_repository")
+
+SERVICE_NAME = "asset-repository"
+
+
+@dataclass
+class AssetRepository:
+    """What the routes share: the data directory, the authenticator, the bus, the schemas."""
+
+    workbench: Workbench
+    authenticator: Authenticator
+    bus: MessageBus
+    metrics: ServiceMetrics
+    owns_workbench: bool = False
+    schemas: SchemaCache = field(init=False)
+    _builds_seen: int = field(default=0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.schemas = SchemaCache(bus=self.bus)
+
+    @property
+    def needs_token(self) -> bool:
+        return not isinstance(self.authenticator, NoAuthAuthenticator)
+
+    def schema_for(self, tenant: Tenant) -> TenantSchema:
+        """The tenant's schema for its current model (built or rebuilt as needed)."""
+        schema = self.schemas.get(tenant)
+        if self.schemas.builds != self._builds_seen:
+            with self._lock:
+                new = self.schemas.builds - self._builds_seen
+                self._builds_seen = self.schemas.builds
+            for _ in range(new):
+                self.metrics.schema_built()
+            log.info("GraphQL schema built", extra={"tenant": tenant.id, "stamp": schema.stamp})
+        return schema
+
+    def close(self) -> None:
+        self.bus.close()
+        if self.owns_workbench:
+            self.workbench.close()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    workbench: Workbench | None = None,
+    auth: Authenticator | None = None,
+    no_auth: bool = False,
+    bus: MessageBus | None = None,
+) -> FastAPI:
+    """The Asset Repository application.
+
+    ``workbench``: an opened data directory (default: open ``settings.home``, closed on
+    shutdown). ``auth``: the authenticator (default: from settings — the static token — or
+    :class:`NoAuthAuthenticator` when ``no_auth`` is true). ``bus``: the message bus feeding
+    subscriptions (default: an in-process bus).
+    """
+    from workbench.services import graphql_routes, health, playground, rest
+
+    settings = settings or Settings()
+    authenticator = auth or authenticator_from_settings(settings, no_auth=no_auth)
+    owns = workbench is None
+    opened = workbench if workbench is not None else open_workbench(settings.home)
+    service = AssetRepository(
+        workbench=opened,
+        authenticator=authenticator,
+        bus=bus or LocalMessageBus(),
+        metrics=ServiceMetrics(SERVICE_NAME),
+        owns_workbench=owns,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        authenticator.on_start()
+        log.info("asset repository ready", extra={"dataDir": str(opened.home)})
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="Mesh Workbench Asset Repository",
+        version=__version__,
+        description="Per-tenant GraphQL generated from the Construction Kit model, REST bulk "
+        "endpoints for stream data, CK libraries and runtime files. Authenticate with "
+        "`Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.add_middleware(RequestMiddleware, metrics=service.metrics)
+    app.include_router(health.router)
+    app.add_route("/metrics", service.metrics.endpoint, include_in_schema=False)
+    app.include_router(playground.router)
+    app.include_router(graphql_routes.router)
+    app.include_router(rest.router)
+    app.mount("/static", playground.static_files(), name="static")
+    return app
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5001,
+    data_dir: Path | None = None,
+    no_auth: bool = False,
+    settings: Settings | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run the Asset Repository under uvicorn until interrupted."""
+    import uvicorn
+
+    settings = settings or Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"home": data_dir})
+    app = create_app(settings, no_auth=no_auth)
+    install_log_context()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,  # RequestMiddleware logs each request with its id
+        log_config=None,  # keep the workbench log configuration
+        ws="websockets-sansio",
+        proxy_headers=False,
+    )
+
+
+def install_log_context() -> None:
+    """Add request ids and tenants to every workbench log line (JSON or text)."""
+    root = logging.getLogger("workbench")
+    handlers: list[Any] = list(root.handlers) or [logging.lastResort]
+    for handler in handlers:
+        if handler is not None and not any(
+            isinstance(f, RequestContextFilter) for f in handler.filters
+        ):
+            handler.addFilter(RequestContextFilter())

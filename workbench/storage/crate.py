@@ -1,0 +1,537 @@
+"""The production stream store: CrateDB through the ``crate`` DB-API client, one schema per tenant.
+
+URL: ``crate://host:4200/schema?user=U&password=P&ssl=true`` (or ``crate://U:P@host:4200/schema``).
+
+Layout in the tenant's schema: one table per stream table (``ts_<library>__<type>``) with
+``"rtId" TEXT``, ``"timestamp" BIGINT`` and one column per value column, ``PRIMARY KEY ("rtId",
+"timestamp")``; ``wb_stream_tables`` maps logical names to tables and keeps each column's logical
+type; ``wb_stream_meta`` keeps JSON metadata documents.
+
+Why ``BIGINT`` for timestamps: CrateDB's ``TIMESTAMP`` keeps milliseconds, the port promises
+microseconds. Timestamps (the key and ``timestamp`` value columns) are therefore stored as
+microseconds since the Unix epoch, and bucketing is integer arithmetic.
+
+Upserts are ``INSERT ... ON CONFLICT ("rtId", "timestamp") DO UPDATE SET c = coalesce(excluded.c,
+c)``: exactly the port's last-write-wins rule. Writes are followed by ``REFRESH TABLE`` so that a
+read right after a write sees it. CrateDB has no transactions: a batch that fails half-way leaves
+the rows written before the failure (the rows are validated before anything is sent).
+
+What is proven where: every statement this adapter emits is checked against CrateDB's own grammar
+(``cratedb-sqlparse``) and the wiring through the ``crate`` client is tested without a server;
+the behaviour (the contract suite) is proven on a live CrateDB only when
+``WORKBENCH_TEST_CRATEDB_URL`` is set (see ``tests/storage/test_crate.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pyarrow as pa
+
+from workbench.errors import (
+    BackendUnavailable,
+    Conflict,
+    NotFound,
+    ValidationError,
+    WorkbenchError,
+)
+from workbench.storage.base import (
+    STREAM_ARROW_TYPES,
+    AggregateFunction,
+    StreamAggregation,
+    StreamColumn,
+    StreamColumnType,
+    StreamPage,
+    StreamQuery,
+    StreamStore,
+    StreamTable,
+    aggregate_output_functions,
+    aggregate_result_type,
+    check_aggregation,
+    check_column_name,
+    decode_stream_cursor,
+    empty_points,
+    encode_stream_cursor,
+    has_duplicate_keys,
+    merge_duplicate_keys,
+    physical_table_name,
+    prepare_points,
+    select_columns,
+    stream_schema,
+    to_micros,
+)
+
+__all__ = ["CrateStreamStore", "parse_crate_url"]
+
+_SQL_TYPES: dict[str, str] = {
+    "double": "DOUBLE PRECISION",
+    "bigint": "BIGINT",
+    "boolean": "BOOLEAN",
+    "varchar": "TEXT",
+    "timestamp": "BIGINT",
+}
+_SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: rows per bulk request: large enough to amortise HTTP, small enough for CrateDB's bulk limits
+BULK_ROWS = 5_000
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def parse_crate_url(url: str) -> tuple[dict[str, Any], str, str]:
+    """``(connect keyword arguments, schema, url without credentials)`` of a ``crate://`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "crate" or not parts.hostname:
+        raise ValidationError(
+            f"CrateDB URL {url!r} is not of the form crate://host:4200/schema?user=...&password=..."
+        )
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"user", "password", "ssl", "verify_ssl_cert", "timeout"}
+    if unknown:
+        raise ValidationError(
+            f"CrateDB URL {url!r} has unknown parameters {sorted(unknown)}; "
+            "use user, password, ssl, verify_ssl_cert, timeout"
+        )
+    schema = unquote(parts.path.strip("/")) or "doc"
+    if not _SCHEMA.match(schema):
+        raise ValidationError(
+            f"CrateDB schema {schema!r} in {url!r} is not usable: lower-case letters, digits and "
+            "'_', starting with a letter (one schema per tenant)"
+        )
+    ssl = query.get("ssl", "false").lower() in {"1", "true", "yes"}
+    port = parts.port or 4200
+    kwargs: dict[str, Any] = {
+        "servers": f"{'https' if ssl else 'http'}://{parts.hostname}:{port}",
+        "username": unquote(parts.username) if parts.username else query.get("user"),
+        "password": unquote(parts.password) if parts.password else query.get("password"),
+        "schema": schema,
+    }
+    if "verify_ssl_cert" in query:
+        kwargs["verify_ssl_cert"] = query["verify_ssl_cert"].lower() in {"1", "true", "yes"}
+    if "timeout" in query:
+        kwargs["timeout"] = float(query["timeout"])
+    safe = f"crate://{parts.hostname}:{port}/{schema}"
+    return kwargs, schema, safe
+
+
+class CrateStreamStore(StreamStore):
+    """A tenant's stream data in one CrateDB schema (see the module docstring)."""
+
+    def __init__(self, connection: Any, schema: str, url: str) -> None:
+        self.url = url
+        self.schema = schema
+        self._connection = connection
+        self._lock = threading.RLock()
+        self._closed = False
+        self._tables_table = f"{_q(schema)}.wb_stream_tables"
+        self._meta_table = f"{_q(schema)}.wb_stream_meta"
+        self._execute(
+            f"CREATE TABLE IF NOT EXISTS {self._tables_table} ("
+            '"name" TEXT PRIMARY KEY, "physical" TEXT NOT NULL, "columns" TEXT NOT NULL)'
+        )
+        self._execute(
+            f"CREATE TABLE IF NOT EXISTS {self._meta_table} ("
+            '"namespace" TEXT, "key" TEXT, "document" TEXT NOT NULL, '
+            'PRIMARY KEY ("namespace", "key"))'
+        )
+
+    @classmethod
+    def open(
+        cls, url: str, *, connect: Callable[..., Any] | None = None, **options: Any
+    ) -> CrateStreamStore:
+        """Open the schema named in ``url``. ``connect`` replaces ``crate.client.connect`` (it is
+        called with the same keyword arguments); ``options`` are passed on to it."""
+        kwargs, schema, safe = parse_crate_url(url)
+        if connect is None:
+            from crate import client
+
+            connect = client.connect
+        try:
+            connection = connect(**kwargs, **options)
+        except Exception as exc:
+            raise BackendUnavailable(f"cannot connect to CrateDB at {safe}: {exc}") from exc
+        try:
+            return cls(connection, schema, safe)
+        except BaseException:
+            connection.close()
+            raise
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _cursor(self, what: str) -> Iterator[Any]:
+        if self._closed:
+            raise BackendUnavailable(f"the stream store {self.url} is closed")
+        from crate.client import exceptions as crate_errors
+
+        cursor = self._connection.cursor()
+        try:
+            yield cursor
+        except WorkbenchError:
+            raise
+        except crate_errors.IntegrityError as exc:
+            raise Conflict(f"{what}: {exc}") from exc
+        except crate_errors.ConnectionError as exc:
+            raise BackendUnavailable(
+                f"{what}: CrateDB at {self.url} is unreachable: {exc}"
+            ) from exc
+        except crate_errors.ProgrammingError as exc:
+            raise ValidationError(f"{what}: CrateDB refused the statement: {exc}") from exc
+        except crate_errors.Error as exc:
+            raise WorkbenchError(f"{what} failed in CrateDB: {exc}") from exc
+        finally:
+            cursor.close()
+
+    def _execute(self, sql: str, params: Sequence[Any] | None = None, what: str = "") -> Any:
+        with self._cursor(what or "talking to CrateDB") as cursor:
+            cursor.execute(sql, list(params) if params is not None else None)
+            return cursor.fetchall() if cursor.description else cursor.rowcount
+
+    def _refresh(self, physical: str) -> None:
+        self._execute(f"REFRESH TABLE {self._t(physical)}")
+
+    def _t(self, physical: str) -> str:
+        return f"{_q(self.schema)}.{_q(physical)}"
+
+    # -- tables ------------------------------------------------------------------------------
+
+    def _load(self, where: str = "", params: Sequence[Any] = ()) -> list[StreamTable]:
+        rows = self._execute(
+            f'SELECT "name", "physical", "columns" FROM {self._tables_table}{where}',
+            params,
+            "listing stream tables",
+        )
+        tables = []
+        for name, physical, columns in rows:
+            parsed = tuple(StreamColumn(c["name"], c["type"]) for c in json.loads(columns))
+            tables.append(StreamTable(name, physical, parsed))
+        return tables
+
+    def table(self, name: str) -> StreamTable | None:
+        # a primary-key lookup is real-time in CrateDB (no refresh needed)
+        found = self._load(' WHERE "name" = ?', [name])
+        return found[0] if found else None
+
+    def tables(self) -> list[StreamTable]:
+        self._execute(f"REFRESH TABLE {self._tables_table}")
+        return sorted(self._load(), key=lambda t: t.name)
+
+    def ensure_table(self, name: str, columns: Sequence[StreamColumn]) -> StreamTable:
+        for column in columns:
+            check_column_name(column.name)
+            if column.type not in _SQL_TYPES:
+                raise ValidationError(f"unknown stream column type {column.type!r}")
+        with self._lock:
+            existing = self.table(name)
+            if existing is None:
+                taken = {t.physical_name for t in self.tables()}
+                physical = base = physical_table_name(name)
+                n = 1
+                while physical in taken:
+                    n += 1
+                    physical = f"{base}_{n}"
+                unique = list({c.name.lower(): c for c in columns}.values())
+                defs = "".join(f", {_q(c.name)} {_SQL_TYPES[c.type]}" for c in unique)
+                self._execute(
+                    f'CREATE TABLE IF NOT EXISTS {self._t(physical)} ("rtId" TEXT NOT NULL, '
+                    f'"timestamp" BIGINT NOT NULL{defs}, PRIMARY KEY ("rtId", "timestamp"))',
+                    what=f"creating stream table {name}",
+                )
+                self._save(name, physical, unique, insert=True)
+                return StreamTable(name, physical, tuple(unique))
+            missing: list[StreamColumn] = []
+            for column in columns:
+                found = existing.column(column.name)
+                if found is None:
+                    if all(c.name.lower() != column.name.lower() for c in missing):
+                        missing.append(column)
+                elif found.type != column.type:
+                    raise Conflict(
+                        f"stream table {name} already has column {found.name!r} as {found.type}; "
+                        f"it cannot become {column.type} (columns are never retyped: give the "
+                        "attribute a new name)"
+                    )
+            if not missing:
+                return existing
+            present = {
+                str(row[0]).lower()
+                for row in self._execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = ? AND table_name = ?",
+                    [self.schema, existing.physical_name],
+                )
+            }
+            for column in missing:
+                # a column added by an earlier attempt that failed before recording it is reused
+                if column.name.lower() not in present:
+                    self._execute(
+                        f"ALTER TABLE {self._t(existing.physical_name)} "
+                        f"ADD COLUMN {_q(column.name)} {_SQL_TYPES[column.type]}",
+                        what=f"adding column {column.name} to stream table {name}",
+                    )
+            grown = (*existing.columns, *missing)
+            self._save(name, existing.physical_name, grown, insert=False)
+            return StreamTable(name, existing.physical_name, grown)
+
+    def _save(
+        self, name: str, physical: str, columns: Sequence[StreamColumn], *, insert: bool
+    ) -> None:
+        document = json.dumps([{"name": c.name, "type": c.type} for c in columns])
+        if insert:
+            self._execute(
+                f'INSERT INTO {self._tables_table} ("name", "physical", "columns") '
+                'VALUES (?, ?, ?) ON CONFLICT ("name") '
+                'DO UPDATE SET "columns" = excluded."columns"',
+                [name, physical, document],
+            )
+        else:
+            self._execute(
+                f'UPDATE {self._tables_table} SET "columns" = ? WHERE "name" = ?', [document, name]
+            )
+
+    def drop_table(self, name: str) -> None:
+        with self._lock:
+            table = self.table(name)
+            if table is None:
+                return
+            self._execute(f"DROP TABLE IF EXISTS {self._t(table.physical_name)}")
+            self._execute(f'DELETE FROM {self._tables_table} WHERE "name" = ?', [name])
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, name: str, data: pa.Table) -> int:
+        table = self.table(name)
+        if table is None:
+            raise NotFound(f"stream table {name} does not exist; call ensure_table first")
+        points = prepare_points(table, data)
+        if points.num_rows == 0:
+            return 0
+        given = int(data.num_rows)
+        if has_duplicate_keys(points):
+            points = merge_duplicate_keys(points)
+        names = points.column_names
+        values = [n for n in names if n not in ("rtId", "timestamp")]
+        if values:
+            sets = ", ".join(f"{_q(v)} = coalesce(excluded.{_q(v)}, {_q(v)})" for v in values)
+            conflict = f"DO UPDATE SET {sets}"
+        else:
+            conflict = "DO NOTHING"
+        sql = (
+            f"INSERT INTO {self._t(table.physical_name)} ({', '.join(_q(n) for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)}) "
+            f'ON CONFLICT ("rtId", "timestamp") {conflict}'
+        )
+        columns = [_to_python(points.column(n)) for n in names]
+        rows = [list(row) for row in zip(*columns, strict=True)]
+        with self._cursor(f"writing stream points to {name}") as cursor:
+            for offset in range(0, len(rows), BULK_ROWS):
+                results = cursor.executemany(sql, rows[offset : offset + BULK_ROWS])
+                failed = [i for i, r in enumerate(results or []) if r.get("rowcount") == -2]
+                if failed:
+                    raise WorkbenchError(
+                        f"CrateDB rejected {len(failed)} point(s) of the batch written to {name} "
+                        f"(first at row {offset + failed[0]}); rows before it were written"
+                    )
+        self._refresh(table.physical_name)
+        return given
+
+    def delete(
+        self,
+        name: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        rt_ids: Sequence[str] | None = None,
+    ) -> int:
+        table = self.table(name)
+        if table is None:
+            return 0
+        where, params = _range_filter(start, end, rt_ids)
+        deleted = self._execute(
+            f"DELETE FROM {self._t(table.physical_name)}{where}",
+            params,
+            f"deleting stream points of {name}",
+        )
+        self._refresh(table.physical_name)
+        return int(deleted) if isinstance(deleted, int) and deleted >= 0 else 0
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read(self, name: str, query: StreamQuery) -> StreamPage:
+        table = self.table(name)
+        columns = select_columns(table, query.columns)
+        if query.limit is not None and query.limit < 0:
+            raise ValidationError(f"page size must not be negative, got {query.limit}")
+        if table is None or query.limit == 0 or (query.rt_ids is not None and not query.rt_ids):
+            return StreamPage(empty_points(columns), False, None)
+        where, params = _range_filter(query.start, query.end, query.rt_ids)
+        direction = "DESC" if query.descending else "ASC"
+        if query.after is not None:
+            micros, rt_id = decode_stream_cursor(query.after, query.descending)
+            op, bound = ("<", "<=") if query.descending else (">", ">=")
+            where += (" AND " if where else " WHERE ") + (
+                f'"timestamp" {bound} ? AND ("timestamp" {op} ? OR '
+                f'("timestamp" = ? AND "rtId" {op} ?))'
+            )
+            params += [micros, micros, micros, rt_id]
+        selected = ", ".join(['"rtId"', '"timestamp"', *(_q(c.name) for c in columns)])
+        sql = (
+            f"SELECT {selected} FROM {self._t(table.physical_name)}{where} "
+            f'ORDER BY "timestamp" {direction}, "rtId" {direction}'
+        )
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit) + 1}"
+        rows = self._execute(sql, params, f"reading stream points of {name}")
+        schema = stream_schema(columns)
+        logical: list[StreamColumnType] = ["varchar", "timestamp", *(c.type for c in columns)]
+        result = _to_arrow(rows, schema, logical)
+        has_next = query.limit is not None and result.num_rows > query.limit
+        if has_next:
+            result = result.slice(0, query.limit)
+        end_cursor = None
+        if result.num_rows:
+            last = rows[result.num_rows - 1]
+            end_cursor = encode_stream_cursor(query.descending, int(last[1]), str(last[0]))
+        return StreamPage(result, has_next, end_cursor)
+
+    def aggregate(self, name: str, aggregation: StreamAggregation) -> pa.Table:
+        table = self.table(name)
+        columns = check_aggregation(table, aggregation)
+        outputs = [
+            (c, f) for c in columns for f in aggregate_output_functions(c, aggregation.functions)
+        ]
+        schema = pa.schema(
+            [
+                pa.field("rtId", pa.string()),
+                pa.field("bucket", STREAM_ARROW_TYPES["timestamp"]),
+                *(pa.field(f"{c.name}_{f}", aggregate_result_type(c, f)) for c, f in outputs),
+            ]
+        )
+        if (
+            table is None
+            or not outputs
+            or (aggregation.rt_ids is not None and not aggregation.rt_ids)
+        ):
+            return schema.empty_table()
+        where, params = _range_filter(aggregation.start, aggregation.end, aggregation.rt_ids)
+        size = int(aggregation.interval_us)
+        expressions = ", ".join(_aggregate_sql(c, f) for c, f in outputs)
+        sql = (
+            f'SELECT "rtId", "timestamp" - ((("timestamp" % {size}) + {size}) % {size}) '
+            f"AS bucket, {expressions} FROM {self._t(table.physical_name)}{where} "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        rows = self._execute(sql, params, f"aggregating stream points of {name}")
+        logical: list[StreamColumnType] = ["varchar", "timestamp"]
+        for column, function in outputs:
+            if function == "avg":
+                logical.append("double")
+            elif function == "count":
+                logical.append("bigint")
+            else:
+                logical.append(column.type)
+        return _to_arrow(rows, schema, logical)
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    def get_meta(self, namespace: str, key: str) -> dict[str, Any] | None:
+        rows = self._execute(
+            f'SELECT "document" FROM {self._meta_table} WHERE "namespace" = ? AND "key" = ?',
+            [namespace, key],
+            "reading stream store metadata",
+        )
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    def put_meta(self, namespace: str, key: str, document: dict[str, Any] | None) -> None:
+        if document is None:
+            self._execute(
+                f'DELETE FROM {self._meta_table} WHERE "namespace" = ? AND "key" = ?',
+                [namespace, key],
+            )
+        else:
+            self._execute(
+                f'INSERT INTO {self._meta_table} ("namespace", "key", "document") VALUES (?, ?, ?) '
+                'ON CONFLICT ("namespace", "key") DO UPDATE SET "document" = excluded."document"',
+                [namespace, key, json.dumps(document, default=str)],
+            )
+        self._execute(f"REFRESH TABLE {self._meta_table}")
+
+    def list_meta(self, namespace: str) -> dict[str, dict[str, Any]]:
+        rows = self._execute(
+            f'SELECT "key", "document" FROM {self._meta_table} WHERE "namespace" = ? '
+            'ORDER BY "key"',
+            [namespace],
+            "reading stream store metadata",
+        )
+        return {str(key): dict(json.loads(document)) for key, document in rows}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def drop(self) -> None:
+        """Drop every stream table and the store's own tables in the schema, then close."""
+        for table in self.tables():
+            self._execute(f"DROP TABLE IF EXISTS {self._t(table.physical_name)}")
+        self._execute(f"DROP TABLE IF EXISTS {self._tables_table}")
+        self._execute(f"DROP TABLE IF EXISTS {self._meta_table}")
+        self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._connection.close()
+
+    def __repr__(self) -> str:
+        return f"<CrateStreamStore {self.url}>"
+
+
+def _to_python(column: pa.ChunkedArray) -> list[Any]:
+    if pa.types.is_timestamp(column.type):
+        return list(column.cast(pa.int64()).to_pylist())
+    return list(column.to_pylist())
+
+
+def _to_arrow(
+    rows: Sequence[Sequence[Any]], schema: pa.Schema, logical: Sequence[StreamColumnType]
+) -> pa.Table:
+    arrays = []
+    for index, (field, kind) in enumerate(zip(schema, logical, strict=True)):
+        values = [row[index] for row in rows]
+        if kind == "timestamp":
+            arrays.append(pa.array(values, pa.int64()).cast(field.type))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _range_filter(
+    start: datetime | None, end: datetime | None, rt_ids: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if start is not None:
+        clauses.append('"timestamp" >= ?')
+        params.append(to_micros(start))
+    if end is not None:
+        clauses.append('"timestamp" < ?')
+        params.append(to_micros(end))
+    if rt_ids is not None:
+        clauses.append('"rtId" = ANY(?)')
+        params.append(list(dict.fromkeys(rt_ids)))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _aggregate_sql(column: StreamColumn, function: AggregateFunction) -> str:
+    c = _q(column.name)
+    alias = _q(f"{column.name}_{function}")
+    if function == "first":
+        return f'min_by({c}, "timestamp") FILTER (WHERE {c} IS NOT NULL) AS {alias}'
+    if function == "last":
+        return f'max_by({c}, "timestamp") FILTER (WHERE {c} IS NOT NULL) AS {alias}'
+    return f"{function}({c}) AS {alias}"
