@@ -9,7 +9,14 @@ import pytest
 
 from workbench.ck.model import CkModel
 from workbench.errors import ValidationError
-from workbench.query.model import AssociationCondition, Condition, Operator, SortKey, TextSearch
+from workbench.query.model import (
+    ANY_ELEMENT,
+    AssociationCondition,
+    Condition,
+    Operator,
+    SortKey,
+    TextSearch,
+)
 from workbench.runtime.filters import (
     FieldFilter,
     compile_filters,
@@ -154,7 +161,7 @@ def test_attributes_system_fields_and_records(demo_model: CkModel) -> None:
 
 def test_paths_into_record_arrays_match_any_element(demo_model: CkModel) -> None:
     assert _compile(demo_model, METER, "phases.current < 5") == (
-        Condition(("attributes", "Phases", "Current"), Operator.LESS_THAN, 5.0),
+        Condition(("attributes", "Phases", ANY_ELEMENT, "Current"), Operator.LESS_THAN, 5.0),
     )
 
 
@@ -238,7 +245,7 @@ def test_subtype_attributes_defined_differently_are_rejected(values_model: CkMod
 def test_derived_record_fields_resolve(values_model: CkModel) -> None:
     assert _compile(values_model, "Test.Values/Thing", "limits.unit = V", "history.low > 1") == (
         Condition(("attributes", "Limits", "Unit"), Operator.EQUALS, "V"),
-        Condition(("attributes", "History", "Low"), Operator.GREATER_THAN, 1.0),
+        Condition(("attributes", "History", ANY_ELEMENT, "Low"), Operator.GREATER_THAN, 1.0),
     )
 
 

@@ -43,11 +43,39 @@ def test_parquet_round_trip_of_100k_points(run: Any, tmp_path: Path) -> None:
     source = demo_points([METER_1, METER_2], T0, days=50_000 / 86_400, step="1s")
     assert source.num_rows == 100_000
     pq.write_table(source, tmp_path / "in.parquet")
-    written = json.loads(ok(run("streams", "write", "--tenant", "acme", "--type", METER,
-                                str(tmp_path / "in.parquet"), "--chunk-rows", "30000", "--json")).stdout)
+    written = json.loads(
+        ok(
+            run(
+                "streams",
+                "write",
+                "--tenant",
+                "acme",
+                "--type",
+                METER,
+                str(tmp_path / "in.parquet"),
+                "--chunk-rows",
+                "30000",
+                "--json",
+            )
+        ).stdout
+    )
     assert written["points"] == 100_000
-    ok(run("streams", "read", "--tenant", "acme", "--type", METER, "--from", "2026-01-01T00:00:00Z",
-           "--to", "2026-02-01T00:00:00Z", "--out", str(tmp_path / "out.parquet")))
+    ok(
+        run(
+            "streams",
+            "read",
+            "--tenant",
+            "acme",
+            "--type",
+            METER,
+            "--from",
+            "2026-01-01T00:00:00Z",
+            "--to",
+            "2026-02-01T00:00:00Z",
+            "--out",
+            str(tmp_path / "out.parquet"),
+        )
+    )
     back = pq.read_table(tmp_path / "out.parquet")
     expected = source.sort_by([("timestamp", "ascending"), ("rtId", "ascending")])
     assert back.column_names == expected.column_names
@@ -63,20 +91,48 @@ def test_csv_and_ndjson_round_trip_and_rt_id_filter(run: Any, tmp_path: Path) ->
 
             pacsv.write_csv(source, path)
         else:
-            path.write_text("".join(
-                json.dumps(r | {"timestamp": r["timestamp"].isoformat()}) + "\n"
-                for r in source.to_pylist()
-            ))
+            path.write_text(
+                "".join(
+                    json.dumps(r | {"timestamp": r["timestamp"].isoformat()}) + "\n"
+                    for r in source.to_pylist()
+                )
+            )
         ok(run("streams", "write", "--tenant", "acme", "--type", METER, str(path)))
     out = tmp_path / "out.csv"
-    ok(run("streams", "read", "--tenant", "acme", "--type", METER, "--rt-id", METER_2,
-           "--attribute", "voltage", "--out", str(out)))
+    ok(
+        run(
+            "streams",
+            "read",
+            "--tenant",
+            "acme",
+            "--type",
+            METER,
+            "--rt-id",
+            METER_2,
+            "--attribute",
+            "voltage",
+            "--out",
+            str(out),
+        )
+    )
     lines = out.read_text().splitlines()
     assert lines[0] == '"rtId","timestamp","voltage"'
     assert len(lines) == 101
     assert lines[1].startswith(f'"{METER_2}","2026-01-01T00:00:00.000000Z",')
-    stdout = ok(run("streams", "read", "--tenant", "acme", "--type", METER, "--limit", "3",
-                    "--format", "json")).stdout
+    stdout = ok(
+        run(
+            "streams",
+            "read",
+            "--tenant",
+            "acme",
+            "--type",
+            METER,
+            "--limit",
+            "3",
+            "--format",
+            "json",
+        )
+    ).stdout
     rows = [json.loads(line) for line in stdout.splitlines()]
     assert [r["rtId"] for r in rows] == [METER_1, METER_2, METER_1]
 
@@ -85,37 +141,77 @@ def test_aggregate_retention_and_delete(run: Any, tmp_path: Path) -> None:
     pq.write_table(demo_points([METER_1], T0, days=2, step="1m"), tmp_path / "in.parquet")
     ok(run("streams", "write", "--tenant", "acme", "--type", METER, str(tmp_path / "in.parquet")))
     out = tmp_path / "agg.parquet"
-    ok(run("streams", "aggregate", "--tenant", "acme", "--type", METER, "--from", "2026-01-01T00:00Z",
-           "--to", "2026-01-02T00:00Z", "--interval", "1h", "--fn", "avg", "--fn", "max",
-           "--attribute", "voltage", "--out", str(out)))
+    ok(
+        run(
+            "streams",
+            "aggregate",
+            "--tenant",
+            "acme",
+            "--type",
+            METER,
+            "--from",
+            "2026-01-01T00:00Z",
+            "--to",
+            "2026-01-02T00:00Z",
+            "--interval",
+            "1h",
+            "--fn",
+            "avg",
+            "--fn",
+            "max",
+            "--attribute",
+            "voltage",
+            "--out",
+            str(out),
+        )
+    )
     table = pq.read_table(out)
     assert table.column_names == ["rtId", "bucket", "voltageAvg", "voltageMax"]
     assert table.num_rows == 24
     ok(run("streams", "retention", "set", "--tenant", "acme", "--type", METER, "1d"))
-    assert json.loads(ok(run("streams", "retention", "show", "--tenant", "acme", "--json")).stdout) == {
-        METER: "1d"
-    }
-    applied = json.loads(ok(run("streams", "retention", "apply", "--tenant", "acme",
-                                "--now", "2026-01-02T12:00:00+00:00", "--json")).stdout)
-    assert applied == {METER: 36 * 60}
+    assert json.loads(
+        ok(run("streams", "retention", "show", "--tenant", "acme", "--json")).stdout
+    ) == {METER: "1d"}
+    applied = json.loads(
+        ok(
+            run(
+                "streams",
+                "retention",
+                "apply",
+                "--tenant",
+                "acme",
+                "--now",
+                "2026-01-02T12:00:00+00:00",
+                "--json",
+            )
+        ).stdout
+    )
+    assert applied == {METER: 12 * 60}
     refused = run("streams", "delete", "--tenant", "acme", "--type", METER)
     assert refused.exit_code == 1
     assert "--yes" in refused.stderr
-    deleted = json.loads(ok(run("streams", "delete", "--tenant", "acme", "--type", METER, "--yes",
-                                "--json")).stdout)
-    assert deleted["deleted"] == 12 * 60
+    deleted = json.loads(
+        ok(run("streams", "delete", "--tenant", "acme", "--type", METER, "--yes", "--json")).stdout
+    )
+    assert deleted["deleted"] == 36 * 60
 
 
 def test_bad_file_exits_1_naming_file_row_and_column(run: Any, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
-    rows = ["rtId,timestamp,voltage"] + [f"{METER_1},2026-01-01T00:00:{i:02d}Z,230" for i in range(5)]
+    rows = ["rtId,timestamp,voltage"] + [
+        f"{METER_1},2026-01-01T00:00:{i:02d}Z,230" for i in range(5)
+    ]
     rows[4] = f"{METER_1},2026-01-01T00:00:03Z,abc"
     path.write_text("\n".join(rows) + "\n")
-    result = run("streams", "write", "--tenant", "acme", "--type", METER, str(path), "--chunk-rows", "2")
+    result = run(
+        "streams", "write", "--tenant", "acme", "--type", METER, str(path), "--chunk-rows", "2"
+    )
     assert result.exit_code == 1
     assert "row 3: Voltage" in result.stderr
     assert "expects a number, got 'abc'" in result.stderr
-    stdout = ok(run("streams", "read", "--tenant", "acme", "--type", METER, "--format", "json")).stdout
+    stdout = ok(
+        run("streams", "read", "--tenant", "acme", "--type", METER, "--format", "json")
+    ).stdout
     assert stdout == ""
 
 

@@ -100,8 +100,18 @@ def test_bad_batch_names_row_column_reason_and_writes_nothing(streams: Any) -> N
         ({"rtId": BUILDING, "timestamp": at(0), "voltage": 1.0}, "row 1", "rtId", "Building"),
         ({"rtId": METER_1, "timestamp": at(0), "nope": 1.0}, "columns", "nope", "no attribute"),
         ({"rtId": METER_1, "timestamp": at(0), "phaseL1": 1.0}, "columns", "phaseL1", "Record"),
-        ({"rtId": METER_1, "timestamp": "yesterday", "voltage": 1}, "row 1", "timestamp", "ISO 8601"),
-        ({"rtId": METER_1, "timestamp": at(0), "serialNumber": ["x"]}, "row 1", "SerialNumber", "string"),
+        (
+            {"rtId": METER_1, "timestamp": "yesterday", "voltage": 1},
+            "row 1",
+            "timestamp",
+            "ISO 8601",
+        ),
+        (
+            {"rtId": METER_1, "timestamp": at(0), "serialNumber": ["x"]},
+            "row 1",
+            "SerialNumber",
+            "string",
+        ),
     ],
 )
 def test_each_bad_input_gets_its_error(
@@ -143,7 +153,10 @@ def test_last_write_wins_through_the_service(streams: Any) -> None:
     streams.write([{"rtId": METER_1, "timestamp": at(0), "voltage": 1.0, "current": 2.0}])
     streams.write([{"rtId": METER_1, "timestamp": at(0), "voltage": 3.0}])
     assert streams.read().rows()[0] | {} == {
-        "rtId": METER_1, "timestamp": at(0), "voltage": 3.0, "current": 2.0,
+        "rtId": METER_1,
+        "timestamp": at(0),
+        "voltage": 3.0,
+        "current": 2.0,
     }
 
 
@@ -153,7 +166,9 @@ def test_paging_descending_and_attribute_subset(streams: Any) -> None:
     assert full.column_names == ["rtId", "timestamp", "voltage"]
     pages, after = [], None
     while True:
-        page = streams.read(T0, at(60), descending=True, attributes=["voltage"], first=25, after=after)
+        page = streams.read(
+            T0, at(60), descending=True, attributes=["voltage"], first=25, after=after
+        )
         pages.append(page.to_arrow())
         if not page.has_next_page:
             break
@@ -173,8 +188,10 @@ def test_aggregate_equals_pandas_and_downsample_respects_limit(streams: Any) -> 
     source = table.to_pandas()
     source["bucket"] = source["timestamp"].dt.floor("15min")
     expected = source.groupby(["rtId", "bucket"]).agg(
-        voltageAvg=("voltage", "mean"), voltageMax=("voltage", "max"),
-        voltageFirst=("voltage", "first"), voltageCount=("voltage", "count"),
+        voltageAvg=("voltage", "mean"),
+        voltageMax=("voltage", "max"),
+        voltageFirst=("voltage", "first"),
+        voltageCount=("voltage", "count"),
     )
     got = frame.set_index(["rtId", "bucket"])[list(expected.columns)]
     assert len(got) == len(expected) == 2 * 24

@@ -17,18 +17,27 @@ from workbench.errors import ValidationError
 __all__ = ["streams"]
 
 _tenant = click.option("--tenant", "tenant_id", required=True, help="Tenant id.")
-_type = click.option("--type", "ck_type_id", required=True, help="CK type id, e.g. Demo.Energy/EnergyMeter.")
+_type = click.option(
+    "--type", "ck_type_id", required=True, help="CK type id, e.g. Demo.Energy/EnergyMeter."
+)
 _rt_ids = click.option("--rt-id", "rt_ids", multiple=True, help="Only these entities (repeatable).")
 _attributes = click.option(
     "--attribute", "attributes", multiple=True, help="Only these attributes (repeatable)."
 )
-_from = click.option("--from", "from_", help="Start (inclusive), ISO 8601 with offset, e.g. 2026-01-01T00:00Z.")
+_from = click.option(
+    "--from", "from_", help="Start (inclusive), ISO 8601 with offset, e.g. 2026-01-01T00:00Z."
+)
 _to = click.option("--to", "to", help="End (exclusive), ISO 8601 with offset.")
 _format = click.option(
-    "--format", "fmt", type=click.Choice(["csv", "parquet", "json"]), help="Output format (default: from --out suffix, else csv)."
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "json"]),
+    help="Output format (default: from --out suffix, else csv).",
 )
 _out = click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (default: stdout)."
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (default: stdout).",
 )
 
 #: rows per page when reading from the store into a file
@@ -40,19 +49,39 @@ def streams() -> None:
     """Stream data: time series of entity attributes, per CK type."""
 
 
+def _tenant_with_streams(tenant_id: str) -> Any:
+    tenant = open_tenant(tenant_id)
+    # build the catalog and entity service first: Tenant.stream_service holds the tenant's
+    # (non-reentrant) lock while it reads them, and their first creation takes that lock too
+    tenant.entities  # noqa: B018
+    return tenant
+
+
 def _streams(tenant_id: str, ck_type_id: str) -> Any:
-    return open_tenant(tenant_id).streams(ck_type_id)
+    return _tenant_with_streams(tenant_id).streams(ck_type_id)
 
 
 @wb_command(streams, "write")
 @_tenant
 @_type
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "json"]), help="Input format (default: from the suffix).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "json"]),
+    help="Input format (default: from the suffix).",
+)
 @click.option("--timezone", help="Zone of naive timestamps in the file, e.g. Europe/Vienna.")
-@click.option("--chunk-rows", default=500_000, show_default=True, help="Rows validated and written per chunk.")
+@click.option(
+    "--chunk-rows", default=500_000, show_default=True, help="Rows validated and written per chunk."
+)
 def write(
-    tenant_id: str, ck_type_id: str, file: Path, fmt: str | None, timezone: str | None, chunk_rows: int
+    tenant_id: str,
+    ck_type_id: str,
+    file: Path,
+    fmt: str | None,
+    timezone: str | None,
+    chunk_rows: int,
 ) -> None:
     """Write the points in FILE (CSV, Parquet or NDJSON; wide form rtId,timestamp,<attr>...).
 
@@ -69,8 +98,13 @@ def write(
     started = datetime.now()
     show = not state_json() and sys.stderr.isatty()
     with Progress(
-        TextColumn("writing {task.fields[name]}"), BarColumn(), TextColumn("{task.fields[points]:,} points"),
-        TimeRemainingColumn(), console=Console(stderr=True), transient=True, disable=not show,
+        TextColumn("writing {task.fields[name]}"),
+        BarColumn(),
+        TextColumn("{task.fields[points]:,} points"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not show,
     ) as bar:
         task = bar.add_task("write", total=total, name=file.name, points=0)
         offset = 0
@@ -82,7 +116,12 @@ def write(
             offset += chunk.num_rows
             bar.update(task, completed=done, points=written)
     seconds = (datetime.now() - started).total_seconds()
-    summary = {"type": ck_type_id, "file": str(file), "points": written, "seconds": round(seconds, 3)}
+    summary = {
+        "type": ck_type_id,
+        "file": str(file),
+        "points": written,
+        "seconds": round(seconds, 3),
+    }
     emit(summary, lambda c: c.print(f"wrote {written:,} points to {ck_type_id} in {seconds:.1f} s"))
     del unit
 
@@ -122,7 +161,9 @@ def _writer(out: Path | None, fmt: str | None) -> Any:
 
 def _finish(out: Path | None, rows: int, what: str) -> None:
     if out is not None:
-        emit({"rows": rows, "out": str(out)}, lambda c: c.print(f"{rows:,} {what} written to {out}"))
+        emit(
+            {"rows": rows, "out": str(out)}, lambda c: c.print(f"{rows:,} {what} written to {out}")
+        )
 
 
 @wb_command(streams, "read")
@@ -137,8 +178,15 @@ def _finish(out: Path | None, rows: int, what: str) -> None:
 @_format
 @_out
 def read(
-    tenant_id: str, ck_type_id: str, rt_ids: tuple[str, ...], attributes: tuple[str, ...],
-    from_: str | None, to: str | None, descending: bool, limit: int | None, fmt: str | None,
+    tenant_id: str,
+    ck_type_id: str,
+    rt_ids: tuple[str, ...],
+    attributes: tuple[str, ...],
+    from_: str | None,
+    to: str | None,
+    descending: bool,
+    limit: int | None,
+    fmt: str | None,
     out: Path | None,
 ) -> None:
     """Read points of [--from, --to) ordered by time (paged through the store, streamed out)."""
@@ -149,8 +197,13 @@ def read(
         while limit is None or rows < limit:
             size = READ_PAGE if limit is None else min(READ_PAGE, limit - rows)
             page = source.read(
-                from_, to, rt_ids=list(rt_ids) or None, attributes=list(attributes) or None,
-                descending=descending, first=size, after=after,
+                from_,
+                to,
+                rt_ids=list(rt_ids) or None,
+                attributes=list(attributes) or None,
+                descending=descending,
+                first=size,
+                after=after,
             )
             sink.write(page.to_arrow())
             rows += len(page)
@@ -168,18 +221,35 @@ def read(
 @click.option("--from", "from_", required=True, help="Start (inclusive), ISO 8601 with offset.")
 @click.option("--to", "to", required=True, help="End (exclusive), ISO 8601 with offset.")
 @click.option("--interval", required=True, help="Bucket size: 1s, 15m, 1h, 1d, ...")
-@click.option("--fn", "functions", multiple=True, default=("avg",), show_default=True,
-              help="avg, min, max, sum, count, first, last (repeatable).")
+@click.option(
+    "--fn",
+    "functions",
+    multiple=True,
+    default=("avg",),
+    show_default=True,
+    help="avg, min, max, sum, count, first, last (repeatable).",
+)
 @_format
 @_out
 def aggregate(
-    tenant_id: str, ck_type_id: str, rt_ids: tuple[str, ...], attributes: tuple[str, ...],
-    from_: str, to: str, interval: str, functions: tuple[str, ...], fmt: str | None,
+    tenant_id: str,
+    ck_type_id: str,
+    rt_ids: tuple[str, ...],
+    attributes: tuple[str, ...],
+    from_: str,
+    to: str,
+    interval: str,
+    functions: tuple[str, ...],
+    fmt: str | None,
     out: Path | None,
 ) -> None:
     """Aggregates per rtId and time bucket (columns <attribute><Fn>, e.g. voltageAvg)."""
     result = _streams(tenant_id, ck_type_id).aggregate(
-        from_, to, interval, list(functions), rt_ids=list(rt_ids) or None,
+        from_,
+        to,
+        interval,
+        list(functions),
+        rt_ids=list(rt_ids) or None,
         attributes=list(attributes) or None,
     )
     with _writer(out, fmt) as sink:
@@ -195,7 +265,11 @@ def aggregate(
 @_to
 @click.option("--yes", is_flag=True, help="Confirm: the points are deleted for good.")
 def delete(
-    tenant_id: str, ck_type_id: str, rt_ids: tuple[str, ...], from_: str | None, to: str | None,
+    tenant_id: str,
+    ck_type_id: str,
+    rt_ids: tuple[str, ...],
+    from_: str | None,
+    to: str | None,
     yes: bool,
 ) -> None:
     """Delete the points of [--from, --to) (of --rt-id entities when given)."""
@@ -220,15 +294,17 @@ def retention_set(tenant_id: str, ck_type_id: str, keep: str | None, clear: bool
     if clear == (keep is not None):
         raise ValidationError("give either KEEP (e.g. 90d) or --clear")
     stored = _streams(tenant_id, ck_type_id).set_retention(None if clear else keep)
-    emit({"type": ck_type_id, "keep": stored},
-         lambda c: c.print(f"{ck_type_id}: " + (f"keep {stored}" if stored else "no retention")))
+    emit(
+        {"type": ck_type_id, "keep": stored},
+        lambda c: c.print(f"{ck_type_id}: " + (f"keep {stored}" if stored else "no retention")),
+    )
 
 
 @wb_command(retention, "show")
 @_tenant
 def retention_show(tenant_id: str) -> None:
     """The retention policies of the tenant."""
-    policies = open_tenant(tenant_id).stream_service.retention_policies()
+    policies = _tenant_with_streams(tenant_id).stream_service.retention_policies()
 
     def human(console: Console) -> None:
         if not policies:
@@ -250,7 +326,7 @@ def retention_apply(tenant_id: str, now: str | None) -> None:
             at = datetime.fromisoformat(now)
         except ValueError:
             raise ValidationError(f"--now {now!r} is not an ISO 8601 timestamp") from None
-    deleted = open_tenant(tenant_id).stream_service.apply_retention(at)
+    deleted = _tenant_with_streams(tenant_id).stream_service.apply_retention(at)
     printer: Callable[[Console], None] = lambda c: c.print(  # noqa: E731
         "\n".join(f"{t}: deleted {n:,} points" for t, n in sorted(deleted.items()))
         or "no retention policies"

@@ -9,6 +9,7 @@ through Strawberry (:meth:`TenantSchema.as_strawberry`).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -275,7 +276,7 @@ class TenantSchema:
             dict(variables) if variables else None,
             operation_name,
         )
-        if asyncio.iscoroutine(outcome) or isinstance(outcome, asyncio.Future):
+        if inspect.isawaitable(outcome):
             outcome = await outcome
         if isinstance(outcome, ExecutionResult):
             return ExecutionResult(outcome.data, shape_errors(outcome.errors))

@@ -2,6 +2,7 @@
 
 from workbench.query.cursor import decode_cursor, encode_cursor
 from workbench.query.model import (
+    ANY_ELEMENT,
     SYSTEM_FIELDS,
     AssociationCondition,
     Condition,
@@ -15,6 +16,7 @@ from workbench.query.model import (
 )
 
 __all__ = [
+    "ANY_ELEMENT",
     "SYSTEM_FIELDS",
     "AssociationCondition",
     "Condition",

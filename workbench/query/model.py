@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
 __all__ = [
+    "ANY_ELEMENT",
     "SYSTEM_FIELDS",
     "AssociationCondition",
     "Condition",
@@ -28,6 +29,12 @@ __all__ = [
 ]
 
 Path = tuple[str, ...]
+
+#: A path element that steps into every element of an array (``("attributes", "Phases", ANY,
+#: "Voltage")``): the condition holds when *some* element satisfies it; for ``NOT_EQUALS`` and
+#: ``NOT_IN`` when *no* element equals / is in the list. ``IS_NULL``/``IS_NOT_NULL`` and sorting
+#: do not take such paths.
+ANY_ELEMENT = "[]"
 
 #: Top-level fields every stored entity has (one-element paths).
 SYSTEM_FIELDS = frozenset(

@@ -32,6 +32,7 @@ from workbench.ck.model import AssociationEnd, CkAttribute, CkModel, TypeAttribu
 from workbench.ck.naming import graphql_field_name
 from workbench.errors import ErrorCollector, ValidationError
 from workbench.query.model import (
+    ANY_ELEMENT,
     AssociationCondition,
     Condition,
     Filter,
@@ -367,9 +368,10 @@ def _resolve(model: CkModel, type_id: str, path: str) -> _Resolved:
                 f"path '{path}': '{walked}' is a {attribute.value_type} attribute and has no "
                 "fields; only Record and RecordArray attributes can be followed by '.'"
             )
-        through_array = through_array or attribute.value_type is ValueType.RECORD_ARRAY
+        into_array = attribute.value_type is ValueType.RECORD_ARRAY
+        through_array = through_array or into_array
         attribute = _record_attribute(model, attribute.attribute.record_id or "", part, path)
-        storage = (*storage, attribute.name)
+        storage = (*storage, ANY_ELEMENT, attribute.name) if into_array else (*storage, attribute.name)
     return _Resolved(hops, storage, attribute, owner, through_array=through_array)
 
 
@@ -399,6 +401,11 @@ def _compile_one(model: CkModel, type_id: str, item: FieldFilter) -> Filter:
         raise _PathError(
             f"operator {operator} does not apply to '{item.attribute_path}' ({value_type}) of "
             f"{resolved.owner}; operators that fit: {', '.join(fitting)}"
+        )
+    if resolved.through_array and operator in (Operator.IS_NULL, Operator.IS_NOT_NULL):
+        raise _PathError(
+            f"'{item.attribute_path}' goes through a RecordArray; {operator} cannot say which "
+            "element it means: test the array itself (IS_NULL on the RecordArray attribute)"
         )
     try:
         value = coerce_value(

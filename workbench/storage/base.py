@@ -147,6 +147,12 @@ class EntityStore(ABC):
         """True when :meth:`apply` runs in a server transaction; False when the adapter validates
         the whole batch first and undoes a partial write on failure (best effort under crashes)."""
 
+    def supports_element_match(self) -> bool:
+        """True when a condition through an array (``ANY_ELEMENT``) with BETWEEN is checked
+        against one and the same element; False when the server cannot (then such a query is a
+        ValidationError that says so)."""
+        return True
+
     @abstractmethod
     def apply(self, batch: WriteBatch) -> None:
         """Apply every change of ``batch`` atomically (see :class:`WriteBatch`)."""

@@ -87,6 +87,7 @@ from workbench.errors import (
 )
 from workbench.query.cursor import decode_cursor, encode_cursor
 from workbench.query.model import (
+    ANY_ELEMENT,
     AssociationCondition,
     Condition,
     EntityQuery,
@@ -281,8 +282,11 @@ def _meta_decode(document: Document) -> dict[str, Any]:
 # -- query compilation helpers -------------------------------------------------------------------
 
 
-def _field(path: Path) -> str:
-    """The dotted field name of a storage path, refusing what would change the query's meaning."""
+def _field(path: Path, relative: bool = False) -> str:
+    """The dotted field name of a storage path, refusing what would change the query's meaning.
+
+    ``relative`` paths are inside an array element (``$elemMatch``) and have no ``attributes``
+    head."""
     if not path:
         raise ValidationError("a filter or sort path is empty; name a system field or attribute")
     for part in path:
@@ -291,6 +295,8 @@ def _field(path: Path) -> str:
                 f"path {'.'.join(path)!r} has an invalid element {part!r}; path elements must "
                 "be non-empty and must not contain '.' or start with '$'"
             )
+    if relative:
+        return ".".join(path)
     head = path[0]
     if head in _SYSTEM_FIELDS:
         if len(path) > 1:
@@ -358,8 +364,10 @@ def _strings_only(field: str, regex: Document) -> Document:
     return {"$and": [{field: regex}, {field: {"$not": {"$regex": "^\\$dt:"}}}]}
 
 
-def _compile_condition(condition: Condition) -> Document:
-    field = _field(condition.path)
+def _compile_condition(condition: Condition, relative: bool = False) -> Document:
+    if ANY_ELEMENT in condition.path:
+        return _compile_through_array(condition, relative)
+    field = _field(condition.path, relative)
     op = condition.operator
     value = condition.value
     if op is Operator.EQUALS:
@@ -407,6 +415,34 @@ def _compile_condition(condition: Condition) -> Document:
     if op is Operator.IS_NOT_NULL:
         return {field: {"$ne": None}}
     raise ValidationError(f"unknown filter operator {op!r}")
+
+
+def _compile_through_array(condition: Condition, relative: bool) -> Document:
+    """Some element of the array satisfies the rest of the path; none does, for the negations.
+
+    A dotted path through an array already means "any element" to the server (and ``$ne`` /
+    ``$nin`` mean "no element"), which FerretDB v1 supports; only BETWEEN needs ``$elemMatch`` so
+    that both bounds hold for the same element."""
+    if condition.operator in (Operator.IS_NULL, Operator.IS_NOT_NULL):
+        raise ValidationError(
+            f"{'.'.join(condition.path)}: {condition.operator} does not take a path through an "
+            "array; test the array itself"
+        )
+    cut = condition.path.index(ANY_ELEMENT)
+    if condition.operator is Operator.BETWEEN:
+        inner = _compile_condition(
+            Condition(condition.path[cut + 1 :], condition.operator, condition.value),
+            relative=True,
+        )
+        return {_field(condition.path[:cut], relative): {"$elemMatch": inner}}
+    dotted = tuple(part for part in condition.path if part != ANY_ELEMENT)
+    negated = {Operator.NOT_EQUALS: Operator.EQUALS, Operator.NOT_IN: Operator.IN}
+    if condition.operator in negated:
+        # "no element matches", spelled $nor so FerretDB v1 (whose $nin over arrays is not
+        # element-wise) gives the same answer as MongoDB
+        positive = Condition(dotted, negated[condition.operator], condition.value)
+        return {"$nor": [_compile_condition(positive, relative)]}
+    return _compile_condition(Condition(dotted, condition.operator, condition.value), relative)
 
 
 def _compile_text_search(search: TextSearch) -> Document:
@@ -585,6 +621,7 @@ class MongoEntityStore(EntityStore):
         # transactions whatever it reports
         ferretdb = "ferretdbVersion" in build
         self._transactions = replicated and "logicalSessionTimeoutMinutes" in hello and not ferretdb
+        self._element_match = not ferretdb
 
     def _ensure_base_indexes(self) -> None:
         with self._errors("creating the base indexes"):
@@ -790,8 +827,24 @@ class MongoEntityStore(EntityStore):
         clauses.extend(self._compile_filter(item) for item in query.filters)
         return _and(clauses)
 
+    def supports_element_match(self) -> bool:
+        if self._transactions is None:
+            self._probe()
+        return self._element_match
+
     def _compile_filter(self, item: Filter) -> Document:
         if isinstance(item, Condition):
+            if (
+                item.operator is Operator.BETWEEN
+                and ANY_ELEMENT in item.path
+                and not self.supports_element_match()
+            ):
+                raise ValidationError(
+                    f"BETWEEN on {'.'.join(p for p in item.path if p != ANY_ELEMENT)!r} goes "
+                    "through an array, and this server (FerretDB v1) cannot match both bounds "
+                    "on the same element ($elemMatch on sub-documents); use two filters "
+                    "(GREATER_EQUAL_THAN and LESS_EQUAL_THAN, which may match different elements)"
+                )
             return _compile_condition(item)
         if isinstance(item, TextSearch):
             return _compile_text_search(item)

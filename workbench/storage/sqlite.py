@@ -40,6 +40,7 @@ from workbench.errors import (
 )
 from workbench.query.cursor import decode_cursor, encode_cursor
 from workbench.query.model import (
+    ANY_ELEMENT,
     AssociationCondition,
     Condition,
     EntityQuery,
@@ -336,6 +337,8 @@ class _Target:
     sql: str
     kind: Literal["attribute", "datetime", "column"]
     json_path: str = ""
+    #: the JSON column the path reads (``e.attributes``, or ``el1.value`` inside an array)
+    column: str = ""
 
     def encode(self, value: Any) -> Any:
         if self.kind == "attribute":
@@ -351,7 +354,8 @@ class _Target:
         return 1 if self.kind == "attribute" else 0
 
 
-def _resolve(path: Path, alias: str | None) -> _Target:
+def _resolve(path: Path, alias: str | None, column: str = "attributes") -> _Target:
+    """The SQL for ``path``; ``column`` is the JSON column (``value`` inside json_each)."""
     prefix = f"{alias}." if alias else ""
     if not isinstance(path, tuple) or not path:
         raise ValidationError(f"storage path {path!r} is empty; name a system field or attribute")
@@ -368,7 +372,9 @@ def _resolve(path: Path, alias: str | None) -> _Target:
                     "letters, digits, '_' and '-'"
                 )
         json_path = _quote_literal("$" + "".join(f'."{key}"' for key in path[1:]))
-        return _Target(f"json_extract({prefix}attributes, {json_path})", "attribute", json_path)
+        return _Target(
+            f"json_extract({prefix}{column}, {json_path})", "attribute", json_path, prefix + column
+        )
     raise ValidationError(
         f"storage path {path!r} is not known; use a system field "
         f"({', '.join(sorted(_SYSTEM_COLUMNS))}) or ('attributes', name, ...)"
@@ -399,6 +405,7 @@ class _Compiler:
     def __init__(self, index_type_sets: Iterable[tuple[str, ...]] = ()) -> None:
         self.params: dict[str, Any] = {}
         self._aliases = 0
+        self._elements = 0
         self._index_type_sets = tuple(index_type_sets)
 
     def bind(self, value: Any) -> str:
@@ -439,8 +446,10 @@ class _Compiler:
                 raise ValidationError(f"{item!r} is not a filter of workbench.query")
         return out
 
-    def condition(self, condition: Condition, alias: str) -> str:
-        target = _resolve(condition.path, alias)
+    def condition(self, condition: Condition, alias: str, column: str = "attributes") -> str:
+        if ANY_ELEMENT in condition.path:
+            return self._through_array(condition, alias, column)
+        target = _resolve(condition.path, alias, column)
         op, value, x = condition.operator, condition.value, target.sql
         where = f"{'.'.join(condition.path)} {op}"
         if op is Operator.IS_NULL:
@@ -497,8 +506,30 @@ class _Compiler:
         raise ValidationError(f"operator {op!r} is not supported")
 
     def _any(self, target: _Target, alias: str, predicate: str) -> str:
-        source = f"json_each({alias}.attributes, {target.json_path})"
+        source = f"json_each({target.column}, {target.json_path})"
         return f"EXISTS (SELECT 1 FROM {source} AS j WHERE {predicate})"
+
+    def _through_array(self, condition: Condition, alias: str, column: str) -> str:
+        """Some element of the array satisfies the rest of the path (none, for negations)."""
+        cut = condition.path.index(ANY_ELEMENT)
+        array = _resolve(condition.path[:cut], alias, column)
+        if condition.operator in (Operator.IS_NULL, Operator.IS_NOT_NULL):
+            raise ValidationError(
+                f"{'.'.join(condition.path)}: {condition.operator} does not take a path through "
+                "an array; test the array itself"
+            )
+        negated = {Operator.NOT_EQUALS: Operator.EQUALS, Operator.NOT_IN: Operator.IN}
+        operator = negated.get(condition.operator, condition.operator)
+        self._elements += 1
+        element = f"el{self._elements}"
+        inner = self.condition(
+            Condition(("attributes", *condition.path[cut + 1 :]), operator, condition.value),
+            element,
+            "value",
+        )
+        source = f"json_each({array.column}, {array.json_path})"
+        exists = f"EXISTS (SELECT 1 FROM {source} AS {element} WHERE {inner})"
+        return f"NOT {exists}" if condition.operator in negated else exists
 
     def text_search(self, search: TextSearch, alias: str) -> str:
         if not isinstance(search.term, str):

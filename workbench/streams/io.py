@@ -89,7 +89,14 @@ def iter_point_batches(
                 if pending:
                     yield pa.Table.from_batches(pending), path.stat().st_size
         else:
-            table = pajson.read_json(path)
+            # timestamps stay text here: pyarrow would drop their offsets (the service parses)
+            table = pajson.read_json(
+                path,
+                parse_options=pajson.ParseOptions(
+                    explicit_schema=pa.schema([("rtId", pa.string()), ("timestamp", pa.string())]),
+                    unexpected_field_behavior="infer",
+                ),
+            )
             size = path.stat().st_size
             for offset in range(0, max(table.num_rows, 1), chunk_rows):
                 chunk = table.slice(offset, chunk_rows)

@@ -26,6 +26,7 @@ import pytest
 
 from workbench.errors import Conflict, NotFound, ValidationError
 from workbench.query.model import (
+    ANY_ELEMENT,
     AssociationCondition,
     Condition,
     EntityQuery,
@@ -519,6 +520,45 @@ class EntityStoreContract:
             type_ids=(METER,),
         )
         assert _ids(store.find(query)) == [operator_data["m2"]]
+
+    @pytest.mark.parametrize(
+        ("operator", "value", "expected"),
+        [
+            (Operator.GREATER_THAN, 350.0, ["low"]),
+            (Operator.LESS_THAN, 100.0, ["low", "high"]),
+            (Operator.EQUALS, 230.0, ["mid"]),
+            (Operator.NOT_EQUALS, 230.0, ["low", "high", "none"]),
+            (Operator.IN, [5.0, 300.0], ["low", "high"]),
+            (Operator.NOT_IN, [5.0, 300.0], ["mid", "none"]),
+            # BETWEEN must hold for one and the same element: 'low' has 5 and 400, none between
+            (Operator.BETWEEN, [200.0, 260.0], ["mid"]),
+            (Operator.LIKE, "%", []),
+        ],
+    )
+    def test_paths_through_record_arrays_match_any_element(
+        self, store: EntityStore, operator: Operator, value: Any, expected: list[str]
+    ) -> None:
+        names = {}
+        for name, phases in (
+            ("low", [{"Voltage": 5.0}, {"Voltage": 400.0, "Current": 1.0}]),
+            ("mid", [{"Voltage": 230.0}]),
+            ("high", [{"Voltage": 300.0}, {"Voltage": 50.0}]),
+            ("none", []),
+        ):
+            entity = make_entity({"Name": name, "Phases": phases})
+            insert(store, entity)
+            names[entity.rt_id] = name
+        query = EntityQuery(
+            filters=(Condition(attr("Phases", ANY_ELEMENT, "Voltage"), operator, value),),
+            type_ids=(METER,),
+            sort=(SortKey(attr("Name")),),
+        )
+        if operator is Operator.BETWEEN and not store.supports_element_match():
+            with pytest.raises(ValidationError, match="same element"):
+                store.find(query)
+            return
+        found = [names[e.rt_id] for e in store.find(query).items]
+        assert sorted(found) == sorted(expected)
 
     def test_system_field_conditions(self, store: EntityStore) -> None:
         a = make_entity({"Name": "a"}, rt_well_known_name="Pump-A", rt_version=1)
