@@ -74,25 +74,63 @@ def test_sample_library_and_runtime_import_and_query(run: Any, tmp_path: Path) -
     assert {"name", "serialNumber", "state", "voltage", "phaseL1"} <= names
     assert ok(run("rt", "import", "--tenant", "acme", str(DEMO_RUNTIME)))
     page = as_json(
-        run("rt", "query", "--tenant", "acme", "Demo.Energy/EnergyMeter",
-            "--filter", "state EQUALS Active", "--json")
+        run(
+            "rt",
+            "query",
+            "--tenant",
+            "acme",
+            "Demo.Energy/EnergyMeter",
+            "--filter",
+            "state EQUALS Active",
+            "--json",
+        )
     )
     assert [item["rtId"] for item in page["items"]] == [METER_1]
     assert page["items"][0]["ckTypeId"] == "Demo.Energy/EnergyMeter"
     assert page["items"][0]["serialNumber"] == "EM-0001"
     assert page["pageInfo"] == {"hasNextPage": False, "endCursor": page["pageInfo"]["endCursor"]}
     page = as_json(
-        run("rt", "query", "--tenant", "acme", "Demo.Energy/EnergyMeter",
-            "--filter", "phaseL1.voltage GREATER_THAN 230", "--json")
+        run(
+            "rt",
+            "query",
+            "--tenant",
+            "acme",
+            "Demo.Energy/EnergyMeter",
+            "--filter",
+            "phaseL1.voltage GREATER_THAN 230",
+            "--json",
+        )
     )
     assert [item["rtId"] for item in page["items"]] == [METER_1]
     page = as_json(
-        run("rt", "query", "--tenant", "acme", "Demo.Energy/Meter", "--filter", "voltage>=231",
-            "--sort", "-serialNumber", "--json")
+        run(
+            "rt",
+            "query",
+            "--tenant",
+            "acme",
+            "Demo.Energy/Meter",
+            "--filter",
+            "voltage>=231",
+            "--sort",
+            "-serialNumber",
+            "--json",
+        )
     )
     assert [item["rtId"] for item in page["items"]] == [METER_1]
-    page = as_json(run("rt", "query", "--tenant", "acme", "Demo.Energy/Meter", "--sort",
-                       "-serialNumber", "--first", "1", "--json"))
+    page = as_json(
+        run(
+            "rt",
+            "query",
+            "--tenant",
+            "acme",
+            "Demo.Energy/Meter",
+            "--sort",
+            "-serialNumber",
+            "--first",
+            "1",
+            "--json",
+        )
+    )
     assert [item["rtId"] for item in page["items"]] == [METER_2]
     assert page["pageInfo"]["hasNextPage"] is True
     out = tmp_path / "export.yaml"
@@ -108,7 +146,9 @@ def test_sample_library_and_runtime_import_and_query(run: Any, tmp_path: Path) -
 def test_bad_filter_and_unknown_type_errors(run: Any) -> None:
     ok(run("tenant", "create", "acme"))
     ok(run("ck", "import", "--tenant", "acme", str(DEMO_LIBRARY)))
-    result = run("rt", "query", "--tenant", "acme", "Demo.Energy/EnergyMeter", "--filter", "nope EQUALS 1")
+    result = run(
+        "rt", "query", "--tenant", "acme", "Demo.Energy/EnergyMeter", "--filter", "nope EQUALS 1"
+    )
     assert result.exit_code == 1
     assert "nope" in result.stderr
     result = run("rt", "query", "--tenant", "acme", "Demo.Energy/Nope")
@@ -146,8 +186,19 @@ def test_runtime_file_with_a_bad_entity_imports_nothing(run: Any, tmp_path: Path
 
 def test_console_script_runs_in_a_subprocess(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "workbench", "--data-dir", str(tmp_path), "tenant", "list", "--json"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "workbench",
+            "--data-dir",
+            str(tmp_path),
+            "tenant",
+            "list",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []

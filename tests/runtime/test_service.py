@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import BUILDING, METER_1, METER_2, SITE
 from workbench.errors import Conflict, NotFound, ValidationError
-from workbench.runtime.entity import AssociationInput, EntityInput, EntityUpdate
+from workbench.runtime.entity import AssociationInput, EntityInput
 
 METER = "Demo.Energy/EnergyMeter"
 
@@ -34,15 +34,17 @@ def test_sample_entities_are_imported(demo: Any) -> None:
 
 def test_create_validates_type_and_attributes(demo: Any) -> None:
     entities = demo.entities
-    with pytest.raises(ValidationError, match="not in this tenant.s model"):
+    with pytest.raises(ValidationError, match=r"not in this tenant's model"):
         entities.create("Demo.Energy/Nope", {"name": "x"})
     with pytest.raises(ValidationError, match="abstract"):
         entities.create("Demo.Energy/Meter", _meter("EM-9"), associations=[("parent", BUILDING)])
     with pytest.raises(ValidationError, match="voltage") as info:
         entities.create(METER, _meter("EM-9", voltage="abc"), associations=[("parent", BUILDING)])
     assert "expects a number" in str(info.value)
-    with pytest.raises(ValidationError, match="serialNumber|SerialNumber"):
-        entities.create(METER, {"name": "m", "state": "Active"}, associations=[("parent", BUILDING)])
+    with pytest.raises(ValidationError, match=r"serialNumber|SerialNumber"):
+        entities.create(
+            METER, {"name": "m", "state": "Active"}, associations=[("parent", BUILDING)]
+        )
     with pytest.raises(ValidationError, match="bogus"):
         entities.create(METER, _meter("EM-9", bogus=1), associations=[("parent", BUILDING)])
     assert entities.count(METER) == 2
@@ -52,11 +54,13 @@ def test_required_parent_and_target_type(demo: Any) -> None:
     entities = demo.entities
     with pytest.raises(ValidationError, match="exactly one 'Parent'"):
         entities.create(METER, _meter("EM-10"))
-    with pytest.raises(ValidationError, match="must be a Demo.Energy/Building"):
+    with pytest.raises(ValidationError, match=r"must be a Demo\.Energy/Building"):
         entities.create(METER, _meter("EM-10"), associations=[("parent", SITE)])
     with pytest.raises(ValidationError, match="does not exist"):
         entities.create(METER, _meter("EM-10"), associations=[("parent", "ab" * 12)])
-    created = entities.create(METER, _meter("EM-10"), associations=[("System/ParentChild", BUILDING)])
+    created = entities.create(
+        METER, _meter("EM-10"), associations=[("System/ParentChild", BUILDING)]
+    )
     assert [e.rt_id for e in entities.navigate(created.rt_id, "parent")] == [BUILDING]
 
 
@@ -69,7 +73,9 @@ def test_zero_or_one_multiplicity(demo: Any) -> None:
 
 def test_batch_is_atomic(demo: Any) -> None:
     good = EntityInput(METER, _meter("EM-20"), associations=[AssociationInput("parent", BUILDING)])
-    bad = EntityInput(METER, _meter("EM-21", voltage="x"), associations=[AssociationInput("parent", BUILDING)])
+    bad = EntityInput(
+        METER, _meter("EM-21", voltage="x"), associations=[AssociationInput("parent", BUILDING)]
+    )
     with pytest.raises(ValidationError) as info:
         demo.entities.create_many([good, bad])
     assert "entities[1]" in str(info.value)
@@ -79,7 +85,9 @@ def test_batch_is_atomic(demo: Any) -> None:
 def test_batch_may_link_to_entities_created_in_the_same_batch(demo: Any) -> None:
     site = EntityInput("Demo.Energy/Site", {"name": "New site"}, rt_id="aa" * 12)
     hall = EntityInput(
-        "Demo.Energy/Building", {"name": "New hall"}, rt_id="bb" * 12,
+        "Demo.Energy/Building",
+        {"name": "New hall"},
+        rt_id="bb" * 12,
         associations=[AssociationInput("parent", "aa" * 12)],
     )
     created = demo.entities.create_many([hall, site])
@@ -107,7 +115,9 @@ def test_unique_serial_number_and_well_known_name(demo: Any) -> None:
         demo.entities.create(METER, _meter("EM-0001"), associations=[("parent", BUILDING)])
     with pytest.raises(Conflict, match="meter-001"):
         demo.entities.create(
-            METER, _meter("EM-30"), rt_well_known_name="meter-001",
+            METER,
+            _meter("EM-30"),
+            rt_well_known_name="meter-001",
             associations=[("parent", BUILDING)],
         )
     assert demo.entities.get_by_well_known_name("meter-001").rt_id == METER_1
@@ -153,7 +163,9 @@ def test_find_filters_sort_and_paging(demo: Any) -> None:
         cursor = page.end_cursor
     assert seen == sorted(seen)
     assert len(seen) == 27
-    assert entities.find(METER, where=["state EQUALS Faulty"]).to_dict()["items"][0]["rtId"] == METER_2
+    assert (
+        entities.find(METER, where=["state EQUALS Faulty"]).to_dict()["items"][0]["rtId"] == METER_2
+    )
     assert [e.rt_id for e in entities.find(METER, where=["phaseL1.voltage > 230"])] == [METER_1]
     by_parent = entities.find(METER, where=["parent->name EQUALS 'Hall A'"], first=None)
     assert len(by_parent) == 27

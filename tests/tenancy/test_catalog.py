@@ -66,15 +66,18 @@ def test_upgrade_runs_migrations_in_one_batch(demo: Any, tmp_path: Path) -> None
     assert "state" not in meter.attributes
     assert meter["current"] == 1.5
     assert meter.rt_version == before.rt_version + 1
-    assert [e.rt_id for e in demo.entities.find("Demo.Energy/Meter", where=["status = Faulty"])] == [
-        METER_2
-    ]
+    assert [
+        e.rt_id for e in demo.entities.find("Demo.Energy/Meter", where=["status = Faulty"])
+    ] == [METER_2]
 
 
 def test_failed_upgrade_changes_nothing(demo: Any, tmp_path: Path) -> None:
     # the rename is missing: the new model has 'Status' but the entities keep 'State'
     # -- here the migration moves entities to a type that does not exist
-    steps = "steps:\n  - {action: ChangeCkType, ckTypeId: Demo.Energy/EnergyMeter, to: Demo.Energy/Nope}\n"
+    steps = (
+        "steps:\n"
+        "  - {action: ChangeCkType, ckTypeId: Demo.Energy/EnergyMeter, to: Demo.Energy/Nope}\n"
+    )
     upgraded = _upgrade(tmp_path, "1.2.0", steps)
     with pytest.raises(ModelError, match="Nope"):
         demo.ck.import_library(upgraded)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit, urlunsplit
-from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -18,13 +17,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def mongo_url() -> Iterator[str]:
+def mongo_url() -> str:
     base = urlsplit(
         require_server_url(
             "WORKBENCH_TEST_MONGODB_URL", "MongoDB wire-protocol server (MongoDB or FerretDB)"
         )
     )
-    yield urlunsplit(base._replace(path=f"/wbtenant_{uuid.uuid4().hex[:12]}"))
+    return urlunsplit(base._replace(path=f"/wbtenant_{uuid.uuid4().hex[:12]}"))
 
 
 def test_mongo_and_sqlite_tenants_coexist(wb: workbench.Workbench, mongo_url: str) -> None:

@@ -5,11 +5,13 @@ from pathlib import Path
 import pytest
 
 import workbench
-from workbench.errors import Conflict, NotFound, ValidationError
 from tests.conftest import DEMO_LIBRARY
+from workbench.errors import Conflict, NotFound, ValidationError
 
 
-@pytest.mark.parametrize("bad", ["A", "a", "1abc", "acme_corp", "acme corp", "x" * 64, "system", ""])
+@pytest.mark.parametrize(
+    "bad", ["A", "a", "1abc", "acme_corp", "acme corp", "x" * 64, "system", ""]
+)
 def test_invalid_tenant_ids_are_rejected_with_the_rule(wb: workbench.Workbench, bad: str) -> None:
     with pytest.raises(ValidationError, match=r"tenant id|reserved"):
         wb.tenants.create(bad)

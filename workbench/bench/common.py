@@ -12,7 +12,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,10 +40,8 @@ def hardware() -> dict[str, Any]:
     except OSError:
         pass
     memory_gib = None
-    try:
+    with suppress(ValueError, OSError):
         memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError):
-        pass
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -127,7 +125,11 @@ class BenchReport:
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def add(
-        self, name: str, value: float, unit: str, target: str | None = None,
+        self,
+        name: str,
+        value: float,
+        unit: str,
+        target: str | None = None,
         met: bool | None = None,
     ) -> None:
         self.metrics.append(Metric(name, round(value, 4), unit, target, met))

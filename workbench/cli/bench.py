@@ -41,8 +41,12 @@ def _make(name: str) -> None:
     @data_dir_option
     @click.option("--quick", is_flag=True, help="Small size: proves it works (CI).")
     @click.option("--backend", help="Backend URL (default: embedded) e.g. mongodb://host/db.")
-    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Also write the report as JSON to this file.")
+    @click.option(
+        "--json",
+        "json_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Also write the report as JSON to this file.",
+    )
     def run(quick: bool, backend: str | None, json_path: Path | None) -> None:
         function = getattr(importlib.import_module(module_name), function_name)
         report = function(quick=quick, backend=backend)
@@ -51,7 +55,9 @@ def _make(name: str) -> None:
             json_path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
         def human(console: Console) -> None:
-            table = Table("metric", "value", "unit", "target", "met", title=f"{name} ({report.backend})")
+            table = Table(
+                "metric", "value", "unit", "target", "met", title=f"{name} ({report.backend})"
+            )
             for m in report.metrics:
                 met = "" if m.met is None else ("yes" if m.met else "NO")
                 table.add_row(m.name, f"{m.value:,.4g}", m.unit, m.target or "", met)

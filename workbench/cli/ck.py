@@ -144,17 +144,23 @@ def show(tenant_id: str, type_id: str) -> None:
     data = type_description(open_tenant(tenant_id).model, type_id)
 
     def human(console: Console) -> None:
-        flags = [f for f, on in (("abstract", data["isAbstract"]), ("final", data["isFinal"])) if on]
+        flags = [
+            f for f, on in (("abstract", data["isAbstract"]), ("final", data["isFinal"])) if on
+        ]
         console.print(f"[bold]{data['ckTypeId']}[/] {' '.join(flags)}")
         console.print("base chain: " + (" → ".join(data["baseChain"]) or "(root)"))
         if data["subtypes"]:
             console.print("subtypes: " + ", ".join(data["subtypes"]))
         table = Table("attribute", "value type", "required", "declared on", title="attributes")
         for a in data["attributes"]:
-            kind = a["valueType"] + (f" ({a['enum'] or a['record']})" if a["enum"] or a["record"] else "")
+            kind = a["valueType"] + (
+                f" ({a['enum'] or a['record']})" if a["enum"] or a["record"] else ""
+            )
             table.add_row(a["name"], kind, "" if a["optional"] else "yes", a["declaredOn"])
         console.print(table)
-        table = Table("name", "direction", "role", "multiplicity", "other end", title="associations")
+        table = Table(
+            "name", "direction", "role", "multiplicity", "other end", title="associations"
+        )
         for e in data["associations"]:
             table.add_row(e["name"], e["direction"], e["role"], e["multiplicity"], e["otherType"])
         console.print(table)

@@ -14,8 +14,13 @@ __all__ = ["register"]
 def register(cli: click.Group) -> None:
     @wb_command(cli, "demo")
     @click.option("--tenant", "tenant_id", default="demo", show_default=True)
-    @click.option("--days", type=click.IntRange(0, 60), default=7, show_default=True,
-                  help="Days of 1-second stream data for each energy meter.")
+    @click.option(
+        "--days",
+        type=click.IntRange(0, 60),
+        default=7,
+        show_default=True,
+        help="Days of 1-second stream data for each energy meter.",
+    )
     def demo(tenant_id: str, days: int) -> None:
         """Build the demo tenant (Demo.Energy library, sample entities, stream data)."""
         from workbench.demo import build_demo_tenant
@@ -23,7 +28,10 @@ def register(cli: click.Group) -> None:
         wb = open_wb()
         quiet = state().as_json
         summary = build_demo_tenant(
-            wb, tenant_id, days=days, with_streams=days > 0,
+            wb,
+            tenant_id,
+            days=days,
+            with_streams=days > 0,
             say=(lambda _: None) if quiet else (lambda m: console.print(f"· {m}")),
         )
         summary["dataDir"] = str(wb.home)
@@ -37,7 +45,9 @@ def register(cli: click.Group) -> None:
             out.print(f"stream points added: {summary['streamPoints']:,}")
             home = f"--data-dir {wb.home}"
             out.print("\nTry:")
-            out.print(f"  .venv/bin/workbench {home} ck show --tenant {tenant_id} Demo.Energy/EnergyMeter")
+            out.print(
+                f"  .venv/bin/workbench {home} ck show --tenant {tenant_id} Demo.Energy/EnergyMeter"
+            )
             out.print(
                 f"  .venv/bin/workbench {home} rt query --tenant {tenant_id} "
                 "Demo.Energy/Meter --filter 'state EQUALS Active'"

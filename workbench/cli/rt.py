@@ -97,10 +97,8 @@ def query(
 
     def human(console: Console) -> None:
         items = data["items"]
-        columns = ["rtId", "ckTypeId"] + sorted(
-            {k for item in items for k in item}
-            - {"rtId", "ckTypeId", "rtCreationDateTime", "rtChangedDateTime", "rtVersion"}
-        )
+        hidden = {"rtId", "ckTypeId", "rtCreationDateTime", "rtChangedDateTime", "rtVersion"}
+        columns = ["rtId", "ckTypeId", *sorted({k for item in items for k in item} - hidden)]
         table = Table(*columns)
         for item in items:
             table.add_row(*(_cell(item.get(c)) for c in columns))

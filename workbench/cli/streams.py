@@ -76,6 +76,7 @@ def _streams(tenant_id: str, ck_type_id: str) -> Any:
     "--chunk-rows", default=500_000, show_default=True, help="Rows validated and written per chunk."
 )
 def write(
+    *,
     tenant_id: str,
     ck_type_id: str,
     file: Path,
@@ -178,6 +179,7 @@ def _finish(out: Path | None, rows: int, what: str) -> None:
 @_format
 @_out
 def read(
+    *,
     tenant_id: str,
     ck_type_id: str,
     rt_ids: tuple[str, ...],
@@ -232,6 +234,7 @@ def read(
 @_format
 @_out
 def aggregate(
+    *,
     tenant_id: str,
     ck_type_id: str,
     rt_ids: tuple[str, ...],
@@ -265,6 +268,7 @@ def aggregate(
 @_to
 @click.option("--yes", is_flag=True, help="Confirm: the points are deleted for good.")
 def delete(
+    *,
     tenant_id: str,
     ck_type_id: str,
     rt_ids: tuple[str, ...],

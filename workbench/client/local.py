@@ -215,5 +215,3 @@ def open_workbench(data_dir: str | Path | None = None) -> Workbench:
     if str(home).strip() == "":
         raise ValidationError("data directory is empty; pass a path or set WORKBENCH_HOME")
     return Workbench(home)
-
-

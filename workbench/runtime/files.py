@@ -41,7 +41,7 @@ def _read(path: Path) -> Any:
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
-        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (safe loader)
+        return yaml.load(text, Loader=_YAML_LOADER)
     except (ValueError, yaml.YAMLError) as exc:
         raise ValidationError(f"runtime file {str(path)!r} is not valid YAML/JSON: {exc}") from None
 

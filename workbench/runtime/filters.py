@@ -371,7 +371,9 @@ def _resolve(model: CkModel, type_id: str, path: str) -> _Resolved:
         into_array = attribute.value_type is ValueType.RECORD_ARRAY
         through_array = through_array or into_array
         attribute = _record_attribute(model, attribute.attribute.record_id or "", part, path)
-        storage = (*storage, ANY_ELEMENT, attribute.name) if into_array else (*storage, attribute.name)
+        storage = (
+            (*storage, ANY_ELEMENT, attribute.name) if into_array else (*storage, attribute.name)
+        )
     return _Resolved(hops, storage, attribute, owner, through_array=through_array)
 
 

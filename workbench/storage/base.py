@@ -158,7 +158,9 @@ class EntityStore(ABC):
         """Apply every change of ``batch`` atomically (see :class:`WriteBatch`)."""
 
     @abstractmethod
-    def get_many(self, rt_ids: Sequence[str], include_archived: bool = True) -> dict[str, StoredEntity]:
+    def get_many(
+        self, rt_ids: Sequence[str], include_archived: bool = True
+    ) -> dict[str, StoredEntity]:
         """The entities with these ids that exist, by rtId (one round trip)."""
 
     @abstractmethod

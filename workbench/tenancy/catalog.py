@@ -128,7 +128,7 @@ class CkCatalog:
     def export_library(self, name: str) -> dict[str, Any]:
         """The compiled form of an imported library (``name`` with or without version)."""
         libraries = self.libraries()
-        bare = name.split("-")[0] if name not in libraries else name
+        bare = name.split("-", maxsplit=1)[0] if name not in libraries else name
         for candidate in (name, bare):
             if candidate in libraries:
                 return dump_library(libraries[candidate])
@@ -279,7 +279,9 @@ def index_specs(model: CkModel) -> list[Any]:
         for position, index in enumerate(ck_type.own_indexes):
             # every attribute path of every field forms one (compound) index
             paths = tuple(
-                ("attributes", *path.split(".")) for field_paths in index.fields for path in field_paths
+                ("attributes", *path.split("."))
+                for field_paths in index.fields
+                for path in field_paths
             )
             specs.append(
                 IndexSpec(
@@ -299,8 +301,6 @@ def _fill_diff(report: ImportReport, old: CkModel, new: CkModel) -> None:
         t
         for t in new.types
         if t in old.types
-        and {
-            (a.name, a.attribute_id, a.is_optional) for a in new.types[t].attributes.values()
-        }
+        and {(a.name, a.attribute_id, a.is_optional) for a in new.types[t].attributes.values()}
         != {(a.name, a.attribute_id, a.is_optional) for a in old.types[t].attributes.values()}
     )

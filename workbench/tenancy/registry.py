@@ -18,7 +18,7 @@ from typing import Any
 
 from workbench.errors import Conflict, NotFound, ValidationError
 from workbench.storage.base import EntityStore
-from workbench.tenancy.ids import SYSTEM_TENANT, validate_tenant_id
+from workbench.tenancy.ids import validate_tenant_id
 
 __all__ = ["BACKEND_KEYS", "TenantRecord", "TenantRegistry"]
 
@@ -168,9 +168,7 @@ class TenantRegistry:
         children = self.children(tenant_id)
         if children:
             names = ", ".join(c.id for c in children)
-            raise Conflict(
-                f"tenant {tenant_id!r} has child tenants ({names}); delete them first"
-            )
+            raise Conflict(f"tenant {tenant_id!r} has child tenants ({names}); delete them first")
         self._store.put_meta(_NAMESPACE, tenant_id, None)
         shutil.rmtree(self.tenant_dir(tenant_id), ignore_errors=True)
         return record
