@@ -45,12 +45,10 @@ def register(cli: click.Group) -> None:
             out.print(f"stream points added: {summary['streamPoints']:,}")
             home = f"--data-dir {wb.home}"
             out.print("\nTry:")
-            out.print(
-                f"  .venv/bin/workbench {home} ck show --tenant {tenant_id} Demo.Energy/EnergyMeter"
-            )
-            out.print(
-                f"  .venv/bin/workbench {home} rt query --tenant {tenant_id} "
-                "Demo.Energy/Meter --filter 'state EQUALS Active'"
-            )
+            for command in (
+                f"ck show --tenant {tenant_id} Demo.Energy/EnergyMeter",
+                f"rt query --tenant {tenant_id} Demo.Energy/Meter --filter 'state EQUALS Active'",
+            ):
+                out.print(f"  .venv/bin/workbench {home} {command}", soft_wrap=True)
 
         emit(summary, human)

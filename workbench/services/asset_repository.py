@@ -8,13 +8,17 @@ writer process); remote clients reach the data through this API.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI
 
@@ -40,6 +44,8 @@ log = logging.getLogger("workbench.services.asset_repository")
 
 SERVICE_NAME = "asset-repository"
 
+T = TypeVar("T")
+
 
 @dataclass
 class AssetRepository:
@@ -51,11 +57,22 @@ class AssetRepository:
     metrics: ServiceMetrics
     owns_workbench: bool = False
     schemas: SchemaCache = field(init=False)
+    #: GraphQL execution threads: few on purpose; execution holds the GIL, and many threads
+    #: contending for it (plus the event loop) cost more than they overlap
+    graphql_workers: int = 2
+    executor: ThreadPoolExecutor = field(init=False)
     _builds_seen: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.schemas = SchemaCache(bus=self.bus)
+        self.executor = ThreadPoolExecutor(self.graphql_workers, thread_name_prefix="graphql")
+
+    async def run_graphql(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``func`` on a GraphQL execution thread, with this request's context (request id)."""
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, func, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
     @property
     def needs_token(self) -> bool:
@@ -74,6 +91,7 @@ class AssetRepository:
         return schema
 
     def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.bus.close()
         if self.owns_workbench:
             self.workbench.close()

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from graphql import ExecutionResult, GraphQLError, OperationType, get_operation_ast
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -136,7 +135,7 @@ async def _handle(request: Request, tenant_id: str, raw: Any, *, allow_mutation:
         access = resolve_tenant(service.workbench, service.authenticator, request, tenant_id)
         access.principal.check_scope(READ_SCOPE)
         query, variables, operation = _request_params(raw)
-        result = await run_in_threadpool(
+        result = await service.run_graphql(
             _run, request, access, query, variables, operation, allow_mutation=allow_mutation
         )
     except WorkbenchError as error:
@@ -310,7 +309,7 @@ class _Session:
         service = service_state(self.websocket)
         try:
             query, variables, operation_name = _request_params(payload)
-            schema: TenantSchema = await run_in_threadpool(service.schema_for, self.access.tenant)
+            schema: TenantSchema = await service.run_graphql(service.schema_for, self.access.tenant)
             document = schema.document(query)
             kind = None
             if not isinstance(document, list):
