@@ -46,6 +46,10 @@ bench-quick: $(STAMP)
 	$(BIN)/workbench bench entities-read --quick
 	$(BIN)/workbench bench streams-ingest --quick
 	$(BIN)/workbench bench streams-query --quick
+	$(BIN)/workbench bench graphql-list --quick
+	$(BIN)/workbench bench graphql-large --quick
+	$(BIN)/workbench bench schema-build --quick
+	$(BIN)/workbench bench graphql-list-http --quick
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra all --extra dev -o requirements.lock

@@ -44,3 +44,48 @@ class Settings(BaseSettings):
     asset_repository_port: int = Field(
         default=5001, description="Port of the Asset Repository (GraphQL, REST bulk)."
     )
+
+    # --- Identity service (OAuth 2.0 / OpenID Connect provider, workbench.identity) ---
+    identity_port: int = Field(default=5003, description="Port of the Identity service.")
+    identity_issuer: str = Field(
+        default="",
+        description="Issuer URL written into tokens and discovery (`iss`); default "
+        "http://<service_host>:<identity_port>. Must be the URL clients reach the service at.",
+    )
+    identity_audience: str = Field(
+        default="workbench-api",
+        description="Audience (`aud`) of access tokens; every service checks it.",
+    )
+    identity_access_token_ttl: int = Field(
+        default=900, description="Lifetime of access tokens in seconds."
+    )
+    identity_refresh_token_ttl: int = Field(
+        default=30 * 24 * 3600,
+        description="Lifetime of refresh tokens in seconds (each use rotates the token).",
+    )
+    identity_key_rotation_days: int = Field(
+        default=30,
+        description="Signing keys older than this are rotated at start-up; JWKS keeps the "
+        "previous key so tokens it signed stay valid until they expire.",
+    )
+    identity_url: str = Field(
+        default="",
+        description="Where services fetch the Identity service's JWKS to verify tokens "
+        "(default: the issuer).",
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the bootstrap admin created on the Identity service's first "
+        "start (WORKBENCH_ADMIN_PASSWORD); without it a random one is printed once.",
+    )
+    identity_login_max_failures: int = Field(
+        default=5,
+        description="Failed logins (per account and per client address) before the login "
+        "form is throttled for a while.",
+    )
+
+    def issuer_url(self) -> str:
+        """The Identity service's issuer URL (explicit, or derived from host and port)."""
+        if self.identity_issuer:
+            return self.identity_issuer.rstrip("/")
+        return f"http://{self.service_host}:{self.identity_port}"

@@ -89,6 +89,7 @@ def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert done.returncode == 1
     assert "WORKBENCH_API_TOKEN" in done.stderr

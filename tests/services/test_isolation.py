@@ -65,8 +65,10 @@ def test_each_tenant_sees_only_its_own_entities(server: ServiceServer) -> None:
             i["rtId"]
             for i in graphql(other, "other", query)["data"]["runtime"]["runtimeEntities"]["items"]
         }
-        assert METER_1 in energy_ids and OTHER_METER not in energy_ids
-        assert OTHER_METER in other_ids and METER_1 not in other_ids
+        assert METER_1 in energy_ids
+        assert OTHER_METER not in energy_ids
+        assert OTHER_METER in other_ids
+        assert METER_1 not in other_ids
         # an rtId of the other tenant is simply not there
         assert energy.get(f"/tenants/energy/entities/{OTHER_METER}").status_code == 404
         assert other.get(f"/tenants/other/entities/{METER_1}").status_code == 404

@@ -42,6 +42,16 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.
     raise TimeoutError("the Asset Repository did not become ready")
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``), None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _load(
     url: str, query: str, concurrency: int, requests_per_thread: int
 ) -> tuple[list[float], float, int]:
@@ -131,7 +141,9 @@ def graphql_list_http(
         try:
             _wait_ready(url, process)
             _load(url, LIST_QUERY, 1, 20)  # warm the schema and document caches
+            cpu_before = _cpu_seconds(process.pid)
             latencies, wall, failures = _load(url, LIST_QUERY, concurrency, per_thread)
+            cpu_after = _cpu_seconds(process.pid)
             single, _, _ = _load(url, LIST_QUERY, 1, per_thread // 2)
         finally:
             process.terminate()
@@ -150,6 +162,12 @@ def graphql_list_http(
     report.add(
         "HTTP (1 client) / raw store (p50)", single_stats["p50_ms"] / raw_stats["p50_ms"], "x"
     )
+    if cpu_before is not None and cpu_after is not None:
+        # CPU the server spent per request: what the service costs, whatever else the machine
+        # is doing; 1000 / it is the rate one core could serve
+        cpu_ms = (cpu_after - cpu_before) * 1000 / max(1, len(latencies))
+        report.add("server CPU per request", cpu_ms, "ms")
+        report.add("server capacity (1 core, from CPU time)", 1000 / max(cpu_ms, 1e-6), "req/s")
     report.add("failed requests", failures, "", "0", failures == 0)
     report.baseline = {"raw_store_page": raw_stats}
     return report

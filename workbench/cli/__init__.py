@@ -31,9 +31,9 @@ def cli(log_level: str) -> None:
 
 
 def _register() -> None:
-    from workbench.cli import bench, ck, demo, rt, serve, tenant
+    from workbench.cli import bench, ck, demo, kernels, rt, serve, tenant
 
-    for module in (tenant, ck, rt, demo, bench, serve):
+    for module in (tenant, ck, rt, demo, bench, serve, kernels):
         module.register(cli)
     try:
         from workbench.cli import streams

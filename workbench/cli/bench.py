@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "entities-read": ("workbench.bench.entities", "entities_read"),
     "streams-ingest": ("workbench.bench.streams", "streams_ingest"),
     "streams-query": ("workbench.bench.streams", "streams_query"),
+    "graphql-list-http": ("workbench.bench.http", "graphql_list_http"),
     "graphql-list": ("workbench.bench.graphql", "graphql_list"),
     "graphql-large": ("workbench.bench.graphql", "graphql_large"),
     "schema-build": ("workbench.bench.graphql", "schema_build"),

@@ -41,7 +41,7 @@ _out = click.option(
 )
 
 #: rows per page when reading from the store into a file
-READ_PAGE = 200_000
+READ_PAGE = 1_000_000
 
 
 @click.group()

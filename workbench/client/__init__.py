@@ -1,4 +1,5 @@
-"""SDK: the in-process client (``workbench.open``); the remote client arrives with the API."""
+"""SDK: the in-process client (``workbench.open``) and the remote one (``workbench.connect``),
+with the same API (tenants aside)."""
 
 from workbench.client.local import Tenant, Tenants, Workbench, open_workbench
 

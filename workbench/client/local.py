@@ -35,7 +35,8 @@ class Tenant:
         self._workbench = workbench
         self.id = record.id
         self.record = record
-        self._lock = threading.Lock()
+        # re-entrant: building the stream service reads ``ck`` and ``entities`` under it
+        self._lock = threading.RLock()
         self._entity_store: EntityStore | None = None
         self._stream_service: StreamService | None = None
         self._catalog: CkCatalog | None = None
@@ -87,6 +88,26 @@ class Tenant:
                     self.ck.model, self.entities.entity_types, store
                 )
             return self._stream_service
+
+    def graphql(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        operation_name: str | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """Run a GraphQL query or mutation in process (the tenant's generated schema).
+
+        Returns a DataFrame when the result is a list, else the ``data`` dict (``raw=True``:
+        always the dict); GraphQL errors raise the matching WorkbenchError."""
+        from workbench.client.results import graphql_result, raise_graphql_errors
+
+        result = self._workbench.schemas().execute(
+            self, query, variables, operation_name=operation_name
+        )
+        raise_graphql_errors([e.formatted for e in result.errors or []])
+        return result.data if raw else graphql_result(result.data)
 
     def streams(self, ck_type_id: str) -> TypeStreams:
         """Stream data of one CK type: ``write``, ``read``, ``aggregate``, ``downsample``."""
@@ -170,7 +191,17 @@ class Workbench:
         self.registry = TenantRegistry(self._system_store, self.home)
         self.tenants = Tenants(self)
         self._tenants: dict[str, Tenant] = {}
+        self._schemas: Any = None
         self._lock = threading.Lock()
+
+    def schemas(self) -> Any:
+        """The process's GraphQL schema cache (built lazily; needs the ``api`` extra)."""
+        with self._lock:
+            if self._schemas is None:
+                from workbench.graphql import SchemaCache
+
+                self._schemas = SchemaCache()
+            return self._schemas
 
     @property
     def system_store(self) -> EntityStore:

@@ -26,15 +26,11 @@ import yaml
 
 from workbench.ck import CkLibrary, CkModel, dump_library, resolve_model
 from workbench.ck.loader import load_library_from_documents
+from workbench.client.results import error_from_code as _error
+from workbench.client.results import graphql_result, raise_graphql_errors
 from workbench.errors import (
     BackendUnavailable,
-    Conflict,
-    ErrorDetail,
-    Forbidden,
-    ModelError,
     NotFound,
-    StoreLocked,
-    Unauthenticated,
     ValidationError,
     WorkbenchError,
 )
@@ -59,36 +55,6 @@ __all__ = [
 ]
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-
-_ERRORS: dict[str, type[WorkbenchError]] = {
-    "VALIDATION_FAILED": ValidationError,
-    "NOT_FOUND": NotFound,
-    "CONFLICT": Conflict,
-    "STORE_LOCKED": StoreLocked,
-    "MODEL_ERROR": ModelError,
-    "UNAUTHENTICATED": Unauthenticated,
-    "FORBIDDEN": Forbidden,
-    "BACKEND_UNAVAILABLE": BackendUnavailable,
-}
-
-
-def _error(
-    code: str | None, message: str, details: Iterable[Mapping[str, Any]] = ()
-) -> WorkbenchError:
-    kind = _ERRORS.get(code or "", WorkbenchError)
-    items = [
-        ErrorDetail(
-            str(d.get("message", "")),
-            d.get("location"),
-            d.get("element") or d.get("attribute"),
-        )
-        for d in details
-        if isinstance(d, Mapping)
-    ]
-    error = kind(message, items)
-    if kind is WorkbenchError and code:
-        error.code = code
-    return error
 
 
 class _Http:
@@ -643,22 +609,6 @@ def _params(*pairs: tuple[str, Any]) -> list[tuple[str, Any]]:
 # ---- GraphQL results -------------------------------------------------------------------------
 
 
-def graphql_result(data: Any) -> Any:
-    """``data`` of a GraphQL response as a notebook wants it: descend through single-field
-    objects; a list (or a connection's ``items``) becomes a pandas DataFrame with nested objects
-    flattened to ``a.b`` columns; anything else stays a dict."""
-    node = data
-    while isinstance(node, Mapping) and len(node) == 1:
-        node = next(iter(node.values()))
-    if isinstance(node, Mapping) and isinstance(node.get("items"), list):
-        node = node["items"]
-    if isinstance(node, list) and all(isinstance(item, Mapping) for item in node):
-        import pandas as pd
-
-        return pd.json_normalize(node) if node else pd.DataFrame()
-    return data
-
-
 # ---- the tenant ------------------------------------------------------------------------------
 
 
@@ -702,19 +652,7 @@ class RemoteTenant:
         if operation_name:
             payload["operationName"] = operation_name
         body = self._http.json("POST", "/graphql", content=_dumps(payload), headers=_JSON)
-        errors = body.get("errors") or []
-        if errors:
-            first = errors[0]
-            code = (first.get("extensions") or {}).get("code")
-            details = [
-                {
-                    "message": e.get("message", ""),
-                    "location": ".".join(map(str, e.get("path") or [])) or None,
-                }
-                for e in errors[1:]
-            ]
-            details += list((first.get("extensions") or {}).get("details") or [])
-            raise _error(code, str(first.get("message", "GraphQL error")), details)
+        raise_graphql_errors(body.get("errors") or [])
         data = body.get("data")
         return data if raw else graphql_result(data)
 

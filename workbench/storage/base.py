@@ -582,17 +582,18 @@ def has_duplicate_keys(data: pa.Table) -> bool:
     same_id = pc.equal(tail, head).to_numpy(zero_copy_only=False)
     times = micros.to_numpy(zero_copy_only=False)
     later = times[1:] > times[:-1]
-    # layout 1: each rtId in one contiguous run, strictly increasing timestamps inside a run
+    # layout 1: timestamps non-decreasing, rtIds strictly increasing within one timestamp
+    same_time = times[1:] == times[:-1]
+    if bool(np.all(later | same_time)):
+        rising_id = pc.greater(tail, head).to_numpy(zero_copy_only=False)
+        if bool(np.all(later | rising_id)):
+            return False
+    # layout 2: each rtId in one contiguous run, strictly increasing timestamps inside a run
     if bool(np.all(later | ~same_id)):
         starts = np.flatnonzero(np.concatenate(([True], ~same_id)))
         run_heads = pc.take(rt_ids, pa.array(starts))
         if pc.count_distinct(run_heads).as_py() == len(starts):
             return False
-    # layout 2: timestamps non-decreasing, rtIds strictly increasing within one timestamp
-    same_time = times[1:] == times[:-1]
-    rising_id = pc.greater(tail, head).to_numpy(zero_copy_only=False)
-    if bool(np.all(later | (same_time & rising_id))):
-        return False
     grouped = data.select(list(STREAM_KEY_COLUMNS)).group_by(list(STREAM_KEY_COLUMNS)).aggregate([])
     return bool(grouped.num_rows != data.num_rows)
 

@@ -248,6 +248,12 @@ def _from_dicts(rows: list[Any], errors: ErrorCollector) -> tuple[dict[str, Any]
 
 
 def _convert_rt_ids(column: Any, n: int, errors: ErrorCollector) -> pa.Array:
+    if not isinstance(column, list):
+        array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)) and (
+            array.null_count == 0 and not pc.any(pc.equal(array, "")).as_py()
+        ):
+            return array.cast(pa.string())
     values = column if isinstance(column, list) else _pylist(column)
     out: list[str | None] = []
     for index, value in enumerate(values):

@@ -1,0 +1,686 @@
+"""The identity directory: users, groups, roles, clients and upstream providers per tenant.
+
+Everything is kept as meta documents in the system tenant's entity store (through the storage
+port, so it runs on SQLite and on MongoDB):
+
+=============================  =========================  ===================================
+namespace                      key                        document
+=============================  =========================  ===================================
+``identity.users.<tenant>``    username                   :class:`~.model.User`
+``identity.subjects``          user id (token ``sub``)    ``{tenantId, username}``
+``identity.groups.<tenant>``   group name                 :class:`~.model.Group`
+``identity.clients``           client id                  :class:`~.model.Client`
+``identity.upstreams.<t>``     provider name              LDAP or OIDC provider settings
+``identity.secrets``           name                       generated server secrets
+=============================  =========================  ===================================
+
+Every change is written to the tenant's audit log when the directory has one.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from workbench.errors import Conflict, NotFound, ValidationError
+from workbench.identity.audit import AuditLog
+from workbench.identity.model import (
+    GRANT_TYPES,
+    ROLES,
+    SCOPES,
+    TENANT_OWNERS,
+    Client,
+    Group,
+    User,
+)
+from workbench.identity.passwords import (
+    generate_secret,
+    hash_password,
+    hash_secret,
+    needs_rehash,
+    verify_password,
+)
+from workbench.storage.base import EntityStore, MetaWrite, WriteBatch
+from workbench.tenancy.ids import SYSTEM_TENANT, validate_tenant_id
+from workbench.tenancy.registry import TenantRegistry
+
+__all__ = ["ADMIN_USERNAME", "Directory", "ExternalIdentity"]
+
+ADMIN_USERNAME = "admin"
+
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{1,127}$")
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
+
+_SUBJECTS = "identity.subjects"
+_CLIENTS = "identity.clients"
+_SECRETS = "identity.secrets"
+
+
+def _users_ns(tenant_id: str) -> str:
+    return f"identity.users.{tenant_id}"
+
+
+def _groups_ns(tenant_id: str) -> str:
+    return f"identity.groups.{tenant_id}"
+
+
+def _upstreams_ns(tenant_id: str) -> str:
+    return f"identity.upstreams.{tenant_id}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _check_roles(roles: Iterable[str]) -> list[str]:
+    out = []
+    for role in roles:
+        if role not in ROLES:
+            raise ValidationError(
+                f"unknown role {role!r}; the roles are: {', '.join(ROLES)}"
+            )
+        out.append(role)
+    return out
+
+
+@dataclass(frozen=True)
+class ExternalIdentity:
+    """A user as an upstream provider (LDAP, OIDC) describes it, mapped to workbench roles."""
+
+    source: str
+    username: str
+    email: str | None = None
+    name: str | None = None
+    groups: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+class Directory:
+    """Users, groups, roles, clients and upstream providers, per tenant."""
+
+    def __init__(
+        self, store: EntityStore, registry: TenantRegistry, audit: AuditLog | None = None
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.audit = audit
+        self._lock = threading.RLock()
+
+    @classmethod
+    def for_workbench(cls, workbench: Any) -> Directory:
+        """The directory of an opened :class:`~workbench.client.local.Workbench`."""
+        return cls(workbench.system_store, workbench.registry, AuditLog.for_workbench(workbench))
+
+    # ---------------------------------------------------------------- helpers
+
+    def _check_tenant(self, tenant_id: str) -> str:
+        validate_tenant_id(tenant_id, allow_system=True)
+        if tenant_id != SYSTEM_TENANT and not self.registry.exists(tenant_id):
+            raise NotFound(
+                f"tenant {tenant_id!r} does not exist; create it first "
+                f"(workbench tenant create {tenant_id})"
+            )
+        return tenant_id
+
+    def _audit(
+        self, tenant_id: str, actor: str, action: str, target: str, **details: Any
+    ) -> None:
+        if self.audit is not None:
+            self.audit.record(
+                tenant_id,
+                actor=actor,
+                action=action,
+                target=target,
+                request_id=details.pop("request_id", None),
+                details=details,
+            )
+
+    def secret(self, name: str) -> str:
+        """A server secret generated on first use and kept (session signing, CSRF)."""
+        with self._lock:
+            doc = self.store.get_meta(_SECRETS, name)
+            if doc is None:
+                doc = {"value": secrets.token_urlsafe(48), "created": _now()}
+                self.store.put_meta(_SECRETS, name, doc)
+            return str(doc["value"])
+
+    # ---------------------------------------------------------------- users
+
+    def create_user(
+        self,
+        tenant_id: str,
+        username: str,
+        *,
+        password: str | None = None,
+        email: str | None = None,
+        name: str | None = None,
+        roles: Iterable[str] = (),
+        groups: Iterable[str] = (),
+        tenants: Iterable[str] = (),
+        source: str = "local",
+        actor: str = "system",
+        request_id: str | None = None,
+    ) -> User:
+        """Create a user; ``password`` None means the user logs in through an upstream only."""
+        self._check_tenant(tenant_id)
+        if not _USERNAME.fullmatch(username):
+            raise ValidationError(
+                f"username {username!r} is invalid: use letters, digits and . _ @ + : - "
+                "(up to 128 characters, starting with a letter or digit)"
+            )
+        group_names = list(groups)
+        for group in group_names:
+            self.get_group(tenant_id, group)
+        for granted in tenants:
+            self._check_tenant(granted)
+        user = User(
+            id=uuid.uuid4().hex,
+            tenant_id=tenant_id,
+            username=username,
+            email=email,
+            name=name,
+            password_hash=hash_password(password) if password is not None else None,
+            roles=_check_roles(roles),
+            groups=group_names,
+            tenants=list(tenants),
+            source=source,
+            created=_now(),
+        )
+        with self._lock:
+            if self.store.get_meta(_users_ns(tenant_id), username) is not None:
+                raise Conflict(
+                    f"user {username!r} already exists in tenant {tenant_id!r}; choose another "
+                    "name or change the existing user"
+                )
+            self.store.apply(
+                WriteBatch(
+                    meta=[
+                        MetaWrite(_users_ns(tenant_id), username, user.to_document()),
+                        MetaWrite(
+                            _SUBJECTS, user.id, {"tenantId": tenant_id, "username": username}
+                        ),
+                    ]
+                )
+            )
+        self._audit(
+            tenant_id, actor, "user.create", username, source=source, request_id=request_id
+        )
+        return user
+
+    def get_user(self, tenant_id: str, username: str) -> User:
+        doc = self.store.get_meta(_users_ns(tenant_id), username)
+        if doc is None:
+            raise NotFound(
+                f"user {username!r} does not exist in tenant {tenant_id!r}; list users with "
+                f"'workbench users list --tenant {tenant_id}'"
+            )
+        return User.from_document(doc)
+
+    def find_user(self, tenant_id: str, username: str) -> User | None:
+        """The user ``username`` of ``tenant_id`` or, failing that, of its nearest ancestor
+        (users of a parent tenant may log in to its children)."""
+        chain = [tenant_id]
+        if tenant_id != SYSTEM_TENANT and self.registry.exists(tenant_id):
+            chain += [record.id for record in self.registry.ancestors(tenant_id)]
+        for candidate in chain:
+            doc = self.store.get_meta(_users_ns(candidate), username)
+            if doc is not None:
+                return User.from_document(doc)
+        return None
+
+    def user_by_id(self, user_id: str) -> User | None:
+        ref = self.store.get_meta(_SUBJECTS, user_id)
+        if ref is None:
+            return None
+        doc = self.store.get_meta(_users_ns(ref["tenantId"]), ref["username"])
+        return None if doc is None else User.from_document(doc)
+
+    def list_users(self, tenant_id: str) -> list[User]:
+        self._check_tenant(tenant_id)
+        docs = self.store.list_meta(_users_ns(tenant_id))
+        return [User.from_document(docs[k]) for k in sorted(docs)]
+
+    def save_user(self, user: User) -> None:
+        self.store.put_meta(_users_ns(user.tenant_id), user.username, user.to_document())
+
+    def update_user(
+        self,
+        tenant_id: str,
+        username: str,
+        *,
+        enabled: bool | None = None,
+        email: str | None = None,
+        name: str | None = None,
+        actor: str = "system",
+        request_id: str | None = None,
+    ) -> User:
+        with self._lock:
+            user = self.get_user(tenant_id, username)
+            changed: dict[str, Any] = {}
+            if enabled is not None and enabled != user.enabled:
+                user.enabled = enabled
+                changed["enabled"] = enabled
+            if email is not None and email != user.email:
+                user.email = email
+                changed["email"] = email
+            if name is not None and name != user.name:
+                user.name = name
+                changed["name"] = name
+            self.save_user(user)
+        if changed:
+            action = "user.disable" if changed.get("enabled") is False else "user.update"
+            self._audit(tenant_id, actor, action, username, request_id=request_id, **changed)
+        return user
+
+    def set_password(
+        self,
+        tenant_id: str,
+        username: str,
+        password: str,
+        *,
+        actor: str = "system",
+        request_id: str | None = None,
+    ) -> User:
+        with self._lock:
+            user = self.get_user(tenant_id, username)
+            user.password_hash = hash_password(password)
+            self.save_user(user)
+        self._audit(tenant_id, actor, "user.password", username, request_id=request_id)
+        return user
+
+    def delete_user(
+        self, tenant_id: str, username: str, *, actor: str = "system", request_id: str | None = None
+    ) -> None:
+        with self._lock:
+            user = self.get_user(tenant_id, username)
+            self.store.apply(
+                WriteBatch(
+                    meta=[
+                        MetaWrite(_users_ns(tenant_id), username, None),
+                        MetaWrite(_SUBJECTS, user.id, None),
+                    ]
+                )
+            )
+        self._audit(tenant_id, actor, "user.delete", username, request_id=request_id)
+
+    def authenticate_password(self, tenant_id: str, username: str, password: str) -> User | None:
+        """The enabled local user with this password (found in the tenant or an ancestor),
+        else None. Takes as long for unknown users as for wrong passwords."""
+        user = self.find_user(tenant_id, username)
+        ok = verify_password(user.password_hash if user else None, password)
+        if user is None or not ok or not user.enabled:
+            return None
+        if user.password_hash is not None and needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+            self.save_user(user)
+        return user
+
+    def grant_role(
+        self,
+        tenant_id: str,
+        username: str,
+        role: str,
+        *,
+        actor: str = "system",
+        request_id: str | None = None,
+    ) -> User:
+        _check_roles([role])
+        with self._lock:
+            user = self.get_user(tenant_id, username)
+            if role not in user.roles:
+                user.roles.append(role)
+                self.save_user(user)
+        self._audit(tenant_id, actor, "role.grant", username, role=role, request_id=request_id)
+        return user
+
+    def revoke_role(
+        self,
+        tenant_id: str,
+        username: str,
+        role: str,
+        *,
+        actor: str = "system",
+        request_id: str | None = None,
+    ) -> User:
+        _check_roles([role])
+        with self._lock:
+            user = self.get_user(tenant_id, username)
+            if role in user.roles:
+                user.roles.remove(role)
+                self.save_user(user)
+        self._audit(tenant_id, actor, "role.revoke", username, role=role, request_id=request_id)
+        return user
+
+    def set_membership(
+        self,
+        tenant_id: str,
+        username: str,
+        group: str,
+        member: bool,
+        *,
+        actor: str = "system",
+        request_id: str | None = None,
+    ) -> User:
+        self.get_group(tenant_id, group)
+        with self._lock:
+            user = self.get_user(tenant_id, username)
+            if member and group not in user.groups:
+                user.groups.append(group)
+            elif not member and group in user.groups:
+                user.groups.remove(group)
+            self.save_user(user)
+        action = "group.add-member" if member else "group.remove-member"
+        self._audit(tenant_id, actor, action, group, user=username, request_id=request_id)
+        return user
+
+    def grant_tenant(
+        self, tenant_id: str, username: str, granted: str, *, actor: str = "system"
+    ) -> User:
+        """Let the user use ``granted`` (and its children) too."""
+        self._check_tenant(granted)
+        with self._lock:
+            user = self.get_user(tenant_id, username)
+            if granted not in user.tenants:
+                user.tenants.append(granted)
+                self.save_user(user)
+        self._audit(tenant_id, actor, "user.grant-tenant", username, tenant=granted)
+        return user
+
+    def remember_consent(self, user: User, client_id: str, scopes: Iterable[str]) -> None:
+        with self._lock:
+            fresh = self.get_user(user.tenant_id, user.username)
+            fresh.consents[client_id] = sorted(set(fresh.consents.get(client_id, [])) | set(scopes))
+            self.save_user(fresh)
+
+    # ---------------------------------------------------------------- roles and tenants
+
+    def effective_roles(self, user: User) -> list[str]:
+        """The user's own roles and those of its groups (and their parent groups)."""
+        roles = set(user.roles)
+        seen: set[str] = set()
+        queue = list(user.groups)
+        while queue:
+            name = queue.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            doc = self.store.get_meta(_groups_ns(user.tenant_id), name)
+            if doc is None:
+                continue
+            group = Group.from_document(doc)
+            roles.update(group.roles)
+            queue.extend(group.parents)
+        return sorted(roles)
+
+    def allowed_tenants(self, home: str, granted: Iterable[str] = ()) -> list[str]:
+        """``home`` and ``granted`` tenants with all their descendants (tenant cascading)."""
+        out: list[str] = []
+        for tenant_id in [home, *granted]:
+            if tenant_id in out:
+                continue
+            if tenant_id != SYSTEM_TENANT and not self.registry.exists(tenant_id):
+                continue  # a grant of a deleted tenant
+            out.append(tenant_id)
+            out.extend(t for t in self.registry.descendants(tenant_id) if t not in out)
+        return out
+
+    def user_tenants(self, user: User) -> list[str]:
+        return self.allowed_tenants(user.tenant_id, user.tenants)
+
+    # ---------------------------------------------------------------- groups
+
+    def ensure_builtin_groups(self, tenant_id: str) -> None:
+        """Create the tenant's ``TenantOwners`` group (holding every role) if it is missing."""
+        with self._lock:
+            if self.store.get_meta(_groups_ns(tenant_id), TENANT_OWNERS) is None:
+                group = Group(
+                    tenant_id,
+                    TENANT_OWNERS,
+                    roles=list(ROLES),
+                    description="Owners of the tenant: every role",
+                )
+                self.store.put_meta(_groups_ns(tenant_id), TENANT_OWNERS, group.to_document())
+
+    def create_group(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        roles: Iterable[str] = (),
+        parents: Iterable[str] = (),
+        description: str | None = None,
+        actor: str = "system",
+    ) -> Group:
+        self._check_tenant(tenant_id)
+        if not _GROUP.fullmatch(name):
+            raise ValidationError(
+                f"group name {name!r} is invalid: letters, digits, space and . _ - "
+                "(up to 64 characters)"
+            )
+        parent_names = list(parents)
+        for parent in parent_names:
+            self.get_group(tenant_id, parent)
+        group = Group(tenant_id, name, _check_roles(roles), parent_names, description)
+        with self._lock:
+            if self.store.get_meta(_groups_ns(tenant_id), name) is not None:
+                raise Conflict(f"group {name!r} already exists in tenant {tenant_id!r}")
+            self.store.put_meta(_groups_ns(tenant_id), name, group.to_document())
+        self._audit(tenant_id, actor, "group.create", name, roles=sorted(group.roles))
+        return group
+
+    def get_group(self, tenant_id: str, name: str) -> Group:
+        if name == TENANT_OWNERS:
+            self.ensure_builtin_groups(tenant_id)
+        doc = self.store.get_meta(_groups_ns(tenant_id), name)
+        if doc is None:
+            raise NotFound(f"group {name!r} does not exist in tenant {tenant_id!r}")
+        return Group.from_document(doc)
+
+    def list_groups(self, tenant_id: str) -> list[Group]:
+        self.ensure_builtin_groups(tenant_id)
+        docs = self.store.list_meta(_groups_ns(tenant_id))
+        return [Group.from_document(docs[k]) for k in sorted(docs)]
+
+    # ---------------------------------------------------------------- clients
+
+    def create_client(
+        self,
+        tenant_id: str,
+        client_id: str,
+        *,
+        name: str | None = None,
+        public: bool = False,
+        redirect_uris: Iterable[str] = (),
+        post_logout_redirect_uris: Iterable[str] = (),
+        grant_types: Iterable[str] | None = None,
+        scopes: Iterable[str] | None = None,
+        roles: Iterable[str] = (),
+        first_party: bool = False,
+        actor: str = "system",
+        request_id: str | None = None,
+    ) -> tuple[Client, str | None]:
+        """Register a client; returns it with its secret (None for public clients), which is
+        shown this once and stored only as a hash."""
+        self._check_tenant(tenant_id)
+        if not _CLIENT_ID.fullmatch(client_id):
+            raise ValidationError(
+                f"client id {client_id!r} is invalid: 2-128 letters, digits and . _ : -"
+            )
+        grants = list(grant_types) if grant_types is not None else (
+            ["authorization_code", "refresh_token"] if public else ["client_credentials"]
+        )
+        for grant in grants:
+            if grant not in GRANT_TYPES:
+                raise ValidationError(
+                    f"unknown grant type {grant!r}; use one of {', '.join(GRANT_TYPES)}"
+                )
+        if public and "client_credentials" in grants:
+            raise ValidationError(
+                "a public client cannot use client_credentials: it has no secret to prove "
+                "who it is; register a confidential client instead"
+            )
+        scope_list = list(scopes) if scopes is not None else list(SCOPES)
+        for scope in scope_list:
+            if scope not in SCOPES:
+                raise ValidationError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}")
+        uris = [_check_redirect_uri(uri) for uri in redirect_uris]
+        if "authorization_code" in grants and not uris:
+            raise ValidationError(
+                f"client {client_id!r} uses the authorization code grant but has no redirect "
+                "URI; give at least one (they are matched exactly)"
+            )
+        secret = None if public else generate_secret()
+        client = Client(
+            client_id=client_id,
+            tenant_id=tenant_id,
+            name=name or client_id,
+            secret_hash=None if secret is None else hash_secret(secret),
+            redirect_uris=uris,
+            post_logout_redirect_uris=[_check_redirect_uri(u) for u in post_logout_redirect_uris],
+            grant_types=grants,
+            scopes=scope_list,
+            roles=_check_roles(roles),
+            first_party=first_party,
+            created=_now(),
+        )
+        with self._lock:
+            if self.store.get_meta(_CLIENTS, client_id) is not None:
+                raise Conflict(f"client {client_id!r} already exists; choose another client id")
+            self.store.put_meta(_CLIENTS, client_id, client.to_document())
+        self._audit(
+            tenant_id, actor, "client.create", client_id, public=public, request_id=request_id
+        )
+        return client, secret
+
+    def get_client(self, client_id: str) -> Client | None:
+        doc = self.store.get_meta(_CLIENTS, client_id)
+        return None if doc is None else Client.from_document(doc)
+
+    def require_client(self, client_id: str) -> Client:
+        client = self.get_client(client_id)
+        if client is None:
+            raise NotFound(f"client {client_id!r} does not exist")
+        return client
+
+    def list_clients(self, tenant_id: str | None = None) -> list[Client]:
+        docs = self.store.list_meta(_CLIENTS)
+        clients = [Client.from_document(docs[k]) for k in sorted(docs)]
+        return [c for c in clients if tenant_id is None or c.tenant_id == tenant_id]
+
+    def rotate_client_secret(
+        self, client_id: str, *, actor: str = "system", request_id: str | None = None
+    ) -> str:
+        """A new secret for a confidential client (the old one stops working at once)."""
+        with self._lock:
+            client = self.require_client(client_id)
+            if client.public:
+                raise ValidationError(f"client {client_id!r} is public: it has no secret")
+            secret = generate_secret()
+            client.secret_hash = hash_secret(secret)
+            self.store.put_meta(_CLIENTS, client_id, client.to_document())
+        self._audit(client.tenant_id, actor, "client.rotate-secret", client_id,
+                    request_id=request_id)
+        return secret
+
+    def check_client_secret(self, client: Client, secret: str) -> bool:
+        return client.secret_hash is not None and verify_password(client.secret_hash, secret)
+
+    # ---------------------------------------------------------------- upstream providers
+
+    def put_upstream(
+        self, tenant_id: str, name: str, config: dict[str, Any], *, actor: str = "system"
+    ) -> None:
+        """Add or replace an upstream provider (``config["kind"]``: ``ldap`` or ``oidc``)."""
+        self._check_tenant(tenant_id)
+        if config.get("kind") not in ("ldap", "oidc"):
+            raise ValidationError("an upstream provider's kind must be 'ldap' or 'oidc'")
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", name):
+            raise ValidationError(
+                f"upstream name {name!r} is invalid: lower-case letters, digits and '-'"
+            )
+        self.store.put_meta(_upstreams_ns(tenant_id), name, dict(config, name=name))
+        self._audit(tenant_id, actor, "upstream.put", name, kind=config["kind"])
+
+    def list_upstreams(self, tenant_id: str) -> list[dict[str, Any]]:
+        docs = self.store.list_meta(_upstreams_ns(tenant_id))
+        return [docs[k] for k in sorted(docs)]
+
+    def get_upstream(self, tenant_id: str, name: str) -> dict[str, Any]:
+        doc = self.store.get_meta(_upstreams_ns(tenant_id), name)
+        if doc is None:
+            raise NotFound(f"upstream provider {name!r} does not exist in tenant {tenant_id!r}")
+        return doc
+
+    def provision(self, tenant_id: str, identity: ExternalIdentity) -> User:
+        """The user for an upstream identity: created on first login, and its email, name and
+        upstream-mapped roles refreshed on every later one."""
+        username = identity.username
+        with self._lock:
+            doc = self.store.get_meta(_users_ns(tenant_id), username)
+            if doc is None:
+                return self.create_user(
+                    tenant_id,
+                    username,
+                    email=identity.email,
+                    name=identity.name,
+                    roles=identity.roles,
+                    source=identity.source,
+                    actor=f"upstream:{identity.source}",
+                )
+            user = User.from_document(doc)
+            if user.source != identity.source:
+                raise Conflict(
+                    f"user {username!r} of tenant {tenant_id!r} is a {user.source} user; the "
+                    f"{identity.source} provider cannot log in as it"
+                )
+            user.email = identity.email or user.email
+            user.name = identity.name or user.name
+            user.roles = sorted(set(_check_roles(identity.roles)))
+            self.save_user(user)
+            return user
+
+    # ---------------------------------------------------------------- bootstrap
+
+    def bootstrap(self, admin_password: str | None = None) -> str | None:
+        """Create the system tenant's admin (in TenantOwners) if there is none.
+
+        Returns the generated password when one was generated (to be shown once), else None.
+        """
+        self.ensure_builtin_groups(SYSTEM_TENANT)
+        with self._lock:
+            if self.store.get_meta(_users_ns(SYSTEM_TENANT), ADMIN_USERNAME) is not None:
+                return None
+            generated = admin_password is None
+            password = admin_password if admin_password is not None else generate_secret(18)
+            self.create_user(
+                SYSTEM_TENANT,
+                ADMIN_USERNAME,
+                password=password,
+                name="Platform administrator",
+                groups=[TENANT_OWNERS],
+                actor="bootstrap",
+            )
+        return password if generated else None
+
+
+def _check_redirect_uri(uri: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+        raise ValidationError(
+            f"redirect URI {uri!r} is invalid: give an absolute http(s) URL without a fragment"
+        )
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise ValidationError(
+            f"redirect URI {uri!r} uses plain http on a non-loopback host; use https"
+        )
+    return uri
