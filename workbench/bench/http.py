@@ -99,7 +99,7 @@ def graphql_list_http(
     total = 1_000 if quick else 10_000
     per_thread = 50 if quick else 1_000
     report = BenchReport(
-        "graphql-list (HTTP)",
+        "graphql-list-http",
         quick,
         backend or "sqlite (embedded)",
         {

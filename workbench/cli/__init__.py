@@ -35,6 +35,9 @@ def _register() -> None:
 
     for module in (tenant, ck, rt, demo, bench, serve, kernels):
         module.register(cli)
+    from workbench.cli import identity
+
+    identity.register(cli)
     try:
         from workbench.cli import streams
     except ImportError:  # pragma: no cover - streams ship with the package

@@ -60,5 +60,30 @@ def asset_repository(
     run(host=host, port=port, data_dir=home, no_auth=no_auth, settings=settings)
 
 
+@serve.command("identity")
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, loopback only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 5003).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    envvar="WORKBENCH_HOME",
+    help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+)
+def identity(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """The Identity service: OAuth 2.0 / OpenID Connect provider and user management."""
+    from workbench.logs import configure_logging
+    from workbench.services.identity import serve as run
+    from workbench.settings import Settings
+
+    settings = Settings()
+    home = data_dir or state().data_dir or settings.home
+    host = host or settings.service_host
+    port = settings.identity_port if port is None else port
+    configure_logging(logging.INFO, settings.log_format)
+    click.echo(f"Identity on http://{host}:{port} (issuer {settings.issuer_url()})", err=True)
+    run(host=host, port=port, data_dir=home, settings=settings)
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(serve)

@@ -447,12 +447,23 @@ class Provider:
         config: ProviderConfig,
         *,
         audit: AuditLog | None = None,
+        manage_keys: bool = True,
     ) -> None:
+        """``manage_keys=False`` (tools beside a running service) never creates or rotates
+        signing keys: the service owns them."""
         self.directory = directory
         self.config = config
         self.audit = audit or directory.audit
         self.keys = SigningKeys(directory.store)
-        self.keys.ensure(config.key_rotation_days)
+        if manage_keys:
+            self.keys.ensure(config.key_rotation_days)
+        elif not self.keys.public_keys():
+            from workbench.errors import NotFound
+
+            raise NotFound(
+                "there is no signing key yet: start the Identity service once "
+                "(workbench serve identity) to create it"
+            )
         self.tokens = TokenStore(directory.store)
         self.issuer = TokenIssuer(
             self.keys, config.issuer, config.audience, access_ttl=config.access_token_ttl
