@@ -27,7 +27,7 @@ $(STAMP): $(BIN)/uv requirements.lock pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/workbench --data-dir "$(DATA_DIR)" demo
+	$(BIN)/workbench up --data-dir "$(DATA_DIR)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

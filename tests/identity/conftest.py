@@ -78,13 +78,25 @@ def identity(tmp_path: Path) -> Iterator[IdentityInstance]:
     instance, _ = start_identity(tmp_path / "idp", prepare=_prepare_tenants)
     directory = instance.directory
     directory.create_user(
-        "demo", "alice", password=DEMO_PASSWORD, email="alice@example.com", name="Alice",
+        "demo",
+        "alice",
+        password=DEMO_PASSWORD,
+        email="alice@example.com",
+        name="Alice",
         groups=["TenantOwners"],
     )
     directory.create_user("demo", "bob", password="bob-password-123", roles=["DashboardViewer"])
     directory.create_client(
-        "demo", "notebook", public=True, redirect_uris=[REDIRECT_URI], first_party=True,
-        grant_types=["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+        "demo",
+        "notebook",
+        public=True,
+        redirect_uris=[REDIRECT_URI],
+        first_party=True,
+        grant_types=[
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
         post_logout_redirect_uris=["http://127.0.0.1:8765/bye"],
     )
     directory.create_client(
@@ -123,7 +135,9 @@ class Browser:
     def close(self) -> None:
         self.http.close()
 
-    def login(self, response: httpx.Response, username: str, password: str, tenant: str | None = None) -> httpx.Response:
+    def login(
+        self, response: httpx.Response, username: str, password: str, tenant: str | None = None
+    ) -> httpx.Response:
         """From a redirect to /login: fill in the form and return the redirect after it."""
         assert response.status_code == 302, response.text
         assert response.headers["location"].startswith("/login")

@@ -18,7 +18,8 @@ def test_discovery_and_jwks(identity: IdentityInstance) -> None:
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     keys = httpx.get(doc["jwks_uri"]).json()["keys"]
-    assert keys and all(k["kty"] == "RSA" and "d" not in k for k in keys)
+    assert keys
+    assert all(k["kty"] == "RSA" and "d" not in k for k in keys)
     assert httpx.get(identity.url + "/healthz").json() == {"status": "ok"}
     assert httpx.get(identity.url + "/readyz").status_code == 200
     assert "workbench_http_requests" in httpx.get(identity.url + "/metrics").text
@@ -40,45 +41,60 @@ def test_authorization_code_with_pkce(identity: IdentityInstance, browser: Brows
     assert "refresh_token" in tokens
     # a code works once
     again = browser.exchange("notebook", code, verifier)
-    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant"
     # userinfo
     info = httpx.get(
         identity.url + "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     ).json()
-    assert info["preferred_username"] == "alice" and info["email"] == "alice@example.com"
+    assert info["preferred_username"] == "alice"
+    assert info["email"] == "alice@example.com"
 
 
 def test_wrong_code_verifier_is_refused(browser: Browser) -> None:
     code, _ = browser.authorize("notebook")
     response = browser.exchange("notebook", code, "x" * 50)
-    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
 
 
 def test_public_client_needs_pkce(browser: Browser) -> None:
     response = browser.http.get(
         "/authorize",
-        params={"response_type": "code", "client_id": "notebook", "redirect_uri": REDIRECT_URI,
-                "scope": "openid", "state": "s1"},
+        params={
+            "response_type": "code",
+            "client_id": "notebook",
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "state": "s1",
+        },
     )
     assert response.status_code == 302
     query = query_of(response.headers["location"])
-    assert query["error"] == "invalid_request" and "PKCE" in query["error_description"]
+    assert query["error"] == "invalid_request"
+    assert "PKCE" in query["error_description"]
 
 
 def test_consent_for_third_party_clients(browser: Browser) -> None:
     code, verifier = browser.authorize("thirdparty", scope="openid workbench_api.read_only")
     assert browser.exchange("thirdparty", code, verifier).status_code == 200
     # consent is remembered: the second time goes straight back with a code
-    code, verifier = browser.authorize("thirdparty", scope="openid workbench_api.read_only",
-                                       consent=False)
+    code, verifier = browser.authorize(
+        "thirdparty", scope="openid workbench_api.read_only", consent=False
+    )
     assert browser.exchange("thirdparty", code, verifier).status_code == 200
 
 
 def test_user_may_not_select_a_foreign_tenant(browser: Browser) -> None:
     verifier_params = {
-        "response_type": "code", "client_id": "notebook", "redirect_uri": REDIRECT_URI,
-        "scope": "openid", "state": "s", "code_challenge": "a" * 43,
-        "code_challenge_method": "S256", "acr_values": "tenant:other",
+        "response_type": "code",
+        "client_id": "notebook",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": "s",
+        "code_challenge": "a" * 43,
+        "code_challenge_method": "S256",
+        "acr_values": "tenant:other",
     }
     first = browser.http.get("/authorize", params=verifier_params)
     after = browser.login(first, "alice", "alice-password-123", tenant="demo")
@@ -92,8 +108,11 @@ def test_refresh_rotation(identity: IdentityInstance, browser: Browser) -> None:
     first = browser.exchange("notebook", code, verifier).json()
     refreshed = browser.http.post(
         "/token",
-        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
-              "client_id": "notebook"},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "client_id": "notebook",
+        },
     )
     assert refreshed.status_code == 200, refreshed.text
     second = refreshed.json()
@@ -120,13 +139,20 @@ def test_client_credentials(identity: IdentityInstance) -> None:
     )
     assert bad.status_code == 401
     # introspection (confidential clients only) and revocation of the access token
-    info = httpx.post(identity.url + "/introspect", data={"token": body["access_token"]},
-                      auth=("adapter", secret)).json()
-    assert info["active"] is True and info["sub"] == "client:adapter"
-    assert httpx.post(identity.url + "/revoke", data={"token": body["access_token"]},
-                      auth=("adapter", secret)).status_code == 200
-    info = httpx.post(identity.url + "/introspect", data={"token": body["access_token"]},
-                      auth=("adapter", secret)).json()
+    info = httpx.post(
+        identity.url + "/introspect", data={"token": body["access_token"]}, auth=("adapter", secret)
+    ).json()
+    assert info["active"] is True
+    assert info["sub"] == "client:adapter"
+    assert (
+        httpx.post(
+            identity.url + "/revoke", data={"token": body["access_token"]}, auth=("adapter", secret)
+        ).status_code
+        == 200
+    )
+    info = httpx.post(
+        identity.url + "/introspect", data={"token": body["access_token"]}, auth=("adapter", secret)
+    ).json()
     assert info == {"active": False}
 
 
@@ -137,24 +163,35 @@ def test_device_code(identity: IdentityInstance, browser: Browser) -> None:
     )
     assert start.status_code == 200, start.text
     device = start.json()
-    poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-            "device_code": device["device_code"], "client_id": "notebook"}
+    poll = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "device_code": device["device_code"],
+        "client_id": "notebook",
+    }
     pending = httpx.post(identity.url + "/token", data=poll)
-    assert pending.status_code == 400 and pending.json()["error"] == "authorization_pending"
+    assert pending.status_code == 400
+    assert pending.json()["error"] == "authorization_pending"
     # the user opens the verification URI, logs in, enters the code
     first = browser.http.get("/device", params={"user_code": device["user_code"]})
     after = browser.login(first, "alice", "alice-password-123", tenant="demo")
     page = browser.http.get(after.headers["location"])
     assert page.status_code == 200
     assert form_value(page.text, "user_code") == device["user_code"]
-    done = browser.http.post("/device", data={
-        "csrf_token": form_value(page.text, "csrf_token"),
-        "user_code": device["user_code"], "decision": "allow"})
-    assert done.status_code == 200 and "connected" in done.text
+    done = browser.http.post(
+        "/device",
+        data={
+            "csrf_token": form_value(page.text, "csrf_token"),
+            "user_code": device["user_code"],
+            "decision": "allow",
+        },
+    )
+    assert done.status_code == 200
+    assert "connected" in done.text
     token = httpx.post(identity.url + "/token", data=poll)
     assert token.status_code == 200, token.text
     claims = _verifier(identity).verify(token.json()["access_token"])
-    assert claims["preferred_username"] == "alice" and claims["tenant_id"] == "demo"
+    assert claims["preferred_username"] == "alice"
+    assert claims["tenant_id"] == "demo"
     # a device code gives one token
     assert httpx.post(identity.url + "/token", data=poll).status_code == 400
 
@@ -162,15 +199,28 @@ def test_device_code(identity: IdentityInstance, browser: Browser) -> None:
 def test_end_session(identity: IdentityInstance, browser: Browser) -> None:
     code, verifier = browser.authorize("notebook")
     tokens = browser.exchange("notebook", code, verifier).json()
-    response = browser.http.get("/end-session", params={
-        "id_token_hint": tokens["id_token"], "state": "bye",
-        "post_logout_redirect_uri": "http://127.0.0.1:8765/bye"})
+    response = browser.http.get(
+        "/end-session",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "state": "bye",
+            "post_logout_redirect_uri": "http://127.0.0.1:8765/bye",
+        },
+    )
     assert response.status_code == 302
     assert response.headers["location"] == "http://127.0.0.1:8765/bye?state=bye"
     # the session is gone: authorize asks for a login again
-    again = browser.http.get("/authorize", params={
-        "response_type": "code", "client_id": "notebook", "redirect_uri": REDIRECT_URI,
-        "scope": "openid", "code_challenge": "a" * 43, "code_challenge_method": "S256"})
+    again = browser.http.get(
+        "/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "notebook",
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "code_challenge": "a" * 43,
+            "code_challenge_method": "S256",
+        },
+    )
     assert again.headers["location"].startswith("/login")
 
 
@@ -179,16 +229,30 @@ def test_failed_logins_are_throttled(identity: IdentityInstance, browser: Browse
     token = form_value(page.text, "csrf_token")
     statuses = []
     for _ in range(7):
-        response = browser.http.post("/login", data={
-            "csrf_token": token, "next": "/", "tenant": "demo", "username": "bob",
-            "password": "wrong-password"})
+        response = browser.http.post(
+            "/login",
+            data={
+                "csrf_token": token,
+                "next": "/",
+                "tenant": "demo",
+                "username": "bob",
+                "password": "wrong-password",
+            },
+        )
         statuses.append(response.status_code)
     assert statuses[:5] == [401] * 5
     assert statuses[5:] == [429, 429]
     # even the right password is refused while throttled
-    response = browser.http.post("/login", data={
-        "csrf_token": token, "next": "/", "tenant": "demo", "username": "bob",
-        "password": "bob-password-123"})
+    response = browser.http.post(
+        "/login",
+        data={
+            "csrf_token": token,
+            "next": "/",
+            "tenant": "demo",
+            "username": "bob",
+            "password": "bob-password-123",
+        },
+    )
     assert response.status_code == 429
     failed = identity.directory.audit.query("demo", action="login.failed")
     assert len(failed) >= 5
@@ -196,15 +260,17 @@ def test_failed_logins_are_throttled(identity: IdentityInstance, browser: Browse
 
 def test_key_rotation_keeps_previous_key(identity: IdentityInstance) -> None:
     _, secret = identity.directory.create_client("demo", "svc", grant_types=["client_credentials"])
-    old = httpx.post(identity.url + "/token", data={"grant_type": "client_credentials"},
-                     auth=("svc", secret)).json()["access_token"]
+    old = httpx.post(
+        identity.url + "/token", data={"grant_type": "client_credentials"}, auth=("svc", secret)
+    ).json()["access_token"]
     verifier = _verifier(identity)
     verifier.verify(old)
     identity.service.provider.keys.rotate()
     keys = httpx.get(identity.url + "/jwks").json()["keys"]
     assert len(keys) == 2
-    new = httpx.post(identity.url + "/token", data={"grant_type": "client_credentials"},
-                     auth=("svc", secret)).json()["access_token"]
+    new = httpx.post(
+        identity.url + "/token", data={"grant_type": "client_credentials"}, auth=("svc", secret)
+    ).json()["access_token"]
     verifier.refetch_interval = 0  # the test does not wait for the refetch interval
     assert verifier.verify(new)["sub"] == "client:svc"  # unknown kid: JWKS refetched
     assert verifier.verify(old)["sub"] == "client:svc"  # previous key still published
@@ -217,23 +283,29 @@ def test_management_api(identity: IdentityInstance, browser: Browser) -> None:
             "system", "admin-cli", public=True, redirect_uris=[REDIRECT_URI], first_party=True
         )
         code, verifier = admin.authorize(
-            "admin-cli", username="admin", password="admin-password-for-tests", tenant="system",
+            "admin-cli",
+            username="admin",
+            password="admin-password-for-tests",
+            tenant="system",
             scope="openid workbench_api",
         )
         token = admin.exchange("admin-cli", code, verifier).json()["access_token"]
     finally:
         admin.close()
     headers = {"Authorization": f"Bearer {token}"}
-    created = httpx.post(identity.url + "/api/tenants/demo/users", headers=headers,
-                         json={"username": "carol", "password": "carol-password-1",
-                               "roles": ["ReportingViewer"]})
+    created = httpx.post(
+        identity.url + "/api/tenants/demo/users",
+        headers=headers,
+        json={"username": "carol", "password": "carol-password-1", "roles": ["ReportingViewer"]},
+    )
     assert created.status_code == 201, created.text
     assert created.json()["roles"] == ["ReportingViewer"]
     users = httpx.get(identity.url + "/api/tenants/demo/users", headers=headers).json()
     assert {u["username"] for u in users} == {"alice", "bob", "carol"}
     assert all("passwordHash" not in u for u in users)
-    disabled = httpx.patch(identity.url + "/api/tenants/demo/users/carol", headers=headers,
-                           json={"enabled": False})
+    disabled = httpx.patch(
+        identity.url + "/api/tenants/demo/users/carol", headers=headers, json={"enabled": False}
+    )
     assert disabled.json()["enabled"] is False
     audit = httpx.get(identity.url + "/api/tenants/demo/audit", headers=headers).json()
     actions = [e["action"] for e in audit]
@@ -242,7 +314,8 @@ def test_management_api(identity: IdentityInstance, browser: Browser) -> None:
     # bob (no UserManagement role) may not manage users
     code, verifier = browser.authorize("notebook", username="bob", password="bob-password-123")
     bob = browser.exchange("notebook", code, verifier).json()["access_token"]
-    refused = httpx.get(identity.url + "/api/tenants/demo/users",
-                        headers={"Authorization": f"Bearer {bob}"})
+    refused = httpx.get(
+        identity.url + "/api/tenants/demo/users", headers={"Authorization": f"Bearer {bob}"}
+    )
     assert refused.status_code == 403
     assert httpx.get(identity.url + "/api/tenants/demo/users").status_code == 401

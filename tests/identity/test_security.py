@@ -41,9 +41,16 @@ def _b64(data: bytes) -> str:
 def _claims(identity: IdentityInstance, **overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": identity.url, "aud": "workbench-api", "sub": "attacker", "iat": now, "nbf": now,
-        "exp": now + 600, "scope": "workbench_api", "tenant_id": "demo",
-        "allowed_tenants": ["demo"], "roles": ["DataModelManagement", "StreamDataWriter"],
+        "iss": identity.url,
+        "aud": "workbench-api",
+        "sub": "attacker",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "scope": "workbench_api",
+        "tenant_id": "demo",
+        "allowed_tenants": ["demo"],
+        "roles": ["DataModelManagement", "StreamDataWriter"],
     }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
@@ -56,24 +63,36 @@ def _sign(identity: IdentityInstance, claims: dict[str, Any], key: RSAKey | None
 
 
 def _read(assets: str, token: str, tenant: str = "demo") -> int:
-    return httpx.get(f"{assets}/tenants/{tenant}/ck/stamp",
-                     headers={"Authorization": f"Bearer {token}"}).status_code
+    return httpx.get(
+        f"{assets}/tenants/{tenant}/ck/stamp", headers={"Authorization": f"Bearer {token}"}
+    ).status_code
 
 
 def _mutate(assets: str, token: str) -> int:
-    return httpx.post(f"{assets}/tenants/demo/entities/apply", json={"entities": []},
-                      headers={"Authorization": f"Bearer {token}"}).status_code
+    return httpx.post(
+        f"{assets}/tenants/demo/entities/apply",
+        json={"entities": []},
+        headers={"Authorization": f"Bearer {token}"},
+    ).status_code
 
 
-def test_security_suite(identity: IdentityInstance, assets: str, browser: Browser,
-                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_security_suite(
+    identity: IdentityInstance, assets: str, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
     valid = _sign(identity, _claims(identity))
     assert _read(assets, valid) == 200  # the baseline is accepted
     current = identity.service.provider.keys.current()
 
     def expired() -> bool:
-        token = _sign(identity, _claims(identity, iat=int(time.time()) - 7200,
-                                        nbf=int(time.time()) - 7200, exp=int(time.time()) - 3600))
+        token = _sign(
+            identity,
+            _claims(
+                identity,
+                iat=int(time.time()) - 7200,
+                nbf=int(time.time()) - 7200,
+                exp=int(time.time()) - 3600,
+            ),
+        )
         return _read(assets, token) == 200
 
     def not_yet_valid() -> bool:
@@ -120,8 +139,14 @@ def test_security_suite(identity: IdentityInstance, assets: str, browser: Browse
         first = browser.exchange("notebook", code, verifier).json()["refresh_token"]
 
         def refresh(token: str) -> httpx.Response:
-            return browser.http.post("/token", data={
-                "grant_type": "refresh_token", "refresh_token": token, "client_id": "notebook"})
+            return browser.http.post(
+                "/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": token,
+                    "client_id": "notebook",
+                },
+            )
 
         second = refresh(first).json()["refresh_token"]
         reused = refresh(first)  # the rotated token again: reuse
@@ -129,19 +154,35 @@ def test_security_suite(identity: IdentityInstance, assets: str, browser: Browse
         return reused.status_code == 200 or after.status_code == 200
 
     def redirect_uri_not_registered() -> bool:
-        response = browser.http.get("/authorize", params={
-            "response_type": "code", "client_id": "notebook", "state": "s",
-            "redirect_uri": "http://127.0.0.1:8765/callback/../evil", "scope": "openid",
-            "code_challenge": "a" * 43, "code_challenge_method": "S256"})
+        response = browser.http.get(
+            "/authorize",
+            params={
+                "response_type": "code",
+                "client_id": "notebook",
+                "state": "s",
+                "redirect_uri": "http://127.0.0.1:8765/callback/../evil",
+                "scope": "openid",
+                "code_challenge": "a" * 43,
+                "code_challenge_method": "S256",
+            },
+        )
         return response.status_code in (301, 302, 303, 307)
 
     def login_csrf_token_missing() -> bool:
         fresh = Browser(identity.url)
         try:
-            fresh.http.get("/login", params={"tenant": "demo"})  # has the CSRF cookie, not the token
-            response = fresh.http.post("/login", data={
-                "next": "/", "tenant": "demo", "username": "alice",
-                "password": "alice-password-123"})
+            fresh.http.get(
+                "/login", params={"tenant": "demo"}
+            )  # has the CSRF cookie, not the token
+            response = fresh.http.post(
+                "/login",
+                data={
+                    "next": "/",
+                    "tenant": "demo",
+                    "username": "alice",
+                    "password": "alice-password-123",
+                },
+            )
             return response.status_code == 303 or "wb_session" in response.cookies
         finally:
             fresh.close()
@@ -163,29 +204,39 @@ def test_security_suite(identity: IdentityInstance, assets: str, browser: Browse
     }
     accepted = [name for name, attack in attacks.items() if attack()]
     with capsys.disabled():
-        print(f"\nsecurity suite: {len(attacks)} attacks, {len(accepted)} accepted, "
-              f"{len(attacks) - len(accepted)} refused")
+        print(
+            f"\nsecurity suite: {len(attacks)} attacks, {len(accepted)} accepted, "
+            f"{len(attacks) - len(accepted)} refused"
+        )
     assert accepted == []
 
 
 def test_operations_need_roles(identity: IdentityInstance, assets: str) -> None:
     """CK import needs DataModelManagement; stream writes need StreamDataWriter."""
     token = _sign(identity, _claims(identity, roles=["DashboardViewer"]))
-    ck = httpx.post(f"{assets}/tenants/demo/ck/libraries", content=b"{}",
-                    headers={"Authorization": f"Bearer {token}",
-                             "Content-Type": "application/json"})
-    assert ck.status_code == 403 and "ck-import" in ck.json()["message"]
-    streams = httpx.post(f"{assets}/tenants/demo/streams/Demo/Meter", content=b"",
-                         headers={"Authorization": f"Bearer {token}"})
+    ck = httpx.post(
+        f"{assets}/tenants/demo/ck/libraries",
+        content=b"{}",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert ck.status_code == 403
+    assert "ck-import" in ck.json()["message"]
+    streams = httpx.post(
+        f"{assets}/tenants/demo/streams/Demo/Meter",
+        content=b"",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert streams.status_code == 403
     assert httpx.get(f"{assets}/tenants/demo/ck/stamp").status_code == 401
-    garbage = httpx.get(f"{assets}/tenants/demo/ck/stamp",
-                        headers={"Authorization": "Bearer not-a-jwt"})
+    garbage = httpx.get(
+        f"{assets}/tenants/demo/ck/stamp", headers={"Authorization": "Bearer not-a-jwt"}
+    )
     assert garbage.status_code == 401
 
 
-def test_child_tenant_is_allowed_through_cascading(identity: IdentityInstance, browser: Browser,
-                                                   assets: str) -> None:
+def test_child_tenant_is_allowed_through_cascading(
+    identity: IdentityInstance, browser: Browser, assets: str
+) -> None:
     code, verifier = browser.authorize("notebook")
     token = browser.exchange("notebook", code, verifier).json()["access_token"]
     assert _read(assets, token, "demo-plant") == 200
@@ -193,9 +244,17 @@ def test_child_tenant_is_allowed_through_cascading(identity: IdentityInstance, b
 
 
 def test_unregistered_redirect_shows_error_page(browser: Browser) -> None:
-    response = browser.http.get("/authorize", params={
-        "response_type": "code", "client_id": "notebook", "redirect_uri": REDIRECT_URI + "x",
-        "scope": "openid", "code_challenge": "a" * 43, "code_challenge_method": "S256"})
+    response = browser.http.get(
+        "/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "notebook",
+            "redirect_uri": REDIRECT_URI + "x",
+            "scope": "openid",
+            "code_challenge": "a" * 43,
+            "code_challenge_method": "S256",
+        },
+    )
     assert response.status_code == 400
     assert "refused" in response.text
     page = browser.http.get("/login")

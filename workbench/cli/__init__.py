@@ -31,18 +31,10 @@ def cli(log_level: str) -> None:
 
 
 def _register() -> None:
-    from workbench.cli import bench, ck, demo, kernels, rt, serve, tenant
+    from workbench.cli import bench, ck, demo, identity, kernels, rt, serve, streams, tenant, up
 
-    for module in (tenant, ck, rt, demo, bench, serve, kernels):
+    for module in (tenant, ck, rt, streams, demo, bench, serve, up, identity, kernels):
         module.register(cli)
-    from workbench.cli import identity
-
-    identity.register(cli)
-    try:
-        from workbench.cli import streams
-    except ImportError:  # pragma: no cover - streams ship with the package
-        return
-    cli.add_command(streams.streams)
 
 
 _register()

@@ -74,8 +74,14 @@ def users_add(
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     directory = _directory()
     user = directory.create_user(
-        tenant_id, username, password=password, email=email, name=name, roles=roles,
-        groups=groups, actor=_actor(),
+        tenant_id,
+        username,
+        password=password,
+        email=email,
+        name=name,
+        roles=roles,
+        groups=groups,
+        actor=_actor(),
     )
     data = user.public() | ({"generatedPassword": generated} if generated else {})
 
@@ -98,8 +104,13 @@ def users_list(tenant_id: str) -> None:
     def human(console: Console) -> None:
         table = Table("username", "enabled", "source", "groups", "roles")
         for row in rows:
-            table.add_row(row["username"], "yes" if row["enabled"] else "no", row["source"],
-                          ", ".join(row["groups"]), ", ".join(row["effectiveRoles"]))
+            table.add_row(
+                row["username"],
+                "yes" if row["enabled"] else "no",
+                row["source"],
+                ", ".join(row["groups"]),
+                ", ".join(row["effectiveRoles"]),
+            )
         console.print(table)
 
     emit(rows, human)
@@ -173,9 +184,13 @@ def clients() -> None:
 @click.option("--public", is_flag=True, help="No secret (browser apps, CLI, notebooks): PKCE.")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI.")
 @click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
-@click.option("--grant-type", "grant_types", multiple=True,
-              help="authorization_code, refresh_token, client_credentials, "
-              "urn:ietf:params:oauth:grant-type:device_code (default by client kind).")
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    help="authorization_code, refresh_token, client_credentials, "
+    "urn:ietf:params:oauth:grant-type:device_code (default by client kind).",
+)
 @click.option("--scope", "scopes", multiple=True, help="Allowed scope (default: all).")
 @click.option("--role", "roles_", multiple=True, help="Role of client-credentials tokens.")
 @click.option("--first-party", is_flag=True, help="Skip the consent page.")
@@ -193,9 +208,17 @@ def clients_add(
 ) -> None:
     """Register CLIENT_ID; a confidential client's secret is printed once."""
     client, secret = _directory().create_client(
-        tenant_id, client_id, name=name, public=public, redirect_uris=redirect_uris,
-        post_logout_redirect_uris=logout_uris, grant_types=grant_types or None,
-        scopes=scopes or None, roles=roles_, first_party=first_party, actor=_actor(),
+        tenant_id,
+        client_id,
+        name=name,
+        public=public,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=logout_uris,
+        grant_types=grant_types or None,
+        scopes=scopes or None,
+        roles=roles_,
+        first_party=first_party,
+        actor=_actor(),
     )
 
     def human(console: Console) -> None:
@@ -215,8 +238,13 @@ def clients_list(tenant_id: str | None) -> None:
     def human(console: Console) -> None:
         table = Table("client", "tenant", "public", "grants", "redirect URIs")
         for c in found:
-            table.add_row(c["clientId"], c["tenantId"], "yes" if c["public"] else "no",
-                          ", ".join(c["grantTypes"]), "\n".join(c["redirectUris"]))
+            table.add_row(
+                c["clientId"],
+                c["tenantId"],
+                "yes" if c["public"] else "no",
+                ", ".join(c["grantTypes"]),
+                "\n".join(c["redirectUris"]),
+            )
         console.print(table)
 
     emit(found, human)
@@ -227,16 +255,25 @@ def clients_list(tenant_id: str | None) -> None:
 def clients_rotate(client_id: str) -> None:
     """Give CLIENT_ID a new secret (printed once; the old one stops working)."""
     secret = _directory().rotate_client_secret(client_id, actor=_actor())
-    emit({"clientId": client_id, "clientSecret": secret},
-         lambda c: c.print(f"new secret of [bold]{client_id}[/] (shown once): [bold]{secret}[/]"))
+    emit(
+        {"clientId": client_id, "clientSecret": secret},
+        lambda c: c.print(f"new secret of [bold]{client_id}[/] (shown once): [bold]{secret}[/]"),
+    )
 
 
 @click.option("--client", "client_id", required=True, help="A client allowed client_credentials.")
-@click.option("--secret", envvar="WORKBENCH_CLIENT_SECRET",
-              help="The client's secret: get the token from the Identity service over HTTP. "
-              "Without it the token is issued from the data directory (operators only).")
-@click.option("--url", "identity_url", default=None,
-              help="Identity service URL (default: the configured issuer).")
+@click.option(
+    "--secret",
+    envvar="WORKBENCH_CLIENT_SECRET",
+    help="The client's secret: get the token from the Identity service over HTTP. "
+    "Without it the token is issued from the data directory (operators only).",
+)
+@click.option(
+    "--url",
+    "identity_url",
+    default=None,
+    help="Identity service URL (default: the configured issuer).",
+)
 def token(client_id: str, secret: str | None, identity_url: str | None) -> None:
     """Print an access token of CLIENT (client credentials)."""
     from workbench.settings import Settings
@@ -246,8 +283,12 @@ def token(client_id: str, secret: str | None, identity_url: str | None) -> None:
         import httpx
 
         url = (identity_url or settings.identity_url or settings.issuer_url()).rstrip("/")
-        response = httpx.post(f"{url}/token", data={"grant_type": "client_credentials"},
-                              auth=(client_id, secret), timeout=10)
+        response = httpx.post(
+            f"{url}/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, secret),
+            timeout=10,
+        )
         if response.status_code != 200:
             from workbench.errors import Unauthenticated
 
@@ -261,13 +302,21 @@ def token(client_id: str, secret: str | None, identity_url: str | None) -> None:
     directory = Directory.for_workbench(open_wb())
     provider = Provider(
         directory,
-        ProviderConfig(issuer=settings.issuer_url(), audience=settings.identity_audience,
-                       access_token_ttl=settings.identity_access_token_ttl),
+        ProviderConfig(
+            issuer=settings.issuer_url(),
+            audience=settings.identity_audience,
+            access_token_ttl=settings.identity_access_token_ttl,
+        ),
         manage_keys=False,
     )
     issued = provider.client_credentials_token(client_id)
-    directory.audit.record(directory.require_client(client_id).tenant_id, actor=_actor(),
-                           action="token.issue", target=client_id)
+    if directory.audit is not None:
+        directory.audit.record(
+            directory.require_client(client_id).tenant_id,
+            actor=_actor(),
+            action="token.issue",
+            target=client_id,
+        )
     emit(issued, lambda _c: click.echo(issued["access_token"]))
 
 
@@ -279,8 +328,12 @@ def audit(tenant_id: str, actor: str | None, action: str | None, limit: int) -> 
     """Show a tenant's audit log, newest first."""
     from workbench.identity.audit import AuditLog
 
-    entries = [e.to_document() for e in AuditLog.for_workbench(open_wb()).query(
-        tenant_id, actor=actor, action=action, limit=limit)]
+    entries = [
+        e.to_document()
+        for e in AuditLog.for_workbench(open_wb()).query(
+            tenant_id, actor=actor, action=action, limit=limit
+        )
+    ]
 
     def human(console: Console) -> None:
         table = Table("at", "actor", "action", "target", "request id")

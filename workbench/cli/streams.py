@@ -336,3 +336,7 @@ def retention_apply(tenant_id: str, now: str | None) -> None:
         or "no retention policies"
     )
     emit(deleted, printer)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(streams)

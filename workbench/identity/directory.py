@@ -83,9 +83,7 @@ def _check_roles(roles: Iterable[str]) -> list[str]:
     out = []
     for role in roles:
         if role not in ROLES:
-            raise ValidationError(
-                f"unknown role {role!r}; the roles are: {', '.join(ROLES)}"
-            )
+            raise ValidationError(f"unknown role {role!r}; the roles are: {', '.join(ROLES)}")
         out.append(role)
     return out
 
@@ -130,9 +128,7 @@ class Directory:
             )
         return tenant_id
 
-    def _audit(
-        self, tenant_id: str, actor: str, action: str, target: str, **details: Any
-    ) -> None:
+    def _audit(self, tenant_id: str, actor: str, action: str, target: str, **details: Any) -> None:
         if self.audit is not None:
             self.audit.record(
                 tenant_id,
@@ -210,9 +206,7 @@ class Directory:
                     ]
                 )
             )
-        self._audit(
-            tenant_id, actor, "user.create", username, source=source, request_id=request_id
-        )
+        self._audit(tenant_id, actor, "user.create", username, source=source, request_id=request_id)
         return user
 
     def get_user(self, tenant_id: str, username: str) -> User:
@@ -514,8 +508,10 @@ class Directory:
             raise ValidationError(
                 f"client id {client_id!r} is invalid: 2-128 letters, digits and . _ : -"
             )
-        grants = list(grant_types) if grant_types is not None else (
-            ["authorization_code", "refresh_token"] if public else ["client_credentials"]
+        grants = (
+            list(grant_types)
+            if grant_types is not None
+            else (["authorization_code", "refresh_token"] if public else ["client_credentials"])
         )
         for grant in grants:
             if grant not in GRANT_TYPES:
@@ -586,8 +582,9 @@ class Directory:
             secret = generate_secret()
             client.secret_hash = hash_secret(secret)
             self.store.put_meta(_CLIENTS, client_id, client.to_document())
-        self._audit(client.tenant_id, actor, "client.rotate-secret", client_id,
-                    request_id=request_id)
+        self._audit(
+            client.tenant_id, actor, "client.rotate-secret", client_id, request_id=request_id
+        )
         return secret
 
     def check_client_secret(self, client: Client, secret: str) -> bool:

@@ -46,7 +46,7 @@ class LdapSettings:
     name_attribute: str = "cn"
     group_roles: Mapping[str, list[str]] = field(default_factory=dict)
     start_tls: bool = False
-    timeout: float = 5.0
+    timeout: int = 5
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> LdapSettings:
@@ -111,7 +111,7 @@ def ldap_login(settings: LdapSettings, username: str, password: str) -> External
             server,
             user=settings.bind_dn,
             password=settings.bind_password,
-            receive_timeout=settings.timeout,
+            receive_timeout=int(settings.timeout),
             raise_exceptions=False,
         )
         if settings.start_tls:
@@ -124,21 +124,26 @@ def ldap_login(settings: LdapSettings, username: str, password: str) -> External
             )
         try:
             user_filter = settings.user_filter.format(username=escape_filter_chars(username))
-            service.search(settings.user_base, user_filter, ldap3.SUBTREE, attributes=ldap3.ALL_ATTRIBUTES)
+            service.search(
+                settings.user_base, user_filter, ldap3.SUBTREE, attributes=ldap3.ALL_ATTRIBUTES
+            )
             entries = list(service.entries)
             if len(entries) != 1:
                 return None
             entry = entries[0]
             dn = str(entry.entry_dn)
             user = ldap3.Connection(
-                server, user=dn, password=password, receive_timeout=settings.timeout
+                server, user=dn, password=password, receive_timeout=int(settings.timeout)
             )
             if settings.start_tls:
                 user.open()
                 user.start_tls()
-            if not user.bind():
+            try:
+                accepted = user.bind()
+            finally:
+                user.unbind()  # closes the socket whether the bind worked or not
+            if not accepted:
                 return None
-            user.unbind()
             groups: list[str] = []
             if settings.group_base:
                 group_filter = settings.group_filter.format(

@@ -9,8 +9,15 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from workbench.errors import ValidationError
 
-__all__ = ["MIN_PASSWORD_LENGTH", "check_password_policy", "generate_secret", "hash_password", "hash_secret",
-           "needs_rehash", "verify_password"]
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "check_password_policy",
+    "generate_secret",
+    "hash_password",
+    "hash_secret",
+    "needs_rehash",
+    "verify_password",
+]
 
 MIN_PASSWORD_LENGTH = 10
 

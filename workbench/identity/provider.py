@@ -106,7 +106,7 @@ class _Headers(dict[str, str]):
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and super().__contains__(key.lower())
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
 
 
@@ -241,8 +241,7 @@ class _RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
                 provider.audit_event(
                     grant,
                     "token.refresh-reuse",
-                    "a rotated or revoked refresh token was presented again; its family is "
-                    "revoked",
+                    "a rotated or revoked refresh token was presented again; its family is revoked",
                 )
                 log.warning("refresh token reuse detected; family %s revoked", grant.family)
                 return None
@@ -293,7 +292,9 @@ class _DeviceAuthorizationEndpoint(DeviceAuthorizationEndpoint):  # type: ignore
     def get_verification_uri(self) -> str:
         return self.server.provider.config.issuer + "/device"
 
-    def save_device_credential(self, client_id: str, scope: str | None, data: dict[str, Any]) -> None:
+    def save_device_credential(
+        self, client_id: str, scope: str | None, data: dict[str, Any]
+    ) -> None:
         provider = self.server.provider
         grant = Grant(
             kind="device",
@@ -378,8 +379,19 @@ class _IntrospectionEndpoint(_TokenLookup, IntrospectionEndpoint):  # type: igno
                 "token_type": "Bearer",
                 **{
                     k: claims[k]
-                    for k in ("scope", "client_id", "sub", "exp", "iat", "iss", "aud",
-                              "tenant_id", "allowed_tenants", "roles", "jti")
+                    for k in (
+                        "scope",
+                        "client_id",
+                        "sub",
+                        "exp",
+                        "iat",
+                        "iss",
+                        "aud",
+                        "tenant_id",
+                        "allowed_tenants",
+                        "roles",
+                        "jti",
+                    )
                     if k in claims
                 },
             }
@@ -653,8 +665,19 @@ class Provider:
             "token_endpoint_auth_methods_supported": _ALL_AUTH,
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": [
-                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "email",
-                "preferred_username", "roles", "tenant_id", "allowed_tenants",
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "name",
+                "email",
+                "preferred_username",
+                "roles",
+                "tenant_id",
+                "allowed_tenants",
             ],
             "acr_values_supported": ["tenant:<tenant id>"],
         }

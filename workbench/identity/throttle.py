@@ -47,9 +47,7 @@ class LoginThrottle:
                 state.failures = [t for t in state.failures if now - t < self.window] + [now]
                 if len(state.failures) >= self.max_failures:
                     state.lockouts += 1
-                    state.locked_until = now + min(
-                        3600.0, self.lockout * 2 ** (state.lockouts - 1)
-                    )
+                    state.locked_until = now + min(3600.0, self.lockout * 2 ** (state.lockouts - 1))
                     state.failures.clear()
             if len(self._states) > 100_000:  # bound memory under a spray of usernames
                 self._states = {

@@ -95,7 +95,9 @@ class OidcSettings:
     def from_document(cls, doc: Mapping[str, Any]) -> OidcSettings:
         preset = str(doc.get("preset") or "generic")
         if preset not in PRESETS:
-            raise ValidationError(f"unknown OIDC preset {preset!r}; use one of {', '.join(PRESETS)}")
+            raise ValidationError(
+                f"unknown OIDC preset {preset!r}; use one of {', '.join(PRESETS)}"
+            )
         roles = {str(k): list(v) for k, v in dict(doc.get("groupRoles") or {}).items()}
         for group, mapped in roles.items():
             unknown = [r for r in mapped if r not in ROLES]

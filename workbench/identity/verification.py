@@ -225,9 +225,9 @@ def operation_scopes(scopes: frozenset[str], roles: frozenset[str]) -> frozenset
         out.add(WRITE_SCOPE)
         if roles & {"StreamDataWriter", "StreamDataAdmin"}:
             out.add(STREAM_WRITE_SCOPE)
-    if scopes & {API_SCOPE, DATA_MODEL_SCOPE} and READ_ONLY_SCOPE not in scopes:
-        if "DataModelManagement" in roles:
-            out.add(CK_IMPORT_SCOPE)
+    may_model = scopes & {API_SCOPE, DATA_MODEL_SCOPE} and READ_ONLY_SCOPE not in scopes
+    if may_model and "DataModelManagement" in roles:
+        out.add(CK_IMPORT_SCOPE)
     return frozenset(out)
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 import click
 from fastapi import APIRouter, FastAPI
@@ -34,12 +34,9 @@ from workbench.client.local import Workbench, open_workbench
 from workbench.errors import (
     BackendUnavailable,
     Forbidden,
-    NotFound,
     Unauthenticated,
-    ValidationError,
     WorkbenchError,
 )
-from workbench.identity.audit import AuditLog
 from workbench.identity.directory import Directory
 from workbench.identity.ldap import LdapSettings, ldap_login
 from workbench.identity.model import ROLES, User
@@ -251,7 +248,7 @@ def _tenant_from_acr(acr_values: str | None) -> str | None:
     return None
 
 
-def _first(values: dict[str, list[str]], key: str) -> str | None:
+def _first(values: Mapping[str, list[str]], key: str) -> str | None:
     found = values.get(key)
     return found[0] if found else None
 
@@ -325,7 +322,9 @@ async def login_page(request: Request) -> Response:
     return _login_page(service, request, next_url=next_url, tenant=tenant)
 
 
-def _password_login(service: IdentityService, tenant: str, username: str, password: str) -> User | None:
+def _password_login(
+    service: IdentityService, tenant: str, username: str, password: str
+) -> User | None:
     """A local user, else a user of one of the tenant's LDAP providers (provisioned)."""
     user = service.directory.authenticate_password(tenant, username, password)
     if user is not None:
@@ -396,19 +395,24 @@ async def login_submit(request: Request) -> Response:
                 request_id=current_request_id(),
             )
         return _login_page(
-            service, request, next_url=next_url, tenant=tenant, username=username,
-            error=error, status=401,
+            service,
+            request,
+            next_url=next_url,
+            tenant=tenant,
+            username=username,
+            error=error,
+            status=401,
         )
     service.throttle.succeeded(keys[0])
-    response = RedirectResponse(next_url, 303)
-    service.set_session(response, user, tenant)
-    return response
+    redirect = RedirectResponse(next_url, 303)
+    service.set_session(redirect, user, tenant)
+    return redirect
 
 
 # ---------------------------------------------------------------- authorize and consent
 
 
-def _login_redirect(request: Request, tenant: str | None) -> RedirectResponse:
+def _login_redirect(request: Request, tenant: str | None) -> Response:
     next_url = request.url.path + ("?" + request.url.query if request.url.query else "")
     query = {"next": next_url}
     if tenant:
@@ -514,9 +518,13 @@ async def consent(request: Request) -> Response:
         return service.message("Sign-in request refused", str(error.description or error.error))
     if _first(form, "decision") != "allow":
         return _to_response(
-            service.provider.server.create_authorization_response(http, grant_user=None, grant=grant)
+            service.provider.server.create_authorization_response(
+                http, grant_user=None, grant=grant
+            )
         )
-    service.directory.remember_consent(user, grant.client.client_id, (grant.request.scope or "").split())
+    service.directory.remember_consent(
+        user, grant.client.client_id, (grant.request.scope or "").split()
+    )
     return await _authorize(request, http)
 
 
@@ -578,7 +586,9 @@ async def userinfo(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- device verification page
 
 
-@router.get("/device", tags=["login"], summary="Enter a device's user code", response_class=HTMLResponse)
+@router.get(
+    "/device", tags=["login"], summary="Enter a device's user code", response_class=HTMLResponse
+)
 async def device_page(request: Request) -> Response:
     service = _service(request)
     session = service.session(request)
@@ -607,7 +617,7 @@ async def device_submit(request: Request) -> Response:
         return service.message("Request refused", "The form expired; reload the page.", 400)
     user_code = (_first(form, "user_code") or "").strip().upper()
     grant = service.provider.tokens.device_by_user_code(user_code)
-    context = {
+    context: dict[str, Any] = {
         "action": "/device",
         "csrf_token": service.session_csrf(session, "device"),
         "username": user.username,
@@ -617,7 +627,9 @@ async def device_submit(request: Request) -> Response:
     if grant is None or grant.is_expired() or grant.state != "pending":
         return service.page("device.html", 400, error="That code is unknown or expired.", **context)
     allow = _first(form, "decision") == "allow"
-    grant.subject = service.provider.subject_for(user, session.tenant_id, auth_time=session.auth_time)
+    grant.subject = service.provider.subject_for(
+        user, session.tenant_id, auth_time=session.auth_time
+    )
     grant.state = "approved" if allow else "denied"
     service.provider.tokens.save_device(grant)
     done = "The device is connected; you can close this page." if allow else "Access denied."
@@ -645,7 +657,9 @@ async def end_session(request: Request) -> Response:
         client = service.directory.get_client(client_id)
         if client is not None and target in client.post_logout_redirect_uris:
             state = params.get("state")
-            location = target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else "")
+            location = target + (
+                ("&" if "?" in target else "?") + urlencode({"state": state}) if state else ""
+            )
             response = RedirectResponse(location, 302)
         else:
             response = service.message(
@@ -678,12 +692,18 @@ async def upstream_start(request: Request, name: str) -> Response:
     try:
         doc = service.directory.get_upstream(tenant, name)
     except WorkbenchError:
-        return service.message("Unknown provider", f"No sign-in provider {name!r} for this tenant.", 404)
+        return service.message(
+            "Unknown provider", f"No sign-in provider {name!r} for this tenant.", 404
+        )
     if doc.get("kind") != "oidc":
-        return service.message("Unknown provider", f"{name!r} is not an OpenID Connect provider.", 404)
+        return service.message(
+            "Unknown provider", f"{name!r} is not an OpenID Connect provider.", 404
+        )
     upstream = OidcUpstream(OidcSettings.from_document(doc))
     redirect_uri = f"{service.issuer}/login/upstream-callback"
-    url, pending = await run_in_threadpool(upstream.authorization_url, redirect_uri, tenant, next_url)
+    url, pending = await run_in_threadpool(
+        upstream.authorization_url, redirect_uri, tenant, next_url
+    )
     response = RedirectResponse(url, 302)
     response.set_cookie(
         UPSTREAM_COOKIE,
@@ -704,13 +724,19 @@ async def upstream_callback(request: Request) -> Response:
     try:
         pending = PendingLogin(**service.serializer.loads(raw or "", salt="upstream", max_age=600))
     except (BadSignature, TypeError):
-        return service.message("Sign-in failed", "The sign-in took too long or was not started here.")
+        return service.message(
+            "Sign-in failed", "The sign-in took too long or was not started here."
+        )
     if not secrets.compare_digest(request.query_params.get("state", ""), pending.state):
-        return service.message("Sign-in failed", "The provider's answer does not match this sign-in.")
+        return service.message(
+            "Sign-in failed", "The provider's answer does not match this sign-in."
+        )
     code = request.query_params.get("code")
     if not code:
         reason = request.query_params.get("error", "no code")
-        return service.message("Sign-in failed", f"The provider refused the sign-in ({reason}).", 401)
+        return service.message(
+            "Sign-in failed", f"The provider refused the sign-in ({reason}).", 401
+        )
     doc = service.directory.get_upstream(pending.tenant_id, pending.upstream)
     upstream = OidcUpstream(OidcSettings.from_document(doc))
     redirect_uri = f"{service.issuer}/login/upstream-callback"
@@ -820,7 +846,10 @@ async def api_password(
     principal = service.caller(request, "UserManagement", tenantId)
     user = await run_in_threadpool(
         lambda: service.directory.set_password(
-            tenantId, username, body.password, actor=_actor(principal),
+            tenantId,
+            username,
+            body.password,
+            actor=_actor(principal),
             request_id=current_request_id(),
         )
     )
@@ -919,7 +948,9 @@ async def api_audit(
     principal = service.authenticator.authenticate(request)
     if not principal.roles & {"UserManagement", "TenantManagement"}:
         raise Forbidden(f"{principal.subject} needs UserManagement or TenantManagement")
-    service.caller(request, sorted(principal.roles & {"UserManagement", "TenantManagement"})[0], tenantId)
+    service.caller(
+        request, sorted(principal.roles & {"UserManagement", "TenantManagement"})[0], tenantId
+    )
     audit = service.directory.audit
     if audit is None:
         return []
@@ -937,7 +968,10 @@ async def api_rotate_keys(request: Request) -> dict[str, str]:
     service.provider.verifier.refresh()
     if service.directory.audit is not None:
         service.directory.audit.record(
-            SYSTEM_TENANT, actor=principal.subject, action="keys.rotate", target=kid,
+            SYSTEM_TENANT,
+            actor=principal.subject,
+            action="keys.rotate",
+            target=kid,
             request_id=current_request_id(),
         )
     return {"kid": kid}

@@ -137,6 +137,23 @@ def format_datetime(value: datetime) -> str:
     return _utc_text(value)
 
 
+#: the system datetime last formatted by :func:`_stamp_text`, and its text
+_LAST_STAMP: tuple[object, str] = (object(), "")
+
+
+def _stamp_text(value: datetime) -> str:
+    """:func:`format_datetime` of an entity's creation/change datetime: a batch stamps every
+    entity with the same datetime object, so the last one is remembered by identity (the
+    reference held here keeps the object alive; the tuple is replaced atomically)."""
+    global _LAST_STAMP
+    last = _LAST_STAMP
+    if value is last[0]:
+        return last[1]
+    text = format_datetime(value)
+    _LAST_STAMP = (value, text)
+    return text
+
+
 @lru_cache(maxsize=4096)  # imports repeat the same few timestamps across many entities
 def _utc_text(value: datetime) -> str:
     # isoformat pads the year to four digits: always 32 characters ending in +00:00
@@ -181,25 +198,57 @@ def _encode_tree(value: Any) -> Any:
     return value
 
 
+class _DatetimeCount(threading.local):
+    """Datetimes converted by the current thread's encode_json call."""
+
+    value = 0
+
+
+_DATETIMES = _DatetimeCount()
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        _DATETIMES.value += 1
+        return _DT_PREFIX + format_datetime(value)
+    raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")
+
+
+# One C encoder built once with json.dumps' compact settings (ensure_ascii=False,
+# allow_nan=False): json.dumps builds a new encoder per call, which costs more than encoding a
+# small document. Without a markers dict it cannot detect cycles; a cyclic document ends in
+# RecursionError, and encode_json then lets json.dumps report it.
+_C_ENCODER: Any = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
+
+
+def _dumps_fast(document: Any) -> str:
+    if _C_ENCODER is None:  # pragma: no cover - CPython always has the C encoder
+        return _DUMPS(document, default=_json_default)
+    chunks = _C_ENCODER(document, 0)
+    return chunks[0] if len(chunks) == 1 else "".join(chunks)
+
+
 def encode_json(document: Any) -> str:
     """``document`` as the JSON text this store writes (see the module docstring)."""
-    datetimes = 0
-
-    def default(value: object) -> str:
-        nonlocal datetimes
-        if isinstance(value, datetime):
-            datetimes += 1
-            return _DT_PREFIX + format_datetime(value)
-        if isinstance(value, tuple):
-            return encode_json(list(value))  # pragma: no cover - json handles tuples itself
-        raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")
-
+    counter = _DATETIMES
+    counter.value = 0
     try:
-        text = _DUMPS(document, default=default)
+        try:
+            text = _dumps_fast(document)
+        except RecursionError:
+            # a cycle (or absurd nesting): json.dumps names it ("Circular reference detected")
+            counter.value = 0
+            text = _DUMPS(document, default=_json_default)
         # Fast path: the C encoder did all the work unless a string of the caller's starts with
         # a marker ("$dt:" or "$$"), which needs escaping. Every '"$dt:' beyond the datetimes
         # we converted, or any '"$$', sends the document through the exact (slower) walk.
-        if '"$' in text and (text.count('"' + _DT_PREFIX) != datetimes or '"$$' in text):
+        if '"$' in text and (text.count('"' + _DT_PREFIX) != counter.value or '"$$' in text):
             text = _DUMPS(_encode_tree(document))
     except (TypeError, ValueError) as exc:
         raise ValidationError(
@@ -317,17 +366,37 @@ def _quote_identifier(name: str) -> str:
 
 
 def _check_type_id(type_id: object) -> str:
+    if type(type_id) is str and type_id in _CHECKED_TYPE_IDS:
+        return type_id
     if not isinstance(type_id, str) or not _TYPE_ID.fullmatch(type_id):
         raise ValidationError(
             f"type id {type_id!r} is not valid; type ids look like 'Demo.Energy/EnergyMeter' "
             "(letters, digits, '_', '.', '-', '/', '@', ':')"
         )
+    if type(type_id) is str and len(_CHECKED_TYPE_IDS) < 4096:
+        _CHECKED_TYPE_IDS.add(type_id)
     return type_id
+
+
+#: type ids that passed :func:`_check_type_id` (a model has a bounded number of them)
+_CHECKED_TYPE_IDS: set[str] = set()
 
 
 def _types_in(column: str, type_ids: Iterable[str]) -> str:
     literals = ", ".join(_quote_literal(_check_type_id(t)) for t in sorted(set(type_ids)))
     return f"{column} IN ({literals})"
+
+
+def _types_any(column: str, type_ids: Iterable[str]) -> str:
+    """The type term of a partial model index: ``(column = 'A' OR column = 'B')``.
+
+    Not ``column IN (...)``: SQLite evaluates a partial index's WHERE for every row written, and
+    for an IN list of more than two literals that means building a temporary b-tree of the list
+    per row and index, which cost a bulk import more than the index insert itself. Queries
+    state the same term literally so that the planner can use the index.
+    """
+    terms = [f"{column} = {_quote_literal(_check_type_id(t))}" for t in sorted(set(type_ids))]
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
 
 
 @dataclass(frozen=True)
@@ -425,8 +494,8 @@ class _Compiler:
             # A partial model index applies only when the query states its WHERE term
             # literally; the types asked for are a subset, so adding that term changes nothing.
             for index_types in self._index_type_sets:
-                if wanted < set(index_types):
-                    parts.append(_types_in(f"{alias}.ck_type_id", index_types))
+                if wanted <= set(index_types):
+                    parts.append(_types_any(f"{alias}.ck_type_id", index_types))
         if query.rt_ids is not None:
             ids = json.dumps(list(query.rt_ids))
             parts.append(f"{alias}.rt_id IN (SELECT value FROM json_each({self.bind(ids)}))")
@@ -622,20 +691,21 @@ def _row_to_entity(row: tuple[Any, ...]) -> StoredEntity:
 
 
 def _entity_row(entity: StoredEntity) -> tuple[Any, ...]:
-    if not isinstance(entity.rt_id, str) or not entity.rt_id:
-        raise ValidationError(f"entity rtId {entity.rt_id!r} must be a non-empty string")
-    _check_type_id(entity.ck_type_id)
+    rt_id = entity.rt_id
+    if not isinstance(rt_id, str) or not rt_id:
+        raise ValidationError(f"entity rtId {rt_id!r} must be a non-empty string")
+    ck_type_id = _check_type_id(entity.ck_type_id)
     if not isinstance(entity.attributes, dict):
-        raise ValidationError(f"attributes of entity {entity.rt_id} must be a dict")
+        raise ValidationError(f"attributes of entity {rt_id} must be a dict")
     try:
         attributes = encode_json(entity.attributes)
-        created = format_datetime(entity.rt_creation_datetime)
-        changed = format_datetime(entity.rt_changed_datetime)
+        created = _stamp_text(entity.rt_creation_datetime)
+        changed = _stamp_text(entity.rt_changed_datetime)
     except ValidationError as exc:
-        raise ValidationError(f"entity {entity.rt_id}: {exc.message}") from None
+        raise ValidationError(f"entity {rt_id}: {exc.message}") from None
     return (
-        entity.rt_id,
-        entity.ck_type_id,
+        rt_id,
+        ck_type_id,
         entity.rt_well_known_name,
         int(entity.rt_version),
         created,
@@ -667,7 +737,7 @@ def _index_name(spec: IndexSpec) -> str:
 
 def _index_where(spec: IndexSpec, alias: str | None = None) -> str:
     prefix = f"{alias}." if alias else ""
-    where = _types_in(f"{prefix}ck_type_id", spec.type_ids)
+    where = _types_any(f"{prefix}ck_type_id", spec.type_ids)
     if spec.kind == "unique_not_deleted":
         where += f" AND {prefix}archived = 0"
     return where
@@ -774,10 +844,33 @@ class SqliteEntityStore(EntityStore):
                     if statement.strip():
                         conn.execute(statement)
                 rows = conn.execute("SELECT spec FROM model_indexes").fetchall()
-            self._specs = {spec.name: spec for spec in (_spec_from_json(r[0]) for r in rows)}
+                self._specs = {spec.name: spec for spec in (_spec_from_json(r[0]) for r in rows)}
+                rebuilt = self._rebuild_outdated_indexes(conn)
+            if rebuilt:
+                self._analyze(conn)
             self._rows_at_analyze = int(
                 conn.execute("SELECT max(rowid) FROM entities").fetchone()[0] or 0
             )
+
+    def _rebuild_outdated_indexes(self, conn: sqlite3.Connection) -> bool:
+        """Recreate the model indexes an older version wrote with other DDL (once per file).
+
+        Queries state each index's WHERE term literally, as :func:`_index_ddl` writes it now, so
+        an index written differently (``ck_type_id IN (...)`` before) would go unused."""
+        existing = dict(
+            conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                "AND name LIKE 'mdl\\_%' ESCAPE '\\'"
+            ).fetchall()
+        )
+        rebuilt = False
+        for spec in self._specs.values():
+            name, ddl = _index_name(spec), _index_ddl(spec)
+            if name in existing and existing[name] != ddl:
+                conn.execute(f"DROP INDEX {_quote_identifier(name)}")
+                conn.execute(ddl)
+                rebuilt = True
+        return rebuilt
 
     def __repr__(self) -> str:
         return f"SqliteEntityStore({self.url!r})"

@@ -1,0 +1,123 @@
+"""``workbench up``: build the demo tenant if needed, then run the platform (``make run``)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from workbench.cli.common import state
+
+__all__ = ["register"]
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("up")
+    @click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        envvar="WORKBENCH_HOME",
+        help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+    )
+    @click.option(
+        "--host", default="127.0.0.1", show_default=True, help="Interface every service binds to."
+    )
+    @click.option(
+        "--service",
+        "services",
+        multiple=True,
+        help="Run only these services (default: all available).",
+    )
+    @click.option(
+        "--port",
+        "port_overrides",
+        multiple=True,
+        metavar="SERVICE=PORT",
+        help="Port of one service, e.g. asset-repository=6001 (default: 5001, 5003).",
+    )
+    @click.option("--no-demo", is_flag=True, help="Do not create the demo tenant.")
+    @click.option(
+        "--demo-days",
+        type=click.IntRange(0, 60),
+        default=7,
+        show_default=True,
+        help="Days of 1-second stream data in a new demo tenant.",
+    )
+    def up(
+        data_dir: Path | None,
+        host: str,
+        services: tuple[str, ...],
+        port_overrides: tuple[str, ...],
+        no_demo: bool,
+        demo_days: int,
+    ) -> None:
+        """Run the platform on embedded backends (Ctrl-C stops everything)."""
+        import workbench
+        from workbench.demo import DEMO_TENANT, build_demo_tenant
+        from workbench.services.up import SERVICES, Supervisor, api_token
+        from workbench.settings import Settings
+
+        home = (data_dir or state().data_dir or Settings().home).expanduser().resolve()
+        chosen = list(services) or [s for s in SERVICES if _available(s)]
+        if not no_demo:
+            with workbench.open(home) as wb:
+                if not wb.registry.exists(DEMO_TENANT):
+                    click.echo(f"building the demo tenant in {home} ...")
+                    build_demo_tenant(wb, days=demo_days, say=lambda m: click.echo(f"  · {m}"))
+        token = api_token(home)
+        supervisor = Supervisor(
+            home,
+            host,
+            chosen,
+            ports=_ports(port_overrides),
+            env={"WORKBENCH_API_TOKEN": token},
+            say=click.echo,
+        )
+
+        def interrupt(_: int, __: FrameType | None) -> None:
+            click.echo("\nstopping ...")
+            supervisor.stop()
+
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
+        supervisor.start()
+        click.echo("")
+        click.echo(f"Mesh Workbench is up (data: {home})")
+        for name in chosen:
+            click.echo(f"  {name:<17} {supervisor.url(name)}")
+            for label, path in SERVICES[name].links:
+                click.echo(f"    {label}: {supervisor.url(name)}{path.format(tenant=DEMO_TENANT)}")
+        if "asset-repository" in chosen:
+            click.echo(f"  API token (Authorization: Bearer ...): {token}")
+            click.echo(f"    kept in {home / 'secrets' / 'api-token'}")
+            click.echo("  sample query (paste into the playground, with the header above):")
+            click.echo(
+                "    { runtime { rtDemoEnergyEnergyMeter(first: 10) "
+                "{ items { rtId name serialNumber state voltage parent { ... on "
+                "DemoEnergyBuilding { name } } } } } }"
+            )
+        click.echo("Ctrl-C stops everything.")
+        sys.exit(supervisor.wait())
+
+
+def _ports(overrides: tuple[str, ...]) -> dict[str, int]:
+    ports = {}
+    for item in overrides:
+        name, _, number = item.partition("=")
+        if not number.isdigit():
+            raise click.BadParameter(f"{item!r} is not SERVICE=PORT", param_hint="--port")
+        ports[name] = int(number)
+    return ports
+
+
+def _available(service: str) -> bool:
+    import importlib.util
+
+    module = {
+        "asset-repository": "workbench.services.asset_repository",
+        "identity": "workbench.services.identity",
+    }[service]
+    return importlib.util.find_spec(module) is not None

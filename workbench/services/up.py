@@ -1,0 +1,204 @@
+"""``workbench up``: the platform on one machine as one supervised process tree.
+
+Each service runs as a child process (``python -m workbench serve NAME``) so a crash in one is
+reported clearly and Ctrl-C stops them all. Child output is prefixed with the service name.
+The first start builds the demo tenant and an API token kept in the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from workbench.errors import BackendUnavailable
+
+__all__ = ["SERVICES", "ServiceSpec", "Supervisor", "api_token"]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    default_port: int
+    #: printed once the service is healthy: (label, path)
+    links: tuple[tuple[str, str], ...] = ()
+
+
+SERVICES: dict[str, ServiceSpec] = {
+    "asset-repository": ServiceSpec(
+        "asset-repository",
+        5001,
+        (
+            ("playground", "/tenants/{tenant}/graphql/playground"),
+            ("GraphQL", "/tenants/{tenant}/graphql"),
+        ),
+    ),
+    "identity": ServiceSpec(
+        "identity", 5003, (("OpenID configuration", "/.well-known/openid-configuration"),)
+    ),
+}
+
+
+def api_token(home: Path) -> str:
+    """The data directory's API token for the Asset Repository (created once, mode 0600)."""
+    path = home / "secrets" / "api-token"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
+    return token
+
+
+@dataclass
+class _Child:
+    spec: ServiceSpec
+    port: int
+    process: subprocess.Popen[str]
+    pump: threading.Thread = field(init=False)
+
+
+class Supervisor:
+    """Start services, wait until healthy, relay their output, stop them together."""
+
+    def __init__(
+        self,
+        home: Path,
+        host: str,
+        services: Sequence[str],
+        *,
+        ports: dict[str, int] | None = None,
+        env: dict[str, str] | None = None,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        unknown = [s for s in services if s not in SERVICES]
+        if unknown:
+            raise BackendUnavailable(
+                f"unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICES)}"
+            )
+        self.home = home
+        self.host = host
+        self.services = list(services)
+        self.ports = {s: (ports or {}).get(s, SERVICES[s].default_port) for s in self.services}
+        self.env = env or {}
+        self.say = say
+        self.children: list[_Child] = []
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def url(self, service: str) -> str:
+        return f"http://{self.host}:{self.ports[service]}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start every service and wait for its /healthz; raise if one fails to come up."""
+        for name in self.services:
+            self._spawn(SERVICES[name])
+        deadline = time.monotonic() + timeout
+        for child in self.children:
+            while not self._healthy(child):
+                if child.process.poll() is not None:
+                    self.stop()
+                    raise BackendUnavailable(
+                        f"service {child.spec.name} exited with status {child.process.returncode} "
+                        "while starting; its output is above"
+                    )
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise BackendUnavailable(
+                        f"service {child.spec.name} did not become healthy on "
+                        f"{self.url(child.spec.name)}/healthz within {timeout:.0f} s"
+                    )
+                time.sleep(0.2)
+
+    def _spawn(self, spec: ServiceSpec) -> None:
+        port = self.ports[spec.name]
+        command = [
+            sys.executable,
+            "-m",
+            "workbench",
+            "serve",
+            spec.name,
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(self.home),
+        ]
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
+        )
+        child = _Child(spec, port, process)
+        child.pump = threading.Thread(
+            target=self._relay, args=(spec.name, process.stdout), daemon=True
+        )
+        child.pump.start()
+        self.children.append(child)
+
+    def _relay(self, name: str, stream: IO[str] | None) -> None:
+        if stream is None:
+            return
+        width = max(len(s) for s in self.services)
+        for line in stream:
+            self.say(f"{name:<{width}} | {line.rstrip()}")
+
+    def _healthy(self, child: _Child) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url(child.spec.name)}/healthz", timeout=1) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait(self) -> int:
+        """Block until a service exits (reported, everything stopped) or ``stop()`` is called."""
+        while not self._stopping.is_set():
+            for child in self.children:
+                code = child.process.poll()
+                if code is not None and not self._stopping.is_set():
+                    self.say(
+                        f"service {child.spec.name} exited unexpectedly with status {code}; "
+                        "stopping the others"
+                    )
+                    self.stop()
+                    return code or 1
+            self._stopping.wait(0.5)
+        return 0
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Terminate every child (SIGTERM, then SIGKILL after ``grace`` seconds)."""
+        with self._lock:
+            if self._stopping.is_set() and all(c.process.poll() is not None for c in self.children):
+                return
+            self._stopping.set()
+            for child in reversed(self.children):
+                if child.process.poll() is None:
+                    child.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            for child in self.children:
+                remaining = max(0.1, deadline - time.monotonic())
+                try:
+                    child.process.wait(remaining)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+            for child in self.children:
+                child.pump.join(timeout=2)
