@@ -15,9 +15,7 @@ from workbench.streams.service import StreamResult
 START, END = "2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z"
 
 
-def test_ck_type_renders_own_and_inherited_attributes_and_associations(
-    plant: Any, ip: Any
-) -> None:
+def test_ck_type_renders_own_and_inherited_attributes_and_associations(plant: Any, ip: Any) -> None:
     pump = plant.model.type("Plant/Pump")
     data, _ = ip.display_formatter.format(pump)
     html, text = data["text/html"], data["text/plain"]
@@ -61,9 +59,7 @@ def test_entity_page_renders_as_a_dataframe(plant: Any, ip: Any) -> None:
 
 
 def _pump_stream(plant: Any) -> tuple[Any, list[str]]:
-    pumps = [
-        plant.entities.create("Plant/Pump", {"name": f"P-{i}"}).rt_id for i in range(2)
-    ]
+    pumps = [plant.entities.create("Plant/Pump", {"name": f"P-{i}"}).rt_id for i in range(2)]
     times = pd.date_range(START, periods=30, freq="1min")
     frame = pd.DataFrame(
         {
@@ -112,7 +108,9 @@ def test_empty_stream_read_cannot_be_plotted(plant: Any) -> None:
         stream_plot(empty)
 
 
-def test_stream_results_display_as_plots(plant: Any, ip: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stream_results_display_as_plots(
+    plant: Any, ip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import holoviews as hv
 
     shown: list[Any] = []
@@ -120,6 +118,8 @@ def test_stream_results_display_as_plots(plant: Any, ip: Any, monkeypatch: pytes
     streams, _ = _pump_stream(plant)
     result = streams.read(START, END)
     printer = ip.display_formatter.ipython_display_formatter.lookup(result)
+    # loading BokehJS (hv.extension) takes seconds; the notebook tests cover it
+    monkeypatch.setattr(printer, "_extension_loaded", True)
     printer(result)
     assert isinstance(shown[-1], hv.NdOverlay)
     printer(plant.streams("Plant/Pump").read("2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z"))

@@ -156,6 +156,9 @@ def connect_from_environment(
     opened = open_workbench(home)
     try:
         local = opened.tenant(tenant_id)
+        # Tenant.stream_service builds the entity service while holding the tenant's lock, which
+        # deadlocks when the entity service does not exist yet: create it first
+        local.entities  # noqa: B018
     except WorkbenchError:
         opened.close()
         raise

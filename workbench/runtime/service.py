@@ -9,13 +9,14 @@ unique indexes enforce.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from workbench.ck.model import CkModel, CkType, Multiplicity
+from workbench.ck.model import AssociationEnd, CkModel, CkType, Multiplicity
 from workbench.errors import ErrorCollector, NotFound, ValidationError
 from workbench.query.model import EntityQuery, Filter
 from workbench.runtime.entity import (
@@ -41,6 +42,52 @@ __all__ = ["EntityService", "WhereClause"]
 
 #: what ``find(where=...)`` accepts per filter
 WhereClause = str | FieldFilter | tuple[str, str, Any] | Mapping[str, Any]
+
+#: an rtId exactly as validate_rt_id returns it (lower case): such ids skip the full check
+_CANONICAL_RT_ID = re.compile(r"[0-9a-f]{24}")
+
+
+class _ModelFacts:
+    """Answers about one resolved model that the write path asks per entity and link.
+
+    Resolved models are not changed once built; the service keeps the facts of the model it
+    saw last and starts afresh when the tenant's model is replaced (a library import)."""
+
+    def __init__(self, model: CkModel) -> None:
+        self.model = model
+        #: (source type, role as given) → role id, for roles that resolved
+        self.roles: dict[tuple[str, str], str] = {}
+        #: (source type, role id, target type) → the source type declares that link
+        self.allowed: dict[tuple[str, str, str], bool] = {}
+        #: type → its outbound ends with a One / ZeroOrOne multiplicity (one per role id)
+        self.limited_ends: dict[str, list[AssociationEnd]] = {}
+        #: roles whose inbound side allows one source at most
+        self.limited_inbound = frozenset(
+            role_id
+            for role_id, role in model.roles.items()
+            if role.inbound_multiplicity is not Multiplicity.N
+        )
+
+    def ends_to_check(self, type_id: str) -> list[AssociationEnd]:
+        found = self.limited_ends.get(type_id)
+        if found is None:
+            ends = {e.role.id: e for e in self.model.outbound_ends(type_id)}.values()
+            found = self.limited_ends[type_id] = [
+                e
+                for e in ends
+                if e.multiplicity in (Multiplicity.ONE, Multiplicity.ZERO_OR_ONE)
+            ]
+        return found
+
+    def declares(self, source_type: CkType, role_id: str, target_type_id: str) -> bool:
+        key = (source_type.id, role_id, target_type_id)
+        found = self.allowed.get(key)
+        if found is None:
+            found = self.allowed[key] = any(
+                a.role_id == role_id and self.model.is_a(target_type_id, a.target_type_id)
+                for a in source_type.associations
+            )
+        return found
 
 
 @dataclass
@@ -79,6 +126,25 @@ class EntityService:
     def __init__(self, store: EntityStore, model: Callable[[], CkModel]) -> None:
         self._store = store
         self._model = model
+        self._facts: _ModelFacts | None = None
+
+    def _facts_of(self, model: CkModel) -> _ModelFacts:
+        facts = self._facts
+        if facts is None or facts.model is not model:
+            facts = self._facts = _ModelFacts(model)
+        return facts
+
+    def _stored_types(self, rt_ids: Sequence[str]) -> dict[str, str]:
+        """rtId → ckTypeId of the existing, non-archived entities among ``rt_ids``; through the
+        store's ``entity_types`` when it has one (it need not decode the entities)."""
+        if not rt_ids:
+            return {}
+        lookup = getattr(self._store, "entity_types", None)
+        if lookup is not None:
+            found: dict[str, str] = lookup(rt_ids, include_archived=False)
+            return found
+        stored = self._store.get_many(list(rt_ids), include_archived=False)
+        return {rid: s.ck_type_id for rid, s in stored.items()}
 
     @property
     def store(self) -> EntityStore:
@@ -109,8 +175,7 @@ class EntityService:
 
     def entity_types(self, rt_ids: Sequence[str]) -> dict[str, str]:
         """rtId → ckTypeId of the existing, non-archived entities among ``rt_ids``."""
-        stored = self._store.get_many(list(rt_ids), include_archived=False)
-        return {rid: s.ck_type_id for rid, s in stored.items()}
+        return self._stored_types(list(rt_ids))
 
     def find(
         self,
@@ -295,7 +360,8 @@ class EntityService:
             rt_id = self._plan_create(model, plan, item, location, errors)
             if rt_id:
                 order.append(rt_id)
-                pending_links.extend((rt_id, a, location) for a in item.associations)
+                for association in item.associations:
+                    pending_links.append((rt_id, association, location))
         existing = self._load_for_update(updates, errors)
         for index, change in enumerate(updates):
             location = f"updates[{index}]"
@@ -439,6 +505,17 @@ class EntityService:
     def _resolve_role(
         self, model: CkModel, ck_type: CkType, role: str, location: str, errors: ErrorCollector
     ) -> str | None:
+        facts = self._facts_of(model)
+        found = facts.roles.get((ck_type.id, role))
+        if found is None:
+            found = self._find_role(model, ck_type, role, location, errors)
+            if found is not None:
+                facts.roles[(ck_type.id, role)] = found
+        return found
+
+    def _find_role(
+        self, model: CkModel, ck_type: CkType, role: str, location: str, errors: ErrorCollector
+    ) -> str | None:
         if "/" in role:
             if role not in model.roles:
                 errors.add(f"association role {role!r} is not in the model", location)
@@ -462,49 +539,59 @@ class EntityService:
         pending: list[tuple[str, AssociationInput, str]],
         errors: ErrorCollector,
     ) -> None:
+        facts = self._facts_of(model)
+        canonical = _CANONICAL_RT_ID.fullmatch
         target_ids: set[str] = set()
         for _, link, location in pending:
+            target = link.target_rt_id
+            if type(target) is str and canonical(target):
+                target_ids.add(target)
+                continue
             try:
-                target_ids.add(validate_rt_id(link.target_rt_id, f"{location}.targetRtId"))
+                target_ids.add(validate_rt_id(target, f"{location}.targetRtId"))
             except ValidationError as exc:
                 errors.add(exc.message, location)
-        outside = [t for t in target_ids if plan.final(t) is None]
-        stored_targets = self._store.get_many(outside, include_archived=False) if outside else {}
+        # types of the targets: planned ones from the plan, the others from the store
+        target_types: dict[str, str] = {}
+        outside = []
+        for target_id in target_ids:
+            planned = plan.final(target_id)
+            if planned is None:
+                outside.append(target_id)
+            else:
+                target_types[target_id] = planned.ck_type_id
+        target_types.update(self._stored_types(outside))
+        add = plan.add_links.append
         for source_id, link, location in pending:
             source = plan.final(source_id)
             assert source is not None
             source_type = model.types[source.ck_type_id]
             role_id = self._resolve_role(model, source_type, link.role, location, errors)
             target_id = link.target_rt_id.lower()
-            target = plan.final(target_id) or stored_targets.get(target_id)
+            target_type_id = target_types.get(target_id)
             if role_id is None:
                 continue
-            if target is None:
+            if target_type_id is None:
                 errors.add(
                     f"association {role_id} targets {link.target_rt_id!r}, which does not exist "
                     "in this tenant (or is archived); create the target first or in the same batch",
                     location,
                 )
                 continue
-            if link.target_ck_type_id and link.target_ck_type_id != target.ck_type_id:
+            if link.target_ck_type_id and link.target_ck_type_id != target_type_id:
                 errors.add(
-                    f"association {role_id}: target {target_id} is a {target.ck_type_id}, "
+                    f"association {role_id}: target {target_id} is a {target_type_id}, "
                     f"not a {link.target_ck_type_id}",
                     location,
                 )
                 continue
-            declared = [
-                a
-                for a in source_type.associations
-                if a.role_id == role_id and model.is_a(target.ck_type_id, a.target_type_id)
-            ]
-            if not declared:
+            if not facts.declares(source_type, role_id, target_type_id):
                 allowed = sorted(
                     a.target_type_id for a in source_type.associations if a.role_id == role_id
                 )
                 reason = (
                     f"its target must be a {' or '.join(allowed)} (or a subtype), "
-                    f"but {target_id} is a {target.ck_type_id}"
+                    f"but {target_id} is a {target_type_id}"
                     if allowed
                     else f"{source_type.id} does not declare role {role_id}"
                 )
@@ -513,11 +600,7 @@ class EntityService:
                     location,
                 )
                 continue
-            plan.add_links.append(
-                StoredAssociation(
-                    role_id, source_id, source.ck_type_id, target_id, target.ck_type_id
-                )
-            )
+            add(StoredAssociation(role_id, source_id, source.ck_type_id, target_id, target_type_id))
 
     def _plan_unlink(
         self,
@@ -548,44 +631,53 @@ class EntityService:
         plan.remove_links.extend(existing)
 
     def _check_multiplicities(self, model: CkModel, plan: _Plan, errors: ErrorCollector) -> None:
-        sources = sorted(plan.link_sources - set(plan.erase))
-        existing_ids = [s for s in sources if s not in plan.inserts]
-        outbound: dict[str, set[tuple[str, str]]] = defaultdict(set)
-        for link in self._store.associations(existing_ids, "outbound") if existing_ids else []:
-            outbound[link.source_rt_id].add((link.role_id, link.target_rt_id))
-        for link in plan.remove_links:
-            outbound[link.source_rt_id].discard((link.role_id, link.target_rt_id))
-        for link in plan.add_links:
-            outbound[link.source_rt_id].add((link.role_id, link.target_rt_id))
+        facts = self._facts_of(model)
+        erased = plan.erase
+        sources = sorted(plan.link_sources - erased if erased else plan.link_sources)
+        # only ends with a One / ZeroOrOne multiplicity can be violated
+        checked: list[tuple[str, StoredEntity, list[AssociationEnd]]] = []
         for source_id in sources:
             entity = plan.final(source_id)
             assert entity is not None
-            per_role: dict[str, int] = defaultdict(int)
-            for role_id, target in outbound[source_id]:
-                if target not in plan.erase:
-                    per_role[role_id] += 1
-            for end in {e.role.id: e for e in model.outbound_ends(entity.ck_type_id)}.values():
-                count = per_role[end.role.id]
-                if end.multiplicity is Multiplicity.ONE and count != 1:
-                    errors.add(
-                        f"{entity.ck_type_id} needs exactly one '{end.name}' ({end.role.id}), "
-                        f"has {count}; link it to a {end.target_type_id}",
-                        source_id,
-                    )
-                elif end.multiplicity is Multiplicity.ZERO_OR_ONE and count > 1:
-                    errors.add(
-                        f"{entity.ck_type_id} may have at most one '{end.name}' ({end.role.id}), "
-                        f"has {count}",
-                        source_id,
-                    )
-        gained: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for link in plan.add_links:
-            gained[(link.target_rt_id, link.role_id)].add(link.source_rt_id)
-        limited = {
-            key: sources_
-            for key, sources_ in gained.items()
-            if model.roles[key[1]].inbound_multiplicity is not Multiplicity.N
-        }
+            ends = facts.ends_to_check(entity.ck_type_id)
+            if ends:
+                checked.append((source_id, entity, ends))
+        if checked:
+            # new entities have no stored links: read only those of existing ones
+            existing_ids = [s for s, _, _ in checked if s not in plan.inserts]
+            outbound: dict[str, set[tuple[str, str]]] = defaultdict(set)
+            for link in self._store.associations(existing_ids, "outbound") if existing_ids else []:
+                outbound[link.source_rt_id].add((link.role_id, link.target_rt_id))
+            for link in plan.remove_links:
+                outbound[link.source_rt_id].discard((link.role_id, link.target_rt_id))
+            for link in plan.add_links:
+                outbound[link.source_rt_id].add((link.role_id, link.target_rt_id))
+            for source_id, entity, ends in checked:
+                per_role: dict[str, int] = defaultdict(int)
+                for role_id, target in outbound.get(source_id, ()):
+                    if target not in erased:
+                        per_role[role_id] += 1
+                for end in ends:
+                    count = per_role[end.role.id]
+                    if end.multiplicity is Multiplicity.ONE and count != 1:
+                        errors.add(
+                            f"{entity.ck_type_id} needs exactly one '{end.name}' "
+                            f"({end.role.id}), has {count}; link it to a {end.target_type_id}",
+                            source_id,
+                        )
+                    elif end.multiplicity is Multiplicity.ZERO_OR_ONE and count > 1:
+                        errors.add(
+                            f"{entity.ck_type_id} may have at most one '{end.name}' "
+                            f"({end.role.id}), has {count}",
+                            source_id,
+                        )
+        # inbound limits: only roles that allow one source per target at most
+        limited_roles = facts.limited_inbound
+        limited: dict[tuple[str, str], set[str]] = defaultdict(set)
+        if limited_roles:
+            for link in plan.add_links:
+                if link.role_id in limited_roles:
+                    limited[(link.target_rt_id, link.role_id)].add(link.source_rt_id)
         if limited:
             targets = sorted({t for t, _ in limited})
             removed = {(a.source_rt_id, a.role_id, a.target_rt_id) for a in plan.remove_links}

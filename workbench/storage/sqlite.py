@@ -65,6 +65,7 @@ _SCHEME = "sqlite://"
 _MEMORY = ":memory:"
 _DT_PREFIX = "$dt:"
 _INDEX_PREFIX = "mdl_"
+_PAGE_SIZE = 16384
 _ANALYZE_MIN_ROWS = 1000  # re-analyze after this many inserts, or as many as the table held
 #: ck_type_id given to rows being rewritten by a batch: no type id can equal it (see _TYPE_ID),
 #: so the rows leave every partial unique index until their new values are written.
@@ -830,6 +831,8 @@ class SqliteEntityStore(EntityStore):
 
     def _setup(self, conn: sqlite3.Connection) -> None:
         with self._translate():
+            # for a new file only (before WAL): bigger pages make bulk writes cheaper
+            conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
             if self.path != _MEMORY:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -1150,6 +1153,22 @@ class SqliteEntityStore(EntityStore):
                     (json.dumps(list(rt_ids)),),
                 ).fetchall()
         return {row[0]: _row_to_entity(row) for row in rows}
+
+    def entity_types(
+        self, rt_ids: Sequence[str], include_archived: bool = True
+    ) -> dict[str, str]:
+        """rtId → ckTypeId of the stored entities among ``rt_ids``: :meth:`get_many` without
+        decoding the entities (the entity service checks association targets with it)."""
+        if not rt_ids:
+            return {}
+        hide = "" if include_archived else " AND archived = 0"
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT rt_id, ck_type_id FROM entities "
+                f"WHERE rt_id IN (SELECT value FROM json_each(?)){hide}",
+                (json.dumps(list(rt_ids)),),
+            ).fetchall()
+        return dict(rows)
 
     def get_by_well_known_name(self, name: str) -> StoredEntity | None:
         with self._connection() as conn:
