@@ -101,7 +101,7 @@ class FastExecutor(Executor[Any]):
         self._plans[key] = plan
         return plan
 
-    def complete_object_value(  # noqa: PLR0917 - graphql-core's signature
+    def complete_object_value(
         self,
         return_type: GraphQLObjectType,
         field_details_list: Any,
@@ -172,7 +172,7 @@ class FastExecutor(Executor[Any]):
             return out
         return _gather(out, awaitables)
 
-    def _complete(  # noqa: PLR0917 - mirrors complete_value
+    def _complete(
         self,
         field_type: GraphQLOutputType,
         details: Any,

@@ -58,7 +58,7 @@ class StrawberryTenantSchema(strawberry.Schema):
         for index, error in enumerate(errors):
             errors[index] = shape_error(error)
 
-    async def execute(  # noqa: PLR0917 - Strawberry's signature
+    async def execute(
         self,
         query: str | None,
         variable_values: dict[str, Any] | None = None,
