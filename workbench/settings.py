@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     log_format: str = Field(
         default="text", description="'text' for people, 'json' for log collectors."
     )
+    dev_static_token: bool = Field(
+        default=False,
+        description="Development only: the Asset Repository accepts WORKBENCH_API_TOKEN as a "
+        "static bearer token instead of verifying Identity JWTs (logs a warning on start).",
+    )
     api_token: SecretStr | None = Field(
         default=None,
         description="Static bearer token the Asset Repository accepts until the Identity service "

@@ -76,16 +76,30 @@ def test_no_auth_lets_everyone_in_and_warns_on_every_start(
 
 
 def test_without_a_token_setting_the_service_refuses_to_start(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "wb", api_token=None)
+    settings = Settings(home=tmp_path / "wb", api_token=None, dev_static_token=True)
     with pytest.raises(ValidationError, match="WORKBENCH_API_TOKEN"):
         create_app(settings)
     authenticator = authenticator_from_settings(settings, no_auth=True)
     assert isinstance(authenticator, NoAuthAuthenticator)
 
 
+def test_identity_jwts_are_the_default_and_static_tokens_need_the_dev_flag(
+    tmp_path: Path,
+) -> None:
+    from workbench.identity.verification import JwtAuthenticator
+
+    settings = Settings(home=tmp_path, api_token=SecretStr("abcdefgh12"))
+    assert isinstance(authenticator_from_settings(settings), JwtAuthenticator)
+    static = authenticator_from_settings(settings, dev_static_token=True)
+    assert isinstance(static, StaticTokenAuthenticator)
+
+
 def test_settings_token_may_be_limited_to_tenants(tmp_path: Path) -> None:
     settings = Settings(
-        home=tmp_path, api_token=SecretStr("abcdefgh12"), api_token_tenants="energy, plant-a"
+        home=tmp_path,
+        api_token=SecretStr("abcdefgh12"),
+        api_token_tenants="energy, plant-a",
+        dev_static_token=True,
     )
     authenticator = authenticator_from_settings(settings)
     assert isinstance(authenticator, StaticTokenAuthenticator)

@@ -82,9 +82,9 @@ def test_serves_on_loopback_and_warns_without_auth(
     assert '"route": "/tenants/{tenantId}/ck/libraries"' in stderr
 
 
-def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
+def test_dev_static_token_mode_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     done = subprocess.run(
-        _command(tmp_path / "wb", free_port()),
+        _command(tmp_path / "wb", free_port(), "--dev-static-token"),
         env=_env(),
         capture_output=True,
         text=True,

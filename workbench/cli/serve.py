@@ -33,6 +33,12 @@ def serve() -> None:
     help="Accept requests without a token (developer machines only; logs a warning).",
 )
 @click.option(
+    "--dev-static-token",
+    is_flag=True,
+    envvar="WORKBENCH_DEV_STATIC_TOKEN",
+    help="Development only: accept WORKBENCH_API_TOKEN instead of Identity JWTs (warns).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default=None,
@@ -43,6 +49,7 @@ def asset_repository(
     port: int | None,
     data_dir: Path | None,
     no_auth: bool,
+    dev_static_token: bool,
     log_format: str | None,
 ) -> None:
     """The Asset Repository: per-tenant GraphQL at /tenants/{id}/graphql, REST bulk, playground."""
@@ -51,6 +58,8 @@ def asset_repository(
     from workbench.settings import Settings
 
     settings = Settings()
+    if dev_static_token:
+        settings = settings.model_copy(update={"dev_static_token": True})
     home = data_dir or state().data_dir or settings.home
     host = host or settings.service_host
     port = settings.asset_repository_port if port is None else port

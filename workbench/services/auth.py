@@ -195,14 +195,30 @@ class NoAuthAuthenticator(Authenticator):
         )
 
 
-def authenticator_from_settings(settings: Settings, *, no_auth: bool = False) -> Authenticator:
-    """The authenticator the settings ask for; ``no_auth`` must be explicit."""
+def authenticator_from_settings(
+    settings: Settings, *, no_auth: bool = False, dev_static_token: bool = False
+) -> Authenticator:
+    """The authenticator the settings ask for.
+
+    By default requests carry JWTs from the Identity service (verified against its JWKS). A
+    static bearer token (``WORKBENCH_API_TOKEN``) is accepted only in the explicit development
+    mode (``--dev-static-token`` / ``WORKBENCH_DEV_STATIC_TOKEN=true``); no authentication only
+    with ``--no-auth``."""
     if no_auth:
         return NoAuthAuthenticator()
+    if not (dev_static_token or settings.dev_static_token):
+        from workbench.identity.verification import JwtAuthenticator
+
+        return JwtAuthenticator.from_settings(settings)
+    log.warning(
+        "development mode: accepting the static WORKBENCH_API_TOKEN instead of Identity JWTs; "
+        "never use this in production"
+    )
     if settings.api_token is None or not settings.api_token.get_secret_value():
         raise ValidationError(
             "no API token is configured: set WORKBENCH_API_TOKEN (clients send it as "
-            "'Authorization: Bearer <token>'), or pass --no-auth on a developer machine"
+            "'Authorization: Bearer <token>') with --dev-static-token, or pass --no-auth on a "
+            "developer machine, or run the Identity service (the default)"
         )
     spec = settings.api_token_tenants.strip()
     tenants = None if spec in {"", "*"} else [t.strip() for t in spec.split(",") if t.strip()]
