@@ -1,7 +1,9 @@
-"""``workbench up`` (what ``make run`` runs): start, every service healthy, Ctrl-C stops all."""
+"""``workbench up`` (what ``make run`` runs): Identity and the Asset Repository start, every
+service is healthy, a real token from Identity reads the demo tenant, Ctrl-C stops all."""
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import socket
@@ -22,59 +24,74 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_up_builds_the_demo_serves_it_and_stops_cleanly(tmp_path: Path) -> None:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "workbench",
-            "up",
-            "--data-dir",
-            str(tmp_path),
-            "--service",
-            "asset-repository",
-            "--port",
-            f"asset-repository={port}",
-            "--demo-days",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+def _client_credentials_token(home: Path, identity: str) -> str:
+    """A real token from the running Identity service for a client of the demo tenant."""
+    import workbench
+    from workbench.identity.directory import Directory
+
+    with workbench.open(home) as wb:
+        _, secret = Directory.for_workbench(wb).create_client(
+            "demo", "smoke-test", roles=["DashboardViewer"]
+        )
+    assert secret is not None
+    basic = base64.b64encode(f"smoke-test:{secret}".encode()).decode()
+    request = urllib.request.Request(
+        f"{identity}/token",
+        data=b"grant_type=client_credentials",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": f"Basic {basic}",
+        },
     )
-    lines: list[str] = []
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return str(json.load(r)["access_token"])
+
+
+def _read_until_up(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    return "".join(lines)
+
+
+def test_up_builds_the_demo_serves_it_and_stops_cleanly(tmp_path: Path) -> None:
+    port, identity_port = _free_port(), _free_port()
+    command = [
+        sys.executable, "-m", "workbench", "up", "--data-dir", str(tmp_path),
+        "--port", f"asset-repository={port}", "--port", f"identity={identity_port}",
+        "--service", "identity", "--service", "asset-repository", "--demo-days", "0",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = ""
     try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C stops everything" in line:
-                break
-        output = "".join(lines)
+        output = _read_until_up(process)
         assert "Mesh Workbench is up" in output, output
         assert f"http://127.0.0.1:{port}/tenants/demo/graphql/playground" in output
-        token = (tmp_path / "secrets" / "api-token").read_text().strip()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-            assert r.status == 200
+        assert "demo login: demo / " in output
+        for service_port in (port, identity_port):
+            with urllib.request.urlopen(f"http://127.0.0.1:{service_port}/healthz", timeout=5) as r:
+                assert r.status == 200
+        token = _client_credentials_token(tmp_path, f"http://127.0.0.1:{identity_port}")
+        query = {"query": "{ runtime { rtDemoEnergyMeter { items { name } } } }"}
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/tenants/demo/graphql",
-            data=json.dumps(
-                {"query": "{ runtime { rtDemoEnergyMeter { items { name } } } }"}
-            ).encode(),
+            data=json.dumps(query).encode(),
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as r:
-            names = {
-                i["name"] for i in json.load(r)["data"]["runtime"]["rtDemoEnergyMeter"]["items"]
-            }
-        assert names == {"Meter-001", "Meter-002"}
+            items = json.load(r)["data"]["runtime"]["rtDemoEnergyMeter"]["items"]
+        assert {i["name"] for i in items} == {"Meter-001", "Meter-002"}
     finally:
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, "".join(lines) + rest
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the service still listens"
+    assert process.returncode == 0, output + rest
+    for service_port in (port, identity_port):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", service_port)) != 0, "a service still listens"

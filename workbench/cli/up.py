@@ -40,6 +40,11 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--no-demo", is_flag=True, help="Do not create the demo tenant.")
     @click.option(
+        "--dev-static-token",
+        is_flag=True,
+        help="Development only: the Asset Repository also accepts a static token.",
+    )
+    @click.option(
         "--demo-days",
         type=click.IntRange(0, 60),
         default=7,
@@ -52,6 +57,7 @@ def register(cli: click.Group) -> None:
         services: tuple[str, ...],
         port_overrides: tuple[str, ...],
         no_demo: bool,
+        dev_static_token: bool,
         demo_days: int,
     ) -> None:
         """Run the platform on embedded backends (Ctrl-C stops everything)."""
@@ -67,15 +73,23 @@ def register(cli: click.Group) -> None:
                 if not wb.registry.exists(DEMO_TENANT):
                     click.echo(f"building the demo tenant in {home} ...")
                     build_demo_tenant(wb, days=demo_days, say=lambda m: click.echo(f"  · {m}"))
-        token = api_token(home)
-        supervisor = Supervisor(
-            home,
-            host,
-            chosen,
-            ports=_ports(port_overrides),
-            env={"WORKBENCH_API_TOKEN": token},
-            say=click.echo,
-        )
+        ports = _ports(port_overrides)
+        env: dict[str, str] = {}
+        token = None
+        if dev_static_token:
+            token = api_token(home)
+            env = {"WORKBENCH_API_TOKEN": token, "WORKBENCH_DEV_STATIC_TOKEN": "true"}
+        supervisor = Supervisor(home, host, chosen, ports=ports, env=env, say=click.echo)
+        access = None
+        if "identity" in chosen and "asset-repository" in chosen:
+            from workbench.demo.access import prepare_demo_access
+
+            with workbench.open(home) as wb:
+                access = prepare_demo_access(
+                    wb,
+                    playground_redirect=f"{supervisor.url('asset-repository')}/playground/callback",
+                    demo_tenant=None if no_demo else DEMO_TENANT,
+                )
 
         def interrupt(_: int, __: FrameType | None) -> None:
             click.echo("\nstopping ...")
@@ -90,10 +104,18 @@ def register(cli: click.Group) -> None:
             click.echo(f"  {name:<17} {supervisor.url(name)}")
             for label, path in SERVICES[name].links:
                 click.echo(f"    {label}: {supervisor.url(name)}{path.format(tenant=DEMO_TENANT)}")
+        if access is not None:
+            if access.admin_password:
+                click.echo(f"  platform admin: admin / {access.admin_password}  (shown once)")
+            if access.demo_user:
+                click.echo(
+                    f"  demo login: {access.demo_user} / {access.demo_password}  (tenant "
+                    f"{DEMO_TENANT}; kept in {home / 'secrets' / 'demo-password'})"
+                )
+        if token is not None:
+            click.echo(f"  development API token (Authorization: Bearer ...): {token}")
         if "asset-repository" in chosen:
-            click.echo(f"  API token (Authorization: Bearer ...): {token}")
-            click.echo(f"    kept in {home / 'secrets' / 'api-token'}")
-            click.echo("  sample query (paste into the playground, with the header above):")
+            click.echo("  sample query for the playground:")
             click.echo(
                 "    { runtime { rtDemoEnergyEnergyMeter(first: 10) "
                 "{ items { rtId name serialNumber state voltage parent { ... on "

@@ -556,6 +556,17 @@ class Directory:
         )
         return client, secret
 
+    def set_redirect_uris(
+        self, client_id: str, redirect_uris: Iterable[str], *, actor: str = "system"
+    ) -> Client:
+        """Replace a client's redirect URIs (matched exactly at authorize time)."""
+        client = self.require_client(client_id)
+        client.redirect_uris = [_check_redirect_uri(uri) for uri in redirect_uris]
+        with self._lock:
+            self.store.put_meta(_CLIENTS, client_id, client.to_document())
+        self._audit(client.tenant_id, actor, "client.redirects", client_id)
+        return client
+
     def get_client(self, client_id: str) -> Client | None:
         doc = self.store.get_meta(_CLIENTS, client_id)
         return None if doc is None else Client.from_document(doc)

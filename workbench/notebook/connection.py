@@ -148,7 +148,11 @@ def connect_from_environment(
         import workbench
 
         remote = workbench.connect(api_url, tenant=tenant_id)
-        remote.ping()
+        try:
+            remote.ping()
+        except WorkbenchError:
+            remote.close()
+            raise
         return NotebookConnection(tenant_id, user, remote.url, "remote", remote)
     from workbench.client.local import open_workbench
 

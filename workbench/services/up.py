@@ -34,7 +34,11 @@ class ServiceSpec:
     links: tuple[tuple[str, str], ...] = ()
 
 
+#: in start order: the Asset Repository verifies tokens against the Identity service's JWKS
 SERVICES: dict[str, ServiceSpec] = {
+    "identity": ServiceSpec(
+        "identity", 5003, (("OpenID configuration", "/.well-known/openid-configuration"),)
+    ),
     "asset-repository": ServiceSpec(
         "asset-repository",
         5001,
@@ -42,9 +46,6 @@ SERVICES: dict[str, ServiceSpec] = {
             ("playground", "/tenants/{tenant}/graphql/playground"),
             ("GraphQL", "/tenants/{tenant}/graphql"),
         ),
-    ),
-    "identity": ServiceSpec(
-        "identity", 5003, (("OpenID configuration", "/.well-known/openid-configuration"),)
     ),
 }
 
@@ -137,7 +138,17 @@ class Supervisor:
             "--data-dir",
             str(self.home),
         ]
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **self.env,
+            "PYTHONUNBUFFERED": "1",
+            # every service finds the others (token issuer, JWKS) at the addresses used here
+            "WORKBENCH_SERVICE_HOST": self.host,
+            **{
+                f"WORKBENCH_{name.upper().replace('-', '_')}_PORT": str(port)
+                for name, port in self.ports.items()
+            },
+        }
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
