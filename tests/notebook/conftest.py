@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("IPython", reason="the notebook extra is not installed")
 
-import workbench  # noqa: E402
+import workbench
 
 TENANT = "acme"
 

@@ -26,7 +26,7 @@ def test_ck_type_renders_own_and_inherited_attributes_and_associations(plant: An
     rows = {row[0]: row for row in CkTypeView(pump, plant.model).attribute_rows()}
     assert rows["FlowRate"][1:] == ("Plant/FlowRate", "Double", "yes", "", "m3/h", "(own)")
     assert rows["Status"][-1] == "Plant/Machine"  # inherited
-    assert list(rows)[0] == "Name"  # inherited attributes first
+    assert next(iter(rows)) == "Name"  # inherited attributes first
 
 
 def test_ck_type_associations_with_and_without_the_model(plant: Any) -> None:
@@ -55,7 +55,7 @@ def test_entity_page_renders_as_a_dataframe(plant: Any, ip: Any) -> None:
     data, _ = ip.display_formatter.format(page)
     assert "<table" in data["text/html"]
     assert "P-1" in data["text/html"]
-    assert "1 entities of 1" in data["text/plain"]
+    assert "1 entity of 1" in data["text/plain"]
 
 
 def _pump_stream(plant: Any) -> tuple[Any, list[str]]:

@@ -137,7 +137,7 @@ def test_installed_kernel_starts_with_wb_bound_to_the_tenant(
         reply = client.execute_interactive(
             "type(wb).__name__, wb.id, str(wb.ck.model().types['System/Entity'].id)",
             timeout=60,
-            output_hook=lambda msg: outputs.append(msg),
+            output_hook=outputs.append,
         )
         assert reply["content"]["status"] == "ok"
         results = [

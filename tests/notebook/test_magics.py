@@ -129,7 +129,11 @@ def test_ck_reports_yaml_errors(ip: Any) -> None:
         ip.run_cell_magic("ck", "", "modelId: [unclosed\n")
 
 
-PUMPS = '{ runtime { rtPlantPump(sortOrder: [{attributePath: "name", sortOrder: ASCENDING}]) { items { name flowRate } } } }'
+PUMPS = """{ runtime {
+  rtPlantPump(sortOrder: [{attributePath: "name", sortOrder: ASCENDING}]) {
+    items { name flowRate }
+  }
+} }"""
 
 
 def test_graphql_list_comes_back_as_a_dataframe(plant: Any, ip: Any) -> None:

@@ -11,12 +11,12 @@ import pytest
 
 pytest.importorskip("httpx", reason="the api extra is not installed")
 
-import workbench  # noqa: E402
-from tests.notebook.conftest import PLANT_V1, TENANT  # noqa: E402
-from workbench.client.remote import RemoteTenant  # noqa: E402
-from workbench.errors import ValidationError  # noqa: E402
-from workbench.services import StaticTokenAuthenticator, create_app  # noqa: E402
-from workbench.testing.http import ServiceServer  # noqa: E402
+import workbench
+from tests.notebook.conftest import PLANT_V1, TENANT
+from workbench.client.remote import RemoteTenant
+from workbench.errors import ValidationError
+from workbench.services import StaticTokenAuthenticator, create_app
+from workbench.testing.http import ServiceServer
 
 TOKEN = "notebook-test-token"
 

@@ -1,4 +1,5 @@
-"""``workbench serve ...``: run a service in the foreground (``serve asset-repository``)."""
+"""``workbench serve ...``: run a service in the foreground (``serve asset-repository``,
+``serve identity``, ``serve hub``)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,55 @@ def identity(host: str | None, port: int | None, data_dir: Path | None) -> None:
     configure_logging(logging.INFO, settings.log_format)
     click.echo(f"Identity on http://{host}:{port} (issuer {settings.issuer_url()})", err=True)
     run(host=host, port=port, data_dir=home, settings=settings)
+
+
+@serve.command("hub")
+@click.option("--host", default=None, help="Interface the proxy binds (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8000).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    envvar="WORKBENCH_HOME",
+    help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    envvar="WORKBENCH_HUB_CONFIG",
+    help="jupyterhub_config.py (default: hub_config/jupyterhub_config.py of this project).",
+)
+def hub(
+    host: str | None, port: int | None, data_dir: Path | None, config_file: Path | None
+) -> None:
+    """JupyterHub (with configurable-http-proxy): tenant notebook servers, login via Identity."""
+    import os
+
+    from workbench.settings import Settings
+
+    try:
+        from jupyterhub.app import main as jupyterhub_main
+    except ImportError:
+        raise click.ClickException(
+            "the hub needs JupyterHub: pip install 'mesh-workbench[hub]'"
+        ) from None
+    settings = Settings()
+    home = Path(data_dir or state().data_dir or settings.home).expanduser().resolve()
+    host = host or settings.service_host
+    port = 8000 if port is None else port
+    config = (
+        config_file or Path(__file__).resolve().parents[2] / "hub_config" / "jupyterhub_config.py"
+    )
+    if not config.is_file():
+        raise click.ClickException(
+            f"no hub configuration at {config}; pass --config or set WORKBENCH_HUB_CONFIG"
+        )
+    os.environ["WORKBENCH_HOME"] = str(home)
+    os.environ["WORKBENCH_HUB_BIND_URL"] = f"http://{host}:{port}"
+    click.echo(f"JupyterHub on http://{host}:{port}/hub/ (data: {home}, config {config})", err=True)
+    jupyterhub_main(["-f", str(config)])
 
 
 def register(cli: click.Group) -> None:

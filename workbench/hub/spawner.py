@@ -24,8 +24,10 @@ containers (KubeSpawner, see ``hub_config/README.md``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import html
+import json
 import os
 import pwd
 import shutil
@@ -37,7 +39,7 @@ from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, List, Unicode, default
 
 from workbench.tenancy.ids import validate_tenant_id
 
@@ -71,7 +73,7 @@ def can_run_as(account: str, python: str) -> bool:
 
     try:
         result = subprocess.run(
-            [python, "-c", "import jupyterhub.singleuser, workbench"],
+            [python, "-c", "import workbench"],
             preexec_fn=drop,
             capture_output=True,
             timeout=60,
@@ -111,6 +113,13 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
         config=True,
         help="Fail the spawn instead of running as the hub's user when run_as cannot run "
         "the hub's Python.",
+    )
+
+    disabled_server_extensions = List(
+        Unicode(),
+        ["panel.io.jupyter_server_extension", "jupyter_lsp"],
+        config=True,
+        help="Jupyter server extensions switched off in tenant servers.",
     )
 
     @default("work_root")
@@ -202,8 +211,8 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
         token = state.get("access_token")
         if not token:
             raise web.HTTPError(403, "no access token in auth_state: log in again")
-        owner = self._run_as_entry()
-        work = self._prepare_directory(tenant, owner)
+        owner = await asyncio.to_thread(self._run_as_entry)
+        work = await asyncio.to_thread(self._prepare_directory, tenant, owner)
         self._tenant, self._work, self._owner, self._token = tenant, work, owner, str(token)
         self.notebook_dir = str(work)
         self.log.info(
@@ -235,7 +244,12 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
                 f"--MappingKernelManager.default_kernel_name={kernel}",
                 f"--KernelSpecManager.allowed_kernelspecs={kernel}",
                 "--KernelSpecManager.ensure_native_kernel=False",
+                # server extensions a tenant server does not use (they cost seconds at start)
+                "--ServerApp.jpserver_extensions="
+                + json.dumps(dict.fromkeys(self.disabled_server_extensions, False)),
             ]
+            if os.geteuid() == 0 and getattr(self, "_owner", None) is None:
+                args.append("--ServerApp.allow_root=True")  # the documented fallback
         return args
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:

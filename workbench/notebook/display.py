@@ -215,7 +215,8 @@ def error_lines(error: WorkbenchError) -> list[str]:
 def _page_footer(page: EntityPage) -> str:
     total = f" of {page.total_count}" if page.total_count is not None else ""
     more = "; more on the next page (after=page.end_cursor)" if page.has_next_page else ""
-    return f"{len(page)} entities{total}{more}"
+    noun = "entity" if len(page) == 1 and page.total_count in (None, 1) else "entities"
+    return f"{len(page)} {noun}{total}{more}"
 
 
 def entity_page_html(page: EntityPage) -> str:

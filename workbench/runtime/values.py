@@ -51,6 +51,7 @@ __all__ = [
     "applicable_operators",
     "coerce_value",
     "externalize_attributes",
+    "fast_normalize",
     "find_attribute",
     "format_timespan",
     "normalize_attributes",
@@ -833,13 +834,17 @@ def _fast_converter(model: CkModel, attribute: TypeAttribute) -> _Convert:
 class _Slot:
     """One attribute of a plan."""
 
-    __slots__ = ("attribute", "convert", "field_name", "name")
+    __slots__ = ("attribute", "convert", "exact", "field_name", "name")
 
     def __init__(self, model: CkModel, attribute: TypeAttribute, field_name: str) -> None:
         self.attribute = attribute
         self.name = attribute.name
         self.field_name = field_name
         self.convert = _fast_converter(model, attribute)
+        #: values of exactly this type are their own storage form (no call needed)
+        self.exact: type | None = {ValueType.STRING: str, ValueType.BOOLEAN: bool}.get(
+            attribute.value_type
+        )
 
 
 class _TypePlan:
@@ -894,13 +899,19 @@ def _fast_members(
     out: dict[str, Any] = {}
     records: _Normalizer | None = None
     for key, raw in values.items():
-        slot = slots.get(key) if type(key) is str else None
-        if slot is None or raw is None or slot.name in out:
+        slot = slots.get(key)  # only str keys are in it (a str subclass matches like a str)
+        if slot is None or raw is None:
             return None
+        name = slot.name
+        if name in out:
+            return None
+        if type(raw) is slot.exact:
+            out[name] = raw
+            continue
         convert = slot.convert
         try:
             if convert is not None:
-                out[slot.name] = convert(raw)
+                out[name] = convert(raw)
                 continue
         except _Invalid:
             return None
@@ -931,6 +942,23 @@ def _fast_members(
     return out
 
 
+def fast_normalize(
+    model: CkModel,
+    ck_type: CkType,
+    values: Any,
+    keyed_by: Literal["name", "id"] = "name",
+    partial: bool = False,
+) -> dict[str, Any] | None:
+    """:func:`normalize_attributes` of plain, valid ``values`` (known keys, values of the types
+    their storage forms use); None when it cannot tell, and normalize_attributes must decide
+    (and report). For bulk callers: it skips normalize_attributes' argument handling."""
+    key = (id(model), id(ck_type))
+    plan = _PLANS.get(key)
+    if plan is None or plan.model is not model or plan.source is not ck_type:
+        plan = _plan(model, ck_type)
+    return _fast_members(plan, values, keyed_by, partial)
+
+
 def normalize_attributes(
     model: CkModel,
     ck_type: CkType | str,
@@ -959,7 +987,7 @@ def normalize_attributes(
     nothing is raised (the result then holds only the valid values).
     """
     resolved = model.type(ck_type) if isinstance(ck_type, str) else ck_type
-    fast = _fast_members(_plan(model, resolved), values, keyed_by, partial)
+    fast = fast_normalize(model, resolved, values, keyed_by, partial)
     if fast is not None:
         return fast
     collector = errors if errors is not None else ErrorCollector()

@@ -209,6 +209,9 @@ _DATETIMES = _DatetimeCount()
 
 
 def _json_default(value: object) -> str:
+    if type(value) is datetime and value.tzinfo is UTC:  # what the entity service stores
+        _DATETIMES.value += 1
+        return _DT_PREFIX + _utc_text(value)
     if isinstance(value, datetime):
         _DATETIMES.value += 1
         return _DT_PREFIX + format_datetime(value)

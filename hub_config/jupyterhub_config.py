@@ -1,0 +1,83 @@
+"""JupyterHub configuration of Mesh Workbench (``workbench serve hub`` loads it).
+
+Everything comes from the project's settings and environment (``WORKBENCH_*``), so the same
+file serves ``workbench up``, the tests and a hand-started hub:
+
+WORKBENCH_HOME                  data directory (hub state in <home>/hub, secrets in <home>/secrets)
+WORKBENCH_HUB_BIND_URL          public URL the proxy listens on (default http://127.0.0.1:8000)
+WORKBENCH_HUB_API_PORT          the hub's internal API port (default 8081)
+WORKBENCH_HUB_PROXY_API_PORT    configurable-http-proxy's API port (default 8001)
+WORKBENCH_IDENTITY_ISSUER       the Identity service (default http://<service_host>:5003)
+WORKBENCH_HUB_CLIENT_ID         the hub's OAuth client (default jupyterhub; registered by up)
+WORKBENCH_HUB_CLIENT_SECRET     its secret (default: <home>/secrets/hub-client-secret)
+WORKBENCH_API_URL               the Asset Repository servers use (default http://<host>:5001)
+WORKBENCH_HUB_DEFAULT_TENANT    tenant pre-filled on the login page
+WORKBENCH_HUB_RUN_AS            account servers run as when the hub is root (default nobody)
+WORKBENCH_HUB_NOTEBOOKS         notebooks copied into new working directories (default notebooks/)
+"""
+
+# ruff: noqa: F821  (`c` is injected by traitlets' config loader)
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from workbench.hub.provisioning import HUB_CLIENT_ID, crypt_key, hub_client_secret, hub_state_dir
+from workbench.settings import Settings
+
+settings = Settings()
+home = settings.home.expanduser().resolve()
+state = hub_state_dir(home)
+project = Path(__file__).resolve().parent.parent
+env = os.environ.get
+
+# --- the hub and its proxy ---------------------------------------------------------------
+c.JupyterHub.bind_url = env("WORKBENCH_HUB_BIND_URL", "http://127.0.0.1:8000")
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(env("WORKBENCH_HUB_API_PORT", "8081"))
+c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+c.JupyterHub.allow_named_servers = True  # one server per tenant, if the user wants several
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.template_vars = {"announcement_login": "Mesh Workbench notebooks"}
+
+proxy_api_port = int(env("WORKBENCH_HUB_PROXY_API_PORT", "8001"))
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+_project_proxy = project / ".hub" / "node_modules" / ".bin" / "configurable-http-proxy"
+c.ConfigurableHTTPProxy.command = [
+    str(_project_proxy)
+    if _project_proxy.exists()
+    else shutil.which("configurable-http-proxy") or "configurable-http-proxy"
+]
+
+# auth_state is encrypted with a key kept in the data directory (generated on first start)
+c.CryptKeeper.keys = [bytes.fromhex(env("JUPYTERHUB_CRYPT_KEY") or crypt_key(home))]
+
+# --- login through the Identity service ------------------------------------------------
+c.JupyterHub.authenticator_class = "workbench.hub.authenticator.WorkbenchAuthenticator"
+c.WorkbenchAuthenticator.identity_url = settings.issuer_url()
+c.WorkbenchAuthenticator.client_id = env("WORKBENCH_HUB_CLIENT_ID", HUB_CLIENT_ID)
+c.WorkbenchAuthenticator.client_secret = (
+    env("WORKBENCH_HUB_CLIENT_SECRET") or hub_client_secret(home) or ""
+)
+c.WorkbenchAuthenticator.oauth_callback_url = (
+    c.JupyterHub.bind_url.rstrip("/") + "/hub/oauth_callback"
+)
+c.WorkbenchAuthenticator.default_tenant = env("WORKBENCH_HUB_DEFAULT_TENANT", "")
+c.WorkbenchAuthenticator.admin_roles = {"AdminPanelManagement"}
+c.WorkbenchAuthenticator.admin_tenants = {"system"}
+
+# --- tenant servers ----------------------------------------------------------------------
+c.JupyterHub.spawner_class = "workbench.hub.spawner.TenantSpawner"
+c.TenantSpawner.api_url = env(
+    "WORKBENCH_API_URL", f"http://{settings.service_host}:{settings.asset_repository_port}"
+)
+# outside the (0700) hub state directory: servers may run as another account
+c.TenantSpawner.work_root = str(home / "hub-work")
+c.TenantSpawner.seed_notebooks = env("WORKBENCH_HUB_NOTEBOOKS", str(project / "notebooks"))
+c.TenantSpawner.run_as = env("WORKBENCH_HUB_RUN_AS", "nobody")
+c.TenantSpawner.start_timeout = 90
+c.TenantSpawner.http_timeout = 90
