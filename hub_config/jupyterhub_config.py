@@ -20,10 +20,15 @@ WORKBENCH_HUB_NOTEBOOKS         notebooks copied into new working directories (d
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-from workbench.hub.provisioning import HUB_CLIENT_ID, crypt_key, hub_client_secret, hub_state_dir
+from workbench.hub.provisioning import (
+    HUB_CLIENT_ID,
+    crypt_key,
+    hub_client_secret,
+    hub_state_dir,
+    proxy_command,
+)
 from workbench.settings import Settings
 
 settings = Settings()
@@ -46,12 +51,8 @@ c.JupyterHub.template_vars = {"announcement_login": "Mesh Workbench notebooks"}
 proxy_api_port = int(env("WORKBENCH_HUB_PROXY_API_PORT", "8001"))
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
-_project_proxy = project / ".hub" / "node_modules" / ".bin" / "configurable-http-proxy"
-c.ConfigurableHTTPProxy.command = [
-    str(_project_proxy)
-    if _project_proxy.exists()
-    else shutil.which("configurable-http-proxy") or "configurable-http-proxy"
-]
+# the project's copy (make hub-proxy), else one on PATH
+c.ConfigurableHTTPProxy.command = [proxy_command() or "configurable-http-proxy"]
 
 # auth_state is encrypted with a key kept in the data directory (generated on first start)
 c.CryptKeeper.keys = [bytes.fromhex(env("JUPYTERHUB_CRYPT_KEY") or crypt_key(home))]

@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("jupyterhub", reason="the hub extra is not installed")
 pytest.importorskip("oauthenticator", reason="the hub extra is not installed")
 
-from workbench.hub.session import HubSession  # noqa: E402
-from workbench.hub.stack import HubStack  # noqa: E402
+from workbench.hub.session import HubSession
+from workbench.hub.stack import HubStack
 
 ADMIN_PASSWORD = "hub-admin-password-123"
 ALICE_PASSWORD = "alice-password-123"
@@ -25,8 +25,13 @@ PROJECT = Path(__file__).resolve().parents[2]
 PROXY = PROJECT / ".hub" / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
-def _proxy_available() -> bool:
-    return PROXY.exists() or shutil.which("configurable-http-proxy") is not None
+def require_proxy() -> None:
+    """Skip without configurable-http-proxy locally; fail under CI (.ci/run installs it)."""
+    if PROXY.exists() or shutil.which("configurable-http-proxy") is not None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail("configurable-http-proxy is missing: run `make hub-proxy` (npm)")
+    pytest.skip("configurable-http-proxy is not installed (make hub-proxy)")
 
 
 def _prepare(workbench: Any, directory: Any) -> None:
@@ -42,10 +47,7 @@ def _prepare(workbench: Any, directory: Any) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
-    if not _proxy_available():
-        if os.environ.get("CI"):
-            pytest.fail("configurable-http-proxy is missing: run `make hub-proxy` (npm)")
-        pytest.skip("configurable-http-proxy is not installed (make hub-proxy)")
+    require_proxy()
     home = tmp_path_factory.mktemp("hub") / "wb"
     platform = HubStack(home, admin_password=ADMIN_PASSWORD, prepare=_prepare)
     try:

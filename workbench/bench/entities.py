@@ -92,12 +92,14 @@ def _inputs(total: int) -> list[EntityInput]:
     items: list[EntityInput] = []
     plant_ids = [new_rt_id() for _ in range(plants)]
     line_ids = [new_rt_id() for _ in range(lines)]
-    for i, rt_id in enumerate(plant_ids):
+    for rt_id in plant_ids:
         items.append(EntityInput("Bench.Plant/Plant", _attributes(len(items)), rt_id=rt_id))
     for i, rt_id in enumerate(line_ids):
         parent = AssociationInput("System/ParentChild", plant_ids[i % plants])
         items.append(
-            EntityInput("Bench.Plant/Line", _attributes(len(items)), rt_id=rt_id, associations=[parent])
+            EntityInput(
+                "Bench.Plant/Line", _attributes(len(items)), rt_id=rt_id, associations=[parent]
+            )
         )
     while len(items) < total:
         parent = AssociationInput("System/ParentChild", line_ids[len(items) % lines])
@@ -163,7 +165,9 @@ def entities_import(quick: bool = False, backend: str | None = None) -> BenchRep
     total = 5_000 if quick else 100_000
     chunk = 5_000
     report = BenchReport(
-        "entities-import", quick, backend or "sqlite (embedded)",
+        "entities-import",
+        quick,
+        backend or "sqlite (embedded)",
         {"entities": total, "types": 3, "attributes": 8, "chunk": chunk},
     )
     with _tenant(_named(backend, "svc"), "bench-import") as tenant:
@@ -197,7 +201,9 @@ def entities_read(quick: bool = False, backend: str | None = None) -> BenchRepor
     total = 20_000 if quick else 1_000_000
     samples = 200 if quick else 2_000
     report = BenchReport(
-        "entities-read", quick, backend or "sqlite (embedded)",
+        "entities-read",
+        quick,
+        backend or "sqlite (embedded)",
         {"entities": total, "samples": samples, "page": 100},
     )
     with _tenant(_named(backend, "read"), "bench-read") as tenant:
@@ -239,10 +245,14 @@ def entities_read(quick: bool = False, backend: str | None = None) -> BenchRepor
     report.add("get by rtId p95", get_stats["p95_ms"], "ms")
     report.add("raw store get p50", raw_get["p50_ms"], "ms")
     report.add("filter page of 100 p50", page_stats["p50_ms"], "ms")
-    report.add("filter page of 100 p95", page_stats["p95_ms"], "ms", "< 10",
-               page_stats["p95_ms"] < 10)
+    report.add(
+        "filter page of 100 p95", page_stats["p95_ms"], "ms", "< 10", page_stats["p95_ms"] < 10
+    )
     report.add("raw store page p95", raw_page_stats["p95_ms"], "ms")
-    report.add("service / raw page p50 ratio",
-               page_stats["p50_ms"] / max(raw_page_stats["p50_ms"], 1e-9), "x")
+    report.add(
+        "service / raw page p50 ratio",
+        page_stats["p50_ms"] / max(raw_page_stats["p50_ms"], 1e-9),
+        "x",
+    )
     report.baseline = {"get": raw_get, "page": raw_page_stats}
     return report

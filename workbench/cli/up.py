@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -36,7 +38,7 @@ def register(cli: click.Group) -> None:
         "port_overrides",
         multiple=True,
         metavar="SERVICE=PORT",
-        help="Port of one service, e.g. asset-repository=6001 (default: 5001, 5003).",
+        help="Port of one service, e.g. asset-repository=6001 (default: 5001, 5003, hub 8000).",
     )
     @click.option("--no-demo", is_flag=True, help="Do not create the demo tenant.")
     @click.option(
@@ -80,6 +82,11 @@ def register(cli: click.Group) -> None:
             token = api_token(home)
             env = {"WORKBENCH_API_TOKEN": token, "WORKBENCH_DEV_STATIC_TOKEN": "true"}
         supervisor = Supervisor(home, host, chosen, ports=ports, env=env, say=click.echo)
+        if "hub" in chosen:
+            with workbench.open(home) as wb:
+                supervisor.env.update(
+                    _prepare_hub(wb, home, supervisor, default_tenant=DEMO_TENANT)
+                )
         access = None
         if "identity" in chosen and "asset-repository" in chosen:
             from workbench.demo.access import prepare_demo_access
@@ -138,8 +145,44 @@ def _ports(overrides: tuple[str, ...]) -> dict[str, int]:
 def _available(service: str) -> bool:
     import importlib.util
 
+    if service == "hub":
+        from workbench.hub.provisioning import proxy_command
+
+        if importlib.util.find_spec("jupyterhub") is None:
+            click.echo("hub: not started (pip install 'mesh-workbench[hub]')")
+            return False
+        if proxy_command() is None:
+            click.echo("hub: not started: configurable-http-proxy is missing (make hub-proxy)")
+            return False
+        return importlib.util.find_spec("workbench.services.identity") is not None
     module = {
         "asset-repository": "workbench.services.asset_repository",
         "identity": "workbench.services.identity",
     }[service]
     return importlib.util.find_spec(module) is not None
+
+
+def _prepare_hub(wb: Any, home: Path, supervisor: Any, *, default_tenant: str) -> dict[str, str]:
+    """Register the hub's OAuth client (first start), create the key encrypting auth_state,
+    and return what the hub needs to know beyond the supervisor's addresses."""
+    from workbench.hub.provisioning import crypt_key, register_hub_client
+    from workbench.identity.directory import Directory
+
+    def reachable(service: str) -> str:
+        url: str = supervisor.url(service)
+        return url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://127.0.0.1:")
+
+    register_hub_client(Directory.for_workbench(wb), home, reachable("hub"))
+    crypt_key(home)
+    from workbench.testing.http import free_port
+
+    env = {
+        "WORKBENCH_HUB_DEFAULT_TENANT": default_tenant,
+        # the hub's own API and the proxy's API are internal: any free loopback port
+        "WORKBENCH_HUB_API_PORT": os.environ.get("WORKBENCH_HUB_API_PORT") or str(free_port()),
+        "WORKBENCH_HUB_PROXY_API_PORT": os.environ.get("WORKBENCH_HUB_PROXY_API_PORT")
+        or str(free_port()),
+    }
+    if "asset-repository" in supervisor.ports:
+        env["WORKBENCH_API_URL"] = reachable("asset-repository")
+    return env

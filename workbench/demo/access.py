@@ -58,6 +58,7 @@ def prepare_demo_access(
             name="GraphQL playground",
             public=True,
             redirect_uris=[playground_redirect],
+            post_logout_redirect_uris=[playground_redirect],
             first_party=True,
         )
     elif client.redirect_uris != [playground_redirect]:

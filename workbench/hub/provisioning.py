@@ -17,13 +17,33 @@ from typing import Any
 
 __all__ = [
     "HUB_CLIENT_ID",
+    "PROJECT_PROXY",
     "crypt_key",
     "hub_client_secret",
     "hub_state_dir",
+    "proxy_command",
     "register_hub_client",
 ]
 
 HUB_CLIENT_ID = "jupyterhub"
+
+#: where ``make hub-proxy`` installs configurable-http-proxy (npm, pinned in .hub/package.json)
+PROJECT_PROXY = (
+    Path(__file__).resolve().parents[2]
+    / ".hub"
+    / "node_modules"
+    / ".bin"
+    / "configurable-http-proxy"
+)
+
+
+def proxy_command() -> str | None:
+    """configurable-http-proxy: the project's copy, else one on PATH, else None."""
+    import shutil
+
+    if PROJECT_PROXY.exists():
+        return str(PROJECT_PROXY)
+    return shutil.which("configurable-http-proxy")
 
 
 def _secret(home: Path, name: str, make: Callable[[], str]) -> str:

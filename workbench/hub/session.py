@@ -55,6 +55,11 @@ class HubSession:
     def close(self) -> None:
         self.http.close()
 
+    @property
+    def _escaped_user(self) -> str:
+        """The user name as JupyterHub puts it into URLs (``@`` stays)."""
+        return quote(self.user or "", safe="@~")
+
     def __enter__(self) -> HubSession:
         return self
 
@@ -116,7 +121,7 @@ class HubSession:
         return self.http.get(self._spawn_url(server)).text
 
     def _spawn_url(self, server: str) -> str:
-        user = quote(self.user or "", safe="")
+        user = self._escaped_user
         return f"{self.hub_url}/hub/spawn/{user}" + (f"/{quote(server)}" if server else "")
 
     def spawn(self, tenant: str, server: str = "", *, timeout: float = 90.0) -> httpx.Response:
@@ -133,7 +138,7 @@ class HubSession:
         return answer
 
     def server_model(self, server: str = "") -> dict[str, Any] | None:
-        model = self.api("GET", f"/users/{quote(self.user or '', safe='')}").json()
+        model = self.api("GET", f"/users/{self._escaped_user}").json()
         servers: dict[str, Any] = model.get("servers") or {}
         found: dict[str, Any] | None = servers.get(server)
         return found
@@ -150,7 +155,7 @@ class HubSession:
         raise HubError(f"server {server!r} of {self.user} was not ready within {timeout:.0f} s")
 
     def stop(self, server: str = "", *, timeout: float = 60.0) -> None:
-        user = quote(self.user or "", safe="")
+        user = self._escaped_user
         path = f"/users/{user}/server" + (f"s/{quote(server)}" if server else "")
         response = self.api("DELETE", path)
         if response.status_code not in (202, 204, 400):
@@ -166,7 +171,7 @@ class HubSession:
         if self._token is None:
             response = self.api(
                 "POST",
-                f"/users/{quote(self.user or '', safe='')}/tokens",
+                f"/users/{self._escaped_user}/tokens",
                 json={"note": "scripted session", "expires_in": 3600},
             )
             if response.status_code != 201:
@@ -175,14 +180,17 @@ class HubSession:
         return self._token
 
     def server_url(self, server: str = "") -> str:
-        user = quote(self.user or "", safe="")
+        user = self._escaped_user
         return f"{self.hub_url}/user/{user}" + (f"/{quote(server)}" if server else "")
 
     def server_api(self, method: str, path: str, server: str = "", **kwargs: Any) -> httpx.Response:
+        """A call to the user's server's REST API (``path`` after ``/api``), with a token."""
         headers = {"Authorization": f"token {self.token()}"}
-        return self.http.request(
-            method, f"{self.server_url(server)}/api{path}", headers=headers, **kwargs
-        )
+        url = f"{self.server_url(server)}/api{path}"
+        response = self.http.request(method, url, headers=headers, follow_redirects=False, **kwargs)
+        if response.status_code >= 300 and response.status_code not in (403, 404):
+            raise HubError(f"{method} {url} answered {response.status_code}: {response.text[:300]}")
+        return response
 
     def start_kernel(self, server: str = "", name: str | None = None) -> str:
         body = {"name": name} if name else {}

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import html
-import json
 import os
 import pwd
 import shutil
@@ -245,8 +244,10 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
                 f"--KernelSpecManager.allowed_kernelspecs={kernel}",
                 "--KernelSpecManager.ensure_native_kernel=False",
                 # server extensions a tenant server does not use (they cost seconds at start)
-                "--ServerApp.jpserver_extensions="
-                + json.dumps(dict.fromkeys(self.disabled_server_extensions, False)),
+                *(
+                    f"--ServerApp.jpserver_extensions={name}=False"
+                    for name in self.disabled_server_extensions
+                ),
             ]
             if os.geteuid() == 0 and getattr(self, "_owner", None) is None:
                 args.append("--ServerApp.allow_root=True")  # the documented fallback

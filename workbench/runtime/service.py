@@ -103,9 +103,7 @@ class _ModelFacts:
         if found is None:
             ends = {e.role.id: e for e in self.model.outbound_ends(type_id)}.values()
             found = self.limited_ends[type_id] = [
-                e
-                for e in ends
-                if e.multiplicity in (Multiplicity.ONE, Multiplicity.ZERO_OR_ONE)
+                e for e in ends if e.multiplicity in (Multiplicity.ONE, Multiplicity.ZERO_OR_ONE)
             ]
         return found
 
@@ -671,7 +669,8 @@ class EntityService:
         ]
         if not existing:
             errors.add(
-                f"{source_id} has no association {role_id} to {link.target_rt_id}; nothing to remove",
+                f"{source_id} has no association {role_id} to {link.target_rt_id}; "
+                "nothing to remove",
                 location,
             )
         plan.remove_links.extend(existing)

@@ -32,6 +32,8 @@ class ServiceSpec:
     default_port: int
     #: printed once the service is healthy: (label, path)
     links: tuple[tuple[str, str], ...] = ()
+    #: answers 200 once the service is up
+    health_path: str = "/healthz"
 
 
 #: in start order: the Asset Repository verifies tokens against the Identity service's JWKS
@@ -47,6 +49,8 @@ SERVICES: dict[str, ServiceSpec] = {
             ("GraphQL", "/tenants/{tenant}/graphql"),
         ),
     ),
+    # JupyterHub behind configurable-http-proxy: the proxy's port, the hub's health route
+    "hub": ServiceSpec("hub", 8000, (("notebooks", "/hub/"),), health_path="/hub/health"),
 }
 
 
@@ -103,7 +107,7 @@ class Supervisor:
         return f"http://{self.host}:{self.ports[service]}"
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start every service and wait for its /healthz; raise if one fails to come up."""
+        """Start every service and wait for its health route; raise if one fails to come up."""
         for name in self.services:
             self._spawn(SERVICES[name])
         deadline = time.monotonic() + timeout
@@ -119,7 +123,8 @@ class Supervisor:
                     self.stop()
                     raise BackendUnavailable(
                         f"service {child.spec.name} did not become healthy on "
-                        f"{self.url(child.spec.name)}/healthz within {timeout:.0f} s"
+                        f"{self.url(child.spec.name)}{child.spec.health_path} within "
+                        f"{timeout:.0f} s"
                     )
                 time.sleep(0.2)
 
@@ -174,7 +179,8 @@ class Supervisor:
 
     def _healthy(self, child: _Child) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url(child.spec.name)}/healthz", timeout=1) as r:
+            url = f"{self.url(child.spec.name)}{child.spec.health_path}"
+            with urllib.request.urlopen(url, timeout=1) as r:
                 return bool(r.status == 200)
         except (urllib.error.URLError, OSError):
             return False

@@ -138,20 +138,20 @@ def format_datetime(value: datetime) -> str:
     return _utc_text(value)
 
 
-#: the system datetime last formatted by :func:`_stamp_text`, and its text
-_LAST_STAMP: tuple[object, str] = (object(), "")
+#: the system datetime last formatted by :func:`_stamp_text` and its text, as one tuple that
+#: is replaced whole (so threads never see a datetime with another's text)
+_LAST_STAMP: list[tuple[object, str]] = [(object(), "")]
 
 
 def _stamp_text(value: datetime) -> str:
     """:func:`format_datetime` of an entity's creation/change datetime: a batch stamps every
     entity with the same datetime object, so the last one is remembered by identity (the
-    reference held here keeps the object alive; the tuple is replaced atomically)."""
-    global _LAST_STAMP
-    last = _LAST_STAMP
+    reference held here keeps the object alive, so its identity cannot be reused)."""
+    last = _LAST_STAMP[0]
     if value is last[0]:
         return last[1]
     text = format_datetime(value)
-    _LAST_STAMP = (value, text)
+    _LAST_STAMP[0] = (value, text)
     return text
 
 
@@ -1157,9 +1157,7 @@ class SqliteEntityStore(EntityStore):
                 ).fetchall()
         return {row[0]: _row_to_entity(row) for row in rows}
 
-    def entity_types(
-        self, rt_ids: Sequence[str], include_archived: bool = True
-    ) -> dict[str, str]:
+    def entity_types(self, rt_ids: Sequence[str], include_archived: bool = True) -> dict[str, str]:
         """rtId → ckTypeId of the stored entities among ``rt_ids``: :meth:`get_many` without
         decoding the entities (the entity service checks association targets with it)."""
         if not rt_ids:
