@@ -6,8 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= $(CURDIR)/.workbench
 PYTEST_ARGS ?=
+# JupyterHub's proxy (npm configurable-http-proxy, pinned by .hub/package-lock.json)
+HUB := .hub
+PROXY_STAMP := $(HUB)/node_modules/.installed
+HUB_PATH := PATH="$(CURDIR)/$(HUB)/node_modules/.bin:$$PATH"
 
-.PHONY: run test lint format lock bench-quick clean help
+.PHONY: run test lint format lock bench-quick clean help hub-proxy
 
 help:
 	@echo "make run    - set up .venv and start the platform on embedded backends with a demo tenant"
@@ -26,11 +30,21 @@ $(STAMP): $(BIN)/uv requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/workbench up --data-dir "$(DATA_DIR)"
+# npm ci only when the lock changed; without npm the hub is skipped (make run says so)
+$(PROXY_STAMP): $(HUB)/package.json $(HUB)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $(HUB) --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: JupyterHub's configurable-http-proxy is not installed (install Node.js)"; \
+	fi
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+hub-proxy: $(PROXY_STAMP)
+
+run: $(STAMP) $(PROXY_STAMP)
+	$(HUB_PATH) $(BIN)/workbench up --data-dir "$(DATA_DIR)"
+
+test: $(STAMP) $(PROXY_STAMP)
+	$(HUB_PATH) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,9 +64,10 @@ bench-quick: $(STAMP)
 	$(BIN)/workbench bench graphql-large --quick
 	$(BIN)/workbench bench schema-build --quick
 	$(BIN)/workbench bench graphql-list-http --quick
+	$(HUB_PATH) $(BIN)/workbench bench hub-spawn --quick
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra all --extra dev -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(HUB)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -49,4 +49,7 @@ def test_up_starts_the_hub(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            output.extend(process.stdout.readlines())
+            process.stdout.close()
     assert process.returncode == 0, "".join(output[-40:])

@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "graphql-list": ("workbench.bench.graphql", "graphql_list"),
     "graphql-large": ("workbench.bench.graphql", "graphql_large"),
     "schema-build": ("workbench.bench.graphql", "schema_build"),
+    "hub-spawn": ("workbench.bench.hub", "hub_spawn"),
 }
 
 

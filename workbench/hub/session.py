@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-__all__ = ["ExecutionResult", "HubError", "HubSession"]
+__all__ = ["ExecutionResult", "HubError", "HubSession", "execute_in_kernel"]
 
 
 class HubError(RuntimeError):
@@ -207,59 +207,69 @@ class HubSession:
         self, kernel_id: str, code: str, server: str = "", *, timeout: float = 60.0
     ) -> ExecutionResult:
         """Run ``code`` in the kernel over its WebSocket; waits for the execute reply."""
-        from websockets.sync.client import connect
+        return execute_in_kernel(
+            self.server_url(server), kernel_id, code, self.token(), timeout=timeout
+        )
 
-        ws_url = self.server_url(server).replace("http", "ws", 1)
-        session = uuid.uuid4().hex
-        msg_id = uuid.uuid4().hex
-        request = {
-            "header": {
-                "msg_id": msg_id,
-                "username": self.user or "",
-                "session": session,
-                "msg_type": "execute_request",
-                "version": "5.3",
-            },
-            "parent_header": {},
-            "metadata": {},
-            "content": {
-                "code": code,
-                "silent": False,
-                "store_history": False,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
-            "channel": "shell",
-            "buffers": [],
-        }
-        result = ExecutionResult(status="pending")
-        deadline = time.monotonic() + timeout
-        with connect(
-            f"{ws_url}/api/kernels/{kernel_id}/channels?session_id={session}",
-            additional_headers={"Authorization": f"token {self.token()}"},
-            open_timeout=timeout,
-        ) as ws:
-            ws.send(json.dumps(request))
-            reply_seen = idle_seen = False
-            while not (reply_seen and idle_seen):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise HubError(f"no execute reply within {timeout:.0f} s")
-                message = json.loads(ws.recv(timeout=remaining))
-                if message.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind = message.get("msg_type") or message["header"]["msg_type"]
-                content = message.get("content", {})
-                if kind == "stream":
-                    result.stdout += content.get("text", "")
-                elif kind == "error":
-                    result.error = f"{content.get('ename')}: {content.get('evalue')}"
-                elif kind in ("execute_result", "display_data"):
-                    result.outputs.append(content.get("data", {}))
-                elif kind == "status" and content.get("execution_state") == "idle":
-                    idle_seen = True
-                elif kind == "execute_reply":
-                    result.status = content.get("status", "error")
-                    reply_seen = True
-        return result
+
+def execute_in_kernel(
+    server_url: str, kernel_id: str, code: str, token: str, *, timeout: float = 60.0
+) -> ExecutionResult:
+    """Run ``code`` in kernel ``kernel_id`` of the Jupyter server at ``server_url`` (its
+    ``/api/kernels/<id>/channels`` WebSocket, JSON messages); waits for the reply and idle."""
+    from websockets.sync.client import connect
+
+    ws_url = server_url.replace("http", "ws", 1)
+    session = uuid.uuid4().hex
+    msg_id = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "username": "workbench",
+            "session": session,
+            "msg_type": "execute_request",
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+        "channel": "shell",
+        "buffers": [],
+    }
+    result = ExecutionResult(status="pending")
+    deadline = time.monotonic() + timeout
+    with connect(
+        f"{ws_url}/api/kernels/{kernel_id}/channels?session_id={session}",
+        additional_headers={"Authorization": f"token {token}"},
+        open_timeout=timeout,
+    ) as ws:
+        ws.send(json.dumps(request))
+        reply_seen = idle_seen = False
+        while not (reply_seen and idle_seen):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise HubError(f"no execute reply within {timeout:.0f} s")
+            message = json.loads(ws.recv(timeout=remaining))
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = message.get("msg_type") or message["header"]["msg_type"]
+            content = message.get("content", {})
+            if kind == "stream":
+                result.stdout += content.get("text", "")
+            elif kind == "error":
+                result.error = f"{content.get('ename')}: {content.get('evalue')}"
+            elif kind in ("execute_result", "display_data"):
+                result.outputs.append(content.get("data", {}))
+            elif kind == "status" and content.get("execution_state") == "idle":
+                idle_seen = True
+            elif kind == "execute_reply":
+                result.status = content.get("status", "error")
+                reply_seen = True
+    return result
