@@ -58,6 +58,14 @@ class SchemaCache:
             self.builds += 1
             return schema
 
+    def current(self, tenant: Tenant) -> TenantSchema | None:
+        """The cached schema when it is for the tenant's current model, else None (never builds:
+        for callers that must not wait for a build)."""
+        cached = self._schemas.get(tenant.id)
+        if cached is not None and cached.stamp == tenant.ck.stamp():
+            return cached
+        return None
+
     def forget(self, tenant_id: str) -> None:
         """Drop a tenant's schema (tenant deleted)."""
         self._schemas.pop(tenant_id, None)

@@ -2,27 +2,39 @@
 
 graphql-core resolves every field through the same machinery (resolve info, default resolver,
 completion dispatch), which dominates the time of large results (Strawberry issue #3544). Entity,
-record and connection values here are plain dicts, so for each object value this executor reads
-leaf fields that have no resolver straight from the dict and coerces them with their scalar or
-enum type, completes objects read from the dict without building resolve info, and asks
-resolvers that batch (they carry a ``peek(source, field_node_id)`` attribute returning the value
-or ``Undefined``) for an already loaded value before calling them; everything else goes through
-graphql-core's normal path.
-Results and errors are the same as graphql-core's (a leaf that does not coerce, or a null in a
-non-null leaf, sends the whole object down the normal path, which reports it as usual).
+record and connection values here are plain dicts, so for each object type and selection this
+executor compiles a *plan* once per request:
+
+- the leaf fields without a resolver are read straight from the dict and checked by a generated
+  function (one dict lookup and one type check per field; values whose type is not the scalar's
+  own go through the type's ``coerce_output_value``);
+- objects and lists read from the dict (no resolver) are completed without building resolve info;
+- resolvers that batch (they carry a ``peek(source, field_node_id)`` attribute returning the
+  value or ``Undefined``) are asked for an already loaded value before being called;
+- lists of such objects are completed in one loop, without a completion dispatch per item;
+- everything else goes through graphql-core's normal path.
+
+Results and errors are the same as graphql-core's: a leaf that does not coerce, or a null in a
+non-null leaf, sends the whole object down the normal path (the leaf check has no side effects),
+which reports it as usual; an error while completing a list item is handled exactly as
+graphql-core's ``complete_list_item_value`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import threading
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import (
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLFloat,
     GraphQLID,
     GraphQLInt,
-    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
@@ -36,14 +48,12 @@ from graphql.pyutils import AwaitableOrValue, Path
 
 __all__ = ["FastExecutor"]
 
-_TYPENAME = 0
-_LEAF = 1
-_NORMAL = 2
 _VALUE = 3  # an object or list read from the dict (no resolver)
 _CACHED = 4  # a resolver that may already hold the value (see ``peek``)
+_NORMAL = 5  # graphql-core's execute_field
 
-# response name, field name, kind, leaf type (or None), non-null, field details, as-is type
-_Step = tuple[str, str, int, Any, bool, Any, Any]
+# response name, kind, field type, field details, field name / peek
+_Other = tuple[str, int, Any, Any, Any]
 
 #: built-in scalars whose output coercion returns values of this Python type unchanged
 _AS_IS: dict[Any, type] = {
@@ -53,53 +63,189 @@ _AS_IS: dict[Any, type] = {
     GraphQLBoolean: bool,
 }
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+#: distinct selections kept per object type (a bound against unbounded query variety)
+_MAX_SIGNATURES = 256
+
+
+class _Plan:
+    """How to complete one object type for one selection (see the module docstring)."""
+
+    __slots__ = ("leaves", "others")
+
+    def __init__(
+        self, leaves: Callable[[dict[str, Any]], dict[str, Any] | None], others: list[_Other]
+    ):
+        #: reads the leaves (and ``__typename``) into a new result dict in selection order, with
+        #: ``None`` placeholders for the other fields; None: take the normal path
+        self.leaves = leaves
+        #: the fields completed after the leaves, in selection order
+        self.others = others
+
+
+#: compiled leaf readers by object type and field signature, shared by every request (the
+#: signature is what the generated code depends on; entries go with their schema's types)
+_COMPILED: weakref.WeakKeyDictionary[
+    GraphQLObjectType, dict[tuple[Any, ...], Callable[[dict[str, Any]], dict[str, Any] | None]]
+] = weakref.WeakKeyDictionary()
+_COMPILED_LOCK = threading.Lock()
+
+
+def _leaf_reader(
+    return_type: GraphQLObjectType, fields: list[tuple[str, str | None, Any, bool]]
+) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """The (cached) compiled leaf reader of ``fields`` on ``return_type``."""
+    signature = tuple(fields)
+    with _COMPILED_LOCK:
+        by_signature = _COMPILED.get(return_type)
+        if by_signature is None:
+            by_signature = _COMPILED[return_type] = {}
+        found = by_signature.get(signature)
+    if found is None:
+        found = _compile_leaves(return_type, fields)
+        with _COMPILED_LOCK:
+            if len(by_signature) >= _MAX_SIGNATURES:
+                by_signature.clear()
+            by_signature[signature] = found
+    return found
+
+
+def _compile_leaves(
+    return_type: GraphQLObjectType, fields: list[tuple[str, str | None, Any, bool]]
+) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """A function reading ``fields`` (response name, field name or None for a placeholder /
+    ``__typename``, leaf type, non-null) from a dict source.
+
+    The generated code only embeds ``repr`` of field and response names (GraphQL names) and
+    refers to everything else through its namespace.
+    """
+    namespace: dict[str, Any] = {
+        "_Undefined": Undefined,
+        "_INT_MIN": _INT_MIN,
+        "_INT_MAX": _INT_MAX,
+        "_int": int,
+        "_typename": return_type.name,
+    }
+    lines = ["def leaves(source):", "    get = source.get"]
+    items: list[str] = []
+    for index, (response_name, field_name, leaf_type, non_null) in enumerate(fields):
+        var = f"v{index}"
+        if field_name is None:
+            items.append(
+                f"{response_name!r}: {'_typename' if leaf_type == '__typename' else 'None'}"
+            )
+            continue
+        coerce = f"_coerce{index}"
+        namespace[coerce] = leaf_type.coerce_output_value
+        lines.append(f"    {var} = get({field_name!r})")
+        if_none = "return None" if non_null else "pass"
+        lines.append(f"    if {var} is None:")
+        lines.append(f"        {if_none}")
+        if leaf_type is GraphQLInt:
+            lines.append(
+                f"    elif {var}.__class__ is not _int or not (_INT_MIN <= {var} <= _INT_MAX):"
+            )
+        elif (as_is := _AS_IS.get(leaf_type)) is not None:
+            type_name = f"_type{index}"
+            namespace[type_name] = as_is
+            lines.append(f"    elif {var}.__class__ is not {type_name}:")
+        elif isinstance(leaf_type, GraphQLEnumType):
+            lookup = getattr(leaf_type, "_value_lookup", None)
+            if isinstance(lookup, dict) and all(isinstance(k, str) for k in lookup):
+                names = f"_names{index}"
+                namespace[names] = dict(lookup)
+                namespace["_str"] = str
+                lines.append(f"    elif {var}.__class__ is _str and {var} in {names}:")
+                lines.append(f"        {var} = {names}[{var}]")
+                lines.append("    else:")
+            else:
+                lines.append("    else:")
+        else:
+            lines.append("    else:")
+        lines.append("        try:")
+        lines.append(f"            {var} = {coerce}({var})")
+        lines.append("        except Exception:")
+        lines.append("            return None")
+        lines.append(f"        if {var} is None or {var} is _Undefined:")
+        lines.append("            return None")
+        items.append(f"{response_name!r}: {var}")
+    lines.append("    return {" + ", ".join(items) + "}")
+    exec("\n".join(lines), namespace)  # generated from GraphQL names (repr) only
+    leaves: Callable[[dict[str, Any]], dict[str, Any] | None] = namespace["leaves"]
+    return leaves
 
 
 class FastExecutor(Executor[Any]):
-    """Executor reading resolver-less leaf fields of dict sources without per-field overhead."""
+    """Executor reading resolver-less fields of dict sources without per-field overhead."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._plans: dict[tuple[GraphQLObjectType, int], list[_Step]] = {}
+        self._plans: dict[tuple[GraphQLObjectType, int], _Plan] = {}
+        self._list_plans: dict[tuple[Any, int], tuple[GraphQLObjectType, _Plan] | None] = {}
         manager = self.middleware_manager
         self._fast = not (manager is not None and getattr(manager, "middlewares", None))
 
-    def _plan(self, return_type: GraphQLObjectType, field_details_list: Any) -> list[_Step]:
+    # ---- plans ------------------------------------------------------------------------------
+
+    def _plan(self, return_type: GraphQLObjectType, field_details_list: Any) -> _Plan:
         key = (return_type, id(field_details_list))
         plan = self._plans.get(key)
         if plan is not None:
             return plan
         grouped_field_set = self.collect_subfields(return_type, field_details_list)[0]
-        plan = []
+        fields: list[tuple[str, str | None, Any, bool]] = []
+        others: list[_Other] = []
         for response_name, details in grouped_field_set.items():
             field_name = details[0].node.name.value
             if field_name == "__typename":
-                plan.append((response_name, field_name, _TYPENAME, None, False, details, None))
+                fields.append((response_name, None, "__typename", False))
                 continue
             field_def = self.schema.get_field(return_type, field_name)
             field_type: GraphQLOutputType | None = field_def.type if field_def else None
+            fields.append((response_name, None, None, False))  # a placeholder unless a leaf
             if field_def is None or field_type is None:
-                plan.append((response_name, field_name, _NORMAL, None, False, details, None))
+                others.append((response_name, _NORMAL, None, details, None))
                 continue
             if field_def.resolve is not None:
                 peek = getattr(field_def.resolve, "peek", None)
                 if peek is not None and not details[0].node.arguments:
-                    plan.append(
-                        (response_name, field_name, _CACHED, field_type, False, details, peek)
-                    )
+                    others.append((response_name, _CACHED, field_type, details, peek))
                 else:
-                    plan.append((response_name, field_name, _NORMAL, None, False, details, None))
+                    others.append((response_name, _NORMAL, None, details, None))
                 continue
             non_null = is_non_null_type(field_type)
             inner = field_type.of_type if non_null else field_type  # type: ignore[union-attr]
             if is_leaf_type(inner):
-                as_is = int if inner is GraphQLInt else _AS_IS.get(inner)
-                plan.append((response_name, field_name, _LEAF, inner, non_null, details, as_is))
+                fields[-1] = (response_name, field_name, inner, non_null)
             else:
-                plan.append((response_name, field_name, _VALUE, field_type, False, details, None))
+                others.append((response_name, _VALUE, field_type, details, field_name))
+        plan = _Plan(_leaf_reader(return_type, fields), others)
         # a memoized collect_subfields keeps field_details_list alive, so its id stays unique
         self._plans[key] = plan
         return plan
+
+    def _list_plan(
+        self, return_type: GraphQLList[Any], field_details_list: Any
+    ) -> tuple[GraphQLObjectType, _Plan] | None:
+        """The plan of the items of a list of objects, or None when items need the normal path
+        (abstract or checked types, ``@stream``)."""
+        key = (return_type, id(field_details_list))
+        try:
+            return self._list_plans[key]
+        except KeyError:
+            pass
+        item_type = return_type.of_type
+        inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        found: tuple[GraphQLObjectType, _Plan] | None = None
+        if (
+            isinstance(inner, GraphQLObjectType)
+            and inner.is_type_of is None
+            and not any(details.node.directives for details in field_details_list)
+        ):
+            found = (inner, self._plan(inner, field_details_list))
+        self._list_plans[key] = found
+        return found
+
+    # ---- completion -------------------------------------------------------------------------
 
     def complete_object_value(
         self,
@@ -115,46 +261,31 @@ class FastExecutor(Executor[Any]):
                 return_type, field_details_list, info, path, result, position_context
             )
         plan = self._plan(return_type, field_details_list)
-        out: dict[str, Any] = {}
-        normal = False
-        get = result.get
-        # First every side-effect-free leaf, so falling back to the normal path is still safe.
-        for response_name, field_name, kind, leaf_type, non_null, _details, as_is in plan:
-            if kind == _LEAF:
-                value = get(field_name)
-                if value is None:
-                    if non_null:
-                        return self._normal(return_type, field_details_list, info, path, result)
-                    out[response_name] = None
-                    continue
-                value_type = type(value)
-                if value_type is as_is and (value_type is not int or _INT_MIN <= value <= _INT_MAX):
-                    out[response_name] = value
-                    continue
-                try:
-                    coerced = _coerce(leaf_type, value)
-                except Exception:  # the normal path reports it with the right path
-                    return self._normal(return_type, field_details_list, info, path, result)
-                if coerced is None or coerced is Undefined:
-                    return self._normal(return_type, field_details_list, info, path, result)
-                out[response_name] = coerced
-            elif kind == _TYPENAME:
-                out[response_name] = return_type.name
-            else:
-                out[response_name] = None
-                normal = True
-        if not normal:
+        out = plan.leaves(result)
+        if out is None:
+            return self._normal(return_type, field_details_list, info, path, result)
+        if not plan.others:
             return out
+        return self._complete_others(return_type, plan, info, path, result, out, position_context)
+
+    def _complete_others(
+        self,
+        return_type: GraphQLObjectType,
+        plan: _Plan,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: dict[str, Any],
+        out: dict[str, Any],
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
         awaitables: list[str] = []
-        for response_name, field_name, kind, field_type, _non_null, details, peek in plan:
-            if kind < _NORMAL:
-                continue
+        for response_name, kind, field_type, details, extra in plan.others:
             field_path = Path(path, response_name, return_type.name)
             if kind == _VALUE:
                 completed = self._complete(
-                    field_type, details, info, field_path, get(field_name), position_context
+                    field_type, details, info, field_path, result.get(extra), position_context
                 )
-            elif kind == _CACHED and (value := peek(result, id(details[0].node))) is not Undefined:
+            elif kind == _CACHED and (value := extra(result, id(details[0].node))) is not Undefined:
                 completed = self._complete(
                     field_type, details, info, field_path, value, position_context
                 )
@@ -171,6 +302,74 @@ class FastExecutor(Executor[Any]):
         if not awaitables:
             return out
         return _gather(out, awaitables)
+
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[list[Any]]:
+        found = (
+            self._list_plan(return_type, field_details_list)
+            if self._fast and type(result) is list
+            else None
+        )
+        if found is None:
+            return super().complete_list_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        object_type, plan = found
+        item_type = return_type.of_type
+        leaves, others = plan.leaves, plan.others
+        completed: list[Any] = []
+        append = completed.append
+        awaitable_indices: list[int] = []
+        for index, item in enumerate(result):
+            out = leaves(item) if type(item) is dict else None
+            if out is not None and not others:
+                append(out)
+                continue
+            item_path = path.add_key(index, None)
+            if out is None:  # the normal path, with graphql-core's per-item handling
+                if self.complete_list_item_value(
+                    item,
+                    completed,
+                    item_type,
+                    field_details_list,
+                    info,
+                    item_path,
+                    position_context,
+                ):
+                    awaitable_indices.append(index)
+                continue
+            try:
+                value = self._complete_others(
+                    object_type, plan, info, item_path, item, out, position_context
+                )
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                append(None)
+                continue
+            if self.is_awaitable(value):
+                append(self._await_item(value, item_type, field_details_list, item_path))
+                awaitable_indices.append(index)
+            else:
+                append(value)
+        if not awaitable_indices:
+            return completed
+        return _gather_items(completed, awaitable_indices)
+
+    async def _await_item(
+        self, value: Awaitable[Any], item_type: Any, field_details_list: Any, item_path: Path
+    ) -> Any:
+        try:
+            return await value
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+            return None
 
     def _complete(
         self,
@@ -201,12 +400,15 @@ class FastExecutor(Executor[Any]):
         )
 
 
-def _coerce(leaf_type: GraphQLLeafType, value: Any) -> Any:
-    return leaf_type.coerce_output_value(value)
-
-
 async def _gather(out: dict[str, Any], names: list[str]) -> dict[str, Any]:
     for name in names:
         awaitable: Awaitable[Any] = out[name]
         out[name] = await awaitable
     return out
+
+
+async def _gather_items(items: list[Any], indices: list[int]) -> list[Any]:
+    for index in indices:
+        awaitable: Awaitable[Any] = items[index]
+        items[index] = await awaitable
+    return items

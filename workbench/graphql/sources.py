@@ -11,7 +11,7 @@ record arrays, derived records) go through ``externalize_attributes``. The resul
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workbench.ck.model import CkModel, CkType, TypeAttribute, ValueType
@@ -40,7 +40,7 @@ _AS_IS = frozenset(
 )
 _PLAIN, _ENUM, _RECORD, _GENERIC = range(4)
 
-# declared name, field name, kind, payload (enum names by key / record plan / attribute)
+# declared name, field name, kind, payload (enum names by key / (record id, holder) / holder)
 _Step = tuple[str, str, int, Any]
 
 
@@ -57,12 +57,17 @@ def _holder(name: str, attribute: TypeAttribute) -> CkType:
 
 
 class SourceFactory:
-    """Converts stored entities of one model into resolver source dicts."""
+    """Converts stored entities of one model into resolver source dicts.
+
+    Each type's plan is compiled once into a function of straight-line code (one dict lookup
+    per attribute, no per-attribute dispatch); the generated code embeds only ``repr`` of
+    attribute and field names and reaches everything else through its namespace.
+    """
 
     def __init__(self, model: CkModel) -> None:
         self.model = model
-        self._types: dict[str, list[_Step]] = {}
-        self._records: dict[str, list[_Step]] = {}
+        self._types: dict[str, Callable[[StoredEntity, EntityBatch], dict[str, Any]] | None] = {}
+        self._records: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
 
     def _plan(self, members: Mapping[str, TypeAttribute]) -> list[_Step]:
         plan: list[_Step] = []
@@ -80,56 +85,104 @@ class SourceFactory:
                 names = {v.key: v.name for v in self.model.enums[enum_id].values}
                 plan.append((name, field, _ENUM, names))
             elif value_type is ValueType.RECORD and record_id in self.model.records:
-                # the record's own plan is filled in on first use (records may nest)
-                plan.append((name, field, _RECORD, [record_id, _holder(name, attribute), None]))
+                plan.append((name, field, _RECORD, (record_id, _holder(name, attribute))))
             else:
                 plan.append((name, field, _GENERIC, _holder(name, attribute)))
         return plan
 
-    def _type_plan(self, type_id: str) -> list[_Step] | None:
-        plan = self._types.get(type_id)
-        if plan is None:
-            ck_type = self.model.types.get(type_id)
-            if ck_type is None:
-                return None
-            plan = self._types[type_id] = self._plan(ck_type.attributes)
-        return plan
+    def _generic(self, holder: CkType, name: str, field: str) -> Callable[[Any], Any]:
+        model = self.model
 
-    def _record_plan(self, record_id: str) -> list[_Step]:
-        plan = self._records.get(record_id)
-        if plan is None:
-            plan = self._records[record_id] = self._plan(self.model.records[record_id].attributes)
-        return plan
+        def convert(value: Any) -> Any:
+            return externalize_attributes(model, holder, {name: value}, keyed_by="name").get(field)
 
-    def _convert(self, plan: list[_Step], stored: Mapping[str, Any], out: dict[str, Any]) -> None:
-        for name, field, kind, payload in plan:
-            value = stored.get(name)
-            if value is None:
-                continue
+        return convert
+
+    def _record(
+        self, record_id: str, holder: CkType, name: str, field: str
+    ) -> Callable[[Any], Any]:
+        """A plain record value converted by the record's plan (compiled on first use: records
+        may nest); a derived record (or anything not a dict) by the runtime's rules."""
+        generic = self._generic(holder, name, field)
+        compiled: list[Callable[[Mapping[str, Any]], dict[str, Any]]] = []
+
+        def convert(value: Any) -> Any:
+            if type(value) is dict and RECORD_ID_KEY not in value:
+                if not compiled:
+                    compiled.append(self._record_source(record_id))
+                return compiled[0](value)
+            return generic(value)
+
+        return convert
+
+    def _record_source(self, record_id: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        compiled = self._records.get(record_id)
+        if compiled is None:
+            members = self.model.records[record_id].attributes
+            compiled = self._records[record_id] = self._compile(self._plan(members))
+        return compiled
+
+    def _compile(self, plan: list[_Step], *, entity: bool = False) -> Callable[..., dict[str, Any]]:
+        """``convert(attributes) -> dict`` for a record, ``source(stored, batch) -> dict`` for an
+        entity type (``entity=True``), from ``plan``."""
+        namespace: dict[str, Any] = {"_BATCH_KEY": BATCH_KEY}
+        if entity:
+            lines = ["def convert(stored, batch):", "    get = stored.attributes.get"]
+        else:
+            lines = ["def convert(attributes):", "    get = attributes.get"]
+        lines.append("    out = {}")
+        for index, (name, field, kind, payload) in enumerate(plan):
+            var = f"v{index}"
+            lines.append(f"    {var} = get({name!r})")
+            lines.append(f"    if {var} is not None:")
             if kind == _PLAIN:
-                out[field] = value
+                lines.append(f"        out[{field!r}] = {var}")
             elif kind == _ENUM:
-                out[field] = payload.get(value, value)
-            elif kind == _RECORD and type(value) is dict and RECORD_ID_KEY not in value:
-                record_plan = payload[2]
-                if record_plan is None:
-                    record_plan = payload[2] = self._record_plan(payload[0])
-                record: dict[str, Any] = {}
-                self._convert(record_plan, value, record)
-                out[field] = record
+                namespace[f"_names{index}"] = payload
+                lines.append(f"        out[{field!r}] = _names{index}.get({var}, {var})")
             else:
-                holder: CkType = payload if kind == _GENERIC else payload[1]
-                out[field] = externalize_attributes(
-                    self.model, holder, {name: value}, keyed_by="name"
-                ).get(field)
+                convert = (
+                    self._record(payload[0], payload[1], name, field)
+                    if kind == _RECORD
+                    else self._generic(payload, name, field)
+                )
+                namespace[f"_convert{index}"] = convert
+                lines.append(f"        out[{field!r}] = _convert{index}({var})")
+        if entity:
+            lines += [
+                "    out['rtId'] = stored.rt_id",
+                "    out['ckTypeId'] = stored.ck_type_id",
+                "    out['rtWellKnownName'] = stored.rt_well_known_name",
+                "    out['rtVersion'] = stored.rt_version",
+                "    out['rtCreationDateTime'] = stored.rt_creation_datetime",
+                "    out['rtChangedDateTime'] = stored.rt_changed_datetime",
+                "    out[_BATCH_KEY] = batch",
+            ]
+        lines.append("    return out")
+        exec("\n".join(lines), namespace)  # generated from CK names (repr) only
+        compiled: Callable[..., dict[str, Any]] = namespace["convert"]
+        return compiled
+
+    def _type_source(
+        self, type_id: str
+    ) -> Callable[[StoredEntity, EntityBatch], dict[str, Any]] | None:
+        try:
+            return self._types[type_id]
+        except KeyError:
+            pass
+        ck_type = self.model.types.get(type_id)
+        compiled = (
+            None if ck_type is None else self._compile(self._plan(ck_type.attributes), entity=True)
+        )
+        self._types[type_id] = compiled
+        return compiled
 
     def source(self, stored: StoredEntity, batch: EntityBatch) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        plan = self._type_plan(stored.ck_type_id)
-        if plan is not None:
-            self._convert(plan, stored.attributes, out)
-        else:  # a type no longer in the model: show what is there
-            out.update((graphql_field_name(k), v) for k, v in stored.attributes.items())
+        compiled = self._type_source(stored.ck_type_id)
+        if compiled is not None:
+            return compiled(stored, batch)
+        # a type no longer in the model: show what is there
+        out: dict[str, Any] = {graphql_field_name(k): v for k, v in stored.attributes.items()}
         out["rtId"] = stored.rt_id
         out["ckTypeId"] = stored.ck_type_id
         out["rtWellKnownName"] = stored.rt_well_known_name
@@ -142,4 +195,13 @@ class SourceFactory:
     def sources(self, stored: Sequence[StoredEntity]) -> list[dict[str, Any]]:
         """Sources of entities resolved together (one batch)."""
         batch = EntityBatch([s.rt_id for s in stored])
-        return [self.source(s, batch) for s in stored]
+        types = self._types
+        out: list[dict[str, Any]] = []
+        append = out.append
+        for item in stored:
+            compiled = types.get(item.ck_type_id)
+            if compiled is None:
+                append(self.source(item, batch))
+            else:
+                append(compiled(item, batch))
+        return out

@@ -91,6 +91,8 @@ class _ModelFacts:
         self.allowed: dict[tuple[str, str, str], bool] = {}
         #: type → its outbound ends with a One / ZeroOrOne multiplicity (one per role id)
         self.limited_ends: dict[str, list[AssociationEnd]] = {}
+        #: concrete (non-abstract) types by id, as _concrete_type found them
+        self.concrete: dict[str, CkType] = {}
         #: roles whose inbound side allows one source at most
         self.limited_inbound = frozenset(
             role_id
@@ -427,7 +429,12 @@ class EntityService:
         location: str,
         errors: ErrorCollector,
     ) -> str | None:
-        ck_type = self._concrete_type(model, item.ck_type_id, location, errors)
+        concrete = self._facts_of(model).concrete
+        ck_type = concrete.get(item.ck_type_id)
+        if ck_type is None:
+            ck_type = self._concrete_type(model, item.ck_type_id, location, errors)
+            if ck_type is not None:
+                concrete[ck_type.id] = ck_type
         try:
             rt_id = validate_rt_id(item.rt_id, f"{location}.rtId") if item.rt_id else new_rt_id()
         except ValidationError as exc:

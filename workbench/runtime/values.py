@@ -895,7 +895,7 @@ def _fast_members(
     """The storage form of plain, valid ``values``; None when the exact path must decide."""
     if type(values) is not dict:
         return None
-    slots = plan.by_name if keyed_by == "name" else plan.by_id
+    slots = plan.by_id if keyed_by == "id" else plan.by_name  # as _match decides
     out: dict[str, Any] = {}
     records: _Normalizer | None = None
     for key, raw in values.items():

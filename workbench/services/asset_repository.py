@@ -13,7 +13,8 @@ import contextvars
 import functools
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,17 @@ SERVICE_NAME = "asset-repository"
 
 T = TypeVar("T")
 
+#: a GraphQL request that last took less CPU than this (and may run inline, see
+#: :meth:`AssetRepository.run_graphql_request`) runs on the event loop thread
+INLINE_MAX_CPU_S = 0.005
+#: request shapes remembered for that decision
+INLINE_MEMORY = 2048
+
+
+class InlineCandidate(Exception):
+    """Raised by a request function called with ``inline=True`` that must run in the pool after
+    all (a schema to build, a mutation); nothing has been done yet."""
+
 
 @dataclass
 class AssetRepository:
@@ -61,6 +73,8 @@ class AssetRepository:
     #: contending for it (plus the event loop) cost more than they overlap
     graphql_workers: int = 2
     executor: ThreadPoolExecutor = field(init=False)
+    #: request shape -> whether it may run on the event loop thread (see run_graphql_request)
+    _inline: dict[Hashable, bool] = field(default_factory=dict, init=False)
     _builds_seen: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -73,6 +87,45 @@ class AssetRepository:
         context = contextvars.copy_context()
         call = functools.partial(context.run, func, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    async def run_graphql_request(
+        self, key: Hashable, func: Callable[..., tuple[T, bool]], *args: Any, **kwargs: Any
+    ) -> T:
+        """``func(*args, inline=..., **kwargs)`` for one GraphQL request of shape ``key``.
+
+        Handing a request to the pool costs a thread hop and, under load, GIL hand-offs between
+        the pool threads and the event loop; a request that computes for a few milliseconds
+        without blocking on I/O is cheaper run right here. ``func`` returns its result and
+        whether the request may run inline at all (a query reading only the embedded stores);
+        a shape runs inline when its last run said so and took less than
+        :data:`INLINE_MAX_CPU_S` of CPU. Unknown shapes, mutations and anything slow or remote
+        stay in the pool (so a slow request cannot stall the event loop twice in a row).
+        """
+        if self._inline.get(key):
+            began = time.thread_time()
+            try:
+                result, inline_ok = func(*args, inline=True, **kwargs)
+            except InlineCandidate:
+                self._inline.pop(key, None)
+            else:
+                self._remember(key, inline_ok and time.thread_time() - began < INLINE_MAX_CPU_S)
+                return result
+
+        def pooled() -> T:
+            began = time.thread_time()
+            result, inline_ok = func(*args, inline=False, **kwargs)
+            self._remember(key, inline_ok and time.thread_time() - began < INLINE_MAX_CPU_S)
+            return result
+
+        return await self.run_graphql(pooled)
+
+    def _remember(self, key: Hashable, inline: bool) -> None:
+        if inline:
+            if len(self._inline) >= INLINE_MEMORY:
+                self._inline.clear()
+            self._inline[key] = True
+        else:
+            self._inline.pop(key, None)
 
     @property
     def needs_token(self) -> bool:

@@ -19,14 +19,23 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import APIRouter
-from graphql import ExecutionResult, GraphQLError, OperationType, get_operation_ast
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+)
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from workbench.errors import Forbidden, Unauthenticated, ValidationError, WorkbenchError
 from workbench.services.access import TenantAccess, resolve_tenant, service_state
+from workbench.services.asset_repository import InlineCandidate
 from workbench.services.auth import READ_SCOPE, WRITE_SCOPE
 from workbench.services.context import current_request_id
 from workbench.services.errors import status_for
@@ -73,7 +82,39 @@ class _JsonBody(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            return orjson.dumps(content)
+        except TypeError:  # what orjson does not encode (ints beyond 64 bits, odd keys)
+            return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _loads(body: bytes) -> Any:
+    """A JSON request body; the standard library's reading (and errors) for anything orjson
+    rejects (NaN, huge integers, UTF-16, ...)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
+#: top-level query fields served from memory and the embedded entity store only (streamData may
+#: reach a remote stream store)
+_LOCAL_ROOT_FIELDS = frozenset({"runtime", "constructionKit", "__typename"})
+
+
+def _runs_locally(operation: OperationDefinitionNode, access: TenantAccess) -> bool:
+    """Whether executing ``operation`` reads only memory and the tenant's embedded entity store
+    (so it computes rather than waits, see ``AssetRepository.run_graphql_request``)."""
+    if operation.operation is not OperationType.QUERY:
+        return False
+    if not all(
+        isinstance(selection, FieldNode) and selection.name.value in _LOCAL_ROOT_FIELDS
+        for selection in operation.selection_set.selections
+    ):
+        return False
+    from workbench.storage.sqlite import SqliteEntityStore
+
+    return isinstance(access.tenant.entity_store, SqliteEntityStore)
 
 
 def _request_params(raw: Any) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -108,21 +149,36 @@ def _run(
     operation_name: str | None,
     *,
     allow_mutation: bool,
-) -> ExecutionResult:
-    """Runs in a worker thread: pick the schema, check the operation, execute."""
+    inline: bool = False,
+) -> tuple[ExecutionResult, bool]:
+    """Pick the schema, check the operation, execute; the result and whether the request may
+    run on the event loop thread next time. Runs in a worker thread, or with ``inline`` on the
+    event loop (then it raises :class:`InlineCandidate` before doing anything that may wait:
+    a schema build, a mutation)."""
     service = service_state(connection)
-    schema: TenantSchema = service.schema_for(access.tenant)
+    schema: TenantSchema | None
+    if inline:
+        schema = service.schemas.current(access.tenant)
+        if schema is None:
+            raise InlineCandidate
+    else:
+        schema = service.schema_for(access.tenant)
     document = schema.document(query)
+    local = False
     if not isinstance(document, list):
         operation = get_operation_ast(document, operation_name)
         if operation is not None and operation.operation is OperationType.MUTATION:
             if not allow_mutation:
                 raise _MutationOverGetError
+            if inline:
+                raise InlineCandidate
             access.principal.check_scope(WRITE_SCOPE)
+        local = operation is not None and _runs_locally(operation, access)
     context = service.schemas.context(
         access.tenant, principal=access.principal.subject, request_id=current_request_id()
     )
-    return schema.execute_sync(query, variables, context=context, operation_name=operation_name)
+    result = schema.execute_sync(query, variables, context=context, operation_name=operation_name)
+    return result, local
 
 
 class _MutationOverGetError(Exception):
@@ -135,8 +191,15 @@ async def _handle(request: Request, tenant_id: str, raw: Any, *, allow_mutation:
         access = resolve_tenant(service.workbench, service.authenticator, request, tenant_id)
         access.principal.check_scope(READ_SCOPE)
         query, variables, operation = _request_params(raw)
-        result = await service.run_graphql(
-            _run, request, access, query, variables, operation, allow_mutation=allow_mutation
+        result = await service.run_graphql_request(
+            (tenant_id, query, operation, allow_mutation),
+            _run,
+            request,
+            access,
+            query,
+            variables,
+            operation,
+            allow_mutation=allow_mutation,
         )
     except WorkbenchError as error:
         return _error_response(error)
@@ -170,7 +233,7 @@ async def graphql_post(request: Request, tenantId: str) -> Response:
         raw: Any = {"query": body.decode("utf-8", "replace")}
     else:
         try:
-            raw = json.loads(body) if body else None
+            raw = _loads(body) if body else None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             error = ValidationError(f"the request body is not valid JSON: {exc}")
             return _error_response(error)

@@ -437,7 +437,8 @@ async def _authorize(request: Request, http: HttpRequest) -> Response:
         )
     params = {k: v[0] for k, v in {**http.query, **http.form}.items() if v}
     client = grant.client.client
-    tenant = _tenant_from_acr(params.get("acr_values")) or client.tenant_id
+    requested = _tenant_from_acr(params.get("acr_values"))
+    tenant = requested or client.tenant_id
     session = service.session(request)
     user = service.directory.user_by_id(session.user_id) if session else None
     prompt = params.get("prompt", "")
@@ -451,6 +452,8 @@ async def _authorize(request: Request, http: HttpRequest) -> Response:
                 "/login?" + urlencode({"next": f"/authorize?{query}", "tenant": tenant}), 302
             )
         return _login_redirect(request, tenant)
+    # without acr_values the token is for the tenant the user signed in to (not the client's)
+    tenant = requested or user.tenant_id
     try:
         subject = provider.subject_for(
             user, tenant, nonce=params.get("nonce"), auth_time=session.auth_time
