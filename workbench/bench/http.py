@@ -123,7 +123,13 @@ def graphql_list_http(
             raw = time_calls(lambda: store.find(query), 200 if quick else 1_000)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "WORKBENCH_API_TOKEN": TOKEN, "WORKBENCH_LOG_FORMAT": "json"}
+        env = {
+            **os.environ,
+            "WORKBENCH_API_TOKEN": TOKEN,
+            # a static token (development mode) keeps the Identity service out of the measurement
+            "WORKBENCH_DEV_STATIC_TOKEN": "true",
+            "WORKBENCH_LOG_FORMAT": "json",
+        }
         command = [
             sys.executable,
             "-m",

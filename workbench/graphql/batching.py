@@ -45,9 +45,16 @@ class EntityBatch:
         if found is None:
             found = {}
             if self.rt_ids:
-                for link in service.links(self.rt_ids, direction):
-                    own = link.source_rt_id if direction == "outbound" else link.target_rt_id
-                    found.setdefault(own, []).append(link)
+                # the rtIds come from stored entities: no need for the service's validation
+                links = service.store.associations(self.rt_ids, direction)
+                outbound = direction == "outbound"
+                for link in links:
+                    own = link.source_rt_id if outbound else link.target_rt_id
+                    mine = found.get(own)
+                    if mine is None:
+                        found[own] = [link]
+                    else:
+                        mine.append(link)
             self._links[direction] = found
         return found
 

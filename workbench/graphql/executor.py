@@ -43,7 +43,7 @@ from graphql import (
     is_leaf_type,
     is_non_null_type,
 )
-from graphql.execution.executor import Executor
+from graphql.execution.executor import Executor, to_nodes
 from graphql.pyutils import AwaitableOrValue, Path
 
 __all__ = ["FastExecutor"]
@@ -52,8 +52,55 @@ _VALUE = 3  # an object or list read from the dict (no resolver)
 _CACHED = 4  # a resolver that may already hold the value (see ``peek``)
 _NORMAL = 5  # graphql-core's execute_field
 
-# response name, kind, field type, field details, field name / peek
-_Other = tuple[str, int, Any, Any, Any]
+
+class _Other:
+    """A field completed after the leaves: an object or list in the dict, a batching resolver,
+    or anything else (graphql-core's ``execute_field``)."""
+
+    __slots__ = (
+        "details",
+        "field_def",
+        "field_name",
+        "field_type",
+        "kind",
+        "node_id",
+        "nullable",
+        "object_type",
+        "peek",
+        "response_name",
+        "sub",
+    )
+
+    def __init__(
+        self,
+        response_name: str,
+        kind: int,
+        field_type: Any = None,
+        details: Any = None,
+        field_name: str | None = None,
+        peek: Any = None,
+        field_def: Any = None,
+    ) -> None:
+        self.response_name = response_name
+        self.field_def = field_def
+        self.kind = kind
+        self.field_type = field_type
+        self.details = details
+        self.field_name = field_name
+        self.peek = peek
+        self.node_id = id(details[0].node) if details else 0
+        non_null = isinstance(field_type, GraphQLNonNull)
+        inner = field_type.of_type if non_null else field_type
+        #: an object type completed straight from a dict value (no abstract type, no check)
+        self.object_type: GraphQLObjectType | None = (
+            inner
+            if kind != _NORMAL and isinstance(inner, GraphQLObjectType) and inner.is_type_of is None
+            else None
+        )
+        self.nullable = not non_null
+        #: the object type's plan for this field's selection (filled on first use)
+        self.sub: _Plan | None = None
+
 
 #: built-in scalars whose output coercion returns values of this Python type unchanged
 _AS_IS: dict[Any, type] = {
@@ -203,21 +250,34 @@ class FastExecutor(Executor[Any]):
             field_type: GraphQLOutputType | None = field_def.type if field_def else None
             fields.append((response_name, None, None, False))  # a placeholder unless a leaf
             if field_def is None or field_type is None:
-                others.append((response_name, _NORMAL, None, details, None))
+                others.append(_Other(response_name, _NORMAL, details=details))
                 continue
             if field_def.resolve is not None:
                 peek = getattr(field_def.resolve, "peek", None)
                 if peek is not None and not details[0].node.arguments:
-                    others.append((response_name, _CACHED, field_type, details, peek))
+                    others.append(
+                        _Other(
+                            response_name,
+                            _CACHED,
+                            field_type,
+                            details,
+                            peek=peek,
+                            field_def=field_def,
+                        )
+                    )
                 else:
-                    others.append((response_name, _NORMAL, None, details, None))
+                    others.append(_Other(response_name, _NORMAL, details=details))
                 continue
             non_null = is_non_null_type(field_type)
             inner = field_type.of_type if non_null else field_type  # type: ignore[union-attr]
             if is_leaf_type(inner):
                 fields[-1] = (response_name, field_name, inner, non_null)
             else:
-                others.append((response_name, _VALUE, field_type, details, field_name))
+                others.append(
+                    _Other(
+                        response_name, _VALUE, field_type, details, field_name, field_def=field_def
+                    )
+                )
         plan = _Plan(_leaf_reader(return_type, fields), others)
         # a memoized collect_subfields keeps field_details_list alive, so its id stays unique
         self._plans[key] = plan
@@ -266,7 +326,9 @@ class FastExecutor(Executor[Any]):
             return self._normal(return_type, field_details_list, info, path, result)
         if not plan.others:
             return out
-        return self._complete_others(return_type, plan, info, path, result, out, position_context)
+        return self._complete_others(
+            return_type, plan, info, path, None, result, out, position_context
+        )
 
     def _complete_others(
         self,
@@ -274,24 +336,49 @@ class FastExecutor(Executor[Any]):
         plan: _Plan,
         info: GraphQLResolveInfo[Any],
         path: Path,
+        index: int | None,
         result: dict[str, Any],
         out: dict[str, Any],
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
+        """Complete ``plan.others`` of ``result`` into ``out``; the object's path is ``path``, or
+        ``path`` + ``index`` for a list item (paths are only built when something needs them)."""
         awaitables: list[str] = []
-        for response_name, kind, field_type, details, extra in plan.others:
-            field_path = Path(path, response_name, return_type.name)
+        object_path: Path | None = path if index is None else None
+        for other in plan.others:
+            response_name = other.response_name
+            kind = other.kind
+            value: Any = Undefined
             if kind == _VALUE:
-                completed = self._complete(
-                    field_type, details, info, field_path, result.get(extra), position_context
+                value = result.get(other.field_name)  # type: ignore[arg-type]
+            elif kind == _CACHED:
+                value = other.peek(result, other.node_id)
+            if value is not Undefined and (object_type := other.object_type) is not None:
+                # an object straight from the dict: its leaves, without completion dispatch
+                if value is None and other.nullable:
+                    out[response_name] = None
+                    continue
+                if type(value) is dict:
+                    sub = other.sub
+                    if sub is None:
+                        sub = other.sub = self._plan(object_type, other.details)
+                    if not sub.others and (leaves := sub.leaves(value)) is not None:
+                        out[response_name] = leaves
+                        continue
+            if object_path is None:
+                object_path = path.add_key(index, None)  # type: ignore[arg-type]
+            field_path = Path(object_path, response_name, return_type.name)
+            if value is not Undefined:
+                # the field's own resolve info (error messages and type resolution name it)
+                field_info = self.build_resolve_info(
+                    other.field_def, to_nodes(other.details), return_type, field_path
                 )
-            elif kind == _CACHED and (value := extra(result, id(details[0].node))) is not Undefined:
                 completed = self._complete(
-                    field_type, details, info, field_path, value, position_context
+                    other.field_type, other.details, field_info, field_path, value, position_context
                 )
             else:
                 completed = self.execute_field(
-                    return_type, result, details, field_path, position_context
+                    return_type, result, other.details, field_path, position_context
                 )
             if completed is Undefined:
                 del out[response_name]
@@ -332,7 +419,6 @@ class FastExecutor(Executor[Any]):
             if out is not None and not others:
                 append(out)
                 continue
-            item_path = path.add_key(index, None)
             if out is None:  # the normal path, with graphql-core's per-item handling
                 if self.complete_list_item_value(
                     item,
@@ -340,20 +426,22 @@ class FastExecutor(Executor[Any]):
                     item_type,
                     field_details_list,
                     info,
-                    item_path,
+                    path.add_key(index, None),
                     position_context,
                 ):
                     awaitable_indices.append(index)
                 continue
             try:
                 value = self._complete_others(
-                    object_type, plan, info, item_path, item, out, position_context
+                    object_type, plan, info, path, index, item, out, position_context
                 )
             except Exception as raw_error:
+                item_path = path.add_key(index, None)
                 self.handle_field_error(raw_error, item_type, field_details_list, item_path)
                 append(None)
                 continue
             if self.is_awaitable(value):
+                item_path = path.add_key(index, None)
                 append(self._await_item(value, item_type, field_details_list, item_path))
                 awaitable_indices.append(index)
             else:

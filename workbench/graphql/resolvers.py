@@ -209,15 +209,29 @@ def _linked(
 def _load_single(
     service: EntityService, batch: EntityBatch, field: AssociationField, factory: SourceFactory
 ) -> dict[str, dict[str, Any]]:
-    linked = _linked(service, batch, field)
-    wanted = sorted({other for others in linked.values() for other in others})
-    found = service.store.get_many(wanted, include_archived=False) if wanted else {}
+    role_id = field.role_id
+    outbound = field.direction == "outbound"
+    linked: dict[str, list[str]] = {}
+    wanted: set[str] = set()
+    for own, links in batch.links(service, field.direction).items():
+        for link in links:
+            if link.role_id == role_id:
+                other = link.target_rt_id if outbound else link.source_rt_id
+                wanted.add(other)
+                mine = linked.get(own)
+                if mine is None:
+                    linked[own] = [other]
+                else:
+                    mine.append(other)
+    found = service.store.get_many(sorted(wanted), include_archived=False) if wanted else {}
     by_id = {s["rtId"]: s for s in factory.sources(list(found.values()))}
     out: dict[str, dict[str, Any]] = {}
     for own, others in linked.items():
-        match = next((by_id[o] for o in others if o in by_id), None)
-        if match is not None:
-            out[own] = match
+        for other in others:  # the first linked entity that exists (store order)
+            match = by_id.get(other)
+            if match is not None:
+                out[own] = match
+                break
     return out
 
 

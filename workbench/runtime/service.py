@@ -166,15 +166,10 @@ class EntityService:
 
     def _stored_types(self, rt_ids: Sequence[str]) -> dict[str, str]:
         """rtId → ckTypeId of the existing, non-archived entities among ``rt_ids``; through the
-        store's ``entity_types`` when it has one (it need not decode the entities)."""
+        store (which need not decode the entities)."""
         if not rt_ids:
             return {}
-        lookup = getattr(self._store, "entity_types", None)
-        if lookup is not None:
-            found: dict[str, str] = lookup(rt_ids, include_archived=False)
-            return found
-        stored = self._store.get_many(list(rt_ids), include_archived=False)
-        return {rid: s.ck_type_id for rid, s in stored.items()}
+        return self._store.entity_types(rt_ids, include_archived=False)
 
     @property
     def store(self) -> EntityStore:

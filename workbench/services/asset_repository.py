@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import gc
 import logging
 import threading
 import time
@@ -52,6 +53,26 @@ T = TypeVar("T")
 INLINE_MAX_CPU_S = 0.005
 #: request shapes remembered for that decision
 INLINE_MEMORY = 2048
+
+
+#: the collector's generation thresholds in the service: a large GraphQL result allocates some
+#: 100,000 container objects, and with the default (700, 10, 10) the collector runs every few
+#: hundred of them, rescanning the request's live objects (measured: ~20 % of graphql-large)
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def tune_gc() -> tuple[int, int, int]:
+    """The service's garbage-collector settings; returns the previous thresholds.
+
+    Moves what start-up created (modules, the app) out of the collector's view
+    (``gc.freeze``: never garbage, no longer rescanned by full collections) and collects
+    young objects less often (:data:`GC_THRESHOLDS`). Unreachable cycles are still collected.
+    """
+    previous = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    return previous
 
 
 class InlineCandidate(Exception):
@@ -157,13 +178,15 @@ def create_app(
     auth: Authenticator | None = None,
     no_auth: bool = False,
     bus: MessageBus | None = None,
+    tune_collector: bool = False,
 ) -> FastAPI:
     """The Asset Repository application.
 
     ``workbench``: an opened data directory (default: open ``settings.home``, closed on
     shutdown). ``auth``: the authenticator (default: from settings — the static token — or
     :class:`NoAuthAuthenticator` when ``no_auth`` is true). ``bus``: the message bus feeding
-    subscriptions (default: an in-process bus).
+    subscriptions (default: an in-process bus). ``tune_collector``: apply :func:`tune_gc` on
+    start-up (what :func:`serve` does: the process is the service's own).
     """
     from workbench.services import graphql_routes, health, playground, rest
 
@@ -182,6 +205,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         authenticator.on_start()
+        if tune_collector:
+            tune_gc()
         log.info("asset repository ready", extra={"dataDir": str(opened.home)})
         try:
             yield
@@ -225,7 +250,7 @@ def serve(
     settings = settings or Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"home": data_dir})
-    app = create_app(settings, no_auth=no_auth)
+    app = create_app(settings, no_auth=no_auth, tune_collector=True)
     install_log_context()
     uvicorn.run(
         app,

@@ -163,6 +163,11 @@ class EntityStore(ABC):
     ) -> dict[str, StoredEntity]:
         """The entities with these ids that exist, by rtId (one round trip)."""
 
+    def entity_types(self, rt_ids: Sequence[str], include_archived: bool = True) -> dict[str, str]:
+        """rtId → ckTypeId of the stored entities among ``rt_ids`` (one round trip). Adapters
+        override this with a query that does not load the attribute documents."""
+        return {k: e.ck_type_id for k, e in self.get_many(rt_ids, include_archived).items()}
+
     @abstractmethod
     def get_by_well_known_name(self, name: str) -> StoredEntity | None:
         """The non-archived entity whose ``rtWellKnownName`` is ``name``."""

@@ -739,6 +739,16 @@ class MongoEntityStore(EntityStore):
             documents = list(self._entities.find(query))
         return {doc["_id"]: _entity_from_document(doc) for doc in documents}
 
+    def entity_types(self, rt_ids: Sequence[str], include_archived: bool = True) -> dict[str, str]:
+        if not rt_ids:
+            return {}
+        query: Document = {"_id": {"$in": list(dict.fromkeys(rt_ids))}}
+        if not include_archived:
+            query["archived"] = False
+        with self._errors("reading entity types"):
+            documents = list(self._entities.find(query, {"ckTypeId": 1}))
+        return {doc["_id"]: doc["ckTypeId"] for doc in documents}
+
     def get_by_well_known_name(self, name: str) -> StoredEntity | None:
         with self._errors(f"reading the entity with rtWellKnownName {name!r}"):
             document = self._entities.find_one({"rtWellKnownName": name, "archived": False})

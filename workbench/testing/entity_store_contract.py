@@ -377,6 +377,23 @@ class EntityStoreContract:
         hidden = store.get_many([live.rt_id, gone.rt_id], include_archived=False)
         assert set(hidden) == {live.rt_id}
 
+    def test_entity_types_maps_existing_ids_to_their_types(self, store: EntityStore) -> None:
+        meter = make_entity({"Name": "m"})
+        site = make_entity({"Name": "s"}, ck_type_id=SITE)
+        gone = make_entity({"Name": "g"}, archived=True)
+        insert(store, meter, site, gone)
+        ids = [meter.rt_id, site.rt_id, gone.rt_id, new_rt_id()]
+        assert store.entity_types(ids) == {
+            meter.rt_id: METER,
+            site.rt_id: SITE,
+            gone.rt_id: METER,
+        }
+        assert store.entity_types(ids, include_archived=False) == {
+            meter.rt_id: METER,
+            site.rt_id: SITE,
+        }
+        assert store.entity_types([]) == {}
+
     def test_insert_of_existing_rt_id_conflicts_and_writes_nothing(
         self, store: EntityStore
     ) -> None:
