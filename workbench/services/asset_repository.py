@@ -50,7 +50,7 @@ T = TypeVar("T")
 
 #: a GraphQL request that last took less CPU than this (and may run inline, see
 #: :meth:`AssetRepository.run_graphql_request`) runs on the event loop thread
-INLINE_MAX_CPU_S = 0.005
+INLINE_MAX_CPU_S = 0.010
 #: request shapes remembered for that decision
 INLINE_MEMORY = 2048
 
@@ -75,9 +75,9 @@ def tune_gc() -> tuple[int, int, int]:
     return previous
 
 
-class InlineCandidate(Exception):
+class RunInPool(Exception):
     """Raised by a request function called with ``inline=True`` that must run in the pool after
-    all (a schema to build, a mutation); nothing has been done yet."""
+    all (a schema to build, a mutation) before it has done anything."""
 
 
 @dataclass
@@ -126,7 +126,7 @@ class AssetRepository:
             began = time.thread_time()
             try:
                 result, inline_ok = func(*args, inline=True, **kwargs)
-            except InlineCandidate:
+            except RunInPool:
                 self._inline.pop(key, None)
             else:
                 self._remember(key, inline_ok and time.thread_time() - began < INLINE_MAX_CPU_S)

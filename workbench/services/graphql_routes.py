@@ -35,7 +35,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from workbench.errors import Forbidden, Unauthenticated, ValidationError, WorkbenchError
 from workbench.services.access import TenantAccess, resolve_tenant, service_state
-from workbench.services.asset_repository import InlineCandidate
+from workbench.services.asset_repository import RunInPool
 from workbench.services.auth import READ_SCOPE, WRITE_SCOPE
 from workbench.services.context import current_request_id
 from workbench.services.errors import status_for
@@ -153,14 +153,14 @@ def _run(
 ) -> tuple[ExecutionResult, bool]:
     """Pick the schema, check the operation, execute; the result and whether the request may
     run on the event loop thread next time. Runs in a worker thread, or with ``inline`` on the
-    event loop (then it raises :class:`InlineCandidate` before doing anything that may wait:
+    event loop (then it raises :class:`RunInPool` before doing anything that may wait:
     a schema build, a mutation)."""
     service = service_state(connection)
     schema: TenantSchema | None
     if inline:
         schema = service.schemas.current(access.tenant)
         if schema is None:
-            raise InlineCandidate
+            raise RunInPool
     else:
         schema = service.schema_for(access.tenant)
     document = schema.document(query)
@@ -171,7 +171,7 @@ def _run(
             if not allow_mutation:
                 raise _MutationOverGetError
             if inline:
-                raise InlineCandidate
+                raise RunInPool
             access.principal.check_scope(WRITE_SCOPE)
         local = operation is not None and _runs_locally(operation, access)
     context = service.schemas.context(
