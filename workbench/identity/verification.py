@@ -29,7 +29,9 @@ from starlette.requests import HTTPConnection
 from workbench.errors import BackendUnavailable, Forbidden, Unauthenticated
 from workbench.identity.model import API_SCOPE, DATA_MODEL_SCOPE, READ_ONLY_SCOPE
 from workbench.services.auth import (
+    CK_IMPORT_SCOPE,
     READ_SCOPE,
+    STREAM_WRITE_SCOPE,
     WRITE_SCOPE,
     Authenticator,
     Principal,
@@ -52,10 +54,6 @@ log = logging.getLogger("workbench.identity.verification")
 
 #: the only signature algorithm accepted
 ALGORITHM = "RS256"
-#: importing Construction Kit libraries (needs the DataModelManagement role)
-CK_IMPORT_SCOPE = "assets:ck-import"
-#: appending or deleting stream data (needs the StreamDataWriter or StreamDataAdmin role)
-STREAM_WRITE_SCOPE = "assets:streams-write"
 
 _VERIFIED_CACHE_SIZE = 10_000
 

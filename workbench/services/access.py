@@ -9,6 +9,7 @@ from fastapi import Depends, Path
 from starlette.requests import HTTPConnection
 
 from workbench.errors import NotFound
+from workbench.services.audit import note_principal
 from workbench.services.auth import READ_SCOPE, WRITE_SCOPE, Authenticator, Principal
 from workbench.services.context import tenant_var
 from workbench.tenancy.ids import SYSTEM_TENANT, TENANT_ID_PATTERN
@@ -50,6 +51,7 @@ def resolve_tenant(
     tokens cannot probe other tenants' names.
     """
     principal = authenticator.authenticate(connection)
+    note_principal(connection.scope, principal.subject)
     principal.check_tenant(tenant_id)
     tenant_var.set(tenant_id)
     connection.scope.setdefault("state", {})["tenant"] = tenant_id

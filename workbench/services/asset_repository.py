@@ -27,8 +27,10 @@ from fastapi import FastAPI
 from workbench import __version__
 from workbench.client.local import Workbench, open_workbench
 from workbench.graphql import SchemaCache
+from workbench.identity.audit import AuditLog
 from workbench.messaging.base import MessageBus
 from workbench.messaging.local import LocalMessageBus
+from workbench.services.audit import AuditMiddleware
 from workbench.services.auth import Authenticator, NoAuthAuthenticator, authenticator_from_settings
 from workbench.services.context import RequestContextFilter
 from workbench.services.errors import install_error_handlers
@@ -225,6 +227,8 @@ def create_app(
     )
     app.state.service = service
     install_error_handlers(app)
+    # inner to the request middleware, so the request id is known when the entry is written
+    app.add_middleware(AuditMiddleware, audit_log=AuditLog.for_workbench(service.workbench))
     app.add_middleware(RequestMiddleware, metrics=service.metrics)
     app.include_router(health.router)
     app.add_route("/metrics", service.metrics.endpoint, include_in_schema=False)

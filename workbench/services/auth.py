@@ -27,7 +27,9 @@ from workbench.settings import Settings
 
 __all__ = [
     "ALL_SCOPES",
+    "CK_IMPORT_SCOPE",
     "READ_SCOPE",
+    "STREAM_WRITE_SCOPE",
     "WRITE_SCOPE",
     "Authenticator",
     "NoAuthAuthenticator",
@@ -42,7 +44,11 @@ log = logging.getLogger("workbench.services.auth")
 #: scopes the Asset Repository checks: reading data, and changing it
 READ_SCOPE = "assets:read"
 WRITE_SCOPE = "assets:write"
-ALL_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE})
+#: operations beyond plain writes (Identity maps roles to them: DataModelManagement,
+#: StreamDataWriter); static-token and no-auth principals hold every scope
+CK_IMPORT_SCOPE = "assets:ck-import"
+STREAM_WRITE_SCOPE = "assets:streams-write"
+ALL_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE, CK_IMPORT_SCOPE, STREAM_WRITE_SCOPE})
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from workbench.errors import Forbidden, Unauthenticated, ValidationError, WorkbenchError
 from workbench.services.access import TenantAccess, resolve_tenant, service_state
 from workbench.services.asset_repository import RunInPool
-from workbench.services.auth import READ_SCOPE, WRITE_SCOPE
+from workbench.services.audit import note_graphql_mutation
+from workbench.services.auth import CK_IMPORT_SCOPE, READ_SCOPE, STREAM_WRITE_SCOPE, WRITE_SCOPE
 from workbench.services.context import current_request_id
 from workbench.services.errors import status_for
 
@@ -165,20 +166,53 @@ def _run(
         schema = service.schema_for(access.tenant)
     document = schema.document(query)
     local = False
+    mutation = None
     if not isinstance(document, list):
         operation = get_operation_ast(document, operation_name)
+        if operation is not None and operation.operation is OperationType.MUTATION:
+            mutation = operation
         if operation is not None and operation.operation is OperationType.MUTATION:
             if not allow_mutation:
                 raise _MutationOverGetError
             if inline:
                 raise RunInPool
             access.principal.check_scope(WRITE_SCOPE)
+            for scope in _operation_scopes(operation):
+                access.principal.check_scope(scope)
         local = operation is not None and _runs_locally(operation, access)
     context = service.schemas.context(
         access.tenant, principal=access.principal.subject, request_id=current_request_id()
     )
     result = schema.execute_sync(query, variables, context=context, operation_name=operation_name)
+    if mutation is not None and not result.errors:
+        note_graphql_mutation(connection.scope, _root_fields(mutation))
     return result, local
+
+
+def _root_fields(operation: OperationDefinitionNode) -> list[str]:
+    """``runtime.demoEnergyEnergyMeters.create``-style paths of a mutation's fields (two levels:
+    the namespace and what was done in it), for the audit trail and the scope checks."""
+    paths: list[str] = []
+    for top in operation.selection_set.selections:
+        if not isinstance(top, FieldNode):
+            continue
+        inner = top.selection_set.selections if top.selection_set else ()
+        names = [f.name.value for f in inner if isinstance(f, FieldNode)]
+        paths.extend([f"{top.name.value}.{n}" for n in names] or [top.name.value])
+    return paths
+
+
+def _operation_scopes(operation: OperationDefinitionNode) -> set[str]:
+    """Operation scopes a mutation needs beyond ``assets:write``: CK imports need
+    ``assets:ck-import`` (DataModelManagement), stream writes ``assets:streams-write``
+    (StreamDataWriter)."""
+    needed = set()
+    for path in _root_fields(operation):
+        if path.startswith("constructionKit"):
+            needed.add(CK_IMPORT_SCOPE)
+        elif path.startswith("streamData"):
+            needed.add(STREAM_WRITE_SCOPE)
+    return needed
 
 
 class _MutationOverGetError(Exception):
