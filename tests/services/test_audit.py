@@ -106,7 +106,8 @@ def test_graphql_ck_import_and_stream_writes_need_their_scopes(limited: httpx.Cl
         "/tenants/energy/graphql",
         json={"query": CREATE % BUILDING, "variables": {"serial": "AU-9"}},
     )
-    assert ok.status_code == 200 and "errors" not in ok.json(), ok.text
+    assert ok.status_code == 200, ok.text
+    assert "errors" not in ok.json(), ok.text
 
 
 def test_static_tokens_hold_every_operation_scope() -> None:
