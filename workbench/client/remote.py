@@ -40,6 +40,7 @@ from workbench.runtime.entity import (
     EntityInput,
     EntityPage,
     EntityUpdate,
+    EntityWrites,
 )
 from workbench.storage.base import StoredAssociation
 from workbench.streams.service import StreamResult
@@ -144,7 +145,7 @@ def _association(value: AssociationInput | tuple[str, str]) -> dict[str, Any]:
     }
 
 
-class RemoteEntityService:
+class RemoteEntityService(EntityWrites):
     """The :class:`~workbench.runtime.service.EntityService` API over HTTP."""
 
     def __init__(self, http: _Http) -> None:
@@ -242,48 +243,6 @@ class RemoteEntityService:
         ]
 
     # ---- writes
-
-    def create(
-        self,
-        ck_type_id: str,
-        attributes: Mapping[str, Any] | None = None,
-        *,
-        rt_id: str | None = None,
-        rt_well_known_name: str | None = None,
-        associations: Sequence[AssociationInput | tuple[str, str]] = (),
-    ) -> Entity:
-        links = [
-            a if isinstance(a, AssociationInput) else AssociationInput(*a) for a in associations
-        ]
-        item = EntityInput(ck_type_id, attributes or {}, rt_id, rt_well_known_name, links)
-        return self.create_many([item])[0]
-
-    def create_many(self, inputs: Sequence[EntityInput]) -> list[Entity]:
-        return self.apply(creates=inputs)
-
-    def update(
-        self,
-        rt_id: str,
-        attributes: Mapping[str, Any] | None = None,
-        *,
-        rt_version: int | None = None,
-        rt_well_known_name: str | None = None,
-    ) -> Entity:
-        change = EntityUpdate(rt_id, attributes or {}, rt_version, rt_well_known_name)
-        return self.apply(updates=[change])[0]
-
-    def update_many(self, updates: Sequence[EntityUpdate]) -> list[Entity]:
-        return self.apply(updates=updates)
-
-    def link(self, source_rt_id: str, role: str, target_rt_id: str) -> Entity:
-        change = EntityUpdate(source_rt_id, add_associations=[AssociationInput(role, target_rt_id)])
-        return self.apply(updates=[change])[0]
-
-    def unlink(self, source_rt_id: str, role: str, target_rt_id: str) -> Entity:
-        change = EntityUpdate(
-            source_rt_id, remove_associations=[AssociationInput(role, target_rt_id)]
-        )
-        return self.apply(updates=[change])[0]
 
     def delete(
         self, rt_ids: Sequence[str] | str, *, erase: bool = False, cascade: bool = False

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AssociationInput", "Entity", "EntityInput", "EntityPage", "EntityUpdate"]
+__all__ = [
+    "AssociationInput",
+    "Entity",
+    "EntityInput",
+    "EntityPage",
+    "EntityUpdate",
+    "EntityWrites",
+]
 
 
 @dataclass
@@ -129,3 +136,63 @@ class EntityUpdate:
     add_associations: Sequence[AssociationInput] = ()
     remove_associations: Sequence[AssociationInput] = ()
     keyed_by: Literal["name", "id"] = "name"
+
+
+class EntityWrites:
+    """The single-entity write calls, defined once on top of :meth:`apply` (an atomic batch of
+    creates and updates) for the in-process service and the remote client alike."""
+
+    def apply(
+        self,
+        *,
+        creates: Sequence[EntityInput] = (),
+        updates: Sequence[EntityUpdate] = (),
+    ) -> list[Entity]:
+        raise NotImplementedError
+
+    def create(
+        self,
+        ck_type_id: str,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        rt_id: str | None = None,
+        rt_well_known_name: str | None = None,
+        associations: Sequence[AssociationInput | tuple[str, str]] = (),
+    ) -> Entity:
+        """Create one entity; ``associations`` items are inputs or ``(role, target_rt_id)``."""
+        links = [
+            a if isinstance(a, AssociationInput) else AssociationInput(*a) for a in associations
+        ]
+        item = EntityInput(ck_type_id, attributes or {}, rt_id, rt_well_known_name, links)
+        return self.create_many([item])[0]
+
+    def create_many(self, inputs: Sequence[EntityInput]) -> list[Entity]:
+        """Create every entity of ``inputs`` atomically (all valid and written, or none)."""
+        return self.apply(creates=inputs)
+
+    def update(
+        self,
+        rt_id: str,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        rt_version: int | None = None,
+        rt_well_known_name: str | None = None,
+    ) -> Entity:
+        """Change some attributes (``None`` removes an optional one); ``rt_version``, when
+        given, must match the stored version (else Conflict)."""
+        change = EntityUpdate(rt_id, attributes or {}, rt_version, rt_well_known_name)
+        return self.apply(updates=[change])[0]
+
+    def update_many(self, updates: Sequence[EntityUpdate]) -> list[Entity]:
+        return self.apply(updates=updates)
+
+    def link(self, source_rt_id: str, role: str, target_rt_id: str) -> Entity:
+        """Add the association ``source --role--> target`` (role id or outbound name)."""
+        change = EntityUpdate(source_rt_id, add_associations=[AssociationInput(role, target_rt_id)])
+        return self.apply(updates=[change])[0]
+
+    def unlink(self, source_rt_id: str, role: str, target_rt_id: str) -> Entity:
+        change = EntityUpdate(
+            source_rt_id, remove_associations=[AssociationInput(role, target_rt_id)]
+        )
+        return self.apply(updates=[change])[0]

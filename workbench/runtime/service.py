@@ -27,6 +27,7 @@ from workbench.runtime.entity import (
     EntityInput,
     EntityPage,
     EntityUpdate,
+    EntityWrites,
 )
 from workbench.runtime.filters import (
     FieldFilter,
@@ -150,7 +151,7 @@ class _Plan:
         )
 
 
-class EntityService:
+class EntityService(EntityWrites):
     """CRUD, associations and queries over one tenant's runtime entities."""
 
     def __init__(self, store: EntityStore, model: Callable[[], CkModel]) -> None:
@@ -309,49 +310,6 @@ class EntityService:
         return self._store.associations([validate_rt_id(r) for r in rt_ids], direction)
 
     # ---- writes ------------------------------------------------------------------------------
-
-    def create(
-        self,
-        ck_type_id: str,
-        attributes: Mapping[str, Any] | None = None,
-        *,
-        rt_id: str | None = None,
-        rt_well_known_name: str | None = None,
-        associations: Sequence[AssociationInput | tuple[str, str]] = (),
-    ) -> Entity:
-        """Create one entity; ``associations`` items are inputs or ``(role, target_rt_id)``."""
-        links = [_to_association_input(a) for a in associations]
-        entity_input = EntityInput(ck_type_id, attributes or {}, rt_id, rt_well_known_name, links)
-        return self.create_many([entity_input])[0]
-
-    def create_many(self, inputs: Sequence[EntityInput]) -> list[Entity]:
-        """Create every entity of ``inputs`` atomically (all valid and written, or none)."""
-        return self.apply(creates=inputs)
-
-    def update(
-        self,
-        rt_id: str,
-        attributes: Mapping[str, Any] | None = None,
-        *,
-        rt_version: int | None = None,
-        rt_well_known_name: str | None = None,
-    ) -> Entity:
-        change = EntityUpdate(rt_id, attributes or {}, rt_version, rt_well_known_name)
-        return self.apply(updates=[change])[0]
-
-    def update_many(self, updates: Sequence[EntityUpdate]) -> list[Entity]:
-        return self.apply(updates=updates)
-
-    def link(self, source_rt_id: str, role: str, target_rt_id: str) -> Entity:
-        """Add the association ``source --role--> target`` (role id or outbound name)."""
-        change = EntityUpdate(source_rt_id, add_associations=[AssociationInput(role, target_rt_id)])
-        return self.apply(updates=[change])[0]
-
-    def unlink(self, source_rt_id: str, role: str, target_rt_id: str) -> Entity:
-        change = EntityUpdate(
-            source_rt_id, remove_associations=[AssociationInput(role, target_rt_id)]
-        )
-        return self.apply(updates=[change])[0]
 
     def delete(
         self, rt_ids: Sequence[str] | str, *, erase: bool = False, cascade: bool = False
@@ -876,13 +834,6 @@ def _explicit_removals(ck_type: CkType, attributes: Mapping[str, Any]) -> list[s
             if match is not None:
                 out.append(match.name)
     return out
-
-
-def _to_association_input(value: AssociationInput | tuple[str, str]) -> AssociationInput:
-    if isinstance(value, AssociationInput):
-        return value
-    role, target = value
-    return AssociationInput(role, target)
 
 
 def _to_field_filter(value: WhereClause) -> FieldFilter:
