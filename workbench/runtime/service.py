@@ -837,28 +837,15 @@ def _explicit_removals(ck_type: CkType, attributes: Mapping[str, Any]) -> list[s
 
 
 def _to_field_filter(value: WhereClause) -> FieldFilter:
+    """A ``where`` item as a FieldFilter; operators may be names (``GREATER_THAN``, any case) or
+    symbols (``>=``), checked with the rest when the filters are compiled."""
     if isinstance(value, FieldFilter):
         return value
     if isinstance(value, str):
         return parse_cli_filter(value)
     if isinstance(value, tuple):
         path, operator, comparison = value
-        return (
-            parse_cli_filter(f"{path} {operator}")
-            if comparison is None and operator.upper() in {"IS_NULL", "IS_NOT_NULL"}
-            else FieldFilter(path, _operator(operator), comparison)
-        )
+        return FieldFilter(path, operator, comparison)  # type: ignore[arg-type]
     if isinstance(value, Mapping):
-        return FieldFilter(
-            value["attributePath"], _operator(value["operator"]), value.get("comparisonValue")
-        )
+        return FieldFilter(value["attributePath"], value["operator"], value.get("comparisonValue"))
     raise ValidationError(f"filter {value!r} is not a string, tuple, dict or FieldFilter")
-
-
-def _operator(name: str) -> Any:
-    from workbench.query.model import Operator
-
-    try:
-        return Operator(name.upper())
-    except ValueError:
-        return parse_cli_filter(f"x {name} 0").operator
