@@ -102,8 +102,8 @@ def register(cli: click.Group) -> None:
             click.echo("\nstopping ...")
             supervisor.stop()
 
-        signal.signal(signal.SIGINT, interrupt)
-        signal.signal(signal.SIGTERM, interrupt)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, interrupt)
         supervisor.start()
         click.echo("")
         click.echo(f"Mesh Workbench is up (data: {home})")

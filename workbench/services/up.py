@@ -67,6 +67,17 @@ def api_token(home: Path) -> str:
     return token
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the supervisor dies, so no
+    service outlives a supervisor that was killed (not just interrupted)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
 @dataclass
 class _Child:
     spec: ServiceSpec
@@ -108,8 +119,11 @@ class Supervisor:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start every service and wait for its health route; raise if one fails to come up."""
+        # every child is forked before any relay thread starts (preexec_fn and threads don't mix)
         for name in self.services:
             self._spawn(SERVICES[name])
+        for child in self.children:
+            child.pump.start()
         deadline = time.monotonic() + timeout
         for child in self.children:
             while not self._healthy(child):
@@ -162,12 +176,12 @@ class Supervisor:
             text=True,
             env=env,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no thread runs yet, see start()
         )
         child = _Child(spec, port, process)
         child.pump = threading.Thread(
             target=self._relay, args=(spec.name, process.stdout), daemon=True
         )
-        child.pump.start()
         self.children.append(child)
 
     def _relay(self, name: str, stream: IO[str] | None) -> None:
