@@ -25,6 +25,7 @@ containers (KubeSpawner, see ``hub_config/README.md``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import html
 import os
@@ -36,13 +37,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# jupyter_client.kernelspec: imported at hub start, not on the first spawn (about 1 s there)
+import jupyter_client.kernelspec  # noqa: F401
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from traitlets import Bool, List, Unicode, default
 
+from workbench.notebook.kernelspec import install_kernel_spec
 from workbench.tenancy.ids import validate_tenant_id
 
-__all__ = ["TenantNotAllowed", "TenantSpawner", "can_run_as"]
+__all__ = [
+    "SINGLEUSER_LAUNCHER",
+    "TenantNotAllowed",
+    "TenantSpawner",
+    "can_run_as",
+    "wait_listening",
+]
 
 
 class TenantNotAllowed(web.HTTPError):
@@ -55,6 +65,38 @@ class TenantNotAllowed(web.HTTPError):
         )
         super().__init__(403, message)
         self.jupyterhub_message = message
+
+
+#: How a tenant server starts: ``jupyterhub.singleuser`` with ``rfc3987_syntax`` hidden. Jupyter
+#: Server imports jsonschema (through jupyter_events), whose format module imports
+#: ``rfc3987_syntax`` when it is installed, and that builds an Earley grammar at import: 1.5-3 s
+#: of every server start, for the "iri" string formats only (no Jupyter event schema uses them;
+#: jsonschema skips formats it has no checker for). The arguments follow as for ``-m``.
+SINGLEUSER_LAUNCHER = (
+    "import sys; sys.modules['rfc3987_syntax'] = None; "
+    "from jupyterhub.singleuser import main; sys.exit(main())"
+)
+
+
+async def wait_listening(
+    host: str, port: int, *, alive: Callable[[], bool], timeout: float, interval: float = 0.05
+) -> bool:
+    """Poll until ``host:port`` accepts connections (True), ``alive()`` turns false or
+    ``timeout`` passes (False). A cheap TCP connect, unlike the hub's HTTP check, whose
+    exponential backoff (up to 5 s between tries) notices a started server up to seconds late."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline and alive():
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), interval * 4)
+        except (OSError, TimeoutError):
+            await asyncio.sleep(interval)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
 
 
 @functools.cache
@@ -128,7 +170,8 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
     @default("cmd")
     def _cmd_default(self) -> list[str]:
         # the hub's own interpreter: no reliance on PATH, same packages as the hub
-        return [sys.executable, "-m", "jupyterhub.singleuser"]
+        # (SINGLEUSER_LAUNCHER: jupyterhub.singleuser without a 1.5-3 s import, see there)
+        return [sys.executable, "-c", SINGLEUSER_LAUNCHER]
 
     @default("default_url")
     def _default_url_default(self) -> str:
@@ -186,8 +229,6 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
         return None
 
     def _prepare_directory(self, tenant: str, owner: pwd.struct_passwd | None) -> Path:
-        from workbench.notebook.kernelspec import install_kernel_spec
-
         work = self.working_directory(tenant)
         work.mkdir(parents=True, exist_ok=True)
         if self.seed_notebooks:
@@ -221,7 +262,17 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
             work,
             owner.pw_name if owner else "the hub's user",
         )
-        return await super().start()
+        started = await super().start()
+        # return once the server listens, so the hub's first readiness check succeeds
+        if isinstance(started, tuple) and len(started) == 2:
+            host, port = started
+            await wait_listening(
+                str(host or "127.0.0.1"),
+                int(port),
+                alive=lambda: self.proc is not None and self.proc.poll() is None,
+                timeout=float(self.start_timeout),
+            )
+        return started
 
     def get_env(self) -> dict[str, str]:
         env: dict[str, str] = super().get_env()

@@ -8,10 +8,21 @@ named by ``WORKBENCH_TENANT`` (remote when ``WORKBENCH_API_URL`` is set, else in
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from workbench.notebook.connection import NotebookConnection, connect_from_environment
-from workbench.notebook.display import CkTypeView, ImportReportView, stream_plot
+if TYPE_CHECKING:
+    from workbench.notebook.connection import NotebookConnection, connect_from_environment
+    from workbench.notebook.display import CkTypeView, ImportReportView, stream_plot
+
+# imported on first use, so ``workbench.notebook.kernelspec`` (the hub's spawner) stays light
+_LAZY = {
+    "NotebookConnection": "workbench.notebook.connection",
+    "connect_from_environment": "workbench.notebook.connection",
+    "CkTypeView": "workbench.notebook.display",
+    "ImportReportView": "workbench.notebook.display",
+    "stream_plot": "workbench.notebook.display",
+}
 
 __all__ = [
     "CkTypeView",
@@ -35,3 +46,12 @@ def unload_ipython_extension(shell: Any) -> None:
     from workbench.notebook.extension import unload_ipython_extension as unload
 
     unload(shell)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

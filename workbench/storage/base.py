@@ -13,7 +13,7 @@ it is given: validation belongs to :mod:`workbench.runtime`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.errors import ValidationError
+from workbench.errors import Conflict, ValidationError
 from workbench.query.cursor import decode_cursor, encode_cursor
 from workbench.query.model import EntityQuery, Page, Path
 
@@ -445,6 +445,42 @@ def check_column_name(name: str) -> str:
     return name
 
 
+def check_new_columns(columns: Sequence[StreamColumn], types: Collection[str]) -> None:
+    """Check the names of ``columns`` and that their types are among ``types`` (an adapter's)."""
+    for column in columns:
+        check_column_name(column.name)
+        if column.type not in types:
+            raise ValidationError(f"unknown stream column type {column.type!r}")
+
+
+def free_physical_name(name: str, taken: Collection[str]) -> str:
+    """:func:`physical_table_name` of ``name``, with a ``_<n>`` suffix when that is ``taken``."""
+    base = physical_table_name(name)
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}_{n}"
+    return candidate
+
+
+def missing_columns(table: StreamTable, columns: Sequence[StreamColumn]) -> list[StreamColumn]:
+    """The ``columns`` that ``table`` lacks (the first of each case-insensitive name); a column it
+    has with another type is a Conflict (columns are never retyped)."""
+    missing: list[StreamColumn] = []
+    for column in columns:
+        found = table.column(column.name)
+        if found is None:
+            if all(c.name.lower() != column.name.lower() for c in missing):
+                missing.append(column)
+        elif found.type != column.type:
+            raise Conflict(
+                f"stream table {table.name} already has column {found.name!r} as {found.type}; "
+                f"it cannot become {column.type} (columns are never retyped: give the "
+                "attribute a new name)"
+            )
+    return missing
+
+
 def check_aggregation(
     table: StreamTable | None, aggregation: StreamAggregation
 ) -> list[StreamColumn]:
@@ -487,6 +523,44 @@ def aggregate_result_type(column: StreamColumn, function: AggregateFunction) -> 
     if function == "count":
         return pa.int64()
     return STREAM_ARROW_TYPES[column.type]
+
+
+def plan_aggregation(
+    table: StreamTable | None, aggregation: StreamAggregation
+) -> tuple[list[tuple[StreamColumn, AggregateFunction]], pa.Schema]:
+    """The checked ``(column, function)`` outputs of an aggregation and its result schema; the
+    outputs are empty when there is nothing to aggregate (no table, no applicable function, an
+    empty ``rt_ids``), and the result is then ``schema.empty_table()``."""
+    columns = check_aggregation(table, aggregation)
+    outputs = [
+        (c, f) for c in columns for f in aggregate_output_functions(c, aggregation.functions)
+    ]
+    schema = pa.schema(
+        [
+            pa.field("rtId", pa.string()),
+            pa.field("bucket", STREAM_ARROW_TYPES["timestamp"]),
+            *(pa.field(f"{c.name}_{f}", aggregate_result_type(c, f)) for c, f in outputs),
+        ]
+    )
+    if table is None or (aggregation.rt_ids is not None and not aggregation.rt_ids):
+        return [], schema
+    return outputs, schema
+
+
+def read_columns(table: StreamTable | None, query: StreamQuery) -> tuple[list[StreamColumn], bool]:
+    """The value columns a read returns, after checking them and the page size, and whether it
+    can return any point (not without a table, with a zero page size or an empty ``rt_ids``)."""
+    columns = select_columns(table, query.columns)
+    if query.limit is not None and query.limit < 0:
+        raise ValidationError(f"page size must not be negative, got {query.limit}")
+    empty = table is None or query.limit == 0 or (query.rt_ids is not None and not query.rt_ids)
+    return columns, not empty
+
+
+def trim_page(result: pa.Table, limit: int | None) -> tuple[pa.Table, bool]:
+    """A page read with one row more than ``limit`` cut to ``limit``, and whether it had more."""
+    has_next = limit is not None and result.num_rows > limit
+    return (result.slice(0, limit) if has_next else result), has_next
 
 
 def select_columns(table: StreamTable | None, names: Sequence[str] | None) -> list[StreamColumn]:
@@ -572,6 +646,13 @@ def prepare_points(table: StreamTable, data: pa.Table) -> pa.Table:
             ) from None
         fields.append(pa.field(column.name, target))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def points_to_upsert(table: StreamTable, data: pa.Table) -> pa.Table:
+    """``data`` as :func:`prepare_points` makes it, rows with equal keys merged as
+    :func:`merge_duplicate_keys` does: the points :meth:`StreamStore.append` upserts."""
+    points = prepare_points(table, data)
+    return merge_duplicate_keys(points) if has_duplicate_keys(points) else points
 
 
 def has_duplicate_keys(data: pa.Table) -> bool:

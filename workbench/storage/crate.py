@@ -43,7 +43,6 @@ from workbench.errors import (
     WorkbenchError,
 )
 from workbench.storage.base import (
-    STREAM_ARROW_TYPES,
     AggregateFunction,
     StreamAggregation,
     StreamColumn,
@@ -52,21 +51,21 @@ from workbench.storage.base import (
     StreamQuery,
     StreamStore,
     StreamTable,
-    aggregate_output_functions,
-    aggregate_result_type,
-    check_aggregation,
-    check_column_name,
+    check_new_columns,
     decode_stream_cursor,
     empty_points,
     encode_stream_cursor,
-    has_duplicate_keys,
-    merge_duplicate_keys,
-    physical_table_name,
-    prepare_points,
-    select_columns,
+    free_physical_name,
+    missing_columns,
+    plan_aggregation,
+    points_to_upsert,
+    read_columns,
     stream_schema,
     to_micros,
+    trim_page,
 )
+from workbench.storage.stream_sql import after_cursor_condition, page_select
+from workbench.storage.stream_sql import quote_identifier as _q
 
 __all__ = ["CrateStreamStore", "parse_crate_url"]
 
@@ -80,10 +79,6 @@ _SQL_TYPES: dict[str, str] = {
 _SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 #: rows per bulk request: large enough to amortise HTTP, small enough for CrateDB's bulk limits
 BULK_ROWS = 5_000
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def parse_crate_url(url: str) -> tuple[dict[str, Any], str, str]:
@@ -225,19 +220,11 @@ class CrateStreamStore(StreamStore):
         return sorted(self._load(), key=lambda t: t.name)
 
     def ensure_table(self, name: str, columns: Sequence[StreamColumn]) -> StreamTable:
-        for column in columns:
-            check_column_name(column.name)
-            if column.type not in _SQL_TYPES:
-                raise ValidationError(f"unknown stream column type {column.type!r}")
+        check_new_columns(columns, _SQL_TYPES)
         with self._lock:
             existing = self.table(name)
             if existing is None:
-                taken = {t.physical_name for t in self.tables()}
-                physical = base = physical_table_name(name)
-                n = 1
-                while physical in taken:
-                    n += 1
-                    physical = f"{base}_{n}"
+                physical = free_physical_name(name, {t.physical_name for t in self.tables()})
                 unique = list({c.name.lower(): c for c in columns}.values())
                 defs = "".join(f", {_q(c.name)} {_SQL_TYPES[c.type]}" for c in unique)
                 self._execute(
@@ -247,18 +234,7 @@ class CrateStreamStore(StreamStore):
                 )
                 self._save(name, physical, unique, insert=True)
                 return StreamTable(name, physical, tuple(unique))
-            missing: list[StreamColumn] = []
-            for column in columns:
-                found = existing.column(column.name)
-                if found is None:
-                    if all(c.name.lower() != column.name.lower() for c in missing):
-                        missing.append(column)
-                elif found.type != column.type:
-                    raise Conflict(
-                        f"stream table {name} already has column {found.name!r} as {found.type}; "
-                        f"it cannot become {column.type} (columns are never retyped: give the "
-                        "attribute a new name)"
-                    )
+            missing = missing_columns(existing, columns)
             if not missing:
                 return existing
             present = {
@@ -311,12 +287,10 @@ class CrateStreamStore(StreamStore):
         table = self.table(name)
         if table is None:
             raise NotFound(f"stream table {name} does not exist; call ensure_table first")
-        points = prepare_points(table, data)
+        points = points_to_upsert(table, data)
         if points.num_rows == 0:
             return 0
         given = int(data.num_rows)
-        if has_duplicate_keys(points):
-            points = merge_duplicate_keys(points)
         names = points.column_names
         values = [n for n in names if n not in ("rtId", "timestamp")]
         if values:
@@ -366,35 +340,19 @@ class CrateStreamStore(StreamStore):
 
     def read(self, name: str, query: StreamQuery) -> StreamPage:
         table = self.table(name)
-        columns = select_columns(table, query.columns)
-        if query.limit is not None and query.limit < 0:
-            raise ValidationError(f"page size must not be negative, got {query.limit}")
-        if table is None or query.limit == 0 or (query.rt_ids is not None and not query.rt_ids):
+        columns, readable = read_columns(table, query)
+        if table is None or not readable:
             return StreamPage(empty_points(columns), False, None)
         where, params = _range_filter(query.start, query.end, query.rt_ids)
-        direction = "DESC" if query.descending else "ASC"
         if query.after is not None:
             micros, rt_id = decode_stream_cursor(query.after, query.descending)
-            op, bound = ("<", "<=") if query.descending else (">", ">=")
-            where += (" AND " if where else " WHERE ") + (
-                f'"timestamp" {bound} ? AND ("timestamp" {op} ? OR '
-                f'("timestamp" = ? AND "rtId" {op} ?))'
-            )
+            where += (" AND " if where else " WHERE ") + after_cursor_condition(query.descending)
             params += [micros, micros, micros, rt_id]
-        selected = ", ".join(['"rtId"', '"timestamp"', *(_q(c.name) for c in columns)])
-        sql = (
-            f"SELECT {selected} FROM {self._t(table.physical_name)}{where} "
-            f'ORDER BY "timestamp" {direction}, "rtId" {direction}'
-        )
-        if query.limit is not None:
-            sql += f" LIMIT {int(query.limit) + 1}"
+        sql = page_select(self._t(table.physical_name), columns, where, query)
         rows = self._execute(sql, params, f"reading stream points of {name}")
         schema = stream_schema(columns)
         logical: list[StreamColumnType] = ["varchar", "timestamp", *(c.type for c in columns)]
-        result = _to_arrow(rows, schema, logical)
-        has_next = query.limit is not None and result.num_rows > query.limit
-        if has_next:
-            result = result.slice(0, query.limit)
+        result, has_next = trim_page(_to_arrow(rows, schema, logical), query.limit)
         end_cursor = None
         if result.num_rows:
             last = rows[result.num_rows - 1]
@@ -403,22 +361,8 @@ class CrateStreamStore(StreamStore):
 
     def aggregate(self, name: str, aggregation: StreamAggregation) -> pa.Table:
         table = self.table(name)
-        columns = check_aggregation(table, aggregation)
-        outputs = [
-            (c, f) for c in columns for f in aggregate_output_functions(c, aggregation.functions)
-        ]
-        schema = pa.schema(
-            [
-                pa.field("rtId", pa.string()),
-                pa.field("bucket", STREAM_ARROW_TYPES["timestamp"]),
-                *(pa.field(f"{c.name}_{f}", aggregate_result_type(c, f)) for c, f in outputs),
-            ]
-        )
-        if (
-            table is None
-            or not outputs
-            or (aggregation.rt_ids is not None and not aggregation.rt_ids)
-        ):
+        outputs, schema = plan_aggregation(table, aggregation)
+        if table is None or not outputs:
             return schema.empty_table()
         where, params = _range_filter(aggregation.start, aggregation.end, aggregation.rt_ids)
         size = int(aggregation.interval_us)

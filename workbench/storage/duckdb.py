@@ -47,7 +47,6 @@ from workbench.errors import (
     WorkbenchError,
 )
 from workbench.storage.base import (
-    STREAM_ARROW_TYPES,
     AggregateFunction,
     StreamAggregation,
     StreamColumn,
@@ -56,22 +55,22 @@ from workbench.storage.base import (
     StreamQuery,
     StreamStore,
     StreamTable,
-    aggregate_output_functions,
-    aggregate_result_type,
-    check_aggregation,
-    check_column_name,
+    check_new_columns,
     decode_stream_cursor,
     empty_points,
     encode_stream_cursor,
+    free_physical_name,
     from_micros,
-    has_duplicate_keys,
-    merge_duplicate_keys,
-    physical_table_name,
-    prepare_points,
-    select_columns,
+    missing_columns,
+    plan_aggregation,
+    points_to_upsert,
+    read_columns,
     stream_schema,
     to_micros,
+    trim_page,
 )
+from workbench.storage.stream_sql import after_cursor_condition, page_select
+from workbench.storage.stream_sql import quote_identifier as _q
 
 __all__ = ["DuckDBStreamStore", "read_owner"]
 
@@ -91,10 +90,6 @@ _LOGICAL_TYPES: dict[str, StreamColumnType] = {
 }
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<command>.*?) \(PID (?P<pid>\d+)\)")
 _BATCH = "wb_batch"
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def owner_file(path: Path) -> Path:
@@ -303,32 +298,19 @@ class DuckDBStreamStore(StreamStore):
         return sorted(self._tables().values(), key=lambda t: t.name)
 
     def ensure_table(self, name: str, columns: Sequence[StreamColumn]) -> StreamTable:
-        for column in columns:
-            check_column_name(column.name)
-            if column.type not in _SQL_TYPES:
-                raise ValidationError(f"unknown stream column type {column.type!r}")
+        check_new_columns(columns, _SQL_TYPES)
         with self._db.write_lock, self._translated(f"creating stream table {name}"):
             existing = self.table(name)
             if existing is not None:
-                missing: list[StreamColumn] = []
-                for column in columns:
-                    found = existing.column(column.name)
-                    if found is None:
-                        if all(c.name.lower() != column.name.lower() for c in missing):
-                            missing.append(column)
-                    elif found.type != column.type:
-                        raise Conflict(
-                            f"stream table {name} already has column {found.name!r} as "
-                            f"{found.type}; it cannot become {column.type} (columns are never "
-                            "retyped: give the attribute a new name)"
-                        )
+                missing = missing_columns(existing, columns)
                 if not missing:
                     return existing
             cursor = self._cursor()
             cursor.execute("BEGIN TRANSACTION")
             try:
                 if existing is None:
-                    physical = self._free_physical_name(name)
+                    taken = {t.physical_name for t in self._tables().values()}
+                    physical = free_physical_name(name, taken)
                     unique = {c.name.lower(): c for c in columns}
                     defs = "".join(f", {_q(c.name)} {_SQL_TYPES[c.type]}" for c in unique.values())
                     cursor.execute(
@@ -351,15 +333,6 @@ class DuckDBStreamStore(StreamStore):
             created = self.table(name)
             assert created is not None
             return created
-
-    def _free_physical_name(self, name: str) -> str:
-        taken = {t.physical_name for t in self._tables().values()}
-        base = physical_table_name(name)
-        candidate, n = base, 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{base}_{n}"
-        return candidate
 
     def drop_table(self, name: str) -> None:
         with self._db.write_lock, self._translated(f"dropping stream table {name}"):
@@ -384,12 +357,10 @@ class DuckDBStreamStore(StreamStore):
         table = self.table(name)
         if table is None:
             raise NotFound(f"stream table {name} does not exist; call ensure_table first")
-        points = prepare_points(table, data)
+        points = points_to_upsert(table, data)
         if points.num_rows == 0:
             return 0
         given = int(data.num_rows)
-        if has_duplicate_keys(points):
-            points = merge_duplicate_keys(points)
         names = points.column_names
         columns = ", ".join(_q(n) for n in names)
         values = [n for n in names if n not in ("rtId", "timestamp")]
@@ -466,36 +437,20 @@ class DuckDBStreamStore(StreamStore):
 
     def read(self, name: str, query: StreamQuery) -> StreamPage:
         table = self.table(name)
-        columns = select_columns(table, query.columns)
-        if query.limit is not None and query.limit < 0:
-            raise ValidationError(f"page size must not be negative, got {query.limit}")
-        if table is None or query.limit == 0 or (query.rt_ids is not None and not query.rt_ids):
+        columns, readable = read_columns(table, query)
+        if table is None or not readable:
             return StreamPage(empty_points(columns), False, None)
         where, params = _range_filter(query.start, query.end, query.rt_ids)
-        direction = "DESC" if query.descending else "ASC"
         if query.after is not None:
             micros, rt_id = decode_stream_cursor(query.after, query.descending)
             at = from_micros(micros)
-            op, bound = ("<", "<=") if query.descending else (">", ">=")
-            where += (" AND " if where else " WHERE ") + (
-                f'"timestamp" {bound} ? AND ("timestamp" {op} ? OR '
-                f'("timestamp" = ? AND "rtId" {op} ?))'
-            )
+            where += (" AND " if where else " WHERE ") + after_cursor_condition(query.descending)
             params += [at, at, at, rt_id]
-        selected = ", ".join(['"rtId"', '"timestamp"', *(_q(c.name) for c in columns)])
-        sql = (
-            f"SELECT {selected} FROM {table.physical_name}{where} "
-            f'ORDER BY "timestamp" {direction}, "rtId" {direction}'
-        )
-        if query.limit is not None:
-            sql += f" LIMIT {int(query.limit) + 1}"
+        sql = page_select(table.physical_name, columns, where, query)
         with self._translated(f"reading stream points of {name}"):
             result = self._cursor().sql(sql, params=params).to_arrow_table()
         result = result.rename_columns(["rtId", "timestamp", *(c.name for c in columns)])
-        result = result.cast(stream_schema(columns))
-        has_next = query.limit is not None and result.num_rows > query.limit
-        if has_next:
-            result = result.slice(0, query.limit)
+        result, has_next = trim_page(result.cast(stream_schema(columns)), query.limit)
         end_cursor = None
         if result.num_rows:
             last = result.num_rows - 1
@@ -507,22 +462,8 @@ class DuckDBStreamStore(StreamStore):
 
     def aggregate(self, name: str, aggregation: StreamAggregation) -> pa.Table:
         table = self.table(name)
-        columns = check_aggregation(table, aggregation)
-        outputs = [
-            (c, f) for c in columns for f in aggregate_output_functions(c, aggregation.functions)
-        ]
-        schema = pa.schema(
-            [
-                pa.field("rtId", pa.string()),
-                pa.field("bucket", STREAM_ARROW_TYPES["timestamp"]),
-                *(pa.field(f"{c.name}_{f}", aggregate_result_type(c, f)) for c, f in outputs),
-            ]
-        )
-        if (
-            table is None
-            or not outputs
-            or (aggregation.rt_ids is not None and not aggregation.rt_ids)
-        ):
+        outputs, schema = plan_aggregation(table, aggregation)
+        if table is None or not outputs:
             return schema.empty_table()
         where, params = _range_filter(aggregation.start, aggregation.end, aggregation.rt_ids)
         size = int(aggregation.interval_us)

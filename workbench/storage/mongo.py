@@ -105,6 +105,7 @@ from workbench.storage.base import (
     StoredEntity,
     WriteBatch,
 )
+from workbench.storage.encoding import DATETIME_MARKER, escape_string, utc_text
 
 __all__ = ["MongoEntityStore", "decode_datetime", "encode_datetime"]
 
@@ -119,9 +120,8 @@ _BATCH = "_wbBatch"
 #: prefix of the server indexes made from IndexSpecs
 _INDEX_PREFIX = "wb_"
 
-# The same logical encoding as the SQLite adapter (workbench/storage/sqlite.py): a datetime is
-# "$dt:" + fixed-width UTC text; a string that itself starts with "$dt:" or "$$" gets one more "$".
-_DT_MARKER = "$dt:"
+# The encoding shared with the SQLite adapter (workbench/storage/encoding.py); the pattern below is
+# the exact text utc_text writes, behind the marker.
 _DT_RE = re.compile(r"\$dt:(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6})Z\Z")
 
 #: first path element -> stored field, for the system fields queries may use
@@ -153,11 +153,7 @@ def encode_datetime(value: datetime) -> str:
             f"datetime {value.isoformat()} has no timezone; pass an aware datetime "
             "(for example datetime.now(UTC))"
         )
-    utc = value.astimezone(UTC)
-    return (
-        f"{_DT_MARKER}{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:"
-        f"{utc.minute:02d}:{utc.second:02d}.{utc.microsecond:06d}Z"
-    )
+    return DATETIME_MARKER + utc_text(value)
 
 
 def decode_datetime(value: str) -> datetime | None:
@@ -171,8 +167,8 @@ def decode_datetime(value: str) -> datetime | None:
 def _encode(value: Any) -> Any:
     if isinstance(value, datetime):
         return encode_datetime(value)
-    if isinstance(value, str) and value.startswith(("$$", _DT_MARKER)):
-        return "$" + value
+    if isinstance(value, str):
+        return escape_string(value)
     if isinstance(value, dict):
         return {key: _encode(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -184,7 +180,7 @@ def _decode(value: Any) -> Any:
     if isinstance(value, str):
         if value.startswith("$$"):
             return value[1:]
-        if value.startswith(_DT_MARKER):
+        if value.startswith(DATETIME_MARKER):
             decoded = decode_datetime(value)
             return value if decoded is None else decoded
         return value

@@ -58,12 +58,17 @@ from workbench.storage.base import (
     StoredEntity,
     WriteBatch,
 )
+from workbench.storage.encoding import (
+    DATETIME_MARKER,
+    ESCAPED_PREFIXES,
+    escape_string,
+    utc_text,
+)
 
 __all__ = ["SqliteEntityStore", "decode_json", "encode_json", "format_datetime"]
 
 _SCHEME = "sqlite://"
 _MEMORY = ":memory:"
-_DT_PREFIX = "$dt:"
 _INDEX_PREFIX = "mdl_"
 _PAGE_SIZE = 16384
 _ANALYZE_MIN_ROWS = 1000  # re-analyze after this many inserts, or as many as the table held
@@ -135,7 +140,7 @@ def format_datetime(value: datetime) -> str:
             f"datetime {value.isoformat()} has no timezone; pass a timezone-aware datetime "
             "(e.g. datetime.now(UTC))"
         )
-    return _utc_text(value)
+    return utc_text(value)
 
 
 #: the system datetime last formatted by :func:`_stamp_text` and its text, as one tuple that
@@ -155,12 +160,6 @@ def _stamp_text(value: datetime) -> str:
     return text
 
 
-@lru_cache(maxsize=4096)  # imports repeat the same few timestamps across many entities
-def _utc_text(value: datetime) -> str:
-    # isoformat pads the year to four digits: always 32 characters ending in +00:00
-    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
-
-
 def _parse_datetime(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -168,13 +167,11 @@ def _parse_datetime(text: str) -> datetime:
 def _encode_scalar(value: Any) -> Any:
     """A JSON-stored scalar as SQLite sees it through ``json_extract``."""
     if isinstance(value, str):
-        if value.startswith(("$$", _DT_PREFIX)):
-            return "$" + value
-        return value
+        return escape_string(value)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, datetime):
-        return _DT_PREFIX + format_datetime(value)
+        return DATETIME_MARKER + format_datetime(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(
             f"the number {value!r} cannot be stored or compared; use a finite value"
@@ -188,14 +185,14 @@ def _encode_scalar(value: Any) -> Any:
 
 
 def _encode_tree(value: Any) -> Any:
-    if isinstance(value, str):
-        return "$" + value if value.startswith(("$$", _DT_PREFIX)) else value
+    if isinstance(value, str):  # escape_string, inlined: this walks every value of a document
+        return "$" + value if value.startswith(ESCAPED_PREFIXES) else value
     if isinstance(value, dict):
         return {str(key): _encode_tree(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_encode_tree(item) for item in value]
     if isinstance(value, datetime):
-        return _DT_PREFIX + format_datetime(value)
+        return DATETIME_MARKER + format_datetime(value)
     return value
 
 
@@ -211,10 +208,10 @@ _DATETIMES = _DatetimeCount()
 def _json_default(value: object) -> str:
     if type(value) is datetime and value.tzinfo is UTC:  # what the entity service stores
         _DATETIMES.value += 1
-        return _DT_PREFIX + _utc_text(value)
+        return DATETIME_MARKER + utc_text(value)
     if isinstance(value, datetime):
         _DATETIMES.value += 1
-        return _DT_PREFIX + format_datetime(value)
+        return DATETIME_MARKER + format_datetime(value)
     raise TypeError(f"{type(value).__name__} {value!r} is not JSON-serialisable")
 
 
@@ -252,7 +249,7 @@ def encode_json(document: Any) -> str:
         # Fast path: the C encoder did all the work unless a string of the caller's starts with
         # a marker ("$dt:" or "$$"), which needs escaping. Every '"$dt:' beyond the datetimes
         # we converted, or any '"$$', sends the document through the exact (slower) walk.
-        if '"$' in text and (text.count('"' + _DT_PREFIX) != counter.value or '"$$' in text):
+        if '"$' in text and (text.count('"' + DATETIME_MARKER) != counter.value or '"$$' in text):
             text = _DUMPS(_encode_tree(document))
     except (TypeError, ValueError) as exc:
         raise ValidationError(
@@ -279,8 +276,8 @@ def _decode_list(items: list[Any]) -> list[Any]:
 
 
 def _decode_string(value: str) -> Any:
-    if value.startswith(_DT_PREFIX):
-        return _parse_datetime(value[len(_DT_PREFIX) :])
+    if value.startswith(DATETIME_MARKER):
+        return _parse_datetime(value[len(DATETIME_MARKER) :])
     return value[1:] if value.startswith("$$") else value
 
 
@@ -305,8 +302,8 @@ def decode_json(text: str) -> Any:
 
 def _display(value: Any) -> str:
     if isinstance(value, str):
-        if value.startswith(_DT_PREFIX):
-            return _parse_datetime(value[len(_DT_PREFIX) :]).isoformat()
+        if value.startswith(DATETIME_MARKER):
+            return _parse_datetime(value[len(DATETIME_MARKER) :]).isoformat()
         return repr(value[1:] if value.startswith("$$") else value)
     return repr(value)
 
@@ -330,7 +327,7 @@ def _plain_string(value: object, encoded: int) -> str | None:
     if not isinstance(value, str):
         return None
     if encoded and value.startswith("$"):
-        if value.startswith(_DT_PREFIX):
+        if value.startswith(DATETIME_MARKER):
             return None
         if value.startswith("$$"):
             return value[1:]
