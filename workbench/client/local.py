@@ -171,9 +171,7 @@ class Tenants:
                 "(confirm=True in Python, --yes on the command line)"
             )
         registry = self._workbench.registry
-        registry.get(tenant_id)
-        if registry.children(tenant_id):
-            registry.remove(tenant_id)  # raises Conflict naming the children
+        registry.check_removable(tenant_id)
         tenant = self._workbench.tenant(tenant_id)
         tenant.drop_backends()
         tenant.close()

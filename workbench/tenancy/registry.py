@@ -162,13 +162,19 @@ class TenantRegistry:
         self._store.put_meta(_NAMESPACE, tenant_id, record.to_document())
         return record
 
-    def remove(self, tenant_id: str) -> TenantRecord:
-        """Remove the registry entry (the caller drops the backends first)."""
+    def check_removable(self, tenant_id: str) -> TenantRecord:
+        """The tenant's record; Conflict when child tenants still depend on it."""
         record = self.get(tenant_id)
         children = self.children(tenant_id)
         if children:
             names = ", ".join(c.id for c in children)
             raise Conflict(f"tenant {tenant_id!r} has child tenants ({names}); delete them first")
+        return record
+
+    def remove(self, tenant_id: str) -> TenantRecord:
+        """Remove the registry entry and the tenant's file area (the caller drops the
+        backends first)."""
+        record = self.check_removable(tenant_id)
         self._store.put_meta(_NAMESPACE, tenant_id, None)
         shutil.rmtree(self.tenant_dir(tenant_id), ignore_errors=True)
         return record
