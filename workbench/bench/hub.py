@@ -146,5 +146,9 @@ def hub_spawn(quick: bool = False, backend: str | None = None) -> BenchReport:
     report.add("hub / plain server (p50)", stats["p50_ms"] / max(base["p50_ms"], 1e-9), "x")
     for phase in PHASES:
         report.add(f"  {phase} p50", percentiles([p[phase] for _, p in runs])["p50_ms"] / 1000, "s")
-    report.baseline = {"plain_single_user_server": base, "samples_s": plain}
+    report.baseline = {
+        "plain_single_user_server": base,
+        "samples_s": plain,
+        "hub_samples": [{"total_s": total, **phases} for total, phases in runs],
+    }
     return report

@@ -144,7 +144,13 @@ class HubSession:
         return found
 
     def wait_ready(self, server: str = "", *, timeout: float = 90.0) -> dict[str, Any]:
+        """Wait until the server is ready: on the hub's progress event stream (the hub says
+        when, no polling), else by polling the user model."""
         deadline = time.monotonic() + timeout
+        if self._wait_progress(server, timeout):
+            model = self.server_model(server)
+            if model is not None and model.get("ready"):
+                return model
         while time.monotonic() < deadline:
             model = self.server_model(server)
             if model is None:
@@ -153,6 +159,36 @@ class HubSession:
                 return model
             time.sleep(0.1)
         raise HubError(f"server {server!r} of {self.user} was not ready within {timeout:.0f} s")
+
+    def _wait_progress(self, server: str, timeout: float) -> bool:
+        """Follow ``.../progress`` (server-sent events) until the ready event (True); False when
+        the stream is unavailable or ends otherwise; a failed spawn raises."""
+        user = self._escaped_user
+        path = f"/users/{user}/server" + (f"s/{quote(server)}" if server else "") + "/progress"
+        try:
+            with self.http.stream(
+                "GET",
+                f"{self.hub_url}/hub/api{path}",
+                headers={"X-XSRFToken": self._xsrf(), "Accept": "text/event-stream"},
+                follow_redirects=False,
+                timeout=httpx.Timeout(timeout, connect=10.0),
+            ) as response:
+                if response.status_code != 200:
+                    return False
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    if event.get("failed"):
+                        raise HubError(
+                            f"server {server!r} of {self.user} failed to start: "
+                            f"{event.get('message', '')}"
+                        )
+                    if event.get("ready"):
+                        return True
+        except (httpx.HTTPError, ValueError):
+            return False
+        return False
 
     def stop(self, server: str = "", *, timeout: float = 60.0) -> None:
         user = self._escaped_user

@@ -270,7 +270,8 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
                 str(host or "127.0.0.1"),
                 int(port),
                 alive=lambda: self.proc is not None and self.proc.poll() is None,
-                timeout=float(self.start_timeout),
+                # past that, the hub's own check (http_timeout) takes over as before
+                timeout=float(self.start_timeout) / 2,
             )
         return started
 
