@@ -8,10 +8,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from workbench.client.local import Tenant, Workbench
-from workbench.client.local import open_workbench as open
 from workbench.errors import (
     Conflict,
     Forbidden,
@@ -22,9 +21,28 @@ from workbench.errors import (
 )
 
 if TYPE_CHECKING:
+    from workbench.client.local import Tenant, Workbench
     from workbench.client.remote import RemoteTenant
 
 __version__ = "0.1.0"
+
+
+def open(data_dir: str | Path | None = None) -> Workbench:
+    """Open the data directory ``data_dir`` (default ``WORKBENCH_HOME`` or ``~/.workbench``).
+
+    The in-process client is imported on first use, so a remote-only process (a tenant kernel
+    talking to the API) never loads the storage layer."""
+    from workbench.client.local import open_workbench
+
+    return open_workbench(data_dir)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Tenant", "Workbench"):
+        from workbench.client import local
+
+        return getattr(local, name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 
 def connect(
