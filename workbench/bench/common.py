@@ -20,6 +20,7 @@ from typing import Any
 __all__ = [
     "BenchReport",
     "Metric",
+    "bench_tenant",
     "hardware",
     "percentiles",
     "progress",
@@ -136,3 +137,29 @@ class BenchReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@contextmanager
+def bench_tenant(library_yaml: str, backend: str | None, name: str) -> Iterator[Any]:
+    """A throw-away workbench with tenant ``name`` (its entities on ``backend`` when given, e.g.
+    ``mongodb://host/db``) holding the library ``library_yaml``; removed afterwards."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import workbench
+    from workbench.ck.loader import load_library_from_text
+
+    home = Path(tempfile.mkdtemp(prefix="wb-bench-"))
+    try:
+        with workbench.open(home) as wb:
+            config = {"entities.url": backend} if backend else None
+            tenant = wb.tenants.create(name, config=config)
+            tenant.ck.import_library(load_library_from_text(library_yaml, "bench.yaml"))
+            try:
+                yield tenant
+            finally:
+                if backend:
+                    tenant.entity_store.drop()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

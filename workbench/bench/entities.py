@@ -9,17 +9,18 @@ ratio shows what validation and the service layer cost.
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from workbench.bench.common import BenchReport, percentiles, progress, time_calls, timer
-from workbench.ck.loader import load_library_from_text
+from workbench.bench.common import (
+    BenchReport,
+    bench_tenant,
+    percentiles,
+    progress,
+    time_calls,
+    timer,
+)
 from workbench.runtime.entity import AssociationInput, EntityInput
 from workbench.runtime.ids import new_rt_id
 from workbench.storage.base import StoredAssociation, StoredEntity, WriteBatch
@@ -109,24 +110,8 @@ def _inputs(total: int) -> list[EntityInput]:
     return items
 
 
-@contextmanager
-def _tenant(backend: str | None, name: str) -> Iterator[Any]:
-    """A throw-away workbench and tenant (on ``backend`` when given) with the bench library."""
-    import workbench
-
-    home = Path(tempfile.mkdtemp(prefix="wb-bench-"))
-    try:
-        with workbench.open(home) as wb:
-            config = {"entities.url": backend} if backend else None
-            tenant = wb.tenants.create(name, config=config)
-            tenant.ck.import_library(load_library_from_text(BENCH_LIBRARY, "bench.yaml"))
-            try:
-                yield tenant
-            finally:
-                if backend:
-                    tenant.entity_store.drop()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+def _tenant(backend: str | None, name: str) -> Any:
+    return bench_tenant(BENCH_LIBRARY, backend, name)
 
 
 def _import(tenant: Any, inputs: list[EntityInput], chunk: int, label: str) -> float:

@@ -9,17 +9,21 @@ GraphQL execution cost. Over-HTTP figures are added by the Asset Repository serv
 from __future__ import annotations
 
 import gc
-import shutil
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from workbench.bench.common import BenchReport, percentiles, progress, time_calls, timer
-from workbench.ck.loader import load_library_from_documents, load_library_from_text
+from workbench.bench.common import (
+    BenchReport,
+    bench_tenant,
+    percentiles,
+    progress,
+    time_calls,
+    timer,
+)
+from workbench.ck.loader import load_library_from_documents
 from workbench.runtime.entity import AssociationInput, EntityInput
 
 __all__ = ["GRAPHQL_BENCH_LIBRARY", "graphql_large", "graphql_list", "schema_build"]
@@ -117,23 +121,8 @@ def _service_gc() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
-@contextmanager
-def _tenant(backend: str | None, name: str) -> Iterator[Any]:
-    import workbench
-
-    home = Path(tempfile.mkdtemp(prefix="wb-bench-"))
-    try:
-        with workbench.open(home) as wb:
-            config = {"entities.url": backend} if backend else None
-            tenant = wb.tenants.create(name, config=config)
-            tenant.ck.import_library(load_library_from_text(GRAPHQL_BENCH_LIBRARY, "bench.yaml"))
-            try:
-                yield tenant
-            finally:
-                if backend:
-                    tenant.entity_store.drop()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+def _tenant(backend: str | None, name: str) -> Any:
+    return bench_tenant(GRAPHQL_BENCH_LIBRARY, backend, name)
 
 
 def _fill(tenant: Any, meters: int, buildings: int) -> None:
