@@ -11,12 +11,12 @@ follows the Asset Repository's current address.
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-__all__ = ["PLAYGROUND_CLIENT", "DemoAccess", "prepare_demo_access", "read_or_create_secret"]
+from workbench.secret_files import read_or_create_secret
+
+__all__ = ["PLAYGROUND_CLIENT", "DemoAccess", "prepare_demo_access"]
 
 PLAYGROUND_CLIENT = "workbench-playground"
 
@@ -26,18 +26,6 @@ class DemoAccess:
     admin_password: str | None
     demo_user: str | None
     demo_password: str | None
-
-
-def read_or_create_secret(path: Path, length: int = 18) -> str:
-    """A random secret kept in ``path`` (created once with mode 0600)."""
-    if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    value = secrets.token_urlsafe(length)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(value + "\n")
-    return value
 
 
 def prepare_demo_access(

@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from workbench.secret_files import read_or_create_secret, read_secret, write_secret
 
 __all__ = [
     "HUB_CLIENT_ID",
@@ -46,27 +46,14 @@ def proxy_command() -> str | None:
     return shutil.which("configurable-http-proxy")
 
 
-def _secret(home: Path, name: str, make: Callable[[], str]) -> str:
-    path = home / "secrets" / name
-    if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(value + "\n")
-    return value
-
-
 def crypt_key(home: Path) -> str:
     """The hex key (32 bytes) encrypting the hub's ``auth_state``; created once."""
-    return _secret(home, "hub-crypt-key", lambda: secrets.token_hex(32))
+    return read_or_create_secret(home / "secrets" / "hub-crypt-key", lambda: secrets.token_hex(32))
 
 
 def hub_client_secret(home: Path) -> str | None:
     """The hub client's secret, if the client was registered from this data directory."""
-    path = home / "secrets" / "hub-client-secret"
-    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+    return read_secret(home / "secrets" / "hub-client-secret")
 
 
 def hub_state_dir(home: Path) -> Path:
@@ -113,9 +100,5 @@ def register_hub_client(
             actor="workbench-up",
         )
     assert secret is not None  # a confidential client always has one
-    path = home / "secrets" / "hub-client-secret"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(secret + "\n")
+    write_secret(home / "secrets" / "hub-client-secret", secret)
     return str(secret)

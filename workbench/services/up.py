@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from workbench.errors import BackendUnavailable
+from workbench.secret_files import read_or_create_secret
 
 __all__ = ["SERVICES", "ServiceSpec", "Supervisor", "api_token"]
 
@@ -55,16 +56,8 @@ SERVICES: dict[str, ServiceSpec] = {
 
 
 def api_token(home: Path) -> str:
-    """The data directory's API token for the Asset Repository (created once, mode 0600)."""
-    path = home / "secrets" / "api-token"
-    if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    token = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(token + "\n")
-    return token
+    """The data directory's development API token for the Asset Repository (created once)."""
+    return read_or_create_secret(home / "secrets" / "api-token", lambda: secrets.token_urlsafe(32))
 
 
 def _die_with_parent() -> None:
