@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +30,8 @@ from workbench.ck import (
     system_library,
 )
 from workbench.ck.model import Dependency
-from workbench.ck.versions import VersionRange
-from workbench.errors import ModelError, NotFound
+from workbench.ck.versions import VersionRange, parse_model_id
+from workbench.errors import ModelError, NotFound, ValidationError
 from workbench.query.model import EntityQuery
 from workbench.storage.base import EntityStore, MetaWrite, StoredEntity, WriteBatch
 
@@ -126,16 +127,21 @@ class CkCatalog:
         return model
 
     def export_library(self, name: str) -> dict[str, Any]:
-        """The compiled form of an imported library (``name`` with or without version)."""
+        """The compiled form of an imported library: ``name`` is a library name
+        (``Demo.Energy``) or a model id (``Demo.Energy-1.0.0``, which must be the imported one)."""
         libraries = self.libraries()
-        bare = name.split("-", maxsplit=1)[0] if name not in libraries else name
-        for candidate in (name, bare):
-            if candidate in libraries:
-                return dump_library(libraries[candidate])
-        raise NotFound(
-            f"library {name!r} is not imported in tenant {self.tenant_id!r}; "
-            f"imported: {', '.join(sorted(libraries)) or 'none'}"
-        )
+        library_name, version = name, None
+        if name not in libraries:
+            with suppress(ValidationError):
+                library_name, version = parse_model_id(name)
+        library = libraries.get(library_name)
+        if library is None or (version is not None and library.version != version):
+            imported = ", ".join(sorted(lib.model_id for lib in libraries.values())) or "none"
+            raise NotFound(
+                f"library {name!r} is not imported in tenant {self.tenant_id!r}; "
+                f"imported: {imported}"
+            )
+        return dump_library(library)
 
     # ---- changing ----------------------------------------------------------------------------
 
