@@ -24,18 +24,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI
 
-from workbench import __version__
 from workbench.client.local import Workbench, open_workbench
 from workbench.graphql import SchemaCache
 from workbench.identity.audit import AuditLog
 from workbench.messaging.base import MessageBus
 from workbench.messaging.local import LocalMessageBus
+from workbench.services.app import run_service, service_app
 from workbench.services.audit import AuditMiddleware
 from workbench.services.auth import Authenticator, NoAuthAuthenticator, authenticator_from_settings
-from workbench.services.context import RequestContextFilter
-from workbench.services.errors import install_error_handlers
 from workbench.services.metrics import ServiceMetrics
-from workbench.services.middleware import RequestMiddleware
 from workbench.settings import Settings
 
 if TYPE_CHECKING:
@@ -190,7 +187,7 @@ def create_app(
     subscriptions (default: an in-process bus). ``tune_collector``: apply :func:`tune_gc` on
     start-up (what :func:`serve` does: the process is the service's own).
     """
-    from workbench.services import graphql_routes, health, playground, rest
+    from workbench.services import graphql_routes, playground, rest
 
     settings = settings or Settings()
     authenticator = auth or authenticator_from_settings(settings, no_auth=no_auth)
@@ -215,26 +212,18 @@ def create_app(
         finally:
             service.close()
 
-    app = FastAPI(
+    app = service_app(
         title="Mesh Workbench Asset Repository",
-        version=__version__,
         description="Per-tenant GraphQL generated from the Construction Kit model, REST bulk "
         "endpoints for stream data, CK libraries and runtime files. Authenticate with "
         "`Authorization: Bearer <token>`.",
+        service=service,
+        metrics=service.metrics,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url=None,
+        # inner to the request middleware, so the request id is known when the entry is written
+        inner_middleware=[(AuditMiddleware, {"audit_log": AuditLog.for_workbench(opened)})],
+        routers=[playground.router, graphql_routes.router, rest.router],
     )
-    app.state.service = service
-    install_error_handlers(app)
-    # inner to the request middleware, so the request id is known when the entry is written
-    app.add_middleware(AuditMiddleware, audit_log=AuditLog.for_workbench(service.workbench))
-    app.add_middleware(RequestMiddleware, metrics=service.metrics)
-    app.include_router(health.router)
-    app.add_route("/metrics", service.metrics.endpoint, include_in_schema=False)
-    app.include_router(playground.router)
-    app.include_router(graphql_routes.router)
-    app.include_router(rest.router)
     app.mount("/static", playground.static_files(), name="static")
     return app
 
@@ -249,31 +238,8 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Run the Asset Repository under uvicorn until interrupted."""
-    import uvicorn
-
     settings = settings or Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"home": data_dir})
     app = create_app(settings, no_auth=no_auth, tune_collector=True)
-    install_log_context()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,  # RequestMiddleware logs each request with its id
-        log_config=None,  # keep the workbench log configuration
-        ws="websockets-sansio",
-        proxy_headers=False,
-    )
-
-
-def install_log_context() -> None:
-    """Add request ids and tenants to every workbench log line (JSON or text)."""
-    root = logging.getLogger("workbench")
-    handlers: list[Any] = list(root.handlers) or [logging.lastResort]
-    for handler in handlers:
-        if handler is not None and not any(
-            isinstance(f, RequestContextFilter) for f in handler.filters
-        ):
-            handler.addFilter(RequestContextFilter())
+    run_service(app, host=host, port=port, log_level=log_level)

@@ -29,7 +29,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from workbench import __version__
 from workbench.client.local import Workbench, open_workbench
 from workbench.errors import (
     BackendUnavailable,
@@ -45,11 +44,10 @@ from workbench.identity.throttle import LoginThrottle
 from workbench.identity.tokens import Subject, userinfo_claims
 from workbench.identity.upstream import OidcSettings, OidcUpstream, PendingLogin
 from workbench.identity.verification import JwtAuthenticator
+from workbench.services.app import run_service, service_app
 from workbench.services.auth import Principal, bearer_token
 from workbench.services.context import current_request_id
-from workbench.services.errors import install_error_handlers
 from workbench.services.metrics import ServiceMetrics
-from workbench.services.middleware import RequestMiddleware
 from workbench.settings import Settings
 from workbench.tenancy.ids import SYSTEM_TENANT
 
@@ -1033,8 +1031,6 @@ def create_app(
     announce: bool = True,
 ) -> FastAPI:
     """The Identity application (``workbench`` defaults to opening ``settings.home``)."""
-    from workbench.services import health
-
     settings = settings or Settings()
     service = build_service(settings, workbench, announce=announce)
 
@@ -1046,21 +1042,14 @@ def create_app(
         finally:
             service.close()
 
-    app = FastAPI(
+    app = service_app(
         title="Mesh Workbench Identity",
-        version=__version__,
         description="OAuth 2.0 / OpenID Connect provider: login, tokens, users, roles, clients.",
+        service=service,
+        metrics=service.metrics,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url=None,
+        routers=[router, api],
     )
-    app.state.service = service
-    install_error_handlers(app)
-    app.add_middleware(RequestMiddleware, metrics=service.metrics)
-    app.include_router(health.router)
-    app.add_route("/metrics", service.metrics.endpoint, include_in_schema=False)
-    app.include_router(router)
-    app.include_router(api)
     return app
 
 
@@ -1073,21 +1062,7 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Run the Identity service under uvicorn until interrupted."""
-    import uvicorn
-
-    from workbench.services.asset_repository import install_log_context
-
     settings = settings or Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"home": data_dir})
-    app = create_app(settings)
-    install_log_context()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-    )
+    run_service(create_app(settings), host=host, port=port, log_level=log_level)
