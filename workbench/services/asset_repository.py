@@ -187,7 +187,7 @@ def create_app(
     subscriptions (default: an in-process bus). ``tune_collector``: apply :func:`tune_gc` on
     start-up (what :func:`serve` does: the process is the service's own).
     """
-    from workbench.services import graphql_routes, playground, rest
+    from workbench.services import graphql_routes, playground, rest, tenants_rest
 
     settings = settings or Settings()
     authenticator = auth or authenticator_from_settings(settings, no_auth=no_auth)
@@ -222,7 +222,7 @@ def create_app(
         lifespan=lifespan,
         # inner to the request middleware, so the request id is known when the entry is written
         inner_middleware=[(AuditMiddleware, {"audit_log": AuditLog.for_workbench(opened)})],
-        routers=[playground.router, graphql_routes.router, rest.router],
+        routers=[playground.router, graphql_routes.router, rest.router, tenants_rest.router],
     )
     app.mount("/static", playground.static_files(), name="static")
     return app
