@@ -82,7 +82,7 @@ def test_stream_read_plots_one_curve_per_entity(plant: Any) -> None:
     assert sorted(plot.keys()) == sorted(pumps)
     curve = plot[pumps[0]]
     assert isinstance(curve, hv.Curve)
-    assert [d.name for d in curve.kdims] == ["timestamp"]
+    assert [d.name for d in curve.kdims] == ["timeStamp"]
     assert [d.name for d in curve.vdims] == ["flowRate"]
     assert len(curve) == 30
 

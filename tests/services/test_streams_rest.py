@@ -26,7 +26,7 @@ def _points(n: int = 10) -> pa.Table:
     return pa.table(
         {
             "rtId": [METER_1 if i % 2 == 0 else METER_2 for i in range(n)],
-            "timestamp": pa.array(times, pa.timestamp("us", tz="UTC")),
+            "timeStamp": pa.array(times, pa.timestamp("us", tz="UTC")),
             "voltage": [230.0 + i for i in range(n)],
             "current": [float(i) for i in range(n)],
         }
@@ -43,10 +43,8 @@ def _encode(table: pa.Table, fmt: str) -> bytes:
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         return buffer.getvalue()
-    rows = [
-        {**row, "timestamp": row["timestamp"].isoformat().replace("+00:00", "Z")}
-        for row in table.to_pylist()
-    ]
+    key = "timeStamp" if "timeStamp" in table.column_names else "timestamp"
+    rows = [{**row, key: row[key].isoformat().replace("+00:00", "Z")} for row in table.to_pylist()]
     if fmt == "ndjson":
         return "".join(json.dumps(row) + "\n" for row in rows).encode()
     header = ",".join(table.column_names)
@@ -67,12 +65,12 @@ def _decode(content: bytes, fmt: str) -> list[dict[str, object]]:
         import pyarrow.json as pajson
 
         table = pajson.read_json(io.BytesIO(content))
-    rows = table.select(["rtId", "timestamp", "voltage", "current"]).to_pylist()
+    rows = table.select(["rtId", "timeStamp", "voltage", "current"]).to_pylist()
     for row in rows:
-        stamp = row["timestamp"]
+        stamp = row["timeStamp"]
         if isinstance(stamp, str):
             stamp = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        row["timestamp"] = stamp.astimezone(UTC)
+        row["timeStamp"] = stamp.astimezone(UTC)
     return rows
 
 
@@ -92,6 +90,22 @@ def test_formats_round_trip(client: httpx.Client, fmt: str) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(MEDIA_TYPES[fmt])
     assert _decode(response.content, fmt) == table.to_pylist()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "parquet"])
+def test_timestamp_spelling_accepted_timestamp_returned(client: httpx.Client, fmt: str) -> None:
+    """Input may say ``timestamp``; every output says ``timeStamp``; CSV times are ISO 8601."""
+    table = _points(2).rename_columns(["rtId", "timestamp", "voltage", "current"])
+    written = client.post(
+        PATH, content=_encode(table, fmt), headers={"Content-Type": MEDIA_TYPES[fmt]}
+    )
+    assert written.status_code == 200, written.text
+    response = client.get(PATH, params={"format": fmt})
+    assert _decode(response.content, fmt)[0]["timeStamp"] == START
+    if fmt == "csv":
+        header, first = response.text.splitlines()[:2]
+        assert header.split(",")[:2] == ['"rtId"', '"timeStamp"']
+        assert '","2026-01-01T00:00:00.000000Z",' in first
 
 
 def test_whole_range_streams_in_pages(
@@ -184,3 +198,29 @@ def test_negotiation() -> None:
         negotiate("image/png", None)
     with pytest.raises(ValidationError):
         negotiate(None, "xml")
+
+
+def test_year_zero_timestamp_in_csv_is_a_client_error(client: httpx.Client) -> None:
+    """Issue 18 item 9: a CSV row with timestamp 0000-01-01T00:00:00Z answered 500."""
+    body = f"rtId,timeStamp,voltage\n{METER_1},0000-01-01T00:00:00Z,230.0\n".encode()
+    response = client.post(PATH, content=body, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 400, response.text
+    error = response.json()
+    text = json.dumps(error)
+    assert "0000-01-01T00:00:00Z" in text
+    assert "row 0" in text
+    assert "timeStamp" in text
+    assert "/tmp" not in text
+
+
+def test_error_messages_cut_huge_values(client: httpx.Client) -> None:
+    huge = "9" * 100_000
+    body = f"rtId,timeStamp,voltage\n{METER_1},{huge},230.0\n".encode()
+    response = client.post(PATH, content=body, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 400, response.text
+    assert len(response.text) < 5_000
+    # the twin: a good row is written
+    good = f"rtId,timeStamp,voltage\n{METER_1},2026-01-01T00:00:00Z,230.0\n".encode()
+    assert client.post(PATH, content=good, headers={"Content-Type": "text/csv"}).json() == {
+        "written": 1
+    }

@@ -78,6 +78,7 @@ def test_parquet_round_trip_of_100k_points(run: Any, tmp_path: Path) -> None:
     )
     back = pq.read_table(tmp_path / "out.parquet")
     expected = source.sort_by([("timestamp", "ascending"), ("rtId", "ascending")])
+    expected = expected.rename_columns(["rtId", "timeStamp", *expected.column_names[2:]])
     assert back.column_names == expected.column_names
     assert back.equals(expected.cast(back.schema))
 
@@ -116,7 +117,7 @@ def test_csv_and_ndjson_round_trip_and_rt_id_filter(run: Any, tmp_path: Path) ->
         )
     )
     lines = out.read_text().splitlines()
-    assert lines[0] == '"rtId","timestamp","voltage"'
+    assert lines[0] == '"rtId","timeStamp","voltage"'
     assert len(lines) == 101
     assert lines[1].startswith(f'"{METER_2}","2026-01-01T00:00:00.000000Z",')
     stdout = ok(
@@ -207,7 +208,7 @@ def test_bad_file_exits_1_naming_file_row_and_column(run: Any, tmp_path: Path) -
         "streams", "write", "--tenant", "acme", "--type", METER, str(path), "--chunk-rows", "2"
     )
     assert result.exit_code == 1
-    assert "row 3: Voltage" in result.stderr
+    assert "row 3: voltage" in result.stderr
     assert "expects a number, got 'abc'" in result.stderr
     stdout = ok(
         run("streams", "read", "--tenant", "acme", "--type", METER, "--format", "json")

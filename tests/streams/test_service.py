@@ -37,10 +37,10 @@ def test_write_list_of_dicts_and_read_back_with_graphql_names(streams: Any) -> N
     assert written == 2
     result = streams.read(T0, at(60))
     rows = result.rows()
-    assert result.to_arrow().column_names == ["rtId", "timestamp", "voltage", "state"]
+    assert result.to_arrow().column_names == ["rtId", "timeStamp", "voltage", "state"]
     assert rows == [
-        {"rtId": METER_1, "timestamp": at(0), "voltage": 230.5, "state": "Active"},
-        {"rtId": METER_2, "timestamp": at(0), "voltage": 231.0, "state": None},
+        {"rtId": METER_1, "timeStamp": at(0), "voltage": 230.5, "state": "Active"},
+        {"rtId": METER_2, "timeStamp": at(0), "voltage": 231.0, "state": None},
     ]
     assert not result.has_next_page
     assert isinstance(result.to_pandas(), pd.DataFrame)
@@ -87,8 +87,8 @@ def test_bad_batch_names_row_column_reason_and_writes_nothing(streams: Any) -> N
     with pytest.raises(ValidationError) as caught:
         streams.write(rows)
     details = {(d.location, d.element): d.message for d in caught.value.details}
-    assert "expects a number, got 'abc'" in details[("row 1", "Voltage")]
-    assert "Exploded" in details[("row 2", "State")]
+    assert "expects a number, got 'abc'" in details[("row 1", "voltage")]
+    assert "Exploded" in details[("row 2", "state")]
     assert "nothing was written" in str(caught.value)
     assert len(streams.read()) == 0
 
@@ -103,13 +103,13 @@ def test_bad_batch_names_row_column_reason_and_writes_nothing(streams: Any) -> N
         (
             {"rtId": METER_1, "timestamp": "yesterday", "voltage": 1},
             "row 1",
-            "timestamp",
+            "timeStamp",
             "ISO 8601",
         ),
         (
             {"rtId": METER_1, "timestamp": at(0), "serialNumber": ["x"]},
             "row 1",
-            "SerialNumber",
+            "serialNumber",
             "string",
         ),
     ],
@@ -137,7 +137,7 @@ def test_naive_timestamps_rejected_unless_a_zone_is_named(streams: Any) -> None:
     with pytest.raises(ValidationError, match="naive"):
         streams.write([{"rtId": METER_1, "timestamp": "2026-07-01T12:00:00", "voltage": 1.0}])
     assert streams.write(naive, timezone="Europe/Vienna") == 1
-    assert streams.read().rows()[0]["timestamp"] == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    assert streams.read().rows()[0]["timeStamp"] == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
     with pytest.raises(ValidationError, match="unknown"):
         streams.write(naive, timezone="Mars/Olympus")
 
@@ -154,7 +154,7 @@ def test_last_write_wins_through_the_service(streams: Any) -> None:
     streams.write([{"rtId": METER_1, "timestamp": at(0), "voltage": 3.0}])
     assert streams.read().rows()[0] | {} == {
         "rtId": METER_1,
-        "timestamp": at(0),
+        "timeStamp": at(0),
         "voltage": 3.0,
         "current": 2.0,
     }
@@ -163,7 +163,7 @@ def test_last_write_wins_through_the_service(streams: Any) -> None:
 def test_paging_descending_and_attribute_subset(streams: Any) -> None:
     streams.write(demo_points([METER_1, METER_2], T0, days=1 / 24 / 60, step="1s"))
     full = streams.read(T0, at(60), descending=True, attributes=["voltage"]).to_arrow()
-    assert full.column_names == ["rtId", "timestamp", "voltage"]
+    assert full.column_names == ["rtId", "timeStamp", "voltage"]
     pages, after = [], None
     while True:
         page = streams.read(
@@ -222,3 +222,19 @@ def test_aware_range_required(streams: Any) -> None:
         streams.read(datetime(2026, 1, 1), None)
     with pytest.raises(ValidationError, match="interval"):
         streams.aggregate(T0, at(10), "1 fortnight")
+
+
+def test_arrow_table_from_pandas_with_its_index(streams: Any) -> None:
+    """``pa.Table.from_pandas`` (and so a Parquet file pandas writes) keeps a non-range index as
+    the column ``__index_level_0__``: it is ignored, not rejected as an unknown attribute."""
+    frame = pd.DataFrame(
+        {
+            "rtId": [METER_1] * 3,
+            "timeStamp": pd.date_range("2026-01-01", periods=3, freq="1s", tz="UTC"),
+            "voltage": [1.0, 2.0, 3.0],
+        }
+    )
+    table = pa.Table.from_pandas(frame.set_index(pd.Index([7, 3, 5])).iloc[1:])
+    assert "__index_level_0__" in table.column_names
+    assert streams.write(table) == 2
+    assert streams.read().to_pandas()["voltage"].tolist() == [2.0, 3.0]

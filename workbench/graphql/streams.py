@@ -75,13 +75,8 @@ def _function_type(function: str, attribute: TypeAttribute, base: GraphQLOutputT
     return base
 
 
-def _rows(result: Any, rename: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def _rows(result: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = result.rows()
-    if rename:
-        for row in rows:
-            for old, new in rename.items():
-                if old in row:
-                    row[new] = row.pop(old)
     return rows
 
 
@@ -108,7 +103,7 @@ def _read_resolver(type_id: str) -> Resolver:
         )
         return {
             "pageInfo": {"hasNextPage": result.has_next_page, "endCursor": result.end_cursor},
-            "items": _rows(result, {"timestamp": "timeStamp"}),
+            "items": _rows(result),
         }
 
     return resolve
@@ -301,12 +296,7 @@ def _input_type(outputs: OutputTypes, attribute: TypeAttribute) -> GraphQLInputT
 def _write_resolver(type_id: str) -> Resolver:
     def resolve(_root: Any, info: Info, points: list[dict[str, Any]]) -> int:
         context: GraphQLContext = info.context
-        rows = []
-        for point in points:
-            row = {k: v for k, v in point.items() if k != "timeStamp"}
-            row["timestamp"] = point["timeStamp"]
-            rows.append(row)
-        written: int = context.tenant.streams(type_id).write(rows)
+        written: int = context.tenant.streams(type_id).write(points)  # rows name timeStamp
         return written
 
     return resolve

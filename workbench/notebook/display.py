@@ -234,7 +234,7 @@ def _entity_page_text(page: EntityPage, printer: Any, cycle: bool) -> None:
 
 def _stream_frame(result: StreamResult) -> tuple[pd.DataFrame, str, list[str]]:
     frame = result.to_pandas()
-    time_column = "bucket" if "bucket" in frame.columns else "timestamp"
+    time_column = "bucket" if "bucket" in frame.columns else "timeStamp"
     values = [
         str(c)
         for c in frame.columns

@@ -25,6 +25,7 @@ from starlette.responses import Response, StreamingResponse
 
 from workbench.errors import ValidationError
 from workbench.services.access import ReadTenantDep, TenantDep
+from workbench.streams.io import CSV_CONVERT, read_ndjson, timestamps_as_text
 
 if TYPE_CHECKING:
     from workbench.streams.service import StreamResult, TypeStreams
@@ -116,28 +117,10 @@ def _table_from_body(content_type: str, data: bytes) -> pa.Table:
         if fmt == "csv":
             import pyarrow.csv as pacsv
 
-            return pacsv.read_csv(io.BytesIO(data))
-        return _read_ndjson(data)
+            return pacsv.read_csv(io.BytesIO(data), convert_options=CSV_CONVERT)
+        return read_ndjson(io.BytesIO(data))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise ValidationError(f"the {fmt} body cannot be read: {exc}") from None
-
-
-def _read_ndjson(data: bytes) -> pa.Table:
-    """NDJSON with timestamps kept as text: Arrow's inference would drop their zone offsets,
-    and the stream service parses ISO 8601 itself (rejecting naive times)."""
-    import pyarrow.json as pajson
-
-    first_line = data.split(b"\n", 1)[0]
-    try:
-        keys = list(json.loads(first_line)) if first_line.strip() else []
-    except (json.JSONDecodeError, TypeError):
-        keys = []
-    text_columns = [k for k in keys if k.lower().replace("_", "") == "timestamp"]
-    options = pajson.ParseOptions(
-        explicit_schema=pa.schema([(k, pa.string()) for k in text_columns]),
-        unexpected_field_behavior="infer",
-    )
-    return pajson.read_json(io.BytesIO(data), parse_options=options)
 
 
 def _write(streams: TypeStreams, table: pa.Table) -> int:
@@ -220,7 +203,7 @@ def _encode_csv(tables: Iterator[pa.Table]) -> Iterator[bytes]:
         if table.num_rows == 0 and not header:
             continue
         sink = io.BytesIO()
-        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=header))
+        pacsv.write_csv(timestamps_as_text(table), sink, pacsv.WriteOptions(include_header=header))
         header = False
         yield sink.getvalue()
 

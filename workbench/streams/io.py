@@ -1,8 +1,11 @@
 """Stream points in files: CSV, Parquet and NDJSON, read in chunks and written incrementally.
 
-Files hold the wide form: ``rtId``, ``timestamp`` (ISO 8601 with offset in text formats) and one
-column per attribute. Big files are never loaded whole (NDJSON aside, which pyarrow parses in
-one go): readers yield Arrow tables of ``chunk_rows`` rows and report progress in bytes or rows.
+Files hold the wide form: ``rtId``, ``timeStamp`` (ISO 8601 with offset in text formats; written
+as ``2026-01-01T00:00:00.000000Z``; ``timestamp`` is accepted on input) and one column per
+attribute. A Parquet file written by pandas with its index has the index as a column
+(``__index_level_0__``): it is dropped. Big files are never loaded whole (NDJSON aside, which
+pyarrow parses in one go): readers yield Arrow tables of ``chunk_rows`` rows and report
+progress in bytes or rows.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ import pyarrow.parquet as pq
 
 from workbench.errors import ValidationError
 
-__all__ = ["FileFormat", "PointsWriter", "detect_format", "iter_point_batches", "progress_total"]
+__all__ = [
+    "FileFormat",
+    "PointsWriter",
+    "detect_format",
+    "iter_point_batches",
+    "progress_total",
+    "read_ndjson",
+    "timestamps_as_text",
+]
 
 FileFormat = Literal["csv", "parquet", "json"]
 _SUFFIXES: dict[str, FileFormat] = {
@@ -32,6 +43,28 @@ _SUFFIXES: dict[str, FileFormat] = {
     ".jsonl": "json",
     ".json": "json",
 }
+
+
+#: key columns kept as text when reading files (every accepted spelling): Arrow's inference
+#: would drop the timestamps' offsets or misread odd values; the stream service parses them
+TEXT_KEYS = ("rtId", "rtid", "timeStamp", "timestamp", "time_stamp", "TimeStamp", "Timestamp")
+CSV_CONVERT = pacsv.ConvertOptions(column_types=dict.fromkeys(TEXT_KEYS, pa.string()))
+
+
+def read_ndjson(source: IO[bytes]) -> pa.Table:
+    """An NDJSON file as a table, its key columns as text (see :data:`TEXT_KEYS`)."""
+    first_line = source.readline()
+    source.seek(0)
+    try:
+        keys = list(json.loads(first_line)) if first_line.strip() else []
+    except (json.JSONDecodeError, TypeError):
+        keys = []
+    text = [k for k in keys if k.lower().replace("_", "") in ("rtid", "timestamp")]
+    options = pajson.ParseOptions(
+        explicit_schema=pa.schema([(k, pa.string()) for k in text]),
+        unexpected_field_behavior="infer",
+    )
+    return pajson.read_json(source, parse_options=options)
 
 
 def detect_format(path: Path, explicit: str | None = None) -> FileFormat:
@@ -74,9 +107,7 @@ def iter_point_batches(
                 reader = pacsv.open_csv(
                     raw,
                     read_options=pacsv.ReadOptions(block_size=64 << 20),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types={"rtId": pa.string(), "timestamp": pa.string()}
-                    ),
+                    convert_options=CSV_CONVERT,
                 )
                 pending: list[pa.RecordBatch] = []
                 rows = 0
@@ -89,14 +120,8 @@ def iter_point_batches(
                 if pending:
                     yield pa.Table.from_batches(pending), path.stat().st_size
         else:
-            # timestamps stay text here: pyarrow would drop their offsets (the service parses)
-            table = pajson.read_json(
-                path,
-                parse_options=pajson.ParseOptions(
-                    explicit_schema=pa.schema([("rtId", pa.string()), ("timestamp", pa.string())]),
-                    unexpected_field_behavior="infer",
-                ),
-            )
+            with path.open("rb") as raw:
+                table = read_ndjson(raw)
             size = path.stat().st_size
             for offset in range(0, max(table.num_rows, 1), chunk_rows):
                 chunk = table.slice(offset, chunk_rows)
@@ -125,12 +150,12 @@ class PointsWriter:
                 self._parquet = pq.ParquetWriter(self._sink, table.schema)
             self._parquet.write_table(table)
         elif self.fmt == "csv":
-            text = _timestamps_as_text(table)
+            text = timestamps_as_text(table)
             if self._csv is None:
                 self._csv = pacsv.CSVWriter(self._sink, text.schema)
             self._csv.write_table(text)
         else:
-            text = _timestamps_as_text(table)
+            text = timestamps_as_text(table)
             lines = "".join(json.dumps(row, default=str) + "\n" for row in text.to_pylist())
             self._sink.write(lines.encode())
 
@@ -156,7 +181,7 @@ class PointsWriter:
         self.close()
 
 
-def _timestamps_as_text(table: pa.Table) -> pa.Table:
+def timestamps_as_text(table: pa.Table) -> pa.Table:
     """Timestamps as ISO 8601 UTC text with microseconds (``2026-01-01T00:00:00.000000Z``)."""
     columns: list[Any] = []
     for field, column in zip(table.schema, table.columns, strict=True):

@@ -1,6 +1,7 @@
 """Stream points in, checked: list of dicts, pandas (long or wide form) or Arrow → one Arrow table.
 
-The result has ``rtId``, ``timestamp`` (UTC, microseconds) and one column per attribute given,
+The result has ``rtId``, ``timestamp`` (UTC, microseconds; ``timeStamp`` in the API, see
+:func:`output_name`) and one column per attribute given,
 named as on the CK type and typed as its stream column (:func:`stream_column_type`). Everything
 is validated before anything is written: every problem found is collected and raised as one
 :class:`~workbench.errors.ValidationError` whose details name the row (0-based position in the
@@ -18,6 +19,7 @@ dictionary compression. A null (or NaN) value means "not given" (see the upsert 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,8 +42,12 @@ __all__ = [
     "stream_column_type",
 ]
 
+#: accepted spellings of the key columns (lower-cased) → internal name; the API says timeStamp
 _KEY_ALIASES = {"rtid": "rtId", "timestamp": "timestamp", "time_stamp": "timestamp"}
+_API_KEYS = {"rtId": "rtId", "timestamp": "timeStamp"}
 _LONG = {"attribute", "value"}
+#: the column pandas writes an unnamed index to (``df.to_parquet()`` with a non-range index)
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 _MAX_DETAILS = 20
 _TIMESTAMP = STREAM_ARROW_TYPES["timestamp"]
 _INT32 = (-(2**31), 2**31 - 1)
@@ -91,7 +97,12 @@ def normalize_points(
         columns, n = _from_pandas(data, errors)
     elif isinstance(data, pa.Table | pa.RecordBatch):
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
-        columns, n = {name: table.column(name) for name in table.column_names}, table.num_rows
+        columns = {
+            name: table.column(name)
+            for name in table.column_names
+            if not _PANDAS_INDEX.fullmatch(name)  # an unnamed pandas index written along
+        }
+        n = table.num_rows
     elif isinstance(data, Iterable) and not isinstance(data, str | bytes | Mapping):
         columns, n = _from_dicts(list(data), errors)
     else:
@@ -107,7 +118,7 @@ def normalize_points(
         key = _KEY_ALIASES.get(name.lower())
         if key is not None:
             if key in keys:
-                errors.add(f"column {name!r} repeats the {key} column", "columns", name)
+                errors.add(f"column {name!r} repeats the {_API_KEYS[key]} column", "columns", name)
             keys[key] = column
             continue
         attribute = ck_type.attributes.get(name) or ck_type.attributes.get(
@@ -118,7 +129,7 @@ def normalize_points(
                 (a for k, a in ck_type.attributes.items() if k.lower() == name.lower()), None
             )
         if attribute is None:
-            known = ", ".join(sorted(stream_attributes(ck_type))) or "none"
+            known = ", ".join(sorted(map(output_name, stream_attributes(ck_type)))) or "none"
             errors.add(
                 f"{ck_type.id} has no attribute {name!r}; its stream attributes are: {known}",
                 "columns",
@@ -126,22 +137,23 @@ def normalize_points(
             )
         elif attribute.value_type not in SCALAR_VALUE_TYPES:
             errors.add(
-                f"attribute {attribute.name!r} is a {attribute.value_type}; only scalar attributes "
+                f"attribute {output_name(attribute.name)!r} is a {attribute.value_type}; only "
+                "scalar attributes "
                 "(String, Boolean, Int, Int64, Double, DateTime, Enum) carry stream values",
                 "columns",
                 name,
             )
         elif attribute.name in values:
-            errors.add(f"attribute {attribute.name!r} is given twice", "columns", name)
+            errors.add(f"attribute {output_name(attribute.name)!r} is given twice", "columns", name)
         else:
             values[attribute.name] = (attribute, column)
     for key in ("rtId", "timestamp"):
         if key not in keys:
-            errors.add(f"stream points need a {key!r} column", "columns", key)
+            errors.add(f"stream points need a {_API_KEYS[key]!r} column", "columns", _API_KEYS[key])
     _raise(errors, ck_type)
 
     rt_ids = _convert_rt_ids(keys["rtId"], n, errors)
-    timestamps = _convert_timestamps(keys["timestamp"], n, zone, errors, "timestamp", key=True)
+    timestamps = _convert_timestamps(keys["timestamp"], n, zone, errors, "timeStamp", key=True)
     arrays: list[pa.Array] = [rt_ids, timestamps]
     fields = [pa.field("rtId", pa.string()), pa.field("timestamp", _TIMESTAMP)]
     stream_columns = []
@@ -263,7 +275,7 @@ def _convert_rt_ids(column: Any, n: int, errors: ErrorCollector) -> pa.Array:
             out.append(None)
             if len(errors.details) < _MAX_DETAILS * 2:
                 errors.add(
-                    f"rtId must be a non-empty string, got {value!r}", f"row {index}", "rtId"
+                    f"rtId must be a non-empty string, got {shown(value)}", f"row {index}", "rtId"
                 )
     return pa.array(out, pa.string()) if n else pa.array([], pa.string())
 
@@ -302,9 +314,14 @@ def _convert_timestamps(
                         )
                         return pa.nulls(n, _TIMESTAMP)
                     array = pc.assume_timezone(array, zone.key)
-                return array.cast(_TIMESTAMP, safe=False)
-            if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-                return array.cast(_TIMESTAMP)
+                converted = array.cast(_TIMESTAMP, safe=False)
+                if not _in_range(converted):
+                    _out_of_range(converted, errors, name)
+                return converted
+            elif pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+                converted = array.cast(_TIMESTAMP)
+                if _in_range(converted):
+                    return converted
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass  # fall through: find the rows at fault
         if not (
@@ -336,6 +353,31 @@ def _convert_timestamps(
     return pa.array(out, pa.int64()).cast(_TIMESTAMP)
 
 
+#: the instants a timestamp may take (years 1 to 9999, as in ISO 8601 and Python)
+_RANGE_US = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+
+
+def _in_range(array: pa.Array) -> bool:
+    """True when every timestamp of ``array`` lies in years 1..9999 (else: walk the values)."""
+    if len(array) == array.null_count:
+        return True
+    bounds = pc.min_max(array.cast(pa.int64()))
+    return bool(_RANGE_US[0] <= bounds["min"].as_py() and bounds["max"].as_py() <= _RANGE_US[1])
+
+
+def _out_of_range(array: pa.Array, errors: ErrorCollector, name: str) -> None:
+    micros = array.cast(pa.int64())
+    bad = pc.or_(pc.less(micros, _RANGE_US[0]), pc.greater(micros, _RANGE_US[1]))
+    for index in pc.indices_nonzero(pc.fill_null(bad, False)).to_pylist()[:_MAX_DETAILS]:
+        errors.add("the timestamp's year is out of range (1 to 9999)", f"row {index}", name)
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages about user input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…({len(text):,} characters)"
+
+
 def _first_valid(array: pa.Array) -> int:
     if array.null_count == 0 or len(array) == 0:
         return 0
@@ -346,14 +388,16 @@ def _to_datetime(value: Any, zone: ZoneInfo | None) -> datetime:
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
-        except ValueError:
+        except ValueError as exc:
+            reason = "its year is out of range (1 to 9999)" if "year" in str(exc) else None
             raise ValueError(
-                f"{value!r} is not an ISO 8601 timestamp (e.g. 2026-01-01T12:00:00Z)"
+                f"{shown(value)} is not a usable ISO 8601 timestamp"
+                + (f": {reason}" if reason else " (e.g. 2026-01-01T12:00:00Z)")
             ) from None
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if not isinstance(value, datetime):
-        raise ValueError(f"expects a timestamp, got {value!r}")
+        raise ValueError(f"expects a timestamp, got {shown(value)}")
     if value.tzinfo is None or value.utcoffset() is None:
         if zone is None:
             raise ValueError(
@@ -389,7 +433,7 @@ def _convert_values(
     errors: ErrorCollector,
 ) -> pa.Array:
     value_type = attribute.value_type
-    name = attribute.name
+    name = output_name(attribute.name)
     if value_type in (ValueType.DATETIME, ValueType.DATETIME_OFFSET):
         return _convert_timestamps(column, n, zone, errors, name)
     kind = stream_column_type(value_type)
@@ -449,7 +493,7 @@ def _convert_scalar(value: Any, value_type: ValueType) -> Any:
             return value
         if isinstance(value, bool | int | float):
             return str(value)
-        raise ValueError(f"expects a string, got {value!r}")
+        raise ValueError(f"expects a string, got {shown(value)}")
     if value_type == ValueType.BOOLEAN:
         if isinstance(value, bool):
             return value
@@ -457,14 +501,14 @@ def _convert_scalar(value: Any, value_type: ValueType) -> Any:
             return value.strip().lower() in {"true", "1"}
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        raise ValueError(f"expects true or false, got {value!r}")
+        raise ValueError(f"expects true or false, got {shown(value)}")
     if isinstance(value, bool):
-        raise ValueError(f"expects a number, got {value!r}")
+        raise ValueError(f"expects a number, got {shown(value)}")
     if value_type == ValueType.DOUBLE:
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"expects a number, got {value!r}") from None
+            raise ValueError(f"expects a number, got {shown(value)}") from None
     # Int / Int64
     try:
         number = float(value) if isinstance(value, str) else value
@@ -474,7 +518,7 @@ def _convert_scalar(value: Any, value_type: ValueType) -> Any:
             number = int(number)
         integer = int(number)
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"expects an integer, got {value!r}") from None
+        raise ValueError(f"expects an integer, got {shown(value)}") from None
     low, high = _INT32 if value_type == ValueType.INT else (-(2**63), 2**63 - 1)
     if not low <= integer <= high:
         raise ValueError(f"value {integer} is out of range for {value_type} ({low}..{high})")
@@ -506,15 +550,19 @@ def _convert_enum(
         name = cache[marker]
         if name is None and len(errors.details) < _MAX_DETAILS * 2:
             errors.add(
-                f"attribute {attribute.name!r} expects a value of enum {enum.id} ({names}), "
-                f"got {value!r}",
+                f"attribute {output_name(attribute.name)!r} expects a value of enum {enum.id} "
+                f"({names}), "
+                f"got {shown(value)}",
                 f"row {index}",
-                attribute.name,
+                output_name(attribute.name),
             )
         out.append(name)
     return pa.array(out, pa.string())
 
 
 def output_name(column: str) -> str:
-    """The name a stream column has in results (GraphQL style: first letter lower-cased)."""
+    """The name a stream column has in results (GraphQL style: first letter lower-cased; the
+    key column ``timestamp`` of the stores is ``timeStamp``, as everywhere in the API)."""
+    if column == "timestamp":
+        return "timeStamp"
     return column[:1].lower() + column[1:]
