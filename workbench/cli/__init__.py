@@ -7,13 +7,14 @@ import logging
 import click
 
 from workbench import __version__
-from workbench.cli.common import WorkbenchGroup, data_dir_option, json_option
+from workbench.cli.common import WorkbenchGroup, data_dir_option, json_option, url_option
 
 __all__ = ["cli", "main"]
 
 
 @click.group(cls=WorkbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @data_dir_option
+@url_option
 @json_option
 @click.option(
     "--log-level",
@@ -31,9 +32,21 @@ def cli(log_level: str) -> None:
 
 
 def _register() -> None:
-    from workbench.cli import bench, ck, demo, identity, kernels, rt, serve, streams, tenant, up
+    from workbench.cli import (
+        bench,
+        ck,
+        demo,
+        identity,
+        kernels,
+        login,
+        rt,
+        serve,
+        streams,
+        tenant,
+        up,
+    )
 
-    for module in (tenant, ck, rt, streams, demo, bench, serve, up, identity, kernels):
+    for module in (tenant, ck, rt, streams, demo, bench, serve, up, identity, kernels, login):
         module.register(cli)
 
 

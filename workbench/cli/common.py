@@ -1,6 +1,11 @@
 """Shared CLI plumbing: options every command accepts, output, error handling.
 
-Every leaf command takes ``--data-dir`` and ``--json`` (also accepted before the sub-command).
+Every leaf command takes ``--data-dir``, ``--url`` and ``--json`` (also accepted before the
+sub-command). The data directory defaults to ``./.workbench`` when it exists, else
+``~/.workbench`` (:func:`workbench.cli.platform.default_home`). Tenant commands (``ck``, ``rt``,
+``streams``) go through the Asset Repository at ``--url`` (``$WORKBENCH_API_URL``) or, without
+one, through the platform ``workbench up`` runs on the data directory; otherwise they open the
+data directory in process.
 Human output goes through rich; ``--json`` prints one JSON document on stdout. A
 :class:`~workbench.errors.WorkbenchError` exits with status 1 and its message on stderr; usage
 errors exit with 2 (click's convention).
@@ -27,6 +32,7 @@ __all__ = [
     "emit",
     "open_tenant",
     "open_wb",
+    "remote_url",
     "report_error",
     "state",
     "wb_command",
@@ -41,10 +47,14 @@ err_console = Console(stderr=True)
 @dataclass
 class CliState:
     data_dir: Path | None = None
+    url: str | None = None
     as_json: bool = False
     _workbench: Any = field(default=None, repr=False)
+    _remotes: list[Any] = field(default_factory=list, repr=False)
 
     def close(self) -> None:
+        while self._remotes:
+            self._remotes.pop().close()
         if self._workbench is not None:
             self._workbench.close()
             self._workbench = None
@@ -65,6 +75,11 @@ def _set_data_dir(_: click.Context, __: click.Parameter, value: Path | None) -> 
         state().data_dir = value
 
 
+def _set_url(_: click.Context, __: click.Parameter, value: str | None) -> None:
+    if value:
+        state().url = value.rstrip("/")
+
+
 def _set_json(_: click.Context, __: click.Parameter, value: bool) -> None:
     if value:
         state().as_json = True
@@ -78,6 +93,15 @@ data_dir_option = click.option(
     callback=_set_data_dir,
     is_eager=True,
     help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+)
+url_option = click.option(
+    "--url",
+    envvar="WORKBENCH_API_URL",
+    expose_value=False,
+    callback=_set_url,
+    is_eager=True,
+    help="Asset Repository URL: work remotely (default: the platform running on the data "
+    "directory, if any). Log in first with `workbench login`.",
 )
 json_option = click.option(
     "--json",
@@ -93,7 +117,7 @@ def wb_command(group: click.Group, name: str | None = None, **kwargs: Any) -> Ca
     """Register a leaf command on ``group`` with the shared ``--data-dir``/``--json`` options."""
 
     def decorate(func: F) -> F:
-        wrapped = data_dir_option(json_option(func))
+        wrapped = data_dir_option(url_option(json_option(func)))
         group.command(name, **kwargs)(wrapped)
         return func
 
@@ -104,14 +128,44 @@ def open_wb() -> Any:
     """The workbench for the chosen data directory (opened once per invocation)."""
     current = state()
     if current._workbench is None:
+        from workbench.cli.platform import default_home
         from workbench.client.local import open_workbench
 
-        current._workbench = open_workbench(current.data_dir)
+        current._workbench = open_workbench(default_home(current.data_dir))
     return current._workbench
 
 
+def remote_url() -> str | None:
+    """``--url`` / ``$WORKBENCH_API_URL``, else the Asset Repository of the platform running on
+    the data directory, else None (work in process)."""
+    current = state()
+    if current.url:
+        return current.url
+    from workbench.cli.platform import default_home, running_platform
+
+    found = running_platform(default_home(current.data_dir))
+    return None if found is None else found.api_url
+
+
 def open_tenant(tenant_id: str) -> Any:
-    return open_wb().tenant(tenant_id)
+    """The tenant: remote (see :func:`remote_url`) or in process."""
+    url = remote_url()
+    if url is None:
+        return open_wb().tenant(tenant_id)
+    from workbench.cli.login import access_token
+    from workbench.client.remote import RemoteTenant
+
+    token = access_token(url)
+    if token is None:
+        from workbench.errors import Unauthenticated
+
+        raise Unauthenticated(
+            f"tenant {tenant_id} is served by the Asset Repository at {url}: log in first "
+            "with `workbench login` (or set WORKBENCH_API_TOKEN)"
+        )
+    tenant = RemoteTenant(url, tenant_id, token=token)
+    state()._remotes.append(tenant)
+    return tenant
 
 
 def emit(data: Any, human: Callable[[Console], None] | None = None) -> None:

@@ -90,6 +90,12 @@ def identity(host: str | None, port: int | None, data_dir: Path | None) -> None:
     home = data_dir or state().data_dir or settings.home
     host = host or settings.service_host
     port = settings.identity_port if port is None else port
+    # the issuer (and so discovery, JWKS and every endpoint) follows the address bound, unless
+    # one is configured (WORKBENCH_IDENTITY_ISSUER)
+    update: dict[str, object] = {"identity_port": port}
+    if host not in ("0.0.0.0", "::", ""):
+        update["service_host"] = host
+    settings = settings.model_copy(update=update)
     configure_logging(logging.INFO, settings.log_format)
     click.echo(f"Identity on http://{host}:{port} (issuer {settings.issuer_url()})", err=True)
     run(host=host, port=port, data_dir=home, settings=settings)

@@ -61,6 +61,18 @@ def _streams(tenant_id: str, ck_type_id: str) -> Any:
     return _tenant_with_streams(tenant_id).streams(ck_type_id)
 
 
+def _local_streams(tenant_id: str) -> Any:
+    """The tenant's stream service in process: retention is not offered over the API."""
+    tenant = _tenant_with_streams(tenant_id)
+    if not hasattr(tenant, "stream_service"):
+        raise ValidationError(
+            f"retention is managed on the data directory, and tenant {tenant_id} is served "
+            f"remotely ({tenant.url}); run the command where the data lives, with the platform "
+            "stopped"
+        )
+    return tenant
+
+
 @wb_command(streams, "write")
 @_tenant
 @_type
@@ -84,7 +96,7 @@ def write(
     timezone: str | None,
     chunk_rows: int,
 ) -> None:
-    """Write the points in FILE (CSV, Parquet or NDJSON; wide form rtId,timestamp,<attr>...).
+    """Write the points in FILE (CSV, Parquet or NDJSON; wide form rtId,timeStamp,<attr>...).
 
     Each chunk is validated as a whole before it is written; a bad chunk stops the command and
     names the row (counted from the first data row, 0-based) and column."""
@@ -247,7 +259,8 @@ def aggregate(
     out: Path | None,
 ) -> None:
     """Aggregates per rtId and time bucket (columns <attribute><Fn>, e.g. voltageAvg)."""
-    result = _streams(tenant_id, ck_type_id).aggregate(
+    source = _streams(tenant_id, ck_type_id)
+    result = source.aggregate(
         from_,
         to,
         interval,
@@ -255,9 +268,24 @@ def aggregate(
         rt_ids=list(rt_ids) or None,
         attributes=list(attributes) or None,
     )
+    if len(result) == 0:
+        click.echo(_no_data(source, ck_type_id, from_, to, rt_ids), err=True)
     with _writer(out, fmt) as sink:
         sink.write(result.to_arrow())
     _finish(out, len(result), "buckets")
+
+
+def _no_data(source: Any, ck_type_id: str, from_: str, to: str, rt_ids: tuple[str, ...]) -> str:
+    """What to say when a range holds no points: where the data of the type is."""
+    which = f" of {', '.join(rt_ids)}" if rt_ids else ""
+    message = f"no stream data of {ck_type_id}{which} in [{from_}, {to})"
+    selected = list(rt_ids) or None
+    first = source.read(rt_ids=selected, first=1).rows()
+    if not first:
+        return f"{message}; it has none at all"
+    last = source.read(rt_ids=selected, descending=True, first=1).rows()
+    span = [r["timeStamp"].isoformat().replace("+00:00", "Z") for r in (first[0], last[0])]
+    return f"{message}; its data spans {span[0]} to {span[1]}"
 
 
 @wb_command(streams, "delete")
@@ -297,7 +325,7 @@ def retention_set(tenant_id: str, ck_type_id: str, keep: str | None, clear: bool
     """Keep points of the type for KEEP (e.g. 90d); --clear removes the policy."""
     if clear == (keep is not None):
         raise ValidationError("give either KEEP (e.g. 90d) or --clear")
-    stored = _streams(tenant_id, ck_type_id).set_retention(None if clear else keep)
+    stored = _local_streams(tenant_id).streams(ck_type_id).set_retention(None if clear else keep)
     emit(
         {"type": ck_type_id, "keep": stored},
         lambda c: c.print(f"{ck_type_id}: " + (f"keep {stored}" if stored else "no retention")),
@@ -308,7 +336,7 @@ def retention_set(tenant_id: str, ck_type_id: str, keep: str | None, clear: bool
 @_tenant
 def retention_show(tenant_id: str) -> None:
     """The retention policies of the tenant."""
-    policies = _tenant_with_streams(tenant_id).stream_service.retention_policies()
+    policies = _local_streams(tenant_id).stream_service.retention_policies()
 
     def human(console: Console) -> None:
         if not policies:
@@ -330,7 +358,7 @@ def retention_apply(tenant_id: str, now: str | None) -> None:
             at = datetime.fromisoformat(now)
         except ValueError:
             raise ValidationError(f"--now {now!r} is not an ISO 8601 timestamp") from None
-    deleted = _tenant_with_streams(tenant_id).stream_service.apply_retention(at)
+    deleted = _local_streams(tenant_id).stream_service.apply_retention(at)
     printer: Callable[[Console], None] = lambda c: c.print(  # noqa: E731
         "\n".join(f"{t}: deleted {n:,} points" for t, n in sorted(deleted.items()))
         or "no retention policies"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from datetime import UTC
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -64,17 +65,19 @@ def register(cli: click.Group) -> None:
     ) -> None:
         """Run the platform on embedded backends (Ctrl-C stops everything)."""
         import workbench
+        from workbench.cli.platform import default_home, remove_platform, write_platform
         from workbench.demo import DEMO_TENANT, build_demo_tenant
         from workbench.services.up import SERVICES, Supervisor, api_token
-        from workbench.settings import Settings
 
-        home = (data_dir or state().data_dir or Settings().home).expanduser().resolve()
+        home = default_home(data_dir or state().data_dir)
         chosen = list(services) or [s for s in SERVICES if _available(s)]
+        demo_range: tuple[str, str] | None = None
         if not no_demo:
             with workbench.open(home) as wb:
                 if not wb.registry.exists(DEMO_TENANT):
                     click.echo(f"building the demo tenant in {home} ...")
                     build_demo_tenant(wb, days=demo_days, say=lambda m: click.echo(f"  · {m}"))
+                demo_range = _demo_range(wb, DEMO_TENANT)
         ports = _ports(port_overrides)
         env: dict[str, str] = {}
         token = None
@@ -89,7 +92,9 @@ def register(cli: click.Group) -> None:
                 )
         access = None
         if "identity" in chosen and "asset-repository" in chosen:
+            from workbench.cli.login import ensure_cli_client
             from workbench.demo.access import prepare_demo_access
+            from workbench.identity.directory import Directory
 
             with workbench.open(home) as wb:
                 access = prepare_demo_access(
@@ -97,14 +102,18 @@ def register(cli: click.Group) -> None:
                     playground_redirect=f"{supervisor.url('asset-repository')}/playground/callback",
                     demo_tenant=None if no_demo else DEMO_TENANT,
                 )
+                ensure_cli_client(Directory.for_workbench(wb))
 
         def interrupt(_: int, __: FrameType | None) -> None:
             click.echo("\nstopping ...")
             supervisor.stop()
+            click.echo("stopped")
 
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, interrupt)
         supervisor.start()
+        chosen = list(supervisor.running)
+        write_platform(home, {name: supervisor.reachable_url(name) for name in chosen})
         click.echo("")
         click.echo(f"Mesh Workbench is up (data: {home})")
         for name in chosen:
@@ -128,8 +137,40 @@ def register(cli: click.Group) -> None:
                 "{ items { rtId name serialNumber state voltage parent { ... on "
                 "DemoEnergyBuilding { name } } } } } }"
             )
+            if demo_range is not None:
+                click.echo(
+                    f"  demo stream data (Demo.Energy/EnergyMeter, 1 s): {demo_range[0]} to "
+                    f"{demo_range[1]}; for example:"
+                )
+                click.echo(
+                    '    { streamData { tsDemoEnergyEnergyMeterAggregate(from: "'
+                    f'{demo_range[0]}", to: "{demo_range[1]}", interval: "1d", functions: '
+                    "[AVG, MAX]) { items { rtId bucket voltageAvg voltageMax } } } }"
+                )
+            click.echo("  command line: workbench login, then workbench ... (see the README)")
         click.echo("Ctrl-C stops everything.")
-        sys.exit(supervisor.wait())
+        try:
+            code = supervisor.wait()
+        finally:
+            remove_platform(home)
+        if code:
+            supervisor.stop()
+            click.echo("stopped")
+        sys.exit(code)
+
+
+def _demo_range(wb: Any, tenant_id: str) -> tuple[str, str] | None:
+    """First and last instant of the demo tenant's meter data (ISO 8601), None without data."""
+    streams = wb.tenant(tenant_id).streams("Demo.Energy/EnergyMeter")
+    first = streams.read(first=1).rows()
+    last = streams.read(descending=True, first=1).rows()
+    if not first or not last:
+        return None
+
+    def iso(value: Any) -> str:
+        return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+
+    return iso(first[0]["timeStamp"]), iso(last[0]["timeStamp"])
 
 
 def _ports(overrides: tuple[str, ...]) -> dict[str, int]:

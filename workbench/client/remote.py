@@ -461,14 +461,15 @@ class RemoteTypeStreams:
         self._http = http
         self.ck_type_id = ck_type_id
 
-    def write(self, data: Any) -> int:
-        """Append points (list of dicts, pandas DataFrame or pyarrow Table); returns the count."""
-        body = _ipc_bytes(_to_table(data))
+    def write(self, data: Any, *, timezone: str | None = None) -> int:
+        """Append points (list of dicts, pandas DataFrame or pyarrow Table); returns the count.
+        ``timezone`` names the zone of naive timestamps (``Europe/Vienna``)."""
         result = self._http.json(
             "POST",
             f"/streams/{self.ck_type_id}",
-            content=body,
+            content=_ipc_bytes(_to_table(data)),
             headers={"Content-Type": ARROW_STREAM},
+            params=_params(("timezone", timezone)),
         )
         return int(result["written"])
 

@@ -324,4 +324,9 @@ class JwtAuthenticator(Authenticator):
             self.verifier.refresh()
             log.info("authentication: JWT from %s", self.verifier.issuer)
         except BackendUnavailable as exc:
-            log.warning("JWKS not reachable yet (%s); will retry on the first token", exc)
+            # normal while the platform starts (Identity may come up after this service)
+            log.info(
+                "authentication: JWT from %s (keys fetched on the first token)",
+                self.verifier.issuer,
+            )
+            log.debug("JWKS not fetched at start: %s", exc)

@@ -123,8 +123,8 @@ def _table_from_body(content_type: str, data: bytes) -> pa.Table:
         raise ValidationError(f"the {fmt} body cannot be read: {exc}") from None
 
 
-def _write(streams: TypeStreams, table: pa.Table) -> int:
-    return int(streams.write(table))
+def _write(streams: TypeStreams, table: pa.Table, timezone: str | None) -> int:
+    return int(streams.write(table, timezone=timezone))
 
 
 def _parse_time(name: str, value: str | None) -> datetime | None:
@@ -396,7 +396,14 @@ def _required(name: str, value: str) -> datetime:
         }
     },
 )
-async def write_points(request: Request, access: TenantDep, ckTypeId: str) -> dict[str, int]:
+async def write_points(
+    request: Request,
+    access: TenantDep,
+    ckTypeId: str,
+    timezone: Annotated[
+        str | None, Query(description="Zone of naive timestamps, e.g. Europe/Vienna.")
+    ] = None,
+) -> dict[str, int]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     chunks = []
     size = 0
@@ -410,7 +417,7 @@ async def write_points(request: Request, access: TenantDep, ckTypeId: str) -> di
         raise ValidationError("the request body is empty; send the points as the body")
     table = await run_in_threadpool(_table_from_body, content_type, data)
     streams = await run_in_threadpool(access.tenant.streams, ckTypeId)
-    written = await run_in_threadpool(_write, streams, table)
+    written = await run_in_threadpool(_write, streams, table, timezone)
     return {"written": written}
 
 

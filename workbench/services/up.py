@@ -24,7 +24,7 @@ from typing import IO
 from workbench.errors import BackendUnavailable
 from workbench.secret_files import read_or_create_secret
 
-__all__ = ["SERVICES", "ServiceSpec", "Supervisor", "api_token"]
+__all__ = ["SERVICES", "ServiceSpec", "Supervisor", "api_token", "http_ok"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,11 @@ class ServiceSpec:
     links: tuple[tuple[str, str], ...] = ()
     #: answers 200 once the service is up
     health_path: str = "/healthz"
+    #: when it fails to start, the others run on and this is printed
+    optional_hint: str | None = None
+    #: env variable naming a port that answers ``health_path`` before the public one does (the
+    #: hub's own port: its proxy logs a 404 error for each probe until the hub's route exists)
+    inner_port_env: str | None = None
 
 
 #: in start order: the Asset Repository verifies tokens against the Identity service's JWKS
@@ -51,7 +56,15 @@ SERVICES: dict[str, ServiceSpec] = {
         ),
     ),
     # JupyterHub behind configurable-http-proxy: the proxy's port, the hub's health route
-    "hub": ServiceSpec("hub", 8000, (("notebooks", "/hub/"),), health_path="/hub/health"),
+    "hub": ServiceSpec(
+        "hub",
+        8000,
+        (("notebooks", "/hub/"),),
+        health_path="/hub/health",
+        inner_port_env="WORKBENCH_HUB_API_PORT",
+        optional_hint="to get the hub: install Node.js and npm, run `make hub-proxy` (or "
+        "`npm install -g configurable-http-proxy`), then start again",
+    ),
 }
 
 
@@ -69,6 +82,15 @@ def _die_with_parent() -> None:
         pr_set_pdeathsig = 1
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return bool(r.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 @dataclass
@@ -110,6 +132,18 @@ class Supervisor:
     def url(self, service: str) -> str:
         return f"http://{self.host}:{self.ports[service]}"
 
+    def reachable_url(self, service: str) -> str:
+        """:meth:`url` with a wildcard host replaced by loopback (what clients connect to)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "[::]": "127.0.0.1"}.get(
+            self.host, self.host
+        )
+        return f"http://{host}:{self.ports[service]}"
+
+    @property
+    def running(self) -> list[str]:
+        """The services started (an optional one that failed to start is left out)."""
+        return [c.spec.name for c in self.children]
+
     def start(self, timeout: float = 60.0) -> None:
         """Start every service and wait for its health route; raise if one fails to come up."""
         # every child is forked before any relay thread starts (preexec_fn and threads don't mix)
@@ -118,9 +152,12 @@ class Supervisor:
         for child in self.children:
             child.pump.start()
         deadline = time.monotonic() + timeout
-        for child in self.children:
+        for child in list(self.children):
             while not self._healthy(child):
                 if child.process.poll() is not None:
+                    if child.spec.optional_hint is not None:
+                        self._give_up(child)
+                        break
                     self.stop()
                     raise BackendUnavailable(
                         f"service {child.spec.name} exited with status {child.process.returncode} "
@@ -134,6 +171,15 @@ class Supervisor:
                         f"{timeout:.0f} s"
                     )
                 time.sleep(0.2)
+
+    def _give_up(self, child: _Child) -> None:
+        """An optional service failed to start: say so and how to get it; the rest run on."""
+        child.pump.join(timeout=2)
+        self.children.remove(child)
+        self.say(
+            f"{child.spec.name}: not started (it exited with status {child.process.returncode}; "
+            f"its output is above); the other services run on. {child.spec.optional_hint}"
+        )
 
     def _spawn(self, spec: ServiceSpec) -> None:
         port = self.ports[spec.name]
@@ -185,12 +231,11 @@ class Supervisor:
             self.say(f"{name:<{width}} | {line.rstrip()}")
 
     def _healthy(self, child: _Child) -> bool:
-        try:
-            url = f"{self.url(child.spec.name)}{child.spec.health_path}"
-            with urllib.request.urlopen(url, timeout=1) as r:
-                return bool(r.status == 200)
-        except (urllib.error.URLError, OSError):
+        spec = child.spec
+        inner = (self.env.get(spec.inner_port_env) or "") if spec.inner_port_env else ""
+        if inner.isdigit() and not http_ok(f"http://127.0.0.1:{inner}{spec.health_path}"):
             return False
+        return http_ok(f"{self.reachable_url(spec.name)}{spec.health_path}")
 
     def wait(self) -> int:
         """Block until a service exits (reported, everything stopped) or ``stop()`` is called."""
