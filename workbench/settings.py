@@ -89,6 +89,20 @@ class Settings(BaseSettings):
         "form is throttled for a while.",
     )
 
+    # --- Message bus (workbench.messaging) ---
+    bus_url: str = Field(
+        default="",
+        description="Message bus of every tenant: 'memory://' (one process), 'sqlite:///PATH' "
+        "(embedded log shared by the processes of one machine; '{tenant}' in PATH is replaced), "
+        "'amqp://USER:PASS@HOST:PORT/' (RabbitMQ, vhost wb-<tenant>). Empty: memory:// for a "
+        "single service; `workbench up` sets the embedded log under the data directory.",
+    )
+    rabbitmq_management_url: str = Field(
+        default="",
+        description="RabbitMQ management HTTP API (http://USER:PASS@HOST:15672) used to create "
+        "tenant vhosts wb-<tenant> and their users.",
+    )
+
     def issuer_url(self) -> str:
         """The Identity service's issuer URL (explicit, or derived from host and port)."""
         if self.identity_issuer:
