@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -20,6 +21,12 @@ def rt() -> None:
     """Runtime entities: import, export, query, get, delete."""
 
 
+def _remote(tenant: Any) -> bool:
+    from workbench.client.remote import RemoteTenant
+
+    return isinstance(tenant, RemoteTenant)
+
+
 @wb_command(rt, "import")
 @tenant_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -28,7 +35,12 @@ def import_(tenant_id: str, file: Path) -> None:
     from workbench.runtime.files import import_runtime_file
 
     t = open_tenant(tenant_id)
-    summary = import_runtime_file(t.entities, t.model, file, progress=True)
+    if _remote(t):
+        from workbench.client.runtime_files import import_remote
+
+        summary = import_remote(t, file)
+    else:
+        summary = import_runtime_file(t.entities, t.model, file, progress=True)
     emit(
         dict(summary),
         lambda c: c.print(
@@ -47,9 +59,14 @@ def export(tenant_id: str, type_id: str | None, include_archived: bool, file: Pa
     from workbench.runtime.files import export_runtime_file
 
     t = open_tenant(tenant_id)
-    count = export_runtime_file(
-        t.entities, t.model, file, ck_type_id=type_id, include_archived=include_archived
-    )
+    if _remote(t):
+        from workbench.client.runtime_files import export_remote
+
+        count = export_remote(t, file, ck_type_id=type_id, include_archived=include_archived)
+    else:
+        count = export_runtime_file(
+            t.entities, t.model, file, ck_type_id=type_id, include_archived=include_archived
+        )
     emit({"exported": count, "file": str(file)}, lambda c: c.print(f"wrote {count} to {file}"))
 
 

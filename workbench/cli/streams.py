@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -232,8 +232,10 @@ def read(
 @_type
 @_rt_ids
 @_attributes
-@click.option("--from", "from_", required=True, help="Start (inclusive), ISO 8601 with offset.")
-@click.option("--to", "to", required=True, help="End (exclusive), ISO 8601 with offset.")
+@click.option(
+    "--from", "from_", help="Start (inclusive), ISO 8601 with offset (default: the first point)."
+)
+@click.option("--to", "to", help="End (exclusive), ISO 8601 with offset (default: after the last).")
 @click.option("--interval", required=True, help="Bucket size: 1s, 15m, 1h, 1d, ...")
 @click.option(
     "--fn",
@@ -251,15 +253,24 @@ def aggregate(
     ck_type_id: str,
     rt_ids: tuple[str, ...],
     attributes: tuple[str, ...],
-    from_: str,
-    to: str,
+    from_: str | None,
+    to: str | None,
     interval: str,
     functions: tuple[str, ...],
     fmt: str | None,
     out: Path | None,
 ) -> None:
-    """Aggregates per rtId and time bucket (columns <attribute><Fn>, e.g. voltageAvg)."""
+    """Aggregates per rtId and time bucket (columns <attribute><Fn>, e.g. voltageAvg) over
+    [--from, --to), by default over all the data (of the --rt-id entities)."""
     source = _streams(tenant_id, ck_type_id)
+    if from_ is None or to is None:
+        span = _span(source, rt_ids)
+        if span is None:
+            raise ValidationError(
+                f"no stream data of {ck_type_id}{_of(rt_ids)} at all, so there is nothing to "
+                "aggregate; write some first (workbench streams write)"
+            )
+        from_, to = from_ or span[0], to or span[1]
     result = source.aggregate(
         from_,
         to,
@@ -275,17 +286,32 @@ def aggregate(
     _finish(out, len(result), "buckets")
 
 
-def _no_data(source: Any, ck_type_id: str, from_: str, to: str, rt_ids: tuple[str, ...]) -> str:
-    """What to say when a range holds no points: where the data of the type is."""
-    which = f" of {', '.join(rt_ids)}" if rt_ids else ""
-    message = f"no stream data of {ck_type_id}{which} in [{from_}, {to})"
+def _of(rt_ids: tuple[str, ...]) -> str:
+    return f" of {', '.join(rt_ids)}" if rt_ids else ""
+
+
+def _span(source: Any, rt_ids: tuple[str, ...]) -> tuple[str, str] | None:
+    """``[first point, just after the last)`` as ISO 8601, None without points."""
     selected = list(rt_ids) or None
     first = source.read(rt_ids=selected, first=1).rows()
     if not first:
-        return f"{message}; it has none at all"
+        return None
     last = source.read(rt_ids=selected, descending=True, first=1).rows()
-    span = [r["timeStamp"].isoformat().replace("+00:00", "Z") for r in (first[0], last[0])]
-    return f"{message}; its data spans {span[0]} to {span[1]}"
+    end = last[0]["timeStamp"] + timedelta(microseconds=1)
+    return _iso(first[0]["timeStamp"]), _iso(end)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _no_data(source: Any, ck_type_id: str, from_: str, to: str, rt_ids: tuple[str, ...]) -> str:
+    """What to say when a range holds no points: where the data of the type is."""
+    message = f"no stream data of {ck_type_id}{_of(rt_ids)} in [{from_}, {to})"
+    span = _span(source, rt_ids)
+    if span is None:
+        return f"{message}; it has none at all"
+    return f"{message}; its data spans [{span[0]}, {span[1]})"
 
 
 @wb_command(streams, "delete")

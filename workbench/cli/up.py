@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -139,8 +139,8 @@ def register(cli: click.Group) -> None:
             )
             if demo_range is not None:
                 click.echo(
-                    f"  demo stream data (Demo.Energy/EnergyMeter, 1 s): {demo_range[0]} to "
-                    f"{demo_range[1]}; for example:"
+                    f"  demo stream data (Demo.Energy/EnergyMeter, 1 s) from {demo_range[0]} "
+                    f"to {demo_range[1]}; for example:"
                 )
                 click.echo(
                     '    { streamData { tsDemoEnergyEnergyMeterAggregate(from: "'
@@ -160,7 +160,7 @@ def register(cli: click.Group) -> None:
 
 
 def _demo_range(wb: Any, tenant_id: str) -> tuple[str, str] | None:
-    """First and last instant of the demo tenant's meter data (ISO 8601), None without data."""
+    """The range ``[start, end)`` of the demo tenant's meter data (ISO 8601), None without data."""
     streams = wb.tenant(tenant_id).streams("Demo.Energy/EnergyMeter")
     first = streams.read(first=1).rows()
     last = streams.read(descending=True, first=1).rows()
@@ -170,7 +170,7 @@ def _demo_range(wb: Any, tenant_id: str) -> tuple[str, str] | None:
     def iso(value: Any) -> str:
         return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
 
-    return iso(first[0]["timeStamp"]), iso(last[0]["timeStamp"])
+    return iso(first[0]["timeStamp"]), iso(last[0]["timeStamp"] + timedelta(seconds=1))
 
 
 def _ports(overrides: tuple[str, ...]) -> dict[str, int]:
