@@ -66,6 +66,7 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 18
 def _workbench(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "workbench", *args],
+        check=False,
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -103,25 +104,13 @@ def _login(args: list[str], cwd: Path, env: dict[str, str]) -> None:
 def test_readme_cli_commands_work_against_the_running_platform(tmp_path: Path) -> None:
     env = _env(tmp_path)
     port, identity_port = free_port(), free_port()
+    command = [
+        sys.executable, "-m", "workbench", "up", "--data-dir", str(tmp_path / ".workbench"),
+        "--service", "identity", "--service", "asset-repository", "--demo-days", "1",
+        "--port", f"asset-repository={port}", "--port", f"identity={identity_port}",
+    ]  # fmt: skip
     up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "workbench",
-            "up",
-            "--data-dir",
-            str(tmp_path / ".workbench"),
-            "--service",
-            "identity",
-            "--service",
-            "asset-repository",
-            "--demo-days",
-            "1",
-            "--port",
-            f"asset-repository={port}",
-            "--port",
-            f"identity={identity_port}",
-        ],  # fmt: skip
+        command,
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
