@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -140,7 +141,7 @@ class _LocalConsumer(Consumer):
                     headers=m.headers,
                     delivery_count=entry.count,
                     timestamp=entry.timestamp,
-                    settle=lambda a, r, why, e=entry: self._settle(e, a, r, why),
+                    settle=functools.partial(self._settle, entry),
                 )
         return None
 
