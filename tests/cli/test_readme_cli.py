@@ -8,6 +8,7 @@ it, on the Identity pages, as the demo user.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -101,6 +102,23 @@ def _login(args: list[str], cwd: Path, env: dict[str, str]) -> None:
     assert credentials.stat().st_mode & 0o777 == 0o600
 
 
+def _stored_login(env: dict[str, str]) -> dict[str, object]:
+    path = Path(env["XDG_CONFIG_HOME"]) / "workbench" / "credentials.json"
+    (entry,) = json.loads(path.read_text()).values()
+    assert isinstance(entry, dict)
+    return entry
+
+
+def _expire_access_token(env: dict[str, str]) -> object:
+    """Make the stored access token look expired; returns the refresh token stored."""
+    path = Path(env["XDG_CONFIG_HOME"]) / "workbench" / "credentials.json"
+    data = json.loads(path.read_text())
+    for entry in data.values():
+        entry["expiresAt"] = 0
+    path.write_text(json.dumps(data))
+    return _stored_login(env)["refreshToken"]
+
+
 def test_readme_cli_commands_work_against_the_running_platform(tmp_path: Path) -> None:
     env = _env(tmp_path)
     port, identity_port = free_port(), free_port()
@@ -137,6 +155,7 @@ def test_readme_cli_commands_work_against_the_running_platform(tmp_path: Path) -
             assert args[0] == "workbench", command
             if args[1] == "login":
                 _login(args[1:], tmp_path, env)
+                refresh_token = _expire_access_token(env)
                 continue
             result = _workbench(args[1:], tmp_path, env)
             assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
@@ -146,6 +165,8 @@ def test_readme_cli_commands_work_against_the_running_platform(tmp_path: Path) -
                 assert "EM-" in result.stdout
             if args[1:3] == ["streams", "write"]:
                 assert "wrote 1,000 points" in result.stdout
+        # the expired access token was renewed with the refresh token, which rotated
+        assert _stored_login(env)["refreshToken"] != refresh_token
         points = (tmp_path / "points.csv").read_text().splitlines()
         assert points[0].startswith('"rtId","timeStamp",')
         assert len(points) == 1001

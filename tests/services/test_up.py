@@ -95,3 +95,37 @@ def test_up_builds_the_demo_serves_it_and_stops_cleanly(tmp_path: Path) -> None:
     for service_port in (port, identity_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", service_port)) != 0, "a service still listens"
+
+
+def test_a_hub_that_fails_to_start_leaves_the_rest_running(tmp_path: Path) -> None:
+    """Without a working hub (here: its configuration is missing) the other services run on,
+    and the output says how to get the hub."""
+    import os
+
+    port, identity_port, hub_port = _free_port(), _free_port(), _free_port()
+    command = [
+        sys.executable, "-m", "workbench", "up", "--data-dir", str(tmp_path), "--no-demo",
+        "--port", f"asset-repository={port}", "--port", f"identity={identity_port}",
+        "--port", f"hub={hub_port}", "--service", "identity", "--service", "asset-repository",
+        "--service", "hub",
+    ]  # fmt: skip
+    env = os.environ | {"WORKBENCH_HUB_CONFIG": str(tmp_path / "missing_config.py")}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    output = rest = ""
+    try:
+        output = _read_until_up(process)
+        assert "hub: not started" in output, output
+        assert "make hub-proxy" in output
+        assert "Mesh Workbench is up" in output
+        assert f"hub               http://127.0.0.1:{hub_port}" not in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            assert r.status == 200
+        platform = json.loads((tmp_path / "platform.json").read_text())
+        assert set(platform["urls"]) == {"identity", "asset-repository"}
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output + rest
+    assert rest.rstrip().endswith("stopped"), rest
