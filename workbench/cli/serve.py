@@ -4,13 +4,42 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from workbench.cli.common import state
 
-__all__ = ["register", "serve"]
+__all__ = ["register", "serve", "tls_files", "tls_options"]
+
+
+def tls_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--cert``/``--key``: serve HTTPS with this PEM certificate (chain) and key."""
+    for name, what in (("--key", "its private key"), ("--cert", "a PEM certificate (chain)")):
+        command = click.option(
+            name,
+            name.strip("-"),
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            default=None,
+            help=f"Serve HTTPS: {what} (with the other of --cert/--key).",
+        )(command)
+    return command
+
+
+def tls_files(cert: Path | None, key: Path | None) -> tuple[Path | None, Path | None, str]:
+    """The checked ``(certfile, keyfile, scheme)`` of ``--cert``/``--key``."""
+    from workbench.errors import WorkbenchError
+    from workbench.services.tls import check_tls_files
+
+    try:
+        files = check_tls_files(cert, key)
+    except WorkbenchError as exc:
+        raise click.UsageError(str(exc)) from None
+    if files is None:
+        return None, None, "http"
+    return files.cert, files.key, "https"
 
 
 @click.group()
@@ -45,6 +74,7 @@ def serve() -> None:
     default=None,
     help="Log format (default: $WORKBENCH_LOG_FORMAT or text).",
 )
+@tls_options
 def asset_repository(
     host: str | None,
     port: int | None,
@@ -52,6 +82,8 @@ def asset_repository(
     no_auth: bool,
     dev_static_token: bool,
     log_format: str | None,
+    cert: Path | None,
+    key: Path | None,
 ) -> None:
     """The Asset Repository: per-tenant GraphQL at /tenants/{id}/graphql, REST bulk, playground."""
     from workbench.logs import configure_logging
@@ -64,10 +96,21 @@ def asset_repository(
     home = data_dir or state().data_dir or settings.home
     host = host or settings.service_host
     port = settings.asset_repository_port if port is None else port
+    certfile, keyfile, scheme = tls_files(cert, key)
     configure_logging(logging.INFO, log_format or settings.log_format)
-    click.echo(f"Asset Repository on http://{host}:{port} (data: {home})", err=True)
-    click.echo(f"  playground: http://{host}:{port}/tenants/<tenant>/graphql/playground", err=True)
-    run(host=host, port=port, data_dir=home, no_auth=no_auth, settings=settings)
+    click.echo(f"Asset Repository on {scheme}://{host}:{port} (data: {home})", err=True)
+    click.echo(
+        f"  playground: {scheme}://{host}:{port}/tenants/<tenant>/graphql/playground", err=True
+    )
+    run(
+        host=host,
+        port=port,
+        data_dir=home,
+        no_auth=no_auth,
+        settings=settings,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
 
 
 @serve.command("identity")
@@ -80,7 +123,10 @@ def asset_repository(
     envvar="WORKBENCH_HOME",
     help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
 )
-def identity(host: str | None, port: int | None, data_dir: Path | None) -> None:
+@tls_options
+def identity(
+    host: str | None, port: int | None, data_dir: Path | None, cert: Path | None, key: Path | None
+) -> None:
     """The Identity service: OAuth 2.0 / OpenID Connect provider and user management."""
     from workbench.logs import configure_logging
     from workbench.services.identity import serve as run
@@ -92,13 +138,23 @@ def identity(host: str | None, port: int | None, data_dir: Path | None) -> None:
     port = settings.identity_port if port is None else port
     # the issuer (and so discovery, JWKS and every endpoint) follows the address bound, unless
     # one is configured (WORKBENCH_IDENTITY_ISSUER)
+    certfile, keyfile, scheme = tls_files(cert, key)
     update: dict[str, object] = {"identity_port": port}
     if host not in ("0.0.0.0", "::", ""):
         update["service_host"] = host
+    if scheme == "https" and not settings.identity_issuer:
+        update["identity_issuer"] = f"https://{update.get('service_host', host)}:{port}"
     settings = settings.model_copy(update=update)
     configure_logging(logging.INFO, settings.log_format)
-    click.echo(f"Identity on http://{host}:{port} (issuer {settings.issuer_url()})", err=True)
-    run(host=host, port=port, data_dir=home, settings=settings)
+    click.echo(f"Identity on {scheme}://{host}:{port} (issuer {settings.issuer_url()})", err=True)
+    run(
+        host=host,
+        port=port,
+        data_dir=home,
+        settings=settings,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
 
 
 @serve.command("hub")

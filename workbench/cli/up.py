@@ -54,6 +54,22 @@ def register(cli: click.Group) -> None:
         show_default=True,
         help="Days of 1-second stream data in a new demo tenant.",
     )
+    @click.option(
+        "--tls",
+        is_flag=True,
+        help="Serve over https: --cert/--key, or a self-signed loopback certificate generated "
+        "in <data>/secrets/tls (the hub is not started over https yet).",
+    )
+    @click.option(
+        "--cert",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="PEM certificate (chain) for --tls (with --key).",
+    )
+    @click.option(
+        "--key",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="PEM private key of --cert.",
+    )
     def up(
         data_dir: Path | None,
         host: str,
@@ -62,6 +78,9 @@ def register(cli: click.Group) -> None:
         no_demo: bool,
         dev_static_token: bool,
         demo_days: int,
+        tls: bool,
+        cert: Path | None,
+        key: Path | None,
     ) -> None:
         """Run the platform on embedded backends (Ctrl-C stops everything)."""
         import workbench
@@ -71,6 +90,10 @@ def register(cli: click.Group) -> None:
 
         home = default_home(data_dir or state().data_dir)
         chosen = list(services) or [s for s in SERVICES if _available(s)]
+        tls_files, trust = _tls(home, tls, cert, key)
+        if tls_files is not None and "hub" in chosen:
+            click.echo("hub: not started with --tls (it is not served over https yet)")
+            chosen.remove("hub")
         demo_range: tuple[str, str] | None = None
         if not no_demo:
             with workbench.open(home) as wb:
@@ -84,7 +107,9 @@ def register(cli: click.Group) -> None:
         if dev_static_token:
             token = api_token(home)
             env = {"WORKBENCH_API_TOKEN": token, "WORKBENCH_DEV_STATIC_TOKEN": "true"}
-        supervisor = Supervisor(home, host, chosen, ports=ports, env=env, say=click.echo)
+        supervisor = Supervisor(
+            home, host, chosen, ports=ports, env=env, say=click.echo, tls=tls_files, trust=trust
+        )
         if "hub" in chosen:
             with workbench.open(home) as wb:
                 supervisor.env.update(
@@ -128,6 +153,8 @@ def register(cli: click.Group) -> None:
                     f"  demo login: {access.demo_user} / {access.demo_password}  (tenant "
                     f"{DEMO_TENANT}; kept in {home / 'secrets' / 'demo-password'})"
                 )
+        if trust is not None:
+            click.echo(f"  TLS: clients verify with {trust} (e.g. SSL_CERT_FILE={trust})")
         if token is not None:
             click.echo(f"  development API token (Authorization: Bearer ...): {token}")
         if "asset-repository" in chosen:
@@ -171,6 +198,24 @@ def _demo_range(wb: Any, tenant_id: str) -> tuple[str, str] | None:
         return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
 
     return iso(first[0]["timeStamp"]), iso(last[0]["timeStamp"] + timedelta(seconds=1))
+
+
+def _tls(home: Path, tls: bool, cert: Path | None, key: Path | None) -> tuple[Any, Path | None]:
+    """The certificate and key to serve (given, or generated for loopback) and a CA bundle
+    trusting them; ``(None, None)`` without --tls/--cert/--key."""
+    from workbench.cli.serve import tls_files
+    from workbench.services.tls import TlsFiles, loopback_certificate, trust_bundle
+
+    if not (tls or cert or key):
+        return None, None
+    certfile, keyfile, _ = tls_files(cert, key)
+    directory = home / "secrets" / "tls"
+    if certfile is None or keyfile is None:
+        files = loopback_certificate(directory)
+        click.echo(f"TLS: self-signed loopback certificate {files.cert}")
+    else:
+        files = TlsFiles(certfile, keyfile)
+    return files, trust_bundle(files.cert, directory / "ca-bundle.pem")
 
 
 def _ports(overrides: tuple[str, ...]) -> dict[str, int]:

@@ -236,10 +236,19 @@ def serve(
     no_auth: bool = False,
     settings: Settings | None = None,
     log_level: str = "info",
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
 ) -> None:
     """Run the Asset Repository under uvicorn until interrupted."""
     settings = settings or Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"home": data_dir})
     app = create_app(settings, no_auth=no_auth, tune_collector=True)
-    run_service(app, host=host, port=port, log_level=log_level)
+    run_service(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )

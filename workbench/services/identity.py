@@ -1060,9 +1060,18 @@ def serve(
     data_dir: Path | None = None,
     settings: Settings | None = None,
     log_level: str = "info",
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
 ) -> None:
     """Run the Identity service under uvicorn until interrupted."""
     settings = settings or Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"home": data_dir})
-    run_service(create_app(settings), host=host, port=port, log_level=log_level)
+    run_service(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from typing import IO
 
 from workbench.errors import BackendUnavailable
 from workbench.secret_files import read_or_create_secret
+from workbench.services.tls import TlsFiles, client_context
 
 __all__ = ["SERVICES", "ServiceSpec", "Supervisor", "api_token", "http_ok"]
 
@@ -84,10 +86,10 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
-def http_ok(url: str) -> bool:
-    """True when ``url`` answers 200."""
+def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    """True when ``url`` answers 200 (``context`` verifies an https URL)."""
     try:
-        with urllib.request.urlopen(url, timeout=1) as r:
+        with urllib.request.urlopen(url, timeout=1, context=context) as r:
             return bool(r.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -113,6 +115,8 @@ class Supervisor:
         ports: dict[str, int] | None = None,
         env: dict[str, str] | None = None,
         say: Callable[[str], None] = print,
+        tls: TlsFiles | None = None,
+        trust: Path | None = None,
     ) -> None:
         unknown = [s for s in services if s not in SERVICES]
         if unknown:
@@ -125,19 +129,24 @@ class Supervisor:
         self.ports = {s: (ports or {}).get(s, SERVICES[s].default_port) for s in self.services}
         self.env = env or {}
         self.say = say
+        #: services are served over https with these files; ``trust`` verifies them
+        self.tls = tls
+        self.scheme = "https" if tls else "http"
+        self._context = client_context(trust) if tls else None
+        self._trust = trust
         self.children: list[_Child] = []
         self._stopping = threading.Event()
         self._lock = threading.Lock()
 
     def url(self, service: str) -> str:
-        return f"http://{self.host}:{self.ports[service]}"
+        return f"{self.scheme}://{self.host}:{self.ports[service]}"
 
     def reachable_url(self, service: str) -> str:
         """:meth:`url` with a wildcard host replaced by loopback (what clients connect to)."""
         host = {"0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "[::]": "127.0.0.1"}.get(
             self.host, self.host
         )
-        return f"http://{host}:{self.ports[service]}"
+        return f"{self.scheme}://{host}:{self.ports[service]}"
 
     @property
     def running(self) -> list[str]:
@@ -196,6 +205,8 @@ class Supervisor:
             "--data-dir",
             str(self.home),
         ]
+        if self.tls is not None:
+            command += ["--cert", str(self.tls.cert), "--key", str(self.tls.key)]
         env = {
             **os.environ,
             **self.env,
@@ -207,6 +218,8 @@ class Supervisor:
                 for name, port in self.ports.items()
             },
         }
+        if self.tls is not None:
+            env.update(self._tls_env(env))
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -223,6 +236,15 @@ class Supervisor:
         )
         self.children.append(child)
 
+    def _tls_env(self, env: dict[str, str]) -> dict[str, str]:
+        """Over https: the issuer's scheme, and a CA bundle trusting the certificate in use."""
+        extra = {}
+        if "identity" in self.ports and not env.get("WORKBENCH_IDENTITY_ISSUER"):
+            extra["WORKBENCH_IDENTITY_ISSUER"] = self.reachable_url("identity")
+        if self._trust is not None:
+            extra["SSL_CERT_FILE"] = str(self._trust)
+        return extra
+
     def _relay(self, name: str, stream: IO[str] | None) -> None:
         if stream is None:
             return
@@ -235,7 +257,7 @@ class Supervisor:
         inner = (self.env.get(spec.inner_port_env) or "") if spec.inner_port_env else ""
         if inner.isdigit() and not http_ok(f"http://127.0.0.1:{inner}{spec.health_path}"):
             return False
-        return http_ok(f"{self.reachable_url(spec.name)}{spec.health_path}")
+        return http_ok(f"{self.reachable_url(spec.name)}{spec.health_path}", self._context)
 
     def wait(self) -> int:
         """Block until a service exits (reported, everything stopped) or ``stop()`` is called."""
