@@ -103,6 +103,26 @@ class Settings(BaseSettings):
         "tenant vhosts wb-<tenant> and their users.",
     )
 
+    # --- Backends at scale (platform/kubernetes): shared by every replica ---
+    system_entities_url: str = Field(
+        default="",
+        description="Entity store of the system tenant (tenant registry, identity data): "
+        "'mongodb://HOST/wb_system?replicaSet=rs0' so every replica shares it; empty: "
+        "sqlite under the data directory (one machine).",
+    )
+    tenant_entities_url: str = Field(
+        default="",
+        description="Entity store URL given to a new tenant unless it names one: '{tenant}' is "
+        "replaced by the tenant id, '{tenant_sql}' by it with '-' as '_' (e.g. "
+        "'mongodb://HOST/wb_{tenant}?replicaSet=rs0'); empty: sqlite under the data directory.",
+    )
+    tenant_streams_url: str = Field(
+        default="",
+        description="Stream store URL given to a new tenant unless it names one, with the same "
+        "placeholders (e.g. 'crate://HOST:4200/wb_{tenant_sql}'); empty: duckdb under the data "
+        "directory.",
+    )
+
     def issuer_url(self) -> str:
         """The Identity service's issuer URL (explicit, or derived from host and port)."""
         if self.identity_issuer:

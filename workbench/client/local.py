@@ -185,8 +185,15 @@ class Workbench:
     def __init__(self, home: Path) -> None:
         self.home = home.expanduser().resolve()
         self.home.mkdir(parents=True, exist_ok=True)
-        self._system_store = open_entity_store(f"sqlite:///{self.home / 'system' / 'entities.db'}")
-        self.registry = TenantRegistry(self._system_store, self.home)
+        settings = Settings()
+        self._system_store = open_entity_store(
+            settings.system_entities_url or f"sqlite:///{self.home / 'system' / 'entities.db'}"
+        )
+        templates = {
+            ENTITIES_URL: settings.tenant_entities_url,
+            STREAMS_URL: settings.tenant_streams_url,
+        }
+        self.registry = TenantRegistry(self._system_store, self.home, url_templates=templates)
         self.tenants = Tenants(self)
         self._tenants: dict[str, Tenant] = {}
         self._schemas: Any = None

@@ -60,9 +60,13 @@ class TenantRecord:
 class TenantRegistry:
     """Create, list, get and delete tenants; compute effective (cascaded) configuration."""
 
-    def __init__(self, system_store: EntityStore, home: Path) -> None:
+    def __init__(
+        self, system_store: EntityStore, home: Path, *, url_templates: dict[str, str] | None = None
+    ) -> None:
         self._store = system_store
         self.home = home
+        #: backend URLs of new tenants ('{tenant}', '{tenant_sql}' filled in); unset: embedded
+        self.url_templates = {k: v for k, v in (url_templates or {}).items() if v}
 
     def tenant_dir(self, tenant_id: str) -> Path:
         """The tenant's file area (embedded databases, notebooks, artifacts)."""
@@ -70,10 +74,16 @@ class TenantRegistry:
 
     def default_config(self, tenant_id: str) -> dict[str, str]:
         base = self.tenant_dir(tenant_id)
-        return {
+        embedded = {
             ENTITIES_URL: f"sqlite:///{base / 'entities.db'}",
             STREAMS_URL: f"duckdb:///{base / 'streams.duckdb'}",
         }
+        names = {"tenant": tenant_id, "tenant_sql": tenant_id.replace("-", "_")}
+        for key, template in self.url_templates.items():
+            embedded[key] = template.replace("{tenant}", names["tenant"]).replace(
+                "{tenant_sql}", names["tenant_sql"]
+            )
+        return embedded
 
     def create(
         self,
