@@ -165,6 +165,12 @@ def test_readme_cli_commands_work_against_the_running_platform(tmp_path: Path) -
                 assert "EM-" in result.stdout
             if args[1:3] == ["streams", "write"]:
                 assert "wrote 1,000 points" in result.stdout
+        # an explicit --url: the tenant registry over HTTP, as the logged-in demo user sees it
+        listed = _workbench(
+            ["--url", f"http://127.0.0.1:{port}", "--json", "tenant", "list"], tmp_path, env
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert [t["id"] for t in json.loads(listed.stdout)] == ["demo"]
         # the expired access token was renewed with the refresh token, which rotated
         assert _stored_login(env)["refreshToken"] != refresh_token
         points = (tmp_path / "points.csv").read_text().splitlines()

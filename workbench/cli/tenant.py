@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from workbench.cli.common import emit, open_wb, wb_command
+from workbench.cli.common import emit, open_wb, state, wb_command
 
 __all__ = ["register", "tenant"]
 
@@ -20,6 +20,20 @@ def tenant() -> None:
 
 def _record(record: Any) -> dict[str, Any]:
     return record.to_document()  # type: ignore[no-any-return]
+
+
+def _remote() -> Any:
+    """The tenant registry over HTTP when ``--url`` (``$WORKBENCH_API_URL``) is given, else
+    None: the registry of the data directory (also while ``workbench up`` runs on it)."""
+    url = state().url
+    if url is None:
+        return None
+    from workbench.cli.login import access_token
+    from workbench.client.remote_tenants import RemoteTenants
+
+    remote = RemoteTenants(url, access_token(url))
+    state()._remotes.append(remote)
+    return remote
 
 
 @wb_command(tenant, "create")
@@ -45,6 +59,11 @@ def create(
         config["entities.url"] = entities_url
     if streams_url:
         config["streams.url"] = streams_url
+    remote = _remote()
+    if remote is not None:
+        data = remote.create(tenant_id, parent=parent, description=description, config=config)
+        emit(data, lambda c: c.print(f"created tenant [bold]{tenant_id}[/]"))
+        return
     created = open_wb().tenants.create(
         tenant_id, parent=parent, description=description, config=config
     )
@@ -54,6 +73,18 @@ def create(
 @wb_command(tenant, "list")
 def list_() -> None:
     """List tenants."""
+    remote = _remote()
+    if remote is not None:
+        found = remote.list()
+
+        def remote_human(console: Console) -> None:
+            table = Table("tenant", "parent", "description", "created")
+            for r in found:
+                table.add_row(r["id"], r["parent"] or "", r["description"] or "", r["created"][:19])
+            console.print(table)
+
+        emit(found, remote_human)
+        return
     records = open_wb().tenants.list()
 
     def human(console: Console) -> None:
@@ -80,7 +111,11 @@ def show(tenant_id: str) -> None:
 @click.option("--yes", is_flag=True, help="Confirm: all of the tenant's data is erased.")
 def delete(tenant_id: str, yes: bool) -> None:
     """Delete tenant NAME and all its data (needs --yes)."""
-    open_wb().tenants.delete(tenant_id, confirm=yes)
+    remote = _remote()
+    if remote is not None and yes:
+        remote.delete(tenant_id)
+    else:
+        open_wb().tenants.delete(tenant_id, confirm=yes)
     emit({"deleted": tenant_id}, lambda c: c.print(f"deleted tenant [bold]{tenant_id}[/]"))
 
 
