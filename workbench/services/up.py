@@ -86,6 +86,11 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
+#: JupyterHub's warning about plain HTTP, dropped from the output when every service binds to
+#: loopback (nothing leaves the machine; a --host other than loopback keeps it)
+_LOOPBACK_NOISE = "Running JupyterHub without SSL"
+
+
 def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
     """True when ``url`` answers 200 (``context`` verifies an https URL)."""
     try:
@@ -249,7 +254,10 @@ class Supervisor:
         if stream is None:
             return
         width = max(len(s) for s in self.services)
+        loopback = self.host in ("127.0.0.1", "localhost", "::1")
         for line in stream:
+            if loopback and _LOOPBACK_NOISE in line:
+                continue  # plain HTTP is what a loopback-only platform serves
             self.say(f"{name:<{width}} | {line.rstrip()}")
 
     def _healthy(self, child: _Child) -> bool:
