@@ -1,0 +1,82 @@
+"""The hub configuration for Kubernetes: KubeSpawner offers one profile per allowed tenant and
+the server environment carries the chosen tenant and the user's token. KubeSpawner itself is not
+installed here: the configuration file is loaded by traitlets as JupyterHub loads it, and the
+profile logic runs against a spawner-shaped object."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from traitlets.config.loader import PyFileConfigLoader
+
+from workbench.errors import ValidationError
+from workbench.hub.kube_profiles import pass_token, server_environment, tenant_profiles
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _User:
+    def __init__(self, state: dict[str, Any] | None) -> None:
+        self.name = "ada@plant-a"
+        self._state = state
+
+    async def get_auth_state(self) -> dict[str, Any] | None:
+        return self._state
+
+
+def _spawner(state: dict[str, Any] | None, profile: str = "") -> SimpleNamespace:
+    return SimpleNamespace(user=_User(state), user_options={"profile": profile})
+
+
+def test_a_user_sees_only_their_tenants_with_the_login_tenant_first_choice() -> None:
+    state = {"allowed_tenants": ["plant-a", "plant-a-line-1"], "tenant_id": "plant-a-line-1"}
+    profiles = asyncio.run(tenant_profiles(_spawner(state)))
+    assert [p["slug"] for p in profiles] == ["plant-a", "plant-a-line-1"]
+    assert [p["default"] for p in profiles] == [False, True]
+    override = profiles[0]["kubespawner_override"]
+    assert override["pvc_name_template"] == "nb-{username}--plant-a"
+    assert override["extra_labels"] == {"workbench.io/tenant": "plant-a"}
+
+
+def test_a_user_without_tenants_gets_no_profile_and_so_no_server() -> None:
+    assert asyncio.run(tenant_profiles(_spawner({"allowed_tenants": []}))) == []
+    assert asyncio.run(tenant_profiles(_spawner(None))) == []
+
+
+def test_the_environment_follows_the_chosen_profile_and_the_token() -> None:
+    environment = server_environment("http://asset-repository:5001")
+    spawner = _spawner({"access_token": "t0k"}, profile="plant-a")
+    pass_token(spawner, {"access_token": "t0k"})
+    values = {k: v(spawner) if callable(v) else v for k, v in environment.items()}
+    assert values == {
+        "WORKBENCH_API_URL": "http://asset-repository:5001",
+        "WORKBENCH_TENANT": "plant-a",
+        "WORKBENCH_API_TOKEN": "t0k",
+    }
+    with pytest.raises(ValidationError):
+        environment["WORKBENCH_TENANT"](_spawner({}, profile="../other"))
+    with pytest.raises(PermissionError, match="log in again"):
+        pass_token(_spawner({}), {})
+
+
+def test_the_kubernetes_hub_config_loads_and_wires_kubespawner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "00" * 32)
+    monkeypatch.setenv("WORKBENCH_API_URL", "http://asset-repository:5001")
+    loader = PyFileConfigLoader("kubernetes_config.py", path=str(ROOT / "hub_config"))
+    config = loader.load_config()
+    assert config.JupyterHub.spawner_class == "kubespawner.KubeSpawner"
+    assert config.KubeSpawner.profile_list is tenant_profiles
+    assert config.KubeSpawner.auth_state_hook is pass_token
+    assert set(config.KubeSpawner.environment) == {
+        "WORKBENCH_API_URL",
+        "WORKBENCH_TENANT",
+        "WORKBENCH_API_TOKEN",
+    }
+    assert config.ConfigurableHTTPProxy.should_start is False
+    assert config.KubeSpawner.uid != 0
