@@ -238,7 +238,12 @@ def _available(service: str) -> bool:
             click.echo("hub: not started (pip install 'mesh-workbench[hub]')")
             return False
         if proxy_command() is None:
-            click.echo("hub: not started: configurable-http-proxy is missing (make hub-proxy)")
+            from workbench.services.up import SERVICES
+
+            click.echo(
+                "hub: not started: its proxy (configurable-http-proxy) is missing; the other "
+                f"services start. {SERVICES['hub'].optional_hint}"
+            )
             return False
         return importlib.util.find_spec("workbench.services.identity") is not None
     module = {
