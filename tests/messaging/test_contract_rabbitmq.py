@@ -1,0 +1,51 @@
+"""The bus contract on a real RabbitMQ (WORKBENCH_TEST_AMQP_URL; .ci/rabbitmq.sh starts one)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from workbench.messaging.base import MessageBus
+from workbench.messaging.rabbitmq import RabbitMqBus
+from workbench.messaging.rabbitmq_admin import RabbitMqAdmin
+from workbench.testing.message_bus_contract import MessageBusContract
+from workbench.testing.servers import require_server_url
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def amqp_url() -> str:
+    return require_server_url("WORKBENCH_TEST_AMQP_URL", "RabbitMQ")
+
+
+@pytest.fixture(scope="module")
+def admin() -> Iterator[RabbitMqAdmin]:
+    url = require_server_url("WORKBENCH_TEST_RABBITMQ_MANAGEMENT_URL", "RabbitMQ management API")
+    admin = RabbitMqAdmin(url)
+    yield admin
+    admin.close()
+
+
+@pytest.fixture(scope="module")
+def tenant(admin: RabbitMqAdmin) -> Iterator[str]:
+    tenant = f"bus-{secrets.token_hex(3)}"
+    admin.ensure_tenant(tenant)
+    yield tenant
+    admin.delete_tenant(tenant)
+
+
+class TestRabbitMqBus(MessageBusContract):
+    supports_durability = True
+
+    @pytest.fixture
+    def bus(self, amqp_url: str, tenant: str) -> Iterator[MessageBus]:
+        bus = RabbitMqBus(amqp_url, tenant)
+        yield bus
+        bus.close()
+
+    def reopen(self, bus: MessageBus) -> MessageBus:
+        assert isinstance(bus, RabbitMqBus)
+        return RabbitMqBus(bus._url, None)
