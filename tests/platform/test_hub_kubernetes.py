@@ -80,3 +80,55 @@ def test_the_kubernetes_hub_config_loads_and_wires_kubespawner(
     }
     assert config.ConfigurableHTTPProxy.should_start is False
     assert config.KubeSpawner.uid != 0
+
+
+_KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: none
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: none, user: {token: none}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+"""
+
+
+def _kube_spawner(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, state: dict[str, Any], profile: str
+) -> Any:
+    """KubeSpawner configured by the Kubernetes hub config, in its test mode; its API client
+    points at a closed loopback port (nothing here talks to a cluster)."""
+    from kubernetes_asyncio.config import kube_config
+    from kubespawner import KubeSpawner
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(_KUBECONFIG)
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+    monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "00" * 32)
+    monkeypatch.setenv("WORKBENCH_API_URL", "http://asset-repository:5001")
+    config = PyFileConfigLoader("kubernetes_config.py", path=str(ROOT / "hub_config")).load_config()
+    user = _User(state)
+    user.id, user.url = 1, "/user/ada@plant-a/"  # type: ignore[attr-defined]
+    spawner = KubeSpawner(_mock=True, config=config, user=user)
+    spawner.user_options = {"profile": profile}
+    return spawner
+
+
+def test_kubespawner_starts_only_an_allowed_tenant(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    state = {"allowed_tenants": ["plant-a"], "tenant_id": "plant-a", "access_token": "t0k"}
+
+    async def spawn_options() -> dict[str, str]:
+        refused = _kube_spawner(monkeypatch, tmp_path, state, "plant-b")
+        with pytest.raises(ValueError, match="No such profile: plant-b"):
+            await refused.load_user_options()
+        spawner = _kube_spawner(monkeypatch, tmp_path, state, "plant-a")
+        await spawner.load_user_options()
+        assert spawner.pvc_name_template == "nb-{username}--plant-a"
+        pass_token(spawner, state)
+        env: dict[str, str] = spawner.get_env()
+        return env
+
+    env = asyncio.run(spawn_options())
+    assert env["WORKBENCH_TENANT"] == "plant-a"
+    assert env["WORKBENCH_API_TOKEN"] == "t0k"
+    assert env["WORKBENCH_API_URL"] == "http://asset-repository:5001"
