@@ -32,6 +32,8 @@ class Platform:
 
     pid: int
     urls: dict[str, str]
+    #: the CA bundle that verifies the services' certificate (``workbench up --tls``)
+    trust: str | None = None
 
     @property
     def api_url(self) -> str | None:
@@ -55,10 +57,14 @@ def default_home(explicit: Path | None = None) -> Path:
     return (Path.home() / ".workbench").resolve()
 
 
-def write_platform(home: Path, urls: dict[str, str], pid: int | None = None) -> Path:
+def write_platform(
+    home: Path, urls: dict[str, str], pid: int | None = None, trust: Path | None = None
+) -> Path:
     """Record the running platform in ``home`` (replaced atomically)."""
     path = home / PLATFORM_FILE
-    document = {"pid": pid or os.getpid(), "urls": urls}
+    document: dict[str, object] = {"pid": pid or os.getpid(), "urls": urls}
+    if trust is not None:
+        document["trust"] = str(trust)
     partial = path.with_suffix(".json.partial")
     partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     partial.replace(path)
@@ -74,10 +80,13 @@ def remove_platform(home: Path, pid: int | None = None) -> None:
 
 def running_platform(home: Path) -> Platform | None:
     """The platform recorded in ``home`` if its Asset Repository answers (a platform that was
-    killed leaves the file behind, but its services die with it)."""
+    killed leaves the file behind, but its services die with it). A platform served over https
+    with its own certificate makes this process trust that certificate (``SSL_CERT_FILE``)."""
     from workbench.services.up import http_ok
 
     found = _read(home)
+    if found is not None and found.trust and not os.environ.get("SSL_CERT_FILE"):
+        os.environ["SSL_CERT_FILE"] = found.trust
     if found is None or found.api_url is None or not http_ok(f"{found.api_url}/healthz"):
         return None
     return found
@@ -86,6 +95,8 @@ def running_platform(home: Path) -> Platform | None:
 def _read(home: Path) -> Platform | None:
     try:
         document = json.loads((home / PLATFORM_FILE).read_text(encoding="utf-8"))
-        return Platform(int(document["pid"]), {str(k): str(v) for k, v in document["urls"].items()})
+        urls = {str(k): str(v) for k, v in document["urls"].items()}
+        trust = document.get("trust")
+        return Platform(int(document["pid"]), urls, str(trust) if trust else None)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -138,7 +138,7 @@ def register(cli: click.Group) -> None:
             signal.signal(signum, interrupt)
         supervisor.start()
         chosen = list(supervisor.running)
-        write_platform(home, {name: supervisor.reachable_url(name) for name in chosen})
+        write_platform(home, {name: supervisor.reachable_url(name) for name in chosen}, trust=trust)
         click.echo("")
         click.echo(f"Mesh Workbench is up (data: {home})")
         for name in chosen:
