@@ -55,3 +55,20 @@ def test_a_running_platform_is_found(tmp_path: Path) -> None:
         assert found is not None
         assert found.api_url == server.url
         assert found.identity_url == "http://127.0.0.1:1"
+
+
+def test_the_platform_certificate_is_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``workbench up --tls`` records its CA bundle; a command that finds the platform trusts
+    it (unless SSL_CERT_FILE already says what to trust)."""
+    import os
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    bundle = tmp_path / "ca-bundle.pem"
+    write_platform(tmp_path, {"asset-repository": "https://127.0.0.1:1"}, trust=bundle)
+    assert running_platform(tmp_path) is None  # nothing answers there
+    assert os.environ["SSL_CERT_FILE"] == str(bundle)
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/mine.pem")
+    running_platform(tmp_path)
+    assert os.environ["SSL_CERT_FILE"] == "/etc/ssl/mine.pem"
