@@ -66,9 +66,11 @@ T = TypeVar("T")
 _CLOSED = object()
 _BATCH = 1000
 _DEDUPE_WINDOW = 10_000
+#: the server refused us (credentials, or no access to the vhost: Connection.Close on open)
 _AUTH_ERRORS = (
     aio_pika.exceptions.ProbableAuthenticationError,
     aiormq.exceptions.ConnectionNotAllowed,
+    aiormq.exceptions.InvalidFrameError,
 )
 
 

@@ -127,5 +127,16 @@ class RabbitMqAdmin:
         rows = self._request("GET", f"/users/{quote(username, safe='')}/permissions").json()
         return {r["vhost"]: {k: r[k] for k in ("configure", "write", "read")} for r in rows}
 
+    def close_connections(self, vhost: str, reason: str = "closed by the platform") -> int:
+        """Force-close every client connection to ``vhost``; how many were closed."""
+        rows = self._request("GET", f"/vhosts/{quote(vhost, safe='')}/connections").json()
+        for row in rows:
+            self._http.request(
+                "DELETE",
+                f"/connections/{quote(row['name'], safe='')}",
+                headers={"X-Reason": reason},
+            )
+        return len(rows)
+
     def close(self) -> None:
         self._http.close()
