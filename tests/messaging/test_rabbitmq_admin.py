@@ -82,7 +82,7 @@ def test_a_tenant_user_cannot_open_another_tenants_vhost(
 
     # RabbitMQ answers Connection.Open for a vhost the user has no permission on with
     # Connection.Close (530 NOT_ALLOWED) instead of Connection.OpenOk
-    with pytest.raises(aiormq.exceptions.InvalidFrameError, match="Connection.Close"):
+    with pytest.raises(aiormq.exceptions.InvalidFrameError, match=r"Connection\.Close"):
         asyncio.run(scenario())
 
 

@@ -95,6 +95,7 @@ def test_messages_of_a_member_that_died_are_redelivered_after_its_lease(tmp_path
 
     try:
         message_id, count = asyncio.run(scenario())
+        assert message_id
         assert count == 2
         assert asyncio.run(bus.pending("commands", "controller")) == 0
     finally:
