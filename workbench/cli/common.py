@@ -92,7 +92,8 @@ data_dir_option = click.option(
     expose_value=False,
     callback=_set_data_dir,
     is_eager=True,
-    help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, else "
+    "~/.workbench).",
 )
 url_option = click.option(
     "--url",
@@ -132,7 +133,22 @@ def open_wb() -> Any:
         from workbench.client.local import open_workbench
 
         current._workbench = open_workbench(default_home(current.data_dir))
+        _publish_entity_events(current._workbench)
     return current._workbench
+
+
+def _publish_entity_events(workbench: Any) -> None:
+    """Entity writes of this command reach the platform's bus (GraphQL subscriptions of the
+    running services see them): WORKBENCH_BUS_URL, else the data directory's embedded log."""
+    from workbench.messaging.tenants import TenantBuses
+    from workbench.settings import Settings
+
+    settings = Settings().model_copy(update={"home": workbench.home})
+    if settings.bus_url.strip().startswith("memory:"):
+        return  # an in-process bus reaches no one beyond this command
+    from workbench.messaging.registry import settings_bus_url
+
+    workbench.publish_events_to(TenantBuses(settings_bus_url(settings)))
 
 
 def remote_url() -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from workbench.cli.common import state
+from workbench.cli.platform import default_home
 
 __all__ = ["register", "serve", "tls_files", "tls_options"]
 
@@ -55,7 +56,8 @@ def serve() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
-    help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
+    "else ~/.workbench).",
 )
 @click.option(
     "--no-auth",
@@ -93,7 +95,7 @@ def asset_repository(
     settings = Settings()
     if dev_static_token:
         settings = settings.model_copy(update={"dev_static_token": True})
-    home = data_dir or state().data_dir or settings.home
+    home = default_home(data_dir or state().data_dir)
     host = host or settings.service_host
     port = settings.asset_repository_port if port is None else port
     certfile, keyfile, scheme = tls_files(cert, key)
@@ -121,7 +123,8 @@ def asset_repository(
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
-    help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
+    "else ~/.workbench).",
 )
 @tls_options
 def identity(
@@ -133,7 +136,7 @@ def identity(
     from workbench.settings import Settings
 
     settings = Settings()
-    home = data_dir or state().data_dir or settings.home
+    home = default_home(data_dir or state().data_dir)
     host = host or settings.service_host
     port = settings.identity_port if port is None else port
     # the issuer (and so discovery, JWKS and every endpoint) follows the address bound, unless
@@ -165,7 +168,8 @@ def identity(
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     envvar="WORKBENCH_HOME",
-    help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
+    "else ~/.workbench).",
 )
 @click.option(
     "--config",
@@ -190,7 +194,7 @@ def hub(
             "the hub needs JupyterHub: pip install 'mesh-workbench[hub]'"
         ) from None
     settings = Settings()
-    home = Path(data_dir or state().data_dir or settings.home).expanduser().resolve()
+    home = default_home(data_dir or state().data_dir)
     host = host or settings.service_host
     port = 8000 if port is None else port
     config = (

@@ -23,7 +23,8 @@ def register(cli: click.Group) -> None:
         "--data-dir",
         type=click.Path(path_type=Path, file_okay=False),
         envvar="WORKBENCH_HOME",
-        help="Data directory (default: $WORKBENCH_HOME or ~/.workbench).",
+        help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
+        "else ~/.workbench).",
     )
     @click.option(
         "--host", default="127.0.0.1", show_default=True, help="Interface every service binds to."
