@@ -23,6 +23,7 @@ from workbench.tenancy.ids import validate_tenant_id
 from workbench.tenancy.registry import ENTITIES_URL, STREAMS_URL, TenantRecord, TenantRegistry
 
 if TYPE_CHECKING:
+    from workbench.messaging.base import MessageBus
     from workbench.streams.service import StreamService, TypeStreams
 
 __all__ = ["Tenant", "Tenants", "Workbench", "open_workbench"]
@@ -74,7 +75,15 @@ class Tenant:
     def entities(self) -> EntityService:
         """Runtime entities: create, update, delete, get, find, associations, import/export."""
         if self._entities is None:
-            self._entities = EntityService(self.entity_store, self.ck.model)
+            events = self._workbench.events
+            if events is None:
+                self._entities = EntityService(self.entity_store, self.ck.model)
+            else:
+                from workbench.messaging.entity_events import PublishingEntityService
+
+                self._entities = PublishingEntityService(
+                    self.entity_store, self.ck.model, tenant_id=self.id, bus=events
+                )
         return self._entities
 
     @property
@@ -198,6 +207,14 @@ class Workbench:
         self._tenants: dict[str, Tenant] = {}
         self._schemas: Any = None
         self._lock = threading.Lock()
+        #: where in-process entity writes publish their events (None: nowhere)
+        self.events: MessageBus | None = None
+
+    def publish_events_to(self, bus: MessageBus | None) -> None:
+        """Publish an event per entity written in this process to ``bus`` (for example
+        ``TenantBuses(url)``) so subscriptions served by other processes see the changes;
+        applies to tenants opened from now on."""
+        self.events = bus
 
     def schemas(self) -> Any:
         """The process's GraphQL schema cache (built lazily; needs the ``api`` extra)."""
@@ -234,6 +251,9 @@ class Workbench:
         for tenant in tenants:
             tenant.close()
         self._system_store.close()
+        if self.events is not None:
+            self.events.close()
+            self.events = None
 
     def __enter__(self) -> Workbench:
         return self

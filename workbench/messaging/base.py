@@ -314,6 +314,11 @@ class MessageBus(ABC):
         Subscribers of the topic whose pattern matches ``key`` and existing groups receive it,
         in publish order per publisher."""
 
+    def publish_all(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Fire-and-forget :meth:`publish` of a batch, in order (adapters send it at once)."""
+        for m in messages:
+            self.publish(m.topic, m.body, key=m.key, message_id=m.id, headers=m.headers)
+
     @abstractmethod
     def subscribe(self, topic: str, pattern: str = "#") -> Subscription:
         """Receive bodies published to ``topic`` (keys matching ``pattern``) from now on.

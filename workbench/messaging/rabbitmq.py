@@ -296,6 +296,11 @@ class RabbitMqBus(MessageBus):
         )
         self._loop.call_soon_threadsafe(self._enqueue, [encoded], None)
 
+    def publish_all(self, messages: Sequence[OutgoingMessage]) -> None:
+        encoded = [_Encoded(m) for m in messages]
+        if encoded:
+            self._loop.call_soon_threadsafe(self._enqueue, encoded, None)
+
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> None:
         encoded = [_Encoded(m) for m in messages]
         if encoded:

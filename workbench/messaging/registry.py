@@ -59,8 +59,8 @@ def redact_url(url: str) -> str:
 def sqlite_path(url: str, tenant: str) -> Path:
     """The log file ``sqlite:///PATH`` names for ``tenant``."""
     raw = url[len("sqlite://") :]
-    if raw.startswith("/") and not raw.startswith("//"):
-        path = raw
+    if raw.startswith("/"):
+        path = "/" + raw.lstrip("/")  # sqlite:///ABS and sqlite:////ABS alike
     else:
         raise ValidationError(
             f"bus URL {url!r} needs an absolute path: sqlite:///ABSOLUTE/PATH (three slashes)"
@@ -98,5 +98,6 @@ def bus_from_url(url: str, tenant: str) -> MessageBus:
 
 
 def settings_bus_url(settings: Settings) -> str:
-    """The bus URL the settings name (``WORKBENCH_BUS_URL``), ``memory://`` when unset."""
-    return settings.bus_url.strip() or "memory://"
+    """The bus URL of the platform's processes: ``WORKBENCH_BUS_URL``, else the embedded SQLite
+    log under the data directory (:func:`embedded_bus_url`), shared by every process on it."""
+    return settings.bus_url.strip() or embedded_bus_url(settings.home)

@@ -189,6 +189,10 @@ class SqliteLogBus(MessageBus):
         )
         self._append([outgoing])
 
+    def publish_all(self, messages: Sequence[OutgoingMessage]) -> None:
+        if messages:
+            self._append(list(messages))
+
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> None:
         if messages:
             await asyncio.to_thread(self._append, list(messages))

@@ -28,9 +28,10 @@ from workbench.messaging.base import (
     Subscription,
     entity_event_key,
 )
-from workbench.messaging.registry import bus_from_url
+from workbench.messaging.registry import bus_from_url, settings_bus_url
+from workbench.settings import Settings
 
-__all__ = ["TenantBuses"]
+__all__ = ["TenantBuses", "service_bus"]
 
 
 class TenantBuses(MessageBus):
@@ -78,7 +79,9 @@ class TenantBuses(MessageBus):
         bus, inner = self._route(topic)
         return bus.subscribe(inner, pattern)
 
-    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> None:
+    def _split(
+        self, messages: Sequence[OutgoingMessage]
+    ) -> list[tuple[MessageBus, list[OutgoingMessage]]]:
         by_bus: dict[int, tuple[MessageBus, list[OutgoingMessage]]] = {}
         for message in messages:
             bus, inner = self._route(message.topic)
@@ -87,7 +90,14 @@ class TenantBuses(MessageBus):
                 key = entity_event_key(message.body.ck_type_id, message.body.update_type)
             routed = OutgoingMessage(inner, message.body, key, message.id, message.headers)
             by_bus.setdefault(id(bus), (bus, []))[1].append(routed)
-        for bus, batch in by_bus.values():
+        return list(by_bus.values())
+
+    def publish_all(self, messages: Sequence[OutgoingMessage]) -> None:
+        for bus, batch in self._split(messages):
+            bus.publish_all(batch)
+
+    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> None:
+        for bus, batch in self._split(messages):
             await bus.publish_many(batch)
 
     async def ensure_group(self, topic: str, group: str, pattern: str = "#") -> None:
@@ -127,3 +137,15 @@ class TenantBuses(MessageBus):
             buses, self._buses = list(self._buses.values()), {}
         for bus in buses:
             bus.close()
+
+
+def service_bus(settings: Settings, *, embedded_default: bool = False) -> MessageBus:
+    """The bus a multi-tenant service uses: ``TenantBuses`` on the configured URL.
+
+    Without ``WORKBENCH_BUS_URL``: the embedded SQLite log under the data directory when
+    ``embedded_default`` (a service running as its own process), else a bus of this process."""
+    if settings.bus_url.strip() or embedded_default:
+        return TenantBuses(settings_bus_url(settings))
+    from workbench.messaging.local import LocalMessageBus
+
+    return LocalMessageBus()

@@ -28,7 +28,7 @@ from workbench.client.local import Workbench, open_workbench
 from workbench.graphql import SchemaCache
 from workbench.identity.audit import AuditLog
 from workbench.messaging.base import MessageBus
-from workbench.messaging.local import LocalMessageBus
+from workbench.messaging.tenants import service_bus
 from workbench.services.app import run_service, service_app
 from workbench.services.audit import AuditMiddleware
 from workbench.services.auth import Authenticator, NoAuthAuthenticator, authenticator_from_settings
@@ -184,8 +184,9 @@ def create_app(
     ``workbench``: an opened data directory (default: open ``settings.home``, closed on
     shutdown). ``auth``: the authenticator (default: from settings — the static token — or
     :class:`NoAuthAuthenticator` when ``no_auth`` is true). ``bus``: the message bus feeding
-    subscriptions (default: an in-process bus). ``tune_collector``: apply :func:`tune_gc` on
-    start-up (what :func:`serve` does: the process is the service's own).
+    subscriptions (default: ``WORKBENCH_BUS_URL``'s, else an in-process bus).
+    ``tune_collector``: apply :func:`tune_gc` on start-up (what :func:`serve` does: the process
+    is the service's own).
     """
     from workbench.services import graphql_routes, playground, rest, tenants_rest
 
@@ -196,7 +197,7 @@ def create_app(
     service = AssetRepository(
         workbench=opened,
         authenticator=authenticator,
-        bus=bus or LocalMessageBus(),
+        bus=bus or service_bus(settings),
         metrics=ServiceMetrics(SERVICE_NAME),
         owns_workbench=owns,
     )
@@ -243,7 +244,9 @@ def serve(
     settings = settings or Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"home": data_dir})
-    app = create_app(settings, no_auth=no_auth, tune_collector=True)
+    # its own process: entity events cross processes (WORKBENCH_BUS_URL or the embedded log)
+    bus = service_bus(settings, embedded_default=True)
+    app = create_app(settings, no_auth=no_auth, tune_collector=True, bus=bus)
     run_service(
         app,
         host=host,
