@@ -57,6 +57,8 @@ c.WorkbenchAuthenticator.admin_tenants = {"system"}
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.KubeSpawner.namespace = env("POD_NAMESPACE", "workbench")
 c.KubeSpawner.image = env("WORKBENCH_HUB_NOTEBOOK_IMAGE", "mesh-workbench/notebook:latest")
+# the image's entry point: the tenant's kernel spec, then jupyterhub-singleuser
+c.KubeSpawner.cmd = ["notebook-start"]
 c.KubeSpawner.profile_list = tenant_profiles
 c.KubeSpawner.auth_state_hook = pass_token
 c.KubeSpawner.environment = server_environment(env("WORKBENCH_API_URL", ""))
