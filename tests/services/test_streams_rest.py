@@ -224,3 +224,19 @@ def test_error_messages_cut_huge_values(client: httpx.Client) -> None:
     assert client.post(PATH, content=good, headers={"Content-Type": "text/csv"}).json() == {
         "written": 1
     }
+
+
+def test_naive_times_need_a_zone_over_rest(client: httpx.Client) -> None:
+    body = f"rtId,timeStamp,voltage\n{METER_1},2026-07-01T12:00:00,230.0\n".encode()
+    refused = client.post(PATH, content=body, headers={"Content-Type": "text/csv"})
+    assert refused.status_code == 400
+    assert "time zone" in refused.text
+    written = client.post(
+        PATH,
+        content=body,
+        headers={"Content-Type": "text/csv"},
+        params={"timezone": "Europe/Vienna"},
+    )
+    assert written.json() == {"written": 1}
+    rows = client.get(PATH, params={"format": "ndjson"}).text.splitlines()
+    assert json.loads(rows[0])["timeStamp"] == "2026-07-01T10:00:00Z"
