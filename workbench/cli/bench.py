@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "graphql-large": ("workbench.bench.graphql", "graphql_large"),
     "schema-build": ("workbench.bench.graphql", "schema_build"),
     "hub-spawn": ("workbench.bench.hub", "hub_spawn"),
+    "bus": ("workbench.bench.bus", "bus"),
 }
 
 
