@@ -4,6 +4,7 @@ user, install exactly what requirements.lock pins, and never download-and-run an
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -40,8 +41,8 @@ def unpinned_installs(run: str) -> list[str]:
 
 def problems(text: str) -> list[str]:
     """What is wrong with the Dockerfile ``text`` (empty when nothing is)."""
-    parser = DockerfileParser(fileobj=None)
-    parser.content = text
+    # parsed from memory: DockerfileParser() alone would read and write ./Dockerfile
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode()))
     found: list[str] = []
     stages = [i for i in parser.structure if i["instruction"] == "FROM"]
     names = set()
@@ -118,7 +119,9 @@ def test_the_image_is_pinned_non_root_and_built_from_the_lock(dockerfile: Path) 
     ],
 )
 def test_the_checks_catch_what_they_are_for(text: str, problem: str) -> None:
+    before = [p.read_bytes() for p in IMAGES]
     assert any(problem in p for p in problems(text)), problems(text)
+    assert [p.read_bytes() for p in IMAGES] == before, "checking a sample wrote a Dockerfile"
 
 
 def test_the_build_context_leaves_out_local_state() -> None:
