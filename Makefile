@@ -11,13 +11,14 @@ HUB := .hub
 PROXY_STAMP := $(HUB)/node_modules/.installed
 HUB_PATH := PATH="$(CURDIR)/$(HUB)/node_modules/.bin:$$PATH"
 
-.PHONY: run test lint format lock bench-quick clean help hub-proxy
+.PHONY: run test lint format lock bench-quick clean help hub-proxy platform-check
 
 help:
 	@echo "make run    - set up .venv and start the platform on embedded backends with a demo tenant"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make lint   - ruff (lint + format check) and mypy"
 	@echo "make lock   - re-pin dependency versions into requirements.lock"
+	@echo "make platform-check - kustomize builds validated offline, compose, images, settings"
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,17 @@ bench-quick: $(STAMP)
 	$(BIN)/workbench bench schema-build --quick
 	$(BIN)/workbench bench graphql-list-http --quick
 	$(HUB_PATH) $(BIN)/workbench bench hub-spawn --quick
+
+# Deployment files checked without a cluster (tests/platform): kustomize (Go, built once into
+# .tools/bin with the version below; v5.8.3 needs Go 1.27), kubernetes-validate, compose spec
+KUSTOMIZE_VERSION := v5.8.2
+KUSTOMIZE := $(CURDIR)/.tools/bin/kustomize
+
+$(KUSTOMIZE):
+	GOBIN=$(CURDIR)/.tools/bin GOTOOLCHAIN=local go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+platform-check: $(STAMP) $(KUSTOMIZE)
+	KUSTOMIZE=$(KUSTOMIZE) $(BIN)/python -m pytest tests/platform tests/test_layout.py -q -p no:cacheprovider
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra all --extra dev -o requirements.lock
