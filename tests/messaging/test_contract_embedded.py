@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +37,11 @@ class TestSqliteLogBus(MessageBusContract):
     def reopen(self, bus: MessageBus) -> MessageBus:
         assert isinstance(bus, SqliteLogBus)
         return SqliteLogBus(bus.path, bus.tenant)
+
+    async def inject_raw(self, bus: MessageBus, topic: str, data: bytes, message_id: str) -> None:
+        assert isinstance(bus, SqliteLogBus)
+        with sqlite3.connect(bus.path) as conn:
+            conn.execute(
+                "INSERT INTO messages(topic, key, id, headers, body, ts) VALUES (?,?,?,?,?,?)",
+                (topic, "", message_id, "{}", data, time.time()),
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
+import aio_pika
 import pytest
 
 from workbench.messaging.base import MessageBus
@@ -49,3 +50,13 @@ class TestRabbitMqBus(MessageBusContract):
     def reopen(self, bus: MessageBus) -> MessageBus:
         assert isinstance(bus, RabbitMqBus)
         return RabbitMqBus(bus._url, None)
+
+    async def inject_raw(self, bus: MessageBus, topic: str, data: bytes, message_id: str) -> None:
+        assert isinstance(bus, RabbitMqBus)
+        connection = await aio_pika.connect(bus._url)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            exchange = await channel.get_exchange(topic)
+            await exchange.publish(aio_pika.Message(data, message_id=message_id), routing_key="")
+        finally:
+            await connection.close()

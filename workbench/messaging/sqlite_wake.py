@@ -23,11 +23,9 @@ __all__ = ["WakeListener", "wake_all", "wake_dir"]
 
 
 def wake_dir(log_path: Path) -> Path:
-    """The socket directory of the log at ``log_path`` (created, mode 0700)."""
+    """The socket directory of the log at ``log_path`` (listeners create it, mode 0700)."""
     digest = hashlib.sha1(str(log_path.resolve()).encode(), usedforsecurity=False).hexdigest()
-    path = Path(tempfile.gettempdir()) / f"wb-bus-{os.getuid()}" / digest[:16]
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return Path(tempfile.gettempdir()) / f"wb-bus-{os.getuid()}" / digest[:16]
 
 
 def wake_all(directory: Path, sender: socket.socket) -> None:
@@ -63,7 +61,14 @@ class WakeListener:
         self.path = directory / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
-        self._sock.bind(str(self.path))
+        for attempt in range(3):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                self._sock.bind(str(self.path))
+                break
+            except FileNotFoundError:  # another process removed the empty directory meanwhile
+                if attempt == 2:
+                    raise
         self._waiters: list[asyncio.Future[None]] = []
         loop.add_reader(self._sock.fileno(), self._readable)
 
@@ -99,4 +104,6 @@ class WakeListener:
         self._sock.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            self.path.parent.rmdir()  # the last listener of this log leaves no directory
         self.wake()

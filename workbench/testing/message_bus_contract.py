@@ -83,6 +83,11 @@ class MessageBusContract:
         """Another bus object on the same backend and tenant as ``bus``."""
         pytest.skip("this adapter keeps nothing beyond its bus object")
 
+    async def inject_raw(self, bus: MessageBus, topic: str, data: bytes, message_id: str) -> None:
+        """Put ``data`` on ``topic`` as a message body, bypassing the bus's encoding (as a
+        foreign or broken publisher would)."""
+        pytest.skip("this adapter passes objects, not bytes")
+
     # ---- transient subscriptions ---------------------------------------------------------
 
     async def test_subscriber_receives_messages_published_after_it_subscribed(
@@ -242,6 +247,21 @@ class MessageBusContract:
         assert (dead.id, dead.body, dead.key, dead.deliveries) == ("m-1", "poison", "p", 1)
         assert dead.reason == "KeyError: 'value' in node 2 (Map@1)"
         assert await bus.pending(topic, group) == 0
+
+    async def test_an_undecodable_body_is_dead_lettered_and_the_group_goes_on(
+        self, bus: MessageBus
+    ) -> None:
+        topic, group = unique("t"), unique("g")
+        await bus.ensure_group(topic, group)
+        await self.inject_raw(bus, topic, b"\xff not json", "broken-1")
+        await bus.publish_confirmed(topic, "after")
+        async with bus.consume(topic, group=group) as consumer:
+            (after,) = await collect(aiter(consumer), 1)
+            assert after.body == "after"
+            await after.ack()
+        (dead,) = await bus.dead_letters(topic, group)
+        assert dead.id == "broken-1"
+        assert dead.reason.startswith("undecodable body")
 
     async def test_a_message_delivered_too_often_is_dead_lettered(self, bus: MessageBus) -> None:
         topic, group = unique("t"), unique("g")
