@@ -1,0 +1,1 @@
+"""Security regression suite: every attack of issue 18 against real servers on loopback."""
