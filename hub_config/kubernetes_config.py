@@ -44,6 +44,10 @@ c.CryptKeeper.keys = [bytes.fromhex(env("JUPYTERHUB_CRYPT_KEY", ""))]
 # --- login through the Identity service ------------------------------------------------
 c.JupyterHub.authenticator_class = "workbench.hub.authenticator.WorkbenchAuthenticator"
 c.WorkbenchAuthenticator.identity_url = settings.issuer_url()
+# browsers go to the public issuer; the hub's own calls stay inside the cluster
+internal = (settings.identity_url or settings.issuer_url()).rstrip("/")
+c.WorkbenchAuthenticator.token_url = f"{internal}/token"
+c.WorkbenchAuthenticator.userdata_url = f"{internal}/userinfo"
 c.WorkbenchAuthenticator.client_id = env("WORKBENCH_HUB_CLIENT_ID", HUB_CLIENT_ID)
 c.WorkbenchAuthenticator.client_secret = env("WORKBENCH_HUB_CLIENT_SECRET", "")
 c.WorkbenchAuthenticator.oauth_callback_url = (

@@ -68,6 +68,8 @@ def test_the_kubernetes_hub_config_loads_and_wires_kubespawner(
 ) -> None:
     monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "00" * 32)
     monkeypatch.setenv("WORKBENCH_API_URL", "http://asset-repository:5001")
+    monkeypatch.setenv("WORKBENCH_IDENTITY_ISSUER", "https://identity.example.org")
+    monkeypatch.setenv("WORKBENCH_IDENTITY_URL", "http://identity:5003")
     loader = PyFileConfigLoader("kubernetes_config.py", path=str(ROOT / "hub_config"))
     config = loader.load_config()
     assert config.JupyterHub.spawner_class == "kubespawner.KubeSpawner"
@@ -79,6 +81,9 @@ def test_the_kubernetes_hub_config_loads_and_wires_kubespawner(
         "WORKBENCH_API_TOKEN",
     }
     assert config.ConfigurableHTTPProxy.should_start is False
+    # the hub reaches Identity inside the cluster; browsers use the public issuer
+    assert config.WorkbenchAuthenticator.identity_url == "https://identity.example.org"
+    assert config.WorkbenchAuthenticator.token_url == "http://identity:5003/token"
     assert config.KubeSpawner.uid != 0
 
 
