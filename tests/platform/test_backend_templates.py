@@ -50,3 +50,45 @@ def test_the_system_store_follows_its_setting(
     with workbench.open(tmp_path / "two") as wb:
         assert wb.registry.exists("plant-a")
     assert not (tmp_path / "one" / "system" / "entities.db").exists()
+
+
+@pytest.mark.integration
+def test_two_replicas_share_the_system_store_and_tenants_on_mongodb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What N Asset Repository replicas rely on: two data directories (two pods) with the
+    system store and the tenant template on one MongoDB see the same tenants and entities."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import pymongo
+
+    from tests.conftest import DEMO_LIBRARY
+    from workbench.testing.servers import require_server_url
+
+    base = urlsplit(
+        require_server_url(
+            "WORKBENCH_TEST_MONGODB_URL", "MongoDB wire-protocol server (MongoDB or FerretDB)"
+        )
+    )
+    run = uuid.uuid4().hex[:8]
+    system = urlunsplit(base._replace(path=f"/wbsys_{run}"))
+    monkeypatch.setenv("WORKBENCH_SYSTEM_ENTITIES_URL", system)
+    monkeypatch.setenv(
+        "WORKBENCH_TENANT_ENTITIES_URL", urlunsplit(base._replace(path=f"/wb_{run}_{{tenant}}"))
+    )
+    try:
+        with workbench.open(tmp_path / "pod-a") as a, workbench.open(tmp_path / "pod-b") as b:
+            tenant = a.tenants.create("plant-a")
+            tenant.ck.import_library(DEMO_LIBRARY)
+            created = tenant.entities.create("Demo.Energy/Site", {"name": "Linz"})
+            assert b.registry.get("plant-a").config[ENTITIES_URL].endswith(f"wb_{run}_plant-a")
+            assert b.tenant("plant-a").entities.get(created.rt_id)["name"] == "Linz"
+            a.tenants.delete("plant-a", confirm=True)
+            assert not b.registry.exists("plant-a")
+    finally:
+        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+            urlunsplit(base._replace(path="/")), serverSelectionTimeoutMS=5000
+        )
+        client.drop_database(f"wbsys_{run}")
+        client.close()
