@@ -78,6 +78,6 @@ c.KubeSpawner.cpu_guarantee = 0.25
 c.KubeSpawner.cpu_limit = 2
 c.KubeSpawner.mem_guarantee = "1G"
 c.KubeSpawner.mem_limit = "4G"
+# KubeSpawner labels the pods app.kubernetes.io/component=singleuser-server (network policies)
 c.KubeSpawner.extra_labels = {"app.kubernetes.io/part-of": "mesh-workbench"}
-c.KubeSpawner.common_labels = {"app.kubernetes.io/component": "singleuser-server"}
 c.KubeSpawner.start_timeout = 300

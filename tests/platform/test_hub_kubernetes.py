@@ -137,3 +137,20 @@ def test_kubespawner_starts_only_an_allowed_tenant(
     assert env["WORKBENCH_TENANT"] == "plant-a"
     assert env["WORKBENCH_API_TOKEN"] == "t0k"
     assert env["WORKBENCH_API_URL"] == "http://asset-repository:5001"
+
+
+def test_notebook_pods_carry_the_label_the_network_policies_select(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    state = {"allowed_tenants": ["plant-a"], "tenant_id": "plant-a", "access_token": "t0k"}
+
+    async def pod_labels() -> dict[str, str]:
+        spawner = _kube_spawner(monkeypatch, tmp_path, state, "plant-a")
+        await spawner.load_user_options()
+        labels: dict[str, str] = spawner._build_pod_labels(spawner.extra_labels)
+        return labels
+
+    labels = asyncio.run(pod_labels())
+    assert labels["app.kubernetes.io/component"] == "singleuser-server"
+    assert labels["workbench.io/tenant"] == "plant-a"
+    assert labels["app.kubernetes.io/part-of"] == "mesh-workbench"
