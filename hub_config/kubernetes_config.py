@@ -8,7 +8,7 @@ one per user and tenant, offered only for the user's ``allowed_tenants``
 ``workbench-secrets`` Secret):
 
 WORKBENCH_IDENTITY_ISSUER       the Identity service's public URL (tokens' iss)
-WORKBENCH_HUB_BIND_URL          the hub's public URL (https://<host>/ behind the ingress)
+WORKBENCH_HUB_PUBLIC_URL        the hub's public URL (https://<host>, TLS ends at the ingress)
 WORKBENCH_HUB_CLIENT_ID         the hub's OAuth client in the system tenant
 WORKBENCH_HUB_CLIENT_SECRET     its secret
 WORKBENCH_API_URL               the Asset Repository as notebook pods reach it
@@ -30,7 +30,8 @@ settings = Settings()
 env = os.environ.get
 
 # --- the hub: behind the proxy Service, its state on a volume ---------------------------
-c.JupyterHub.bind_url = env("WORKBENCH_HUB_BIND_URL", "http://0.0.0.0:8000")
+public_url = env("WORKBENCH_HUB_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+c.JupyterHub.bind_url = "http://:8000"  # what the proxy pod listens on, behind the ingress
 c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
 c.JupyterHub.hub_connect_url = "http://hub:8081"
 c.JupyterHub.db_url = "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
@@ -50,9 +51,7 @@ c.WorkbenchAuthenticator.token_url = f"{internal}/token"
 c.WorkbenchAuthenticator.userdata_url = f"{internal}/userinfo"
 c.WorkbenchAuthenticator.client_id = env("WORKBENCH_HUB_CLIENT_ID", HUB_CLIENT_ID)
 c.WorkbenchAuthenticator.client_secret = env("WORKBENCH_HUB_CLIENT_SECRET", "")
-c.WorkbenchAuthenticator.oauth_callback_url = (
-    c.JupyterHub.bind_url.rstrip("/") + "/hub/oauth_callback"
-)
+c.WorkbenchAuthenticator.oauth_callback_url = f"{public_url}/hub/oauth_callback"
 c.WorkbenchAuthenticator.default_tenant = env("WORKBENCH_HUB_DEFAULT_TENANT", "")
 c.WorkbenchAuthenticator.admin_roles = {"AdminPanelManagement"}
 c.WorkbenchAuthenticator.admin_tenants = {"system"}

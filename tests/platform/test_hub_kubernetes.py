@@ -70,6 +70,7 @@ def test_the_kubernetes_hub_config_loads_and_wires_kubespawner(
     monkeypatch.setenv("WORKBENCH_API_URL", "http://asset-repository:5001")
     monkeypatch.setenv("WORKBENCH_IDENTITY_ISSUER", "https://identity.example.org")
     monkeypatch.setenv("WORKBENCH_IDENTITY_URL", "http://identity:5003")
+    monkeypatch.setenv("WORKBENCH_HUB_PUBLIC_URL", "https://hub.example.org")
     loader = PyFileConfigLoader("kubernetes_config.py", path=str(ROOT / "hub_config"))
     config = loader.load_config()
     assert config.JupyterHub.spawner_class == "kubespawner.KubeSpawner"
@@ -84,6 +85,9 @@ def test_the_kubernetes_hub_config_loads_and_wires_kubespawner(
     # the hub reaches Identity inside the cluster; browsers use the public issuer
     assert config.WorkbenchAuthenticator.identity_url == "https://identity.example.org"
     assert config.WorkbenchAuthenticator.token_url == "http://identity:5003/token"
+    assert config.WorkbenchAuthenticator.oauth_callback_url == (
+        "https://hub.example.org/hub/oauth_callback"
+    )
     assert config.KubeSpawner.uid != 0
 
 
