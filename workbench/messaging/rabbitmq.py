@@ -29,7 +29,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -79,6 +79,15 @@ def _vhost_url(url: str, vhost: str) -> str:
     return parts._replace(path="/" + quote(vhost, safe="")).geturl()
 
 
+class _Step:
+    """Work the publishing pump does in order with the messages around it."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: Callable[[], Awaitable[None]]) -> None:
+        self.run = run
+
+
 class _Encoded:
     __slots__ = ("body", "headers", "id", "key", "topic")
 
@@ -120,7 +129,7 @@ class RabbitMqBus(MessageBus):
             target=self._loop.run_forever, name=f"bus-{self.vhost}", daemon=True
         )
         self._thread.start()
-        self._outbox: deque[tuple[list[_Encoded], asyncio.Future[None] | None]] = deque()
+        self._outbox: deque[tuple[list[_Encoded], asyncio.Future[None] | None] | _Step] = deque()
         self._outbox_limit = outbox_limit
         self._closing = False
         self._members: set[RabbitConsumer | RabbitSubscription] = set()
@@ -221,17 +230,24 @@ class RabbitMqBus(MessageBus):
                 self._wake_pump.clear()
                 await self._wake_pump.wait()
                 continue
+            if isinstance(self._outbox[0], _Step):
+                step = self._outbox.popleft()
+                assert isinstance(step, _Step)
+                await step.run()
+                continue
             batch: list[_Encoded] = []
             waiters: list[asyncio.Future[None]] = []
-            while self._outbox and len(batch) < _BATCH:
-                messages, waiter = self._outbox.popleft()
+            while self._outbox and len(batch) < _BATCH and not isinstance(self._outbox[0], _Step):
+                entry = self._outbox.popleft()
+                assert not isinstance(entry, _Step)
+                messages, waiter = entry
                 batch.extend(messages)
                 if waiter is not None:
                     waiters.append(waiter)
             error: BaseException | None = None
             try:
                 await self._send(batch)
-            except (BackendUnavailable, aiormq.exceptions.AMQPError, OSError) as exc:
+            except Exception as exc:  # the pump never dies: the error goes to the publishers
                 error = exc
                 if not waiters:
                     log.error("bus %s dropped %d messages: %s", self.shown_url, len(batch), exc)
@@ -243,9 +259,13 @@ class RabbitMqBus(MessageBus):
                         waiter.set_exception(_unavailable(self.shown_url, error))
 
     async def _send(self, batch: list[_Encoded]) -> None:
+        if not batch:
+            return
+        await self.connection()
         for topic in {m.topic for m in batch}:
             await self._exchange(topic)
-        assert self._channel is not None
+        if self._channel is None:
+            raise BackendUnavailable(f"RabbitMQ at {self.shown_url}: the connection dropped")
         underlay = await self._channel.get_underlay_channel()
         now = datetime.now(UTC)
         futures = [
@@ -311,19 +331,26 @@ class RabbitMqBus(MessageBus):
         self._enqueue(encoded, waiter)
         await waiter
 
-    async def _ordered(self, step: Awaitable[None]) -> None:
-        """Run ``step`` after every publish queued before it (subscriptions see what follows)."""
-        await self._confirmed([]) if self._outbox else None
-        await step
-
     # ---- subscriptions and groups --------------------------------------------------------
 
     def subscribe(self, topic: str, pattern: str = "#") -> Subscription:
         validate_name("topic", topic)
         subscription = RabbitSubscription(self, topic, pattern)
-        # waits for the binding: messages published after subscribe() returns reach it
-        self._run(self._ordered(self._join(subscription))).result(self.connect_timeout + 5)
+
+        async def join() -> None:
+            try:
+                await self._join(subscription)
+            except Exception as exc:  # reported to the subscriber when it iterates
+                subscription.fail(_unavailable(self.shown_url, exc))
+
+        # queued in the pump: messages this bus publishes after subscribe() returns are sent
+        # once the subscription's queue is bound, so it receives them; the caller never blocks
+        self._loop.call_soon_threadsafe(self._enqueue_step, _Step(join))
         return subscription
+
+    def _enqueue_step(self, step: _Step) -> None:
+        self._outbox.append(step)
+        self._wake_pump.set()
 
     async def _join(self, member: RabbitConsumer | RabbitSubscription) -> None:
         conn = await self.connection()

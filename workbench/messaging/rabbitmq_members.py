@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 __all__ = ["RabbitConsumer", "RabbitSubscription", "decode_or_raw", "user_headers"]
 
 _CLOSED = object()
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 #: acked message ids a consumer remembers for dedupe
 DEDUPE_WINDOW = 10_000
 _INTERNAL = frozenset({"x-wb-deliveries", "x-wb-reason", "x-wb-topic", "x-wb-key"})
@@ -88,11 +97,18 @@ class RabbitSubscription(Subscription):
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._iterate()
 
+    def fail(self, error: BaseException) -> None:
+        """The subscription could not be set up: iteration raises ``error`` (any thread)."""
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._deliver, _Failure(error))
+
     async def _iterate(self) -> AsyncIterator[Any]:
         while True:
             body = await self.queue.get()
             if body is _CLOSED:
                 return
+            if isinstance(body, _Failure):
+                raise body.error
             yield body
 
     async def close(self) -> None:
