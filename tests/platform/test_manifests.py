@@ -284,3 +284,12 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_the_operator_alternatives_parse_and_say_they_are_not_validated() -> None:
+    folder = KUBERNETES / "operators"
+    kinds = set()
+    for path in sorted(folder.glob("*.yaml")):
+        assert "Not validated offline" in path.read_text(), path.name
+        kinds.update(doc["kind"] for doc in yaml.safe_load_all(path.read_text()) if doc)
+    assert kinds == {"MongoDBCommunity", "CrateDB", "RabbitmqCluster"}
