@@ -15,6 +15,7 @@ from workbench.errors import BackendUnavailable, ValidationError
 from workbench.messaging.base import OutgoingMessage
 from workbench.messaging.rabbitmq import RabbitMqBus
 from workbench.messaging.rabbitmq_admin import RabbitMqAdmin, TenantCredentials
+from workbench.settings import Settings
 from workbench.testing.servers import require_server_url
 
 pytestmark = pytest.mark.integration
@@ -99,6 +100,14 @@ def test_the_bus_with_a_tenant_user_publishes_in_its_vhost_and_is_refused_elsewh
     finally:
         own.close()
         other.close()
+
+
+def test_the_admin_comes_from_the_settings_or_says_what_to_set() -> None:
+    with pytest.raises(ValidationError, match="WORKBENCH_RABBITMQ_MANAGEMENT_URL"):
+        RabbitMqAdmin.from_settings(Settings(rabbitmq_management_url=""))
+    admin = RabbitMqAdmin.from_settings(Settings(rabbitmq_management_url="http://a:b@h:15672"))
+    assert admin.username == "a"
+    admin.close()
 
 
 def test_bad_management_urls_are_explained() -> None:

@@ -21,6 +21,7 @@ import httpx
 
 from workbench.errors import BackendUnavailable, NotFound, ValidationError
 from workbench.messaging.registry import redact_url, tenant_vhost
+from workbench.settings import Settings
 from workbench.tenancy.ids import validate_tenant_id
 
 __all__ = ["RabbitMqAdmin", "TenantCredentials"]
@@ -62,6 +63,17 @@ class RabbitMqAdmin:
         self._http = httpx.Client(
             base_url=f"{base}/api", auth=(parts.username, parts.password), timeout=timeout
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RabbitMqAdmin:
+        """The admin client of ``WORKBENCH_RABBITMQ_MANAGEMENT_URL``."""
+        url = settings.rabbitmq_management_url.strip()
+        if not url:
+            raise ValidationError(
+                "no RabbitMQ management API configured: set WORKBENCH_RABBITMQ_MANAGEMENT_URL "
+                "to http://USER:PASS@HOST:15672 (an administrator) to create tenant vhosts"
+            )
+        return cls(url)
 
     def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         try:
