@@ -215,7 +215,7 @@ def _tls(home: Path, tls: bool, cert: Path | None, key: Path | None) -> tuple[An
         files = loopback_certificate(directory)
         click.echo(f"TLS: self-signed loopback certificate {files.cert}")
     else:
-        files = TlsFiles(certfile, keyfile)
+        files = TlsFiles(certfile.resolve(), keyfile.resolve())  # children: any cwd
     return files, trust_bundle(files.cert, directory / "ca-bundle.pem")
 
 
