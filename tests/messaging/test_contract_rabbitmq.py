@@ -23,14 +23,6 @@ def amqp_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def admin() -> Iterator[RabbitMqAdmin]:
-    url = require_server_url("WORKBENCH_TEST_RABBITMQ_MANAGEMENT_URL", "RabbitMQ management API")
-    admin = RabbitMqAdmin(url)
-    yield admin
-    admin.close()
-
-
-@pytest.fixture(scope="module")
 def tenant(admin: RabbitMqAdmin) -> Iterator[str]:
     tenant = f"bus-{secrets.token_hex(3)}"
     admin.ensure_tenant(tenant)

@@ -22,14 +22,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def admin() -> Iterator[RabbitMqAdmin]:
-    url = require_server_url("WORKBENCH_TEST_RABBITMQ_MANAGEMENT_URL", "RabbitMQ management API")
-    admin = RabbitMqAdmin(url)
-    yield admin
-    admin.close()
-
-
-@pytest.fixture(scope="module")
 def amqp() -> tuple[str, int]:
     parts = urlsplit(require_server_url("WORKBENCH_TEST_AMQP_URL", "RabbitMQ"))
     return parts.hostname or "127.0.0.1", parts.port or 5672

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,14 +14,6 @@ from workbench.testing.message_bus_contract import TIMEOUT, collect
 from workbench.testing.servers import require_server_url
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def admin() -> Iterator[RabbitMqAdmin]:
-    url = require_server_url("WORKBENCH_TEST_RABBITMQ_MANAGEMENT_URL", "RabbitMQ management API")
-    admin = RabbitMqAdmin(url)
-    yield admin
-    admin.close()
 
 
 async def _until(check: object, what: str) -> None:

@@ -24,47 +24,21 @@ from workbench.messaging.base import (
     topic_matches,
     validate_name,
 )
+from workbench.messaging.queued import QueuedSubscription
 
 __all__ = ["LocalMessageBus"]
 
-_CLOSED = object()
 #: acked ids a group remembers for dedupe
 DEDUPE_WINDOW = 10_000
 
 
-class _LocalSubscription(Subscription):
+class _LocalSubscription(QueuedSubscription):
     def __init__(self, bus: LocalMessageBus, topic: str, pattern: str, maxsize: int) -> None:
+        super().__init__(topic, pattern, maxsize)
         self._bus = bus
-        self.topic = topic
-        self.pattern = pattern
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
-        self.closed = False
 
-    def deliver(self, message: Any) -> None:
-        """Runs on the subscriber's loop."""
-        if self.closed:
-            return
-        if self.queue.full():
-            # A subscriber that does not keep up loses the oldest message, never blocks others.
-            self.queue.get_nowait()
-        self.queue.put_nowait(message)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Any]:
-        while True:
-            message = await self.queue.get()
-            if message is _CLOSED:
-                return
-            yield message
-
-    async def close(self) -> None:
-        if not self.closed:
-            self._bus._remove(self)
-            self.closed = True
-            self.queue.put_nowait(_CLOSED) if not self.queue.full() else None
+    async def detach(self) -> None:
+        self._bus._remove(self)
 
 
 @dataclass
@@ -247,7 +221,7 @@ class LocalMessageBus(MessageBus):
             if running is subscription.loop:
                 subscription.deliver(message.body)
             elif not subscription.loop.is_closed():
-                subscription.loop.call_soon_threadsafe(subscription.deliver, message.body)
+                subscription.deliver_threadsafe(message.body)
 
     def subscribe(self, topic: str, pattern: str = "#") -> Subscription:
         subscription = _LocalSubscription(self, topic, pattern, self._maxsize)

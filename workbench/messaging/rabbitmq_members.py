@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from workbench.messaging.base import Consumer, Delivery, Subscription
+from workbench.messaging.base import Consumer, Delivery
 from workbench.messaging.codec import decode_body
+from workbench.messaging.queued import QueuedSubscription
 
 if TYPE_CHECKING:
     from workbench.messaging.rabbitmq import RabbitMqBus
@@ -26,13 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["RabbitConsumer", "RabbitSubscription", "decode_or_raw", "user_headers"]
 
 _CLOSED = object()
-
-
-class _Failure:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
 
 
 #: acked message ids a consumer remembers for dedupe
@@ -58,17 +52,13 @@ async def _close(channel: AbstractChannel | None) -> None:
             await channel.close()
 
 
-class RabbitSubscription(Subscription):
+class RabbitSubscription(QueuedSubscription):
     """A transient subscription: an exclusive auto-deleted queue bound with the pattern."""
 
     def __init__(self, bus: RabbitMqBus, topic: str, pattern: str, maxsize: int = 10_000) -> None:
+        super().__init__(topic, pattern, maxsize)
         self.bus = bus
-        self.topic = topic
-        self.pattern = pattern
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
         self.channel: AbstractChannel | None = None
-        self.closed = False
 
     async def start(self, conn: AbstractConnection) -> None:
         await _close(self.channel)
@@ -83,43 +73,11 @@ class RabbitSubscription(Subscription):
         self.channel = None
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        body = decode_or_raw(message.body)
-        if not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._deliver, body)
+        self.deliver_threadsafe(decode_or_raw(message.body))
 
-    def _deliver(self, body: Any) -> None:
-        if self.closed:
-            return
-        if self.queue.full():
-            self.queue.get_nowait()  # a slow subscriber loses its oldest message
-        self.queue.put_nowait(body)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterate()
-
-    def fail(self, error: BaseException) -> None:
-        """The subscription could not be set up: iteration raises ``error`` (any thread)."""
-        if not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._deliver, _Failure(error))
-
-    async def _iterate(self) -> AsyncIterator[Any]:
-        while True:
-            body = await self.queue.get()
-            if body is _CLOSED:
-                return
-            if isinstance(body, _Failure):
-                raise body.error
-            yield body
-
-    async def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
+    async def detach(self) -> None:
         with contextlib.suppress(Exception):
             await self.bus._on_bus(self.bus._leave(self))
-        if self.queue.full():
-            self.queue.get_nowait()
-        self.queue.put_nowait(_CLOSED)
 
 
 class RabbitConsumer(Consumer):

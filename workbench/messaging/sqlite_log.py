@@ -21,7 +21,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from workbench.messaging.base import (
     validate_name,
 )
 from workbench.messaging.codec import encode_body
+from workbench.messaging.queued import QueuedSubscription
 from workbench.messaging.sqlite_consumer import SqliteConsumer, decode_or_raw
 from workbench.messaging.sqlite_wake import WakeListener, new_sender, wake_all, wake_dir
 
@@ -62,7 +63,6 @@ CREATE TABLE IF NOT EXISTS dead(
   at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS dead_by_group ON dead(grp);
 """
-_CLOSED = object()
 #: publishes between two prunes of the log
 _PRUNE_EVERY = 5000
 
@@ -201,7 +201,7 @@ class SqliteLogBus(MessageBus):
 
     def subscribe(self, topic: str, pattern: str = "#") -> Subscription:
         loop = asyncio.get_running_loop()
-        subscription = _SqliteSubscription(self, topic, pattern, self.last_seq(), self._maxsize)
+        subscription = _SqliteSubscription(topic, pattern, self.last_seq(), self._maxsize)
         with self._lock:
             tailer = self._tailers.get(loop)
             if tailer is None or tailer.finished:
@@ -326,44 +326,15 @@ def _on_loop(loop: asyncio.AbstractEventLoop, call: Any) -> None:
         loop.call_soon_threadsafe(call)
 
 
-class _SqliteSubscription(Subscription):
-    def __init__(
-        self, bus: SqliteLogBus, topic: str, pattern: str, start: int, maxsize: int
-    ) -> None:
-        self.bus = bus
-        self.topic = topic
-        self.pattern = pattern
+class _SqliteSubscription(QueuedSubscription):
+    def __init__(self, topic: str, pattern: str, start: int, maxsize: int) -> None:
+        super().__init__(topic, pattern, maxsize)
         self.start = start
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
-        self.closed = False
         self.tailer: _Tailer | None = None
 
-    def deliver(self, body: Any) -> None:
-        if self.closed:
-            return
-        if self.queue.full():
-            self.queue.get_nowait()  # a slow subscriber loses its oldest message
-        self.queue.put_nowait(body)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Any]:
-        while True:
-            body = await self.queue.get()
-            if body is _CLOSED:
-                return
-            yield body
-
-    async def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
+    async def detach(self) -> None:
         if self.tailer is not None:
             self.tailer.remove(self)
-        if self.queue.full():
-            self.queue.get_nowait()
-        self.queue.put_nowait(_CLOSED)
 
 
 class _Tailer:
