@@ -89,6 +89,22 @@ class Settings(BaseSettings):
         "form is throttled for a while.",
     )
 
+    # --- Admin Panel (workbench.admin, workbench serve admin) ---
+    admin_port: int = Field(default=5005, description="Port of the Admin Panel.")
+    admin_public_url: str = Field(
+        default="",
+        description="URL browsers reach the Admin Panel at (its OAuth redirect is <url>/login); "
+        "default http://<service_host>:<admin_port>.",
+    )
+    admin_metrics_retention_hours: float = Field(
+        default=24.0,
+        description="How long the Admin Panel keeps the service metrics it scrapes "
+        "(<data>/admin/metrics.db).",
+    )
+    admin_scrape_interval: float = Field(
+        default=5.0, description="Seconds between the Admin Panel's scrapes of /metrics."
+    )
+
     # --- Message bus (workbench.messaging) ---
     bus_url: str = Field(
         default="",
