@@ -11,7 +11,7 @@ HUB := .hub
 PROXY_STAMP := $(HUB)/node_modules/.installed
 HUB_PATH := PATH="$(CURDIR)/$(HUB)/node_modules/.bin:$$PATH"
 
-.PHONY: run test lint format lock bench-quick clean help hub-proxy platform-check
+.PHONY: run test lint format lock bench-quick clean help hub-proxy platform-check kernel-venv
 
 help:
 	@echo "make run    - set up .venv and start the platform on embedded backends with a demo tenant"
@@ -41,10 +41,30 @@ $(PROXY_STAMP): $(HUB)/package.json $(HUB)/package-lock.json
 
 hub-proxy: $(PROXY_STAMP)
 
-run: $(STAMP) $(PROXY_STAMP)
+# The interpreter of tenant servers and kernels when the hub runs as root: built from Debian's
+# own Python outside /root (whose 0700 home hides .venv's interpreter from the per-user accounts)
+# with only what a tenant server needs, pinned by requirements.lock (hub_config reads it there).
+KERNEL_VENV ?= /opt/workbench-kernels
+KERNEL_STAMP := $(KERNEL_VENV)/.installed
+SYSTEM_PYTHON ?= /usr/bin/python3
+ROOT_DEPS := $(if $(filter 0,$(shell id -u)),$(KERNEL_STAMP))
+
+$(KERNEL_STAMP): $(BIN)/uv requirements.lock pyproject.toml
+	$(SYSTEM_PYTHON) -m venv --without-pip $(KERNEL_VENV)
+	awk 'NR==FNR { if ($$1 !~ /^#/) { split($$1, n, /[<>=!~]/); skip[n[1]] = 1 }; next } \
+		{ split($$1, n, "=="); if (!(n[1] in skip)) print }' kernels/overrides.txt \
+		requirements.lock > $(KERNEL_VENV)/constraints.txt
+	$(BIN)/uv pip install --quiet --python $(KERNEL_VENV)/bin/python \
+		-c $(KERNEL_VENV)/constraints.txt -c kernels/overrides.txt -e '.[notebook,hub]' panel
+	chmod -R a+rX $(KERNEL_VENV)
+	@touch $@
+
+kernel-venv: $(KERNEL_STAMP)
+
+run: $(STAMP) $(PROXY_STAMP) $(ROOT_DEPS)
 	$(HUB_PATH) $(BIN)/workbench up --data-dir "$(DATA_DIR)"
 
-test: $(STAMP) $(PROXY_STAMP)
+test: $(STAMP) $(PROXY_STAMP) $(ROOT_DEPS)
 	$(HUB_PATH) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
