@@ -34,7 +34,7 @@ def with_version(
 
 def test_demo_energy_resolves(demo_energy: CkLibrary) -> None:
     model = resolve_model([demo_energy])
-    assert list(model.libraries) == ["System", "Demo.Energy"]
+    assert list(model.libraries) == ["System", "Demo.Energy", "System.Bot", "System.Communication"]
     meter = model.type("Demo.Energy/EnergyMeter")
     assert list(meter.attributes)[:6] == [
         "Name",

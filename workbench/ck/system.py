@@ -15,7 +15,7 @@ from pathlib import Path
 from workbench.ck.loader import load_library
 from workbench.ck.model import CkLibrary
 
-__all__ = ["ROOT_TYPE_ID", "SYSTEM_LIBRARY_NAME", "system_library"]
+__all__ = ["ROOT_TYPE_ID", "SYSTEM_LIBRARY_NAME", "builtin_libraries", "system_library"]
 
 SYSTEM_LIBRARY_NAME = "System"
 #: The type every other type derives from.
@@ -26,6 +26,21 @@ _FOLDER = Path(__file__).with_name("system")
 @cache
 def _load() -> CkLibrary:
     return load_library(_FOLDER)
+
+
+#: further built-in libraries every tenant sees, compiled files next to the System folder
+_BUILTIN_FILES = ("System.Bot.json", "System.Communication.json")
+
+
+@cache
+def _load_builtins() -> tuple[CkLibrary, ...]:
+    return tuple(load_library(_FOLDER / name) for name in _BUILTIN_FILES)
+
+
+def builtin_libraries() -> list[CkLibrary]:
+    """System and the other built-in libraries (``System.Bot``, ``System.Communication``):
+    fresh copies, dependencies first."""
+    return [system_library(), *copy.deepcopy(_load_builtins())]
 
 
 def system_library() -> CkLibrary:
