@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workbench.ck.versions import Version, VersionRange, parse_dependency
-from workbench.errors import NotFound
+from workbench.errors import ErrorDetail, NotFound
 
 __all__ = [
     "SCALAR_VALUE_TYPES",
@@ -161,6 +161,10 @@ class CkIndex:
     index_type: IndexType
     fields: list[list[str]]
     declared_on: str
+    #: stemming language of a Text index (``en``), as written in the library
+    language: str | None = None
+    #: relevance weight per field (``None`` where not given), parallel to ``fields``
+    weights: list[float | None] = field(default_factory=list)
 
 
 @dataclass
@@ -302,6 +306,11 @@ class CkLibrary:
     #: the library in compiled form with the original reference strings (``dump_library``), kept
     #: to store and export the library verbatim; loading it again gives an equal library
     raw: dict[str, Any] = field(default_factory=dict)
+    #: what the loader accepted but reported (unknown keys, a missing version), file and element
+    warnings: list[ErrorDetail] = field(default_factory=list, compare=False)
+    #: libraries this one references: name -> (file, element) of the first reference; the
+    #: resolver checks that each lies in the dependency closure
+    referenced_libraries: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def model_id(self) -> str:

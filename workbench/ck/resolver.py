@@ -20,7 +20,7 @@ from workbench.ck.model import (
     Dependency,
     TypeAttribute,
 )
-from workbench.ck.system import ROOT_TYPE_ID, builtin_libraries
+from workbench.ck.system import ROOT_TYPE_ID, SYSTEM_LIBRARY_NAME, builtin_libraries
 from workbench.ck.validation import validate_model
 from workbench.ck.versions import VersionRange
 from workbench.errors import ErrorCollector, ModelError
@@ -189,6 +189,7 @@ def resolve_model(libraries: Iterable[CkLibrary]) -> CkModel:
                     _where(lib),
                     lib.model_id,
                 )
+    _check_closures(by_name, errors)
     errors.raise_if_any(ModelError, "the libraries do not fit together")
     ordered = _dependencies_first(list(by_name.values()))
     model = _merge(ordered)
@@ -196,6 +197,33 @@ def resolve_model(libraries: Iterable[CkLibrary]) -> CkModel:
     validate_model(model, errors)
     errors.raise_if_any(ModelError, "the construction kit model is invalid")
     return model
+
+
+def _check_closures(by_name: Mapping[str, CkLibrary], errors: ErrorCollector) -> None:
+    """Each library references only itself, System and its dependency closure.
+
+    The closure counts indirect dependencies: published kits derive from types of a library they
+    reach only through another (``Industry.Energy`` -> ``Industry.Basic`` -> ``Basic``).
+    """
+    for lib in by_name.values():
+        closure = {lib.name, SYSTEM_LIBRARY_NAME}
+        queue = [dep.name for dep in lib.dependencies]
+        while queue:
+            name = queue.pop()
+            if name in closure:
+                continue
+            closure.add(name)
+            if name in by_name:
+                queue.extend(dep.name for dep in by_name[name].dependencies)
+        for name, (where, element) in sorted(lib.referenced_libraries.items()):
+            if name not in closure:
+                errors.add(
+                    f"refers to library {name}, but {lib.name} does not depend on it, directly "
+                    f"or through its dependencies; add a dependency such as {name}-[1.0,2.0) to "
+                    "its ckModel.yaml",
+                    where,
+                    element,
+                )
 
 
 def _where(library: CkLibrary) -> str | None:
