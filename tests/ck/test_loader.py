@@ -145,10 +145,22 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
 
 def test_model_id_must_be_name_version() -> None:
     with pytest.raises(ModelError) as error:
-        load_library_from_documents([("ckModel.yaml", {"modelId": "NoVersion"})])
-    assert "ckModel.yaml: modelId: model id 'NoVersion' is not of the form Name-Version" in (
+        load_library_from_documents([("ckModel.yaml", {"modelId": "No Name-1.0"})])
+    assert "ckModel.yaml: modelId: model id 'No Name-1.0' has an invalid library name" in (
         only_detail(error)
     )
+
+
+def test_model_id_without_version_reads_as_0_0_0_with_a_warning() -> None:
+    library = load_library_from_documents([("ckModel.yaml", {"modelId": "Octo.Demo"})])
+    assert library.model_id == "Octo.Demo-0.0.0"
+    assert [str(w) for w in library.warnings] == [
+        "ckModel.yaml: modelId: modelId 'Octo.Demo' has no version; read as Octo.Demo-0.0.0, "
+        "write it as Octo.Demo-1.0.0"
+    ]
+    assert dump_library(library)["modelId"] == "Octo.Demo"  # exported as written
+    with pytest.raises(ModelError, match=r"has no version.*an error under --strict"):
+        load_library_from_documents([("ckModel.yaml", {"modelId": "Octo.Demo"})], strict=True)
 
 
 def test_exactly_one_model_document() -> None:
@@ -159,17 +171,62 @@ def test_exactly_one_model_document() -> None:
 def test_bad_dependency() -> None:
     with pytest.raises(ModelError) as error:
         load_library_from_documents(
-            [("ckModel.yaml", {"modelId": "A-1.0.0", "dependencies": ["Basic"]})]
+            [("ckModel.yaml", {"modelId": "A-1.0.0", "dependencies": ["Basic-[x"]})]
         )
-    assert "ckModel.yaml: dependencies: dependency 'Basic' is not of the form" in only_detail(error)
+    assert "ckModel.yaml: dependencies: dependency 'Basic-[x' is not of the form" in (
+        only_detail(error)
+    )
 
 
-def test_unknown_key_in_element_names_file_element_and_key(build: BuildLibrary) -> None:
+def test_dependency_without_range_accepts_any_version_with_a_warning() -> None:
+    library = load_library_from_documents(
+        [("ckModel.yaml", {"modelId": "A-1.0.0", "dependencies": ["Basic"]})]
+    )
+    (dependency,) = library.dependencies
+    assert (dependency.name, str(dependency)) == ("Basic", "Basic-*")
+    assert dependency.range.contains(Version(0))
+    assert dependency.range.contains(Version(99))
+    assert "dependency 'Basic' has no version range and accepts any version" in str(
+        library.warnings[0]
+    )
+
+
+def test_unknown_key_is_a_warning_naming_file_element_and_key(build: BuildLibrary) -> None:
+    library = build(types__meters="types: [{typeId: Meter, isCool: true}]")
+    (warning,) = (str(w) for w in library.warnings)
+    assert warning.startswith("types/meters.yaml: Test/Meter: unknown key 'isCool' in type")
+    assert "is kept but not used; known keys:" in warning
+    assert dump_library(library)["types"] == [{"typeId": "Meter", "isCool": True}]
+
+
+def test_unknown_key_is_an_error_under_strict(build: BuildLibrary) -> None:
     with pytest.raises(ModelError) as error:
-        build(types__meters="types: [{typeId: Meter, isCool: true}]")
-    detail = only_detail(error)
-    assert detail.startswith("types/meters.yaml: Test/Meter: unknown key 'isCool' in type")
-    assert "allowed keys:" in detail
+        load_library_from_documents(
+            [
+                ("ckModel.yaml", {"modelId": "Test-1.0.0"}),
+                ("t.yaml", {"types": [{"typeId": "Meter", "isCool": True}]}),
+            ],
+            strict=True,
+        )
+    assert only_detail(error).endswith("(an error under --strict)")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("attributes: [{valueType: String}]", "attribute needs 'id'"),
+        ("types: [{derivedFromCkTypeId: '${System}/Entity'}]", "type needs 'typeId'"),
+        ("attributes: [{id: A}]", "missing key 'valueType' in attribute"),
+        ("types: [{typeId: T, isAbstract: yes please}]", "isAbstract must be true or false"),
+        ("types: {typeId: T}", "'types' must be a list"),
+        ("types: [{typeId: 'has space'}]", "a plain id such as EnergyMeter"),
+    ],
+)
+def test_format_errors(build: BuildLibrary, text: str, reason: str) -> None:
+    with pytest.raises(ModelError) as error:
+        build(elements=text)
+    assert reason in only_detail(error)
+    assert only_detail(error).startswith("elements.yaml")
 
 
 @pytest.mark.parametrize(
@@ -192,24 +249,19 @@ def test_unknown_key_in_element_names_file_element_and_key(build: BuildLibrary) 
             "sparse: true}]}]",
             "unknown key 'sparse' in index 0",
         ),
-        ("attributes: [{valueType: String}]", "attribute needs 'id'"),
-        ("types: [{derivedFromCkTypeId: '${System}/Entity'}]", "type needs 'typeId'"),
-        ("attributes: [{id: A}]", "missing key 'valueType' in attribute"),
-        ("types: [{typeId: T, isAbstract: yes please}]", "isAbstract must be true or false"),
-        ("kinds: []", "unknown key 'kinds'; a library file holds:"),
+        ("kinds: []", "unknown key 'kinds' in a library file"),
+        ("dependencies: []", "unknown key 'dependencies' in a library file"),
         (
-            "dependencies: []",
-            "unknown key 'dependencies' ('dependencies' belongs in ckModel.yaml only)",
+            "attributes: [{id: A, valueType: String, metaData: [{key: u, value: V, lang: en}]}]",
+            "unknown key 'lang' in metaData entry 'u'",
         ),
-        ("types: {typeId: T}", "'types' must be a list"),
-        ("types: [{typeId: 'has space'}]", "a plain id such as EnergyMeter"),
     ],
 )
-def test_format_errors(build: BuildLibrary, text: str, reason: str) -> None:
-    with pytest.raises(ModelError) as error:
-        build(elements=text)
-    assert reason in only_detail(error)
-    assert only_detail(error).startswith("elements.yaml")
+def test_unknown_keys_are_warnings(build: BuildLibrary, text: str, reason: str) -> None:
+    library = build(elements=text)
+    (warning,) = (str(w) for w in library.warnings)
+    assert reason in warning
+    assert warning.startswith("elements.yaml")
 
 
 def test_duplicate_element_id_across_files(build: BuildLibrary) -> None:
@@ -309,23 +361,19 @@ def test_index_type_must_be_known(build: BuildLibrary) -> None:
     )
 
 
-def test_reference_syntax_and_undeclared_library(build: BuildLibrary) -> None:
+def test_reference_syntax(build: BuildLibrary) -> None:
     with pytest.raises(ModelError) as error:
-        build(
-            t="""
-types:
-  - typeId: A
-    derivedFromCkTypeId: Entity
-  - typeId: B
-    derivedFromCkTypeId: ${Basic}/Asset
-"""
-        )
-    first, second = (str(d) for d in error.value.details)
-    assert first.startswith("t.yaml: Test/A: derivedFromCkTypeId: reference 'Entity' is not valid")
-    assert second.startswith(
-        "t.yaml: Test/B: derivedFromCkTypeId '${Basic}/Asset' refers to library Basic but Test "
-        "does not depend on it; add a dependency"
+        build(t="types: [{typeId: A, derivedFromCkTypeId: Entity}]")
+    assert only_detail(error).startswith(
+        "t.yaml: Test/A: derivedFromCkTypeId: reference 'Entity' is not valid"
     )
+
+
+def test_referenced_libraries_are_recorded_for_the_resolver(build: BuildLibrary) -> None:
+    library = build(t="types: [{typeId: B, derivedFromCkTypeId: '${Basic}/Asset'}]")
+    assert library.referenced_libraries == {
+        "Basic": ("t.yaml", "Test/B: derivedFromCkTypeId '${Basic}/Asset'")
+    }
 
 
 def test_this_model_placeholder_is_accepted(build: BuildLibrary) -> None:
@@ -344,7 +392,7 @@ def test_all_errors_are_collected(build: BuildLibrary) -> None:
     with pytest.raises(ModelError) as error:
         build(
             a="attributes: [{id: A, valueType: Nope}, {id: B, valueType: Enum}]",
-            b="types: [{typeId: T, colour: red}]",
+            b="types: [{typeId: T, isAbstract: 1}]",
         )
     assert [(d.location, d.element) for d in error.value.details] == [
         ("a.yaml", "Test/A"),

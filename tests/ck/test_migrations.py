@@ -11,6 +11,7 @@ from workbench.ck import (
     MigrationStep,
     Version,
     apply_steps,
+    dump_library,
     load_library_from_documents,
     migrations_between,
 )
@@ -71,8 +72,22 @@ def test_migrations_folder_is_parsed(basic: CkLibrary) -> None:
             "step 0 (ChangeCkType): missing parameter 'ckTypeId'",
         ),
         (
-            "[{action: DeleteAttribute, attribute: A, colour: red}]",
-            "step 0 (DeleteAttribute): unknown parameter 'colour' for DeleteAttribute",
+            "[{action: Transform, target: {ckTypeId: '${this}/T'}, transform: {type: Explode}}]",
+            "step 0: unknown action 'Explode'",
+        ),
+        (
+            "[{stepId: s1, action: Transform, transform: {type: RenameAttribute, "
+            "sourceAttribute: A}}]",
+            "step 0 's1' (RenameAttribute): missing parameter 'to'",
+        ),
+        (
+            "[{action: Transform, transform: {type: RenameAttribute, sourceAttribute: A, "
+            "targetAttribute: B}, onConflict: Merge}]",
+            "step 0 (RenameAttribute): onConflict 'Merge' is not valid; use one of: Skip",
+        ),
+        (
+            "[{action: Transform, transform: [RenameAttribute]}]",
+            "step 0: a Transform step needs 'transform: {type: RenameAttribute, ...}'",
         ),
         (
             "[{action: MapValue, attribute: A, map: [a, b]}]",
@@ -124,10 +139,6 @@ def test_invalid_steps_name_file_and_step(steps: str, reason: str) -> None:
             "migrations: [{fromVersion: 1.0.0, toVersion: 2.0.0}]",
             "migrations/migrations.yaml: migration 1.0.0 -> 2.0.0: missing 'scriptPath'",
         ),
-        (
-            "migrations: [{fromVersion: 1.0.0, toVersion: 2.0.0, scriptPath: s.yaml, risky: 1}]",
-            "migrations/migrations.yaml: migration 1.0.0 -> 2.0.0: unknown key 'risky'",
-        ),
     ],
 )
 def test_invalid_meta_file(meta: str, reason: str) -> None:
@@ -136,13 +147,95 @@ def test_invalid_meta_file(meta: str, reason: str) -> None:
     assert str(error.value.details[0]).startswith(reason)
 
 
-def test_unlisted_script_is_an_error() -> None:
-    with pytest.raises(ModelError, match=r"migrations/extra\.yaml: script is not listed"):
-        library_with_migrations(
-            migrations="migrations: [{fromVersion: 1.0.0, toVersion: 2.0.0, scriptPath: s.yaml}]",
-            s="steps: []",
-            extra="steps: []",
+def test_unknown_keys_and_unlisted_scripts_are_warnings() -> None:
+    library = library_with_migrations(
+        migrations="migrations: [{fromVersion: 1.0.0, toVersion: 2.0.0, scriptPath: s.yaml, "
+        "risky: 1}]",
+        s="steps: [{action: DeleteAttribute, attribute: A, colour: red}]\npostValidations: []",
+        extra="steps: []",
+    )
+    assert [str(w) for w in library.warnings] == [
+        "migrations/migrations.yaml: migration 1.0.0 -> 2.0.0: unknown key 'risky' in a "
+        "migration is kept but not used; known keys: breaking, description, fromVersion, "
+        "scriptPath, toVersion",
+        "migrations/s.yaml: unknown key 'postValidations' in a script is kept but not used; "
+        "known keys: description, sourceVersion, steps, targetVersion",
+        "migrations/s.yaml: step 0 (DeleteAttribute): unknown key 'colour' in a DeleteAttribute "
+        "step is kept but not used; known keys: attribute, ckTypeId, continueOnError, stepId",
+        "migrations/extra.yaml: script is not listed in migrations.yaml and is not used; list "
+        "it or remove it",
+    ]
+    (compiled,) = dump_library(library)["migrations"]
+    assert (compiled["risky"], compiled["postValidations"]) == (1, [])  # kept for export
+    with pytest.raises(ModelError, match="an error under --strict"):
+        load_library_from_documents(
+            [
+                ("ckModel.yaml", {"modelId": "Lib-2.0.0"}),
+                ("migrations/extra.yaml", {"steps": []}),
+                ("migrations/migrations.yaml", {"migrations": []}),
+            ],
+            strict=True,
         )
+
+
+NESTED_SCRIPT = """
+sourceVersion: "2.0.0"
+targetVersion: "2.1.0"
+description: Rename Time to Received
+steps:
+  - stepId: rename-time
+    description: Rename Time to Received on events
+    action: Transform
+    target: {ckTypeId: '${this}/Event', blueprintSourceOnly: false}
+    transform: {type: RenameAttribute, sourceAttribute: Time, targetAttribute: Received}
+    onConflict: Skip
+    continueOnError: false
+"""
+
+
+def test_nested_steps_in_migration_meta_yaml() -> None:
+    library = load_library_from_documents(
+        [
+            ("ckModel.yaml", {"modelId": "Lib-2.1.0"}),
+            (
+                "migrations/migration-meta.yaml",
+                parse_yaml(
+                    "ckModelId: Lib-2.1.0\nmigrations: [{fromVersion: '2.0.0', toVersion: "
+                    "'2.1.0', scriptPath: 2.0.0-to-2.1.0.yaml, description: d, breaking: true}]"
+                ),
+            ),
+            ("migrations/2.0.0-to-2.1.0.yaml", parse_yaml(NESTED_SCRIPT)),
+        ]
+    )
+    assert library.warnings == []
+    (migration,) = library.migrations
+    assert migration.breaking
+    assert migration.steps == [
+        step(
+            "RenameAttribute",
+            ckTypeId="Lib/Event",
+            stepId="rename-time",
+            onConflict="Skip",
+            continueOnError=False,
+            **{"from": "Time", "to": "Received"},
+        )
+    ]
+    reloaded = load_library_from_documents([("lib.yaml", dump_library(library))])
+    assert reloaded.migrations == library.migrations
+
+
+def test_on_conflict() -> None:
+    rename = {"from": "Time", "to": "Received"}
+    values = {"Time": 1, "Received": 2}
+    assert apply_steps([step("RenameAttribute", **rename, onConflict="Skip")], "X/E", values)[
+        1
+    ] == {"Time": 1, "Received": 2}
+    assert apply_steps([step("RenameAttribute", **rename)], "X/E", values)[1] == {"Received": 1}
+    failing = step("RenameAttribute", **rename, onConflict="Fail", stepId="r1")
+    with pytest.raises(ValidationError, match="migration step r1: attribute 'Received' already"):
+        apply_steps([failing], "X/E", values)
+    failing.params["continueOnError"] = True
+    assert apply_steps([failing], "X/E", values)[1] == values
 
 
 def test_inline_migrations_in_compiled_form(build: BuildLibrary) -> None:
@@ -181,9 +274,29 @@ def test_migrations_between(build: BuildLibrary) -> None:
     assert migrations_between(library, Version(3), Version(3)) == []
     with pytest.raises(ValidationError, match="cannot migrate Lib down"):
         migrations_between(library, Version(3), Version(2))
-    library.migrations.append(migration("1.0", "3.0"))
-    with pytest.raises(ModelError, match=r"overlap"):
-        migrations_between(library, Version(1), Version(3))
+    library.migrations.append(migration("1.0", "3.0"))  # the smaller step wins
+    assert [str(m.to_version) for m in migrations_between(library, Version(1), Version(3))] == [
+        "2.0.0",
+        "2.1.0",
+        "3.0.0",
+    ]
+
+
+def test_entry_points_from_several_versions(build: BuildLibrary) -> None:
+    library = build("Lib-3.0.0")
+    library.migrations = [
+        migration("1.2", "2.0"),
+        migration("2.0", "3.0"),
+        migration("2.1", "3.0"),
+        migration("2.2", "3.0"),
+    ]
+    chain = migrations_between(library, Version(2, 1, 5), Version(3))
+    assert [(str(m.from_version), str(m.to_version)) for m in chain] == [("2.1.0", "3.0.0")]
+    chain = migrations_between(library, Version(1), Version(3))
+    assert [(str(m.from_version), str(m.to_version)) for m in chain] == [
+        ("1.2.0", "2.0.0"),
+        ("2.0.0", "3.0.0"),
+    ]
 
 
 def test_apply_the_fixture_migrations(basic: CkLibrary) -> None:

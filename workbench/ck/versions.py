@@ -139,6 +139,8 @@ class VersionRange:
 
     def canonical(self) -> str:
         """The range in canonical NuGet notation (``[2.0.0,3.0.0)``, ``[1.0.0]``, ``1.0.0``)."""
+        if self.minimum is None and self.maximum is None:
+            return "*"
         if self.minimum is not None and self.minimum == self.maximum:
             return f"[{self.minimum}]"
         if self.maximum is None and self.min_inclusive and self.minimum is not None:
