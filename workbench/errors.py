@@ -12,12 +12,17 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "BackendUnavailable",
+    "Cancelled",
     "Conflict",
     "ErrorDetail",
     "Forbidden",
+    "LimitExceeded",
     "ModelError",
     "NotFound",
+    "PayloadTooLarge",
     "StoreLocked",
+    "TimedOut",
+    "TooManyRequests",
     "Unauthenticated",
     "ValidationError",
     "WorkbenchError",
@@ -108,6 +113,43 @@ class StoreLocked(Conflict):
     """An embedded store file is owned by another process (DuckDB allows one writer)."""
 
     code = "STORE_LOCKED"
+
+
+class LimitExceeded(ValidationError):
+    """A request exceeds a resource limit (GraphQL depth, cost or aliases, a value's size); the
+    message names the measured value, the limit and the setting that raises it."""
+
+    code = "LIMIT_EXCEEDED"
+
+
+class PayloadTooLarge(LimitExceeded):
+    """A request body is larger than allowed (HTTP 413)."""
+
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class TooManyRequests(WorkbenchError):
+    """Too many heavy requests run at once (HTTP 429); retry after ``retry_after`` seconds."""
+
+    code = "TOO_MANY_REQUESTS"
+
+    def __init__(
+        self, message: str, details: Sequence[ErrorDetail] = (), *, retry_after: int = 5
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, details)
+
+
+class TimedOut(WorkbenchError, TimeoutError):
+    """A request ran past its time limit and was stopped."""
+
+    code = "TIMEOUT"
+
+
+class Cancelled(WorkbenchError):
+    """A request's work was stopped because its client went away."""
+
+    code = "CANCELLED"
 
 
 @dataclass

@@ -119,6 +119,68 @@ class Settings(BaseSettings):
         "tenant vhosts wb-<tenant> and their users.",
     )
 
+    # --- Request limits (workbench.limits; defaults fit a 2-core machine) ---
+    max_request_bytes: int = Field(
+        default=64 * 2**20,
+        description="Largest request body a service accepts, in bytes (uploads of CK libraries, "
+        "runtime files and stream points included); larger ones get 413.",
+    )
+    max_attribute_bytes: int = Field(
+        default=2**20,
+        description="Largest attribute value (a string, a string-array item, base64 binary) in "
+        "UTF-8 bytes; a larger one is refused naming the attribute and this limit.",
+    )
+    graphql_max_body_bytes: int = Field(
+        default=2**20, description="Largest GraphQL request body (or GET query), in bytes."
+    )
+    graphql_max_tokens: int = Field(
+        default=20_000,
+        description="Most lexical tokens in one GraphQL document (checked while parsing).",
+    )
+    graphql_max_fields: int = Field(
+        default=1_000,
+        description="Most field selections in one GraphQL document (checked before validation, "
+        "whose cost grows with the square of repeated fields).",
+    )
+    graphql_max_depth: int = Field(
+        default=15,
+        description="Deepest nesting of fields in a GraphQL operation (an association hop is "
+        "two levels: the association and its items).",
+    )
+    graphql_max_aliases: int = Field(
+        default=100, description="Most aliased fields in one GraphQL operation."
+    )
+    graphql_max_cost: int = Field(
+        default=50_000,
+        description="Budget of a GraphQL operation's estimated cost: every field counts once per "
+        "item its enclosing lists may return (`first`, default WORKBENCH_GRAPHQL_DEFAULT_PAGE, "
+        "multiplied along the nesting). A costlier operation is rejected before it runs.",
+    )
+    graphql_default_page: int = Field(
+        default=100,
+        description="Page size the cost estimate assumes for a list without `first`.",
+    )
+    graphql_timeout_s: float = Field(
+        default=30.0,
+        description="Longest a GraphQL query may execute, in seconds; then it is stopped (503).",
+    )
+    export_timeout_s: float = Field(
+        default=300.0, description="Longest a runtime export may run, in seconds."
+    )
+    heavy_cost: int = Field(
+        default=10_000,
+        description="GraphQL operations estimated at this cost or more count as heavy requests "
+        "(as do runtime exports and imports and whole-range stream reads).",
+    )
+    heavy_per_tenant: int = Field(
+        default=2,
+        description="Heavy requests one tenant may run at once per service process; more are "
+        "answered 429 with Retry-After.",
+    )
+    retry_after_s: int = Field(
+        default=5, description="Seconds a 429 answer's Retry-After header asks clients to wait."
+    )
+
     # --- Backends at scale (platform/kubernetes): shared by every replica ---
     system_entities_url: str = Field(
         default="",
