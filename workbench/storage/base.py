@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.errors import Conflict, ValidationError
+from workbench.query.aggregation import AggregationResult, EntityAggregation
 from workbench.query.cursor import decode_cursor, encode_cursor
 from workbench.query.model import EntityQuery, Page, Path
 
@@ -179,6 +180,16 @@ class EntityStore(ABC):
     @abstractmethod
     def count(self, query: EntityQuery) -> int:
         """The number of entities matching ``query`` (ignores paging)."""
+
+    @abstractmethod
+    def aggregate(self, aggregation: EntityAggregation) -> AggregationResult:
+        """Statistics over the entities ``aggregation.query`` selects, computed in the store
+        (see :mod:`workbench.query.aggregation` for the semantics every adapter keeps)."""
+
+    def supports_association_measures(self) -> bool:
+        """True when measures (not only group keys) may take paths across associations; False
+        when the server cannot join (then such a request is a ValidationError saying so)."""
+        return True
 
     @abstractmethod
     def associations(

@@ -85,6 +85,7 @@ from workbench.errors import (
     ValidationError,
     WorkbenchError,
 )
+from workbench.query.aggregation import AggregationResult, EntityAggregation
 from workbench.query.cursor import decode_cursor, encode_cursor
 from workbench.query.model import (
     ANY_ELEMENT,
@@ -618,6 +619,7 @@ class MongoEntityStore(EntityStore):
         ferretdb = "ferretdbVersion" in build
         self._transactions = replicated and "logicalSessionTimeoutMinutes" in hello and not ferretdb
         self._element_match = not ferretdb
+        self._pipeline = not ferretdb
 
     def _ensure_base_indexes(self) -> None:
         with self._errors("creating the base indexes"):
@@ -790,6 +792,21 @@ class MongoEntityStore(EntityStore):
     def count(self, query: EntityQuery) -> int:
         with self._errors("counting entities"):
             return self._entities.count_documents(self._selection(query))
+
+    def aggregate(self, aggregation: EntityAggregation) -> AggregationResult:
+        from workbench.storage.mongo_aggregate import aggregate_mongo  # it builds on this module
+
+        return aggregate_mongo(self, aggregation)
+
+    def supports_aggregation_pipeline(self) -> bool:
+        """True when one pipeline (``$lookup``, ``$avg``/``$min``/``$max``) does an aggregation;
+        False on FerretDB v1, where it runs in steps (see :mod:`.mongo_aggregate`)."""
+        if self._transactions is None:
+            self._probe()
+        return self._pipeline
+
+    def supports_association_measures(self) -> bool:
+        return self.supports_aggregation_pipeline()
 
     def associations(
         self,

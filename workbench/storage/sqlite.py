@@ -38,6 +38,7 @@ from workbench.errors import (
     ValidationError,
     WorkbenchError,
 )
+from workbench.query.aggregation import AggregationResult, EntityAggregation
 from workbench.query.cursor import decode_cursor, encode_cursor
 from workbench.query.model import (
     ANY_ELEMENT,
@@ -1248,6 +1249,11 @@ class SqliteEntityStore(EntityStore):
         with self._connection() as conn:
             result: int = conn.execute(sql, compiler.params).fetchone()[0]
         return result
+
+    def aggregate(self, aggregation: EntityAggregation) -> AggregationResult:
+        from workbench.storage.sqlite_aggregate import aggregate_sqlite  # it builds on this module
+
+        return aggregate_sqlite(self, aggregation)
 
     def associations(
         self,

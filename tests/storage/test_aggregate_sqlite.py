@@ -1,0 +1,44 @@
+"""Entity aggregations on SQLite: the shared contract, and that it is one GROUP BY statement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workbench.query.aggregation import EntityAggregation, Measure
+from workbench.storage.sqlite import SqliteEntityStore
+from workbench.storage.sqlite_aggregate import compile_aggregation
+from workbench.testing.entity_aggregate_contract import (
+    METERS,
+    PARENT_NAME,
+    POWER,
+    STATE,
+    EntityAggregateContract,
+)
+
+
+class TestSqliteAggregations(EntityAggregateContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SqliteEntityStore]:
+        store = SqliteEntityStore.open(f"sqlite://{tmp_path}/tenant/entities.db")
+        yield store
+        store.drop()
+
+
+def test_one_group_by_statement_with_a_join_per_hop(tmp_path: Path) -> None:
+    store = SqliteEntityStore.open(f"sqlite://{tmp_path}/entities.db")
+    try:
+        sql, _params, _keys, _measures = compile_aggregation(
+            store,
+            EntityAggregation(
+                METERS,
+                (Measure("sum", POWER, "power"), Measure("count", PARENT_NAME, "parent->name")),
+                group_by=(STATE, PARENT_NAME),
+            ),
+        )
+    finally:
+        store.close()
+    assert sql.count("GROUP BY") == 1
+    assert sql.count("LEFT JOIN") == 1  # the key and the measure share the hop's join
