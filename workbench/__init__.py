@@ -42,6 +42,10 @@ def __getattr__(name: str) -> Any:
         from workbench.client import local
 
         return getattr(local, name)
+    if name == "admin":  # wb.admin.tenants(): the Admin Panel's pages inside a notebook
+        import importlib
+
+        return importlib.import_module("workbench.admin")
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 

@@ -33,6 +33,7 @@ def cli(log_level: str) -> None:
 
 def _register() -> None:
     from workbench.cli import (
+        admin,
         bench,
         ck,
         demo,
@@ -46,8 +47,24 @@ def _register() -> None:
         up,
     )
 
-    for module in (tenant, ck, rt, streams, demo, bench, serve, up, identity, kernels, login):
+    for module in (
+        tenant,
+        ck,
+        rt,
+        streams,
+        demo,
+        bench,
+        serve,
+        up,
+        identity,
+        kernels,
+        login,
+        admin,
+    ):
         module.register(cli)
+    from workbench.cli import promote
+
+    promote.register(cli)
 
 
 _register()

@@ -127,6 +127,7 @@ def register(cli: click.Group) -> None:
                     wb,
                     playground_redirect=f"{supervisor.url('asset-repository')}/playground/callback",
                     demo_tenant=None if no_demo else DEMO_TENANT,
+                    admin_url=supervisor.reachable_url("admin") if "admin" in chosen else None,
                 )
                 ensure_cli_client(Directory.for_workbench(wb))
 
@@ -250,6 +251,7 @@ def _available(service: str) -> bool:
     module = {
         "asset-repository": "workbench.services.asset_repository",
         "identity": "workbench.services.identity",
+        "admin": "panel",
     }[service]
     return importlib.util.find_spec(module) is not None
 

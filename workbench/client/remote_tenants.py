@@ -3,6 +3,7 @@ uses with ``--url``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -52,8 +53,23 @@ class RemoteTenants:
         ).json()
         return data
 
-    def delete(self, tenant_id: str) -> None:
-        self._request("DELETE", f"/tenants/{tenant_id}", params={"confirm": tenant_id})
+    def configure(
+        self, tenant_id: str, *, set: dict[str, Any] | None = None, unset: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Set and unset configuration keys of ``tenant_id``; its configuration afterwards."""
+        body = {"set": dict(set or {}), "unset": [*unset]}
+        data: dict[str, Any] = self._request(
+            "PATCH", f"/tenants/{tenant_id}/config", json=body
+        ).json()
+        return data
+
+    def delete(self, tenant_id: str, *, confirm: str | None = None) -> None:
+        """Delete ``tenant_id``; ``confirm`` must repeat the id (default: it does)."""
+        self._request(
+            "DELETE",
+            f"/tenants/{tenant_id}",
+            params={"confirm": tenant_id if confirm is None else confirm},
+        )
 
     def close(self) -> None:
         self._client.close()

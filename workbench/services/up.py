@@ -57,6 +57,8 @@ SERVICES: dict[str, ServiceSpec] = {
             ("GraphQL", "/tenants/{tenant}/graphql"),
         ),
     ),
+    # Panel dashboards; signs users in through Identity, acts through the Asset Repository
+    "admin": ServiceSpec("admin", 5005, (("Admin Panel", "/"),)),
     # JupyterHub behind configurable-http-proxy: the proxy's port, the hub's health route
     "hub": ServiceSpec(
         "hub",

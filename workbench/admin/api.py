@@ -1,0 +1,342 @@
+"""What the Admin Panel asks of the platform: its services' HTTP APIs, with the user's token.
+
+The panel holds no data and checks no permission itself: every call carries the signed-in
+user's access token and the service answering it (Identity, the Asset Repository) decides, with
+the same checks as for the CLI, the SDK and GraphQL. A refused call becomes the
+:class:`~workbench.errors.WorkbenchError` the service reported, message included, so pages show
+it where the user acted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from workbench.ck.model import CkModel
+from workbench.client.remote_tenants import RemoteTenants
+from workbench.errors import (
+    BackendUnavailable,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationError,
+    WorkbenchError,
+)
+
+__all__ = ["AdminApi", "ServiceEndpoint", "ServiceHealth"]
+
+_ERRORS: dict[int, type[WorkbenchError]] = {
+    400: ValidationError,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: ValidationError,
+}
+
+
+@dataclass(frozen=True)
+class ServiceEndpoint:
+    """A platform service the panel watches: its name and base URL."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ServiceHealth:
+    name: str
+    url: str
+    live: bool
+    ready: bool
+    detail: str
+    ms: float
+
+
+@dataclass
+class AdminApi:
+    """Calls to Identity (``identity_url``) and the Asset Repository (``api_url``) as ``token``.
+
+    ``services``: the endpoints the monitoring page checks (default: the two above).
+    """
+
+    identity_url: str
+    api_url: str
+    token: str | None
+    services: list[ServiceEndpoint] = field(default_factory=list)
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._http = httpx.Client(headers=headers, timeout=self.timeout)
+        self._tenants = RemoteTenants(self.api_url, self.token, timeout=self.timeout)
+        if not self.services:
+            self.services = [
+                ServiceEndpoint("identity", self.identity_url),
+                ServiceEndpoint("asset-repository", self.api_url),
+            ]
+
+    def close(self) -> None:
+        self._http.close()
+        self._tenants.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"{url} did not answer ({type(exc).__name__}: {exc})") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                message = body.get("message") or body.get("error_description") or response.text
+            except ValueError:
+                message = response.text[:500]
+            raise _ERRORS.get(response.status_code, WorkbenchError)(str(message))
+        if not response.content:
+            return None
+        return response.json()
+
+    def _identity(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._call(method, f"{self.identity_url.rstrip('/')}{path}", **kwargs)
+
+    def _assets(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._call(method, f"{self.api_url.rstrip('/')}{path}", **kwargs)
+
+    # ------------------------------------------------------------------ tenants
+
+    def tenants(self) -> list[dict[str, Any]]:
+        return self._tenants.list()
+
+    def create_tenant(
+        self,
+        tenant_id: str,
+        *,
+        parent: str | None = None,
+        description: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return self._tenants.create(
+            tenant_id, parent=parent, description=description, config=config
+        )
+
+    def configure_tenant(
+        self, tenant_id: str, *, set: dict[str, Any] | None = None, unset: list[str] | None = None
+    ) -> dict[str, Any]:
+        return self._tenants.configure(tenant_id, set=set, unset=unset or ())
+
+    def delete_tenant(self, tenant_id: str, *, confirm: str) -> bool:
+        """Delete ``tenant_id`` (``confirm`` must repeat its id); True when done."""
+        self._tenants.delete(tenant_id, confirm=confirm)
+        return True
+
+    # ------------------------------------------------------------------ users, roles, clients
+
+    def roles(self) -> list[str]:
+        data = self._identity("GET", "/api/roles")
+        return [r if isinstance(r, str) else r.get("name", "") for r in data]
+
+    def users(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._identity("GET", f"/api/tenants/{tenant_id}/users")
+        return result
+
+    def create_user(
+        self,
+        tenant_id: str,
+        username: str,
+        *,
+        password: str | None,
+        email: str | None = None,
+        roles: list[str] | None = None,
+    ) -> dict[str, Any]:
+        body = {"username": username, "password": password, "email": email, "roles": roles or []}
+        result: dict[str, Any] = self._identity(
+            "POST", f"/api/tenants/{tenant_id}/users", json=body
+        )
+        return result
+
+    def set_user_enabled(self, tenant_id: str, username: str, enabled: bool) -> dict[str, Any]:
+        result: dict[str, Any] = self._identity(
+            "PATCH", f"/api/tenants/{tenant_id}/users/{username}", json={"enabled": enabled}
+        )
+        return result
+
+    def reset_password(self, tenant_id: str, username: str, password: str) -> bool:
+        """Set ``username``'s password; True when done."""
+        self._identity(
+            "POST",
+            f"/api/tenants/{tenant_id}/users/{username}/password",
+            json={"password": password},
+        )
+        return True
+
+    def grant_role(self, tenant_id: str, username: str, role: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._identity(
+            "PUT", f"/api/tenants/{tenant_id}/users/{username}/roles/{role}"
+        )
+        return result
+
+    def revoke_role(self, tenant_id: str, username: str, role: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._identity(
+            "DELETE", f"/api/tenants/{tenant_id}/users/{username}/roles/{role}"
+        )
+        return result
+
+    def groups(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._identity("GET", f"/api/tenants/{tenant_id}/groups")
+        return result
+
+    def clients(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._identity("GET", f"/api/tenants/{tenant_id}/clients")
+        return result
+
+    def create_client(self, tenant_id: str, client_id: str, **options: Any) -> dict[str, Any]:
+        body = {"clientId": client_id, **options}
+        result: dict[str, Any] = self._identity(
+            "POST", f"/api/tenants/{tenant_id}/clients", json=body
+        )
+        return result
+
+    def upstreams(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._identity("GET", f"/api/tenants/{tenant_id}/upstreams")
+        return result
+
+    def audit(
+        self,
+        tenant_id: str,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if actor:
+            params["actor"] = actor
+        if action:
+            params["action"] = action
+        result: list[dict[str, Any]] = self._identity(
+            "GET", f"/api/tenants/{tenant_id}/audit", params=params
+        )
+        return result
+
+    # ------------------------------------------------------------------ models and data
+
+    def libraries(self, tenant_id: str, *, compiled: bool = False) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._assets(
+            "GET", f"/tenants/{tenant_id}/ck/libraries", params={"compiled": compiled}
+        )
+        return result
+
+    def import_library(self, tenant_id: str, filename: str, content: bytes) -> dict[str, Any]:
+        kind = "application/zip" if filename.endswith(".zip") else "application/yaml"
+        result: dict[str, Any] = self._assets(
+            "POST",
+            f"/tenants/{tenant_id}/ck/libraries",
+            content=content,
+            headers={"Content-Type": kind},
+        )
+        return result
+
+    def model(self, tenant_id: str) -> CkModel:
+        """The tenant's resolved model (through the remote SDK, as the user)."""
+        from workbench.client.remote import connect
+
+        with connect(self.api_url, tenant=tenant_id, token=self.token or "") as remote:
+            return remote.model
+
+    def find_entities(self, tenant_id: str, ck_type_id: str, **query: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._assets(
+            "POST", f"/tenants/{tenant_id}/entities/find", json={"ckTypeId": ck_type_id, **query}
+        )
+        return result
+
+    def update_entity(
+        self, tenant_id: str, rt_id: str, attributes: dict[str, Any], rt_version: int | None
+    ) -> dict[str, Any]:
+        update: dict[str, Any] = {"rtId": rt_id, "attributes": attributes}
+        if rt_version is not None:
+            update["rtVersion"] = rt_version
+        result: dict[str, Any] = self._assets(
+            "POST", f"/tenants/{tenant_id}/entities/apply", json={"updates": [update]}
+        )
+        return result
+
+    def links(self, tenant_id: str, rt_id: str) -> list[dict[str, Any]]:
+        """Associations of an entity, both directions (``direction`` added to each)."""
+        out: list[dict[str, Any]] = []
+        for direction in ("outbound", "inbound"):
+            found = self._assets(
+                "POST",
+                f"/tenants/{tenant_id}/entities/links",
+                json={"rtIds": [rt_id], "direction": direction},
+            )
+            out += [dict(link, direction=direction) for link in found]
+        return out
+
+    def graphql(
+        self, tenant_id: str, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body = self._assets(
+            "POST",
+            f"/tenants/{tenant_id}/graphql",
+            json={"query": query, "variables": variables or {}},
+        )
+        if body.get("errors"):
+            raise ValidationError("; ".join(e.get("message", "") for e in body["errors"]))
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def stream_columns(self, tenant_id: str, ck_type_id: str) -> list[str]:
+        data = self._assets("GET", f"/tenants/{tenant_id}/streams/{ck_type_id}/columns")
+        return list(data.get("columns", []))
+
+    def downsample(
+        self,
+        tenant_id: str,
+        ck_type_id: str,
+        *,
+        start: str,
+        end: str,
+        limit: int,
+        rt_ids: list[str],
+        attributes: list[str],
+    ) -> list[dict[str, Any]]:
+        """Downsampled stream points (NDJSON rows: rtId, the time, one column per attribute)."""
+        params: list[tuple[str, Any]] = [("from", start), ("to", end), ("limit", limit)]
+        params += [("rtId", r) for r in rt_ids] + [("attributes", a) for a in attributes]
+        params.append(("format", "ndjson"))
+        url = f"{self.api_url.rstrip('/')}/tenants/{tenant_id}/streams/{ck_type_id}/downsample"
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"{url} did not answer ({exc})") from exc
+        if response.status_code >= 400:
+            raise _ERRORS.get(response.status_code, WorkbenchError)(response.text[:500])
+        import json
+
+        return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+    # ------------------------------------------------------------------ monitoring
+
+    def health(self) -> list[ServiceHealth]:
+        """``/healthz`` and ``/readyz`` of every watched service (no token needed)."""
+        out = []
+        for endpoint in self.services:
+            start = time.perf_counter()
+            live = ready = False
+            detail = ""
+            try:
+                live = httpx.get(f"{endpoint.url}/healthz", timeout=5).status_code == 200
+                readyz = httpx.get(f"{endpoint.url}/readyz", timeout=5)
+                ready = readyz.status_code == 200
+                detail = "ready" if ready else readyz.text[:200]
+            except httpx.HTTPError as exc:
+                detail = f"unreachable ({type(exc).__name__})"
+            ms = round((time.perf_counter() - start) * 1000, 1)
+            out.append(ServiceHealth(endpoint.name, endpoint.url, live, ready, detail, ms))
+        return out

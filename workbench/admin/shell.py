@@ -1,0 +1,126 @@
+"""The Admin Panel: pages chosen by the signed-in user's roles, around the page components.
+
+The roles decide which pages are offered; they are a convenience, not the protection: every
+action of every page goes to a service API with the user's token, and the service decides.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from workbench.admin.api import AdminApi
+from workbench.admin.metrics_store import MetricsStore
+from workbench.admin.views.data import DataView
+from workbench.admin.views.models import ModelsView
+from workbench.admin.views.monitoring import MonitoringView
+from workbench.admin.views.settings_view import SettingsView
+from workbench.admin.views.tenants import TenantsView
+from workbench.admin.views.users import UsersView
+from workbench.settings import Settings
+from workbench.tenancy.ids import SYSTEM_TENANT
+
+__all__ = ["PAGE_ROLES", "AdminShell", "token_claims"]
+
+#: the roles that open each page (any one of them); platform pages need a system-tenant token
+PAGE_ROLES: dict[str, frozenset[str]] = {
+    "Tenants": frozenset({"TenantManagement", "AdminPanelManagement"}),
+    "Users": frozenset({"UserManagement"}),
+    "Monitoring": frozenset({"AdminPanelManagement", "TenantManagement"}),
+    "Models": frozenset({"DataModelManagement", "Development", "TenantManagement"}),
+    "Data": frozenset(),  # every signed-in user of a tenant
+    "Settings": frozenset({"AdminPanelManagement"}),
+}
+PLATFORM_PAGES = frozenset({"Settings"})
+
+
+def token_claims(token: str | None) -> dict[str, Any]:
+    """The claims of a JWT, read without checking the signature (for choosing pages only)."""
+    if not token or token.count(".") != 2:
+        return {}
+    payload = token.split(".")[1]
+    try:
+        claims: dict[str, Any] = json.loads(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        )
+    except ValueError:
+        return {}
+    return claims
+
+
+class AdminShell(Viewer):
+    """Navigation over the pages the user's roles open."""
+
+    api = param.ClassSelector(class_=AdminApi)
+    store = param.ClassSelector(class_=MetricsStore, allow_None=True)
+    settings = param.ClassSelector(class_=Settings, allow_None=True)
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        if self.api is None:
+            raise TypeError("AdminShell needs api=AdminApi(...)")
+        self.client: AdminApi = self.api
+        claims = token_claims(self.client.token)
+        self.user = str(claims.get("preferred_username") or claims.get("sub") or "anonymous")
+        self.roles = frozenset(str(r) for r in claims.get("roles") or [])
+        allowed = [str(t) for t in claims.get("allowed_tenants") or []]
+        self.platform = SYSTEM_TENANT in allowed or claims.get("tenant_id") == SYSTEM_TENANT
+        self.tenants = self._tenants(allowed)
+
+    def _tenants(self, allowed: list[str]) -> list[str]:
+        if self.platform:
+            try:
+                return [t["id"] for t in self.client.tenants()]
+            except Exception:  # shown on the pages that need it; the shell still opens
+                return [t for t in allowed if t != SYSTEM_TENANT]
+        return [t for t in allowed if t != SYSTEM_TENANT]
+
+    def pages(self) -> list[str]:
+        """The pages this user may open, in menu order."""
+        out = []
+        for page, roles in PAGE_ROLES.items():
+            if page in PLATFORM_PAGES and not self.platform:
+                continue
+            if roles and not roles & self.roles:
+                continue
+            out.append(page)
+        return out
+
+    def page(self, name: str) -> Viewer:
+        common = {"api": self.api, "tenants": self.tenants}
+        if name == "Tenants":
+            return TenantsView(**common)
+        if name == "Users":
+            return UsersView(**common)
+        if name == "Monitoring":
+            return MonitoringView(store=self.store, **common)
+        if name == "Models":
+            return ModelsView(**common)
+        if name == "Data":
+            return DataView(**common)
+        if name == "Settings":
+            return SettingsView(settings=self.settings or Settings(), **common)
+        raise KeyError(name)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        pages = self.pages()
+        if not pages:
+            return pn.pane.Alert(
+                f"**{self.user}** has no role that opens an Admin Panel page; ask an "
+                "administrator for TenantManagement, UserManagement or AdminPanelManagement.",
+                alert_type="warning",
+            )
+        tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width", name="admin-pages")
+        for name in pages:
+            tabs.append((name, pn.panel(lambda name=name: self.page(name), defer_load=False)))
+        header = pn.pane.Markdown(
+            f"Signed in as **{self.user}** · roles: {', '.join(sorted(self.roles)) or 'none'} · "
+            "[log out](/logout)",
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(header, tabs, sizing_mode="stretch_width")

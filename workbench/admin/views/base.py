@@ -1,0 +1,61 @@
+"""What every Admin Panel page shares: the API it acts through and an in-place message area."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from workbench.admin.api import AdminApi
+from workbench.errors import WorkbenchError
+
+__all__ = ["AdminView", "text"]
+
+T = TypeVar("T")
+
+
+def text(widget: Any) -> str:
+    """A text widget's value, stripped ('' when empty)."""
+    return str(widget.value or "").strip()
+
+
+class AdminView(Viewer):
+    """A page: acts through ``api`` (with the signed-in user's token) and reports in ``message``.
+
+    ``tenants`` lists the tenants the page may offer (those of the user's token).
+    """
+
+    api = param.ClassSelector(class_=AdminApi, doc="The platform's APIs, as the signed-in user.")
+    tenants = param.List(default=[], doc="Tenants the user may work on.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.message = pn.pane.Alert(
+            "", alert_type="light", visible=False, sizing_mode="stretch_width"
+        )
+
+    @property
+    def client(self) -> AdminApi:
+        """The API (a page is always built with one)."""
+        if self.api is None:
+            raise TypeError(f"{type(self).__name__} needs api=AdminApi(...)")
+        api: AdminApi = self.api
+        return api
+
+    def attempt(self, action: Callable[[], T], *, done: str | None = None) -> T | None:
+        """Run ``action``; show the service's error (or ``done``) in place; None on error."""
+        try:
+            result = action()
+        except WorkbenchError as exc:
+            self.message.object = f"**{exc.code}**: {exc}"
+            self.message.alert_type = "danger"
+            self.message.visible = True
+            return None
+        if done:
+            self.message.object = done
+            self.message.alert_type = "success"
+            self.message.visible = True
+        return result

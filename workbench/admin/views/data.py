@@ -1,0 +1,342 @@
+"""Data page: entity explorer (server-side filters, sort, keyset paging, edit in place,
+association navigation) and stream viewer (downsampled in the store; rasterised when long)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+
+from workbench.admin.views.base import AdminView, text
+from workbench.ck.model import CkModel
+
+__all__ = ["DataView"]
+
+#: points per entity drawn as lines; longer ranges are downsampled by the store to this many
+#: buckets, and beyond a million points in all the plot is rasterised (datashader)
+PLOT_BUCKETS = 2000
+RASTERIZE_ABOVE = 1_000_000
+
+
+class DataView(AdminView):
+    """Find an entity (filters, sort, pages), edit it, follow associations; plot stream data."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._model: CkModel | None = None
+        self._cursors: list[str | None] = [None]
+        self._page: list[dict[str, Any]] = []
+        self.tenant = pn.widgets.Select(name="Tenant", options=list(self.tenants))
+        self.tenant.param.watch(lambda _e: self.load_model(), "value")
+        self.ck_type = pn.widgets.Select(name="Type", options=[])
+        self.ck_type.param.watch(lambda _e: self.first_page(), "value")
+        self.where = pn.widgets.TextInput(
+            name="Filter", placeholder="voltage > 230; parent->name EQUALS 'Hall A'"
+        )
+        self.search = pn.widgets.TextInput(name="Search name")
+        self.sort = pn.widgets.TextInput(name="Sort", placeholder="-serialNumber")
+        self.find_button = pn.widgets.Button(name="Find", button_type="primary")
+        self.find_button.on_click(lambda _e: self.first_page())
+        self.next_button = pn.widgets.Button(name="Next page ▶")
+        self.next_button.on_click(lambda _e: self.next_page())
+        self.prev_button = pn.widgets.Button(name="◀ Previous page")
+        self.prev_button.on_click(lambda _e: self.previous_page())
+        self.page_label = pn.pane.Markdown("")
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            disabled=True,
+            show_index=False,
+            selectable=1,
+            height=300,
+            sizing_mode="stretch_width",
+            name="entities-table",
+        )
+        self.table.param.watch(lambda _e: self._select(), "selection")
+        self.entity = pn.widgets.Select(name="Entity", options={})
+        self.entity.param.watch(lambda _e: self._show_entity(), "value")
+        self.attribute = pn.widgets.Select(name="Attribute", options=[])
+        self.attribute.param.watch(lambda _e: self._show_value(), "value")
+        self.value = pn.widgets.TextInput(name="New value (JSON or text)")
+        self.save_button = pn.widgets.Button(name="Save", button_type="primary")
+        self.save_button.on_click(lambda _e: self.save())
+        self.edit_message = pn.pane.Alert("", alert_type="light", visible=False)
+        self.navigation = pn.pane.Markdown("")
+        self.follow = pn.widgets.Select(name="Follow association", options={})
+        self.follow_button = pn.widgets.Button(name="Open")
+        self.follow_button.on_click(lambda _e: self.follow_link())
+        self.stream_attributes = pn.widgets.MultiChoice(name="Stream attributes", options=[])
+        self.stream_days = pn.widgets.IntSlider(name="Days back", start=1, end=30, value=7)
+        self.stream_end = pn.widgets.DatetimeInput(name="Until (UTC)", value=None)
+        self.plot_button = pn.widgets.Button(name="Plot stream data", button_type="primary")
+        self.plot_button.on_click(lambda _e: self.plot())
+        self.plot_pane = pn.pane.HoloViews(
+            sizing_mode="stretch_width", height=360, name="stream-plot"
+        )
+        self.load_model()
+
+    # ------------------------------------------------------------------ entities
+
+    def load_model(self) -> None:
+        tenant = self.tenant.value
+        if not tenant:
+            return
+        model = self.attempt(lambda: self.client.model(tenant))
+        if model is None:
+            return
+        self._model = model
+        concrete = sorted(t for t, ck in model.types.items() if not t.startswith("System"))
+        self.ck_type.options = concrete
+        if concrete and self.ck_type.value not in concrete:
+            self.ck_type.value = concrete[0]
+        else:
+            self.first_page()
+
+    def _query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {"first": 25, "includeTotal": True}
+        where = [w.strip() for w in text(self.where).split(";") if w.strip()]
+        if where:
+            query["where"] = where
+        if text(self.search):
+            query["search"] = text(self.search)
+        sort = [s.strip() for s in text(self.sort).split(",") if s.strip()]
+        if sort:
+            query["sort"] = sort
+        return query
+
+    def first_page(self) -> None:
+        self._cursors = [None]
+        self._load()
+
+    def next_page(self) -> None:
+        if self._cursors[-1] is not None or len(self._cursors) == 1:
+            self._load(forward=True)
+
+    def previous_page(self) -> None:
+        if len(self._cursors) > 2:
+            self._cursors = self._cursors[:-2]
+            self._load(forward=True)
+        else:
+            self.first_page()
+
+    def _load(self, *, forward: bool = False) -> None:
+        tenant, ck_type = self.tenant.value, self.ck_type.value
+        if not tenant or not ck_type:
+            return
+        query = self._query()
+        after = self._cursors[-1] if forward else None
+        if after:
+            query["after"] = after
+        page = self.attempt(lambda: self.client.find_entities(tenant, ck_type, **query))
+        if page is None:
+            return
+        if forward:
+            self._cursors.append(page["pageInfo"]["endCursor"])
+        else:
+            self._cursors = [None, page["pageInfo"]["endCursor"]]
+        self._page = page["items"]
+        rows = [
+            {
+                "rtId": e["rtId"],
+                "ckTypeId": e["ckTypeId"],
+                "rtVersion": e["rtVersion"],
+                **{k: _cell(v) for k, v in e["attributes"].items()},
+            }
+            for e in self._page
+        ]
+        self.table.value = pd.DataFrame(rows)
+        number = len(self._cursors) - 1
+        more = " (more)" if page["pageInfo"]["hasNextPage"] else ""
+        self.page_label.object = f"Page {number} of {page.get('totalCount')} entities{more}"
+        self.next_button.disabled = not page["pageInfo"]["hasNextPage"]
+        self.entity.options = {
+            f"{e['attributes'].get('name', e['rtId'])} ({e['rtId']})": e["rtId"] for e in self._page
+        }
+        self._streams_for_type()
+
+    def _select(self) -> None:
+        if self.table.selection:
+            index = self.table.selection[0]
+            if index < len(self._page):
+                self.entity.value = self._page[index]["rtId"]
+
+    def _current(self) -> dict[str, Any] | None:
+        return next((e for e in self._page if e["rtId"] == self.entity.value), None)
+
+    def _show_entity(self) -> None:
+        entity = self._current()
+        if entity is None or self._model is None:
+            return
+        ck_type = self._model.types.get(entity["ckTypeId"])
+        names = sorted(ck_type.attributes[a].name for a in ck_type.attributes) if ck_type else []
+        self.attribute.options = names or sorted(entity["attributes"])
+        self._show_value()
+        tenant = self.tenant.value
+        links = self.attempt(lambda: self.client.links(tenant, entity["rtId"])) or []
+        lines = [f"rtId `{entity['rtId']}`, version {entity['rtVersion']}", ""]
+        for link in links:
+            if link["direction"] == "outbound":
+                lines.append(
+                    f"- {link['roleId']} → `{link['targetRtId']}` ({link['targetCkTypeId']})"
+                )
+            else:
+                lines.append(
+                    f"- {link['roleId']} ← `{link['sourceRtId']}` ({link['sourceCkTypeId']})"
+                )
+        self.navigation.object = "\n".join(lines)
+        self.follow.options = {
+            f"{link['roleId']} {link['direction']}": (
+                link["targetRtId"] if link["direction"] == "outbound" else link["sourceRtId"],
+                link["targetCkTypeId"]
+                if link["direction"] == "outbound"
+                else link["sourceCkTypeId"],
+            )
+            for link in links
+        }
+
+    def follow_link(self) -> None:
+        """Open the entity at the other end of the chosen association."""
+        if not self.follow.value:
+            return
+        rt_id, ck_type_id = self.follow.value
+        self.where.value = ""
+        self.search.value = ""
+        if self.ck_type.value != ck_type_id:
+            self.ck_type.value = ck_type_id  # loads the first page
+        tenant = self.tenant.value
+        page = self.attempt(
+            lambda: self.client.find_entities(tenant, ck_type_id, rtIds=[rt_id], first=1)
+        )
+        if page and page["items"]:
+            self._page = page["items"] + [e for e in self._page if e["rtId"] != rt_id]
+            self.entity.options = {
+                f"{e['attributes'].get('name', e['rtId'])} ({e['rtId']})": e["rtId"]
+                for e in self._page
+            }
+            self.entity.value = rt_id
+
+    def _show_value(self) -> None:
+        entity = self._current()
+        if entity is not None and self.attribute.value:
+            current = entity["attributes"].get(self.attribute.value)
+            self.value.value = "" if current is None else json.dumps(current)
+
+    def save(self) -> None:
+        entity = self._current()
+        if entity is None:
+            return
+        raw = str(self.value.value or "")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        tenant, name = self.tenant.value, self.attribute.value
+        try:
+            self.client.update_entity(tenant, entity["rtId"], {name: value}, entity["rtVersion"])
+        except Exception as exc:  # the service's validation message, shown at the field
+            self.edit_message.object = f"**{name}**: {exc}"
+            self.edit_message.alert_type, self.edit_message.visible = "danger", True
+            return
+        self.edit_message.object = f"Saved **{name}** = `{raw}`."
+        self.edit_message.alert_type, self.edit_message.visible = "success", True
+        selected = entity["rtId"]
+        self._cursors = self._cursors[:-1] if len(self._cursors) > 1 else [None]
+        self._load(forward=len(self._cursors) > 1)
+        self.entity.value = selected
+
+    # ------------------------------------------------------------------ streams
+
+    def _streams_for_type(self) -> None:
+        tenant, ck_type = self.tenant.value, self.ck_type.value
+        try:
+            columns = self.client.stream_columns(tenant, ck_type)
+        except Exception:  # a type without stream data has no columns to offer
+            columns = []
+        skip = {"rtId", "timeStamp", "timestamp", "ckTypeId"}
+        self.stream_attributes.options = [c for c in columns if c not in skip]
+        if self.stream_attributes.options and not self.stream_attributes.value:
+            self.stream_attributes.value = self.stream_attributes.options[:1]
+
+    def plot(self) -> None:
+        tenant, ck_type = self.tenant.value, self.ck_type.value
+        entity = self._current()
+        rt_ids = [entity["rtId"]] if entity else [e["rtId"] for e in self._page[:5]]
+        chosen = self.stream_end.value
+        end = chosen if isinstance(chosen, datetime) else datetime.now(UTC)
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=UTC)
+        start = end - timedelta(days=int(self.stream_days.value or 7))
+        attributes = list(self.stream_attributes.value)
+        rows = self.attempt(
+            lambda: self.client.downsample(
+                tenant,
+                ck_type,
+                start=start.isoformat(),
+                end=end.isoformat(),
+                limit=PLOT_BUCKETS,
+                rt_ids=rt_ids,
+                attributes=attributes,
+            )
+        )
+        if rows is None:
+            return
+        if not rows:
+            self.plot_pane.object = hv.Text(
+                0, 0, f"no stream data between {start:%Y-%m-%d} and {end:%Y-%m-%d}"
+            ).opts(responsive=True, height=340)
+            return
+        frame = pd.DataFrame(rows)
+        time_column = "timeStamp" if "timeStamp" in frame else "timestamp"
+        frame[time_column] = pd.to_datetime(frame[time_column], utc=True).dt.tz_localize(None)
+        curves = {}
+        for attribute in attributes:
+            for rt_id, group in frame.groupby("rtId"):
+                label = f"{attribute} {str(rt_id)[-6:]}"
+                curves[label] = hv.Curve(group, time_column, attribute, label=label).redim(
+                    **{attribute: "value"}
+                )
+        overlay = hv.NdOverlay(curves, kdims="series")
+        if len(frame) * max(len(attributes), 1) > RASTERIZE_ABOVE:
+            from holoviews.operation.datashader import rasterize
+
+            self.plot_pane.object = rasterize(overlay).opts(responsive=True, height=340)
+        else:
+            self.plot_pane.object = overlay.opts(
+                hv.opts.Curve(responsive=True, height=340, tools=["hover"])
+            )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        explorer = pn.Column(
+            pn.Row(self.tenant, self.ck_type),
+            pn.Row(self.where, self.search, self.sort, self.find_button),
+            self.table,
+            pn.Row(self.prev_button, self.next_button, self.page_label),
+            sizing_mode="stretch_width",
+        )
+        editor = pn.Card(
+            self.entity,
+            self.navigation,
+            pn.Row(self.follow, self.follow_button),
+            pn.Row(self.attribute, self.value, self.save_button),
+            self.edit_message,
+            title="Edit entity",
+            sizing_mode="stretch_width",
+        )
+        streams = pn.Card(
+            pn.Row(self.stream_attributes, self.stream_days, self.stream_end, self.plot_button),
+            self.plot,
+            title="Stream data",
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            "## Data", self.message, explorer, editor, streams, sizing_mode="stretch_width"
+        )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value

@@ -1,0 +1,202 @@
+"""Users, groups, roles and clients of a tenant (Identity's management API)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+from workbench.admin.views.base import AdminView, text
+
+__all__ = ["UsersView"]
+
+
+class UsersView(AdminView):
+    """List, create, disable, reset passwords, grant/revoke roles; clients and upstreams."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.tenant = pn.widgets.Select(name="Tenant", options=list(self.tenants))
+        self.tenant.param.watch(lambda _e: self.refresh(), "value")
+        self.users_table = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            disabled=True,
+            show_index=False,
+            height=220,
+            sizing_mode="stretch_width",
+            name="users-table",
+        )
+        self.clients_table = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            disabled=True,
+            show_index=False,
+            height=160,
+            sizing_mode="stretch_width",
+        )
+        self.upstreams_view = pn.pane.Markdown("")
+        self.username = pn.widgets.TextInput(name="Username")
+        self.email = pn.widgets.TextInput(name="E-mail")
+        self.password = pn.widgets.PasswordInput(name="Initial password (empty: generated)")
+        self.create_button = pn.widgets.Button(name="Create user", button_type="primary")
+        self.create_button.on_click(lambda _e: self.create_user())
+        self.user = pn.widgets.Select(name="User", options=[])
+        self.role = pn.widgets.Select(name="Role", options=[])
+        self.grant_button = pn.widgets.Button(name="Grant role", button_type="primary")
+        self.grant_button.on_click(lambda _e: self.change_role(grant=True))
+        self.revoke_button = pn.widgets.Button(name="Revoke role")
+        self.revoke_button.on_click(lambda _e: self.change_role(grant=False))
+        self.toggle_button = pn.widgets.Button(name="Disable / enable")
+        self.toggle_button.on_click(lambda _e: self.toggle_user())
+        self.reset_button = pn.widgets.Button(name="Reset password")
+        self.reset_button.on_click(lambda _e: self.reset_password())
+        self.client_id = pn.widgets.TextInput(name="New client id")
+        self.client_button = pn.widgets.Button(name="Register confidential client")
+        self.client_button.on_click(lambda _e: self.create_client())
+        roles = self.attempt(self.client.roles)
+        self.role.options = roles or []
+        self._users: list[dict[str, Any]] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        tenant = self.tenant.value
+        if not tenant:
+            return
+        users = self.attempt(lambda: self.client.users(tenant))
+        if users is None:
+            return
+        self._users = users
+        rows = [
+            {
+                "username": u.get("username"),
+                "email": u.get("email") or "",
+                "enabled": u.get("enabled", True),
+                "roles": ", ".join(u.get("roles") or []),
+                "groups": ", ".join(u.get("groups") or []),
+            }
+            for u in users
+        ]
+        self.users_table.value = pd.DataFrame(
+            rows, columns=["username", "email", "enabled", "roles", "groups"]
+        )
+        current = self.user.value
+        self.user.options = [r["username"] for r in rows]
+        if current in self.user.options:
+            self.user.value = current
+        clients = self.attempt(lambda: self.client.clients(tenant)) or []
+        self.clients_table.value = pd.DataFrame(
+            [
+                {
+                    "clientId": c.get("clientId"),
+                    "public": c.get("public"),
+                    "firstParty": c.get("firstParty"),
+                    "grants": ", ".join(c.get("grantTypes") or []),
+                    "roles": ", ".join(c.get("roles") or []),
+                }
+                for c in clients
+            ],
+            columns=["clientId", "public", "firstParty", "grants", "roles"],
+        )
+        upstreams = self.attempt(lambda: self.client.upstreams(tenant)) or []
+        self.upstreams_view.object = (
+            "\n".join(f"- **{u.get('name')}** ({u.get('kind')})" for u in upstreams)
+            or "No upstream identity providers."
+        )
+
+    def create_user(self) -> None:
+        tenant, username = self.tenant.value, text(self.username)
+        password = self.password.value or secrets.token_urlsafe(12)
+        shown = "" if self.password.value else f" Initial password (shown once): `{password}`"
+        created = self.attempt(
+            lambda: self.client.create_user(
+                tenant, username, password=password, email=self.email.value or None
+            ),
+            done=f"User **{username}** created in {tenant}.{shown}",
+        )
+        if created is not None:
+            self.username.value = self.password.value = self.email.value = ""
+            self.refresh()
+            self.user.value = username
+
+    def change_role(self, *, grant: bool) -> None:
+        tenant, username, role = self.tenant.value, self.user.value, self.role.value
+        call = self.client.grant_role if grant else self.client.revoke_role
+        verb = "granted to" if grant else "revoked from"
+        if (
+            self.attempt(
+                lambda: call(tenant, username, role), done=f"Role **{role}** {verb} **{username}**."
+            )
+            is not None
+        ):
+            self.refresh()
+
+    def toggle_user(self) -> None:
+        tenant, username = self.tenant.value, self.user.value
+        user = next((u for u in self._users if u.get("username") == username), {})
+        enabled = not user.get("enabled", True)
+        state = "enabled" if enabled else "disabled"
+        if (
+            self.attempt(
+                lambda: self.client.set_user_enabled(tenant, username, enabled),
+                done=f"**{username}** {state}.",
+            )
+            is not None
+        ):
+            self.refresh()
+
+    def reset_password(self) -> None:
+        tenant, username = self.tenant.value, self.user.value
+        password = secrets.token_urlsafe(12)
+        self.attempt(
+            lambda: self.client.reset_password(tenant, username, password),
+            done=f"New password of **{username}** (shown once): `{password}`",
+        )
+
+    def create_client(self) -> None:
+        tenant, client_id = self.tenant.value, text(self.client_id)
+        created = self.attempt(
+            lambda: self.client.create_client(tenant, client_id, grantTypes=["client_credentials"])
+        )
+        if created is not None:
+            self.message.object = (
+                f"Client **{client_id}** registered. Secret (shown once): "
+                f"`{created.get('clientSecret')}`"
+            )
+            self.message.alert_type, self.message.visible = "success", True
+            self.refresh()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        create = pn.Card(
+            self.username,
+            self.email,
+            self.password,
+            self.create_button,
+            title="Create a user",
+            sizing_mode="stretch_width",
+        )
+        manage = pn.Card(
+            self.user,
+            self.role,
+            pn.Row(self.grant_button, self.revoke_button),
+            pn.Row(self.toggle_button, self.reset_button),
+            title="Roles and access",
+            sizing_mode="stretch_width",
+        )
+        clients = pn.Card(
+            self.clients_table,
+            pn.Row(self.client_id, self.client_button),
+            "### Upstream identity providers",
+            self.upstreams_view,
+            title="Clients and upstream providers",
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            "## Users, roles and clients",
+            self.tenant,
+            self.message,
+            self.users_table,
+            pn.Row(create, manage),
+            clients,
+            sizing_mode="stretch_width",
+        )

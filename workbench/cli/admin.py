@@ -1,0 +1,86 @@
+"""``workbench serve admin``: the Admin Panel (Panel dashboards behind an Identity login)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from workbench.cli.common import state
+from workbench.cli.platform import default_home
+from workbench.cli.serve import serve, tls_files, tls_options
+
+__all__ = ["admin", "register"]
+
+
+@click.command("admin")
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, loopback only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 5005).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    envvar="WORKBENCH_HOME",
+    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
+    "else ~/.workbench); the panel keeps its metrics history in <data>/admin/.",
+)
+@click.option(
+    "--api-url",
+    default=None,
+    envvar="WORKBENCH_API_URL",
+    help="Asset Repository URL (default http://<service_host>:<asset_repository_port>).",
+)
+@tls_options
+def admin(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    api_url: str | None,
+    cert: Path | None,
+    key: Path | None,
+) -> None:
+    """The Admin Panel: tenants, users and roles, monitoring, models, data (port 5005).
+
+    Sign-in goes through the Identity service as the first-party client ``workbench-admin``
+    (registered by ``workbench up``; redirect URI <public url>/login).
+    """
+    from workbench.logs import configure_logging
+    from workbench.services.admin import AdminConfig
+    from workbench.services.admin import serve as run
+    from workbench.settings import Settings
+
+    settings = Settings()
+    home = default_home(data_dir or state().data_dir)
+    host = host or settings.service_host
+    port = settings.admin_port if port is None else port
+    certfile, keyfile, scheme = tls_files(cert, key)
+    configure_logging(logging.INFO, settings.log_format)
+    identity = settings.identity_url or settings.issuer_url()
+    api = api_url or (f"{scheme}://{settings.service_host}:{settings.asset_repository_port}")
+    public = settings.admin_public_url or f"{scheme}://{host}:{port}"
+    config = AdminConfig(
+        data_dir=home,
+        identity_url=identity.rstrip("/"),
+        identity_public_url=settings.issuer_url(),
+        api_url=api.rstrip("/"),
+        public_url=public.rstrip("/"),
+        scrape_interval=settings.admin_scrape_interval,
+        retention_s=settings.admin_metrics_retention_hours * 3600,
+        hub_url=_hub_url(settings.service_host),
+    )
+    click.echo(f"Admin Panel on {public} (Identity {identity}, API {api})", err=True)
+    run(config, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile)
+
+
+def _hub_url(host: str) -> str | None:
+    """JupyterHub's URL when it runs next to the panel (``workbench up`` exports its port)."""
+    if os.environ.get("WORKBENCH_HUB_URL"):
+        return os.environ["WORKBENCH_HUB_URL"]
+    port = os.environ.get("WORKBENCH_HUB_PORT")
+    return f"http://{host}:{port}" if port else None
+
+
+def register(cli: click.Group) -> None:
+    serve.add_command(admin)

@@ -1,0 +1,206 @@
+"""Serving the Admin Panel: a Bokeh/Panel server with Identity login, health and metrics.
+
+Login is the OAuth 2.0 authorization code flow with PKCE (S256) against the Identity service,
+as the public first-party client :data:`ADMIN_CLIENT` of the system tenant (Panel's
+``auth_code`` provider; the token exchange runs server-side, the browser only visits
+Identity's login page). Each browser session gets its own :class:`~workbench.admin.AdminShell`
+acting with that session's access token. Every asset (BokehJS, Panel, Tabulator) is served by
+this server from the installed packages (``resources=server``): nothing comes from a CDN.
+
+``/healthz``, ``/readyz`` and ``/metrics`` answer without login. A :class:`MetricsScraper`
+thread scrapes the platform's services into a SQLite store under the data directory
+(``admin/metrics.db``) for the monitoring page's history.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.admin.api import AdminApi, ServiceEndpoint
+from workbench.admin.metrics_store import MetricsScraper, MetricsStore
+from workbench.secret_files import read_or_create_secret
+from workbench.settings import Settings
+
+__all__ = ["ADMIN_CLIENT", "SERVICE_NAME", "AdminConfig", "build_server", "serve"]
+
+log = logging.getLogger("workbench.services.admin")
+
+SERVICE_NAME = "admin"
+ADMIN_CLIENT = "workbench-admin"
+LOGIN_SCOPES = ["openid", "profile", "workbench_api", "roles", "allowed_tenants"]
+
+
+@dataclass
+class AdminConfig:
+    """Where the panel runs and which services it talks to."""
+
+    data_dir: Path
+    identity_url: str
+    api_url: str
+    public_url: str
+    #: the URL the browser reaches Identity at (default: ``identity_url``)
+    identity_public_url: str | None = None
+    services: list[ServiceEndpoint] = field(default_factory=list)
+    scrape_interval: float = 5.0
+    retention_s: float = 24 * 3600
+    #: JupyterHub's public URL, watched on the monitoring page when given
+    hub_url: str | None = None
+
+
+def _handlers(config: AdminConfig, metrics: Any) -> list[tuple[str, Any, dict[str, Any]]]:
+    from prometheus_client import generate_latest
+    from tornado.web import RequestHandler
+
+    class Healthz(RequestHandler):
+        def get(self) -> None:
+            self.write({"status": "ok"})
+
+    class Readyz(RequestHandler):
+        def get(self) -> None:
+            import httpx
+
+            checks: dict[str, Any] = {}
+            for name, url in (
+                ("identity", config.identity_url),
+                ("assetRepository", config.api_url),
+            ):
+                try:
+                    ok = httpx.get(f"{url}/healthz", timeout=3).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                checks[name] = {"ok": ok}
+            ready = all(c["ok"] for c in checks.values())
+            self.set_status(200 if ready else 503)
+            self.write({"status": "ready" if ready else "not ready", "checks": checks})
+
+    class Metrics(RequestHandler):
+        def get(self) -> None:
+            self.set_header("Content-Type", "text/plain; version=0.0.4")
+            self.write(generate_latest(metrics.registry))
+
+    return [("/healthz", Healthz, {}), ("/readyz", Readyz, {}), ("/metrics", Metrics, {})]
+
+
+def watched_services(config: AdminConfig) -> list[ServiceEndpoint]:
+    """The services the monitoring page checks and whose metrics are scraped."""
+    if config.services:
+        return list(config.services)
+    services = [
+        ServiceEndpoint("identity", config.identity_url),
+        ServiceEndpoint("asset-repository", config.api_url),
+    ]
+    if config.hub_url:
+        services.append(ServiceEndpoint("hub", config.hub_url.rstrip("/") + "/hub/api"))
+    return services
+
+
+def build_server(
+    config: AdminConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5005,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> Any:
+    """The (not yet started) Panel server of the Admin Panel."""
+    import panel as pn
+
+    from workbench.admin.shell import AdminShell
+    from workbench.services.metrics import ServiceMetrics
+
+    pn.config.resources = "server"  # BokehJS, Panel and extension bundles from this server
+    # sessions are built and callbacks run on worker threads: a page waiting on a service's
+    # answer never stalls the other users' sessions (or /healthz) on the event loop
+    pn.config.nthreads = 4
+    pn.extension("tabulator", design="bootstrap")
+    secrets_dir = config.data_dir / "secrets"
+    cookie_secret = read_or_create_secret(secrets_dir / "admin-cookie-secret")
+    from cryptography.fernet import Fernet
+
+    encryption_key = read_or_create_secret(
+        secrets_dir / "admin-oauth-key", make=lambda: Fernet.generate_key().decode()
+    )
+    store_dir = config.data_dir / "admin"
+    store_dir.mkdir(parents=True, exist_ok=True)
+    store = MetricsStore(store_dir / "metrics.db", retention_s=config.retention_s)
+    services = watched_services(config)
+    scraper = MetricsScraper(store, services, interval=config.scrape_interval)
+    scraper.start()
+    metrics = ServiceMetrics(SERVICE_NAME)
+    settings = Settings()
+
+    def app() -> Any:
+        try:
+            return page()
+        except Exception as exc:  # logged with its traceback; the browser sees what failed
+            log.exception("admin panel session failed")
+            return pn.pane.Alert(f"The Admin Panel could not open: {exc}", alert_type="danger")
+
+    def page() -> Any:
+        start = time.perf_counter()
+        api = AdminApi(
+            identity_url=config.identity_url,
+            api_url=config.api_url,
+            token=pn.state.access_token,
+            services=services,
+        )
+        pn.state.on_session_destroyed(lambda _ctx: api.close())
+        shell = AdminShell(api=api, store=store, settings=settings)
+        template = pn.template.BootstrapTemplate(
+            title="Mesh Workbench · Admin Panel", main=[shell], header_background="#1f3b57"
+        )
+        metrics.observe("GET", "/", 200, time.perf_counter() - start)
+        return template
+
+    tls: dict[str, str] = {}
+    if ssl_certfile is not None and ssl_keyfile is not None:
+        tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
+    identity_public = (config.identity_public_url or config.identity_url).rstrip("/")
+    identity = config.identity_url.rstrip("/")
+    public = config.public_url.rstrip("/")
+    return pn.serve(
+        {"/": app},
+        port=port,
+        address=host,
+        show=False,
+        start=False,
+        title="Mesh Workbench Admin Panel",
+        websocket_origin=[public.split("://", 1)[1], f"{host}:{port}", f"localhost:{port}"],
+        oauth_provider="auth_code",
+        oauth_key=ADMIN_CLIENT,
+        oauth_redirect_uri=f"{public}/login",
+        oauth_extra_params={
+            "AUTHORIZE_URL": f"{identity_public}/authorize",
+            "TOKEN_URL": f"{identity}/token",
+            "USER_URL": f"{identity}/userinfo",
+            "LOGOUT_URL": f"{identity_public}/end-session",
+            "USER_KEY": "preferred_username",
+            "scope": LOGIN_SCOPES,
+        },
+        oauth_guest_endpoints=["/healthz", "/readyz", "/metrics"],
+        cookie_secret=cookie_secret,
+        oauth_encryption_key=encryption_key,
+        extra_patterns=_handlers(config, metrics),
+        **tls,
+    )
+
+
+def serve(
+    config: AdminConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5005,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> None:
+    """Run the Admin Panel until interrupted."""
+    server = build_server(
+        config, host=host, port=port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+    )
+    log.info("admin panel ready", extra={"url": config.public_url})
+    server.start()
+    server.io_loop.start()
