@@ -1,0 +1,196 @@
+"""Run one notebook in a process of its own: the step every bot run and validation shares.
+
+:func:`execute_notebook` prepares a run directory, starts ``python -m workbench.bots.runner``
+(papermill in a fresh kernel of the tenant kernel spec, see :mod:`workbench.bots.runner`) in a
+new session with the given environment, waits for it with a timeout (killing the runner and
+its kernel when it is exceeded) and returns a :class:`RunOutcome`: status, error, times, the
+executed notebook rendered as HTML, and the outputs the notebook declared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.bots.context import RUN_DIR_VARIABLE, read_outputs
+
+__all__ = ["RunOutcome", "execute_notebook", "kernel_path", "render_html"]
+
+
+@dataclass
+class RunOutcome:
+    """What a run came to. ``status``: succeeded, failed or timed-out."""
+
+    status: str
+    started: float
+    finished: float
+    error: str | None = None
+    reason: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+def kernel_path(home: Path, tenant: str, python: str | None = None) -> Path:
+    """A Jupyter data directory holding the tenant's kernel spec (``workbench-<tenant>``, the
+    ``workbench.notebook`` extension loaded) for runs; returns the directory for JUPYTER_PATH."""
+    from workbench.notebook.kernelspec import kernel_name, kernel_spec
+
+    root = home / "bots" / "jupyter"
+    folder = root / "kernels" / kernel_name(tenant)
+    spec = kernel_spec(tenant, python=python or sys.executable)
+    spec["env"] = {}  # the run's environment (tenant, URL, token) comes from the runner
+    text = json.dumps(spec, indent=1) + "\n"
+    target = folder / "kernel.json"
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".kernel.{os.getpid()}.json"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    return root
+
+
+def _limits(memory_bytes: int | None) -> Any:
+    if memory_bytes is None:
+        return None
+
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    return apply
+
+
+def _kill_tree(process: subprocess.Popen[bytes], run_dir: Path) -> None:
+    """SIGKILL the runner's session and the kernel (which runs in a session of its own)."""
+    pid_file = run_dir / "kernel.pid"
+    if pid_file.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def execute_notebook(
+    notebook: Mapping[str, Any],
+    run_dir: Path,
+    *,
+    home: Path,
+    tenant: str,
+    env: Mapping[str, str],
+    parameters: Mapping[str, Any] | None = None,
+    timeout: float = 600.0,
+    memory_bytes: int | None = None,
+) -> RunOutcome:
+    """Execute ``notebook`` in ``run_dir`` (created) in a fresh kernel; see the module doc.
+
+    ``env`` is added to the kernel's environment (``WORKBENCH_TENANT`` and the API URL and
+    token, or the data directory); nothing of this process's credentials is passed on beyond
+    what ``env`` and the inherited environment hold."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "notebook.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    from workbench.notebook.kernelspec import kernel_name
+
+    request = {"kernel": kernel_name(tenant), "parameters": dict(parameters or {})}
+    (run_dir / "request.json").write_text(json.dumps(request, default=str), encoding="utf-8")
+    jupyter = kernel_path(home, tenant)
+    child_env = {
+        **os.environ,
+        **env,
+        "WORKBENCH_TENANT": tenant,
+        RUN_DIR_VARIABLE: str(run_dir),
+        "JUPYTER_PATH": os.pathsep.join(
+            p for p in (str(jupyter), os.environ.get("JUPYTER_PATH", "")) if p
+        ),
+        "PYTHONUNBUFFERED": "1",
+    }
+    started = time.time()
+    with open(run_dir / "runner.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workbench.bots.runner", str(run_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env,
+            cwd=str(run_dir),
+            start_new_session=True,
+            preexec_fn=_limits(memory_bytes),  # noqa: PLW1509 - only setrlimit, no locks
+        )
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_tree(process, run_dir)
+            return RunOutcome(
+                "timed-out",
+                started,
+                time.time(),
+                error=f"the run exceeded its timeout of {timeout:g} s and was stopped "
+                "(raise the bot's --timeout if it needs longer)",
+                reason="timeout",
+                outputs=read_outputs(run_dir),
+            )
+    finished = time.time()
+    if code != 0:
+        _kill_leftover_kernel(run_dir)
+    result_file = run_dir / "result.json"
+    if not result_file.is_file():
+        tail = (run_dir / "runner.log").read_text(errors="replace")[-2000:]
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"status {code}"
+        return RunOutcome(
+            "failed",
+            started,
+            finished,
+            error=f"the runner process ended with {how} before reporting: {tail.strip()}",
+            reason="runner-died",
+            outputs=read_outputs(run_dir),
+        )
+    result = json.loads(result_file.read_text(encoding="utf-8"))
+    return RunOutcome(
+        str(result["status"]),
+        started,
+        finished,
+        error=result.get("error"),
+        reason=result.get("reason"),
+        outputs=read_outputs(run_dir),
+        details={k: v for k, v in result.items() if k not in ("status", "error", "reason")},
+    )
+
+
+def _kill_leftover_kernel(run_dir: Path) -> None:
+    """A runner that ended early (dead kernel) leaves no kernel behind."""
+    pid_file = run_dir / "kernel.pid"
+    if pid_file.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def render_html(run_dir: Path) -> Path | None:
+    """``output.html``: the executed notebook rendered by nbconvert (None without output)."""
+    source = run_dir / "output.ipynb"
+    if not source.is_file():
+        return None
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(source, as_version=4)
+    notebook.cells = [
+        c for c in notebook.cells if "workbench-bot-setup" not in c.metadata.get("tags", [])
+    ]
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    target = run_dir / "output.html"
+    target.write_text(body, encoding="utf-8")
+    return target
