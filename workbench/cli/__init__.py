@@ -62,6 +62,9 @@ def _register() -> None:
         admin,
     ):
         module.register(cli)
+    from workbench.cli import promote
+
+    promote.register(cli)
 
 
 _register()
