@@ -9,7 +9,14 @@ import re
 
 from workbench.errors import ModelError
 
-__all__ = ["THIS_PLACEHOLDERS", "full_id", "is_valid_element_id", "resolve_reference", "split_id"]
+__all__ = [
+    "THIS_PLACEHOLDERS",
+    "full_id",
+    "is_valid_element_id",
+    "resolve_reference",
+    "split_id",
+    "without_version_suffixes",
+]
 
 #: Placeholders naming the declaring library (``${thisModel}`` is the older spelling).
 THIS_PLACEHOLDERS = frozenset({"this", "thisModel"})
@@ -19,6 +26,7 @@ _REFERENCE = re.compile(
     r"^(?:\$\{(?P<placeholder>[^}]+)\}|(?P<library>[^/${}]+))/(?P<element>[^/]+)$"
 )
 _FORM = "${this}/Element, ${Library}/Element or Library/Element"
+_VERSION_SUFFIX = re.compile(r"-\d+(?:\.\d+){0,2}$")
 
 
 def is_valid_element_id(element_id: str) -> bool:
@@ -51,3 +59,13 @@ def resolve_reference(reference: object, library_name: str) -> str:
     if library in THIS_PLACEHOLDERS:
         library = library_name
     return full_id(library.strip(), match["element"])
+
+
+def without_version_suffixes(element_full_id: str) -> str:
+    """The id without version suffixes: ``System/Name-1`` and ``System-2.0.0/Name-1.0`` give
+    ``System/Name``. Newer exported runtime files write ids this way; an id that is itself
+    declared with such a suffix is looked up as written first (see the runtime file reader)."""
+    library, _, element = element_full_id.rpartition("/")
+    if not library:
+        return element_full_id
+    return f"{_VERSION_SUFFIX.sub('', library)}/{_VERSION_SUFFIX.sub('', element)}"

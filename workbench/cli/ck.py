@@ -15,6 +15,34 @@ from workbench.cli.common import emit, open_tenant, wb_command
 __all__ = ["ck", "register"]
 
 tenant_option = click.option("--tenant", "tenant_id", required=True, help="Tenant id.")
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat warnings (unknown keys, a model id without version, a dependency without "
+    "range, unlisted migration scripts) as errors.",
+)
+_SHOWN_WARNINGS = 8
+
+
+def _warnings(libraries: list[Any]) -> list[str]:
+    return [str(w) for lib in libraries for w in lib.warnings]
+
+
+def _print_warnings(console: Console, warnings: list[str]) -> None:
+    """The warnings grouped by what they say (the part after file and element), most first."""
+    if not warnings:
+        return
+    groups: dict[str, list[str]] = {}
+    for text in warnings:
+        *where, message = text.split(": ", 2) if text.count(": ") >= 2 else ("", text)
+        groups.setdefault(message, []).append(": ".join(p for p in where if p))
+    console.print(f"  {len(warnings)} warning(s) (accepted; --strict makes them errors):")
+    ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
+    for message, places in ordered[:_SHOWN_WARNINGS]:
+        more = f" (+{len(places) - 1} more)" if len(places) > 1 else ""
+        console.print(f"    {places[0]}{more}: {message}", markup=False, highlight=False)
+    if len(ordered) > _SHOWN_WARNINGS:
+        console.print(f"    ... {len(ordered) - _SHOWN_WARNINGS} more kinds; --json lists all")
 
 
 @click.group()
@@ -24,17 +52,27 @@ def ck() -> None:
 
 @wb_command(ck, "import")
 @tenant_option
+@strict_option
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-def import_(tenant_id: str, path: Path) -> None:
+def import_(tenant_id: str, strict: bool, path: Path) -> None:
     """Import the library at PATH (folder with ckModel.yaml, or one compiled file)."""
-    report = open_tenant(tenant_id).ck.import_library(path)
+    from workbench.ck import load_library
+
+    library = load_library(path, strict=strict)
+    report = open_tenant(tenant_id).ck.import_library(library)
+    warnings = _warnings([library])
+    data = {**report.to_dict(), "types": len(library.types), "warnings": warnings}
 
     def human(console: Console) -> None:
         if report.unchanged:
             console.print(f"{report.model_id} is already imported; nothing changed")
+            _print_warnings(console, warnings)
             return
         verb = f"upgraded {report.previous_model_id} to" if report.previous_model_id else "imported"
-        console.print(f"{verb} [bold]{report.model_id}[/] into tenant {tenant_id}")
+        console.print(
+            f"{verb} [bold]{report.model_id}[/] into tenant {tenant_id} "
+            f"({len(library.types)} types)"
+        )
         for label, items in (
             ("added", report.added_types),
             ("changed", report.changed_types),
@@ -44,31 +82,45 @@ def import_(tenant_id: str, path: Path) -> None:
                 console.print(f"  {label}: {', '.join(items)}")
         if report.migrated_entities:
             console.print(f"  migrated {report.migrated_entities} entities")
+        _print_warnings(console, warnings)
 
-    emit(report.to_dict(), human)
+    emit(data, human)
 
 
 @wb_command(ck, "validate")
+@strict_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check libraries (and their dependencies among PATHS) without importing anything."""
+def validate(strict: bool, paths: tuple[Path, ...]) -> None:
+    """Check libraries (and their dependencies among PATHS) without importing anything.
+
+    Types are counted as ``ck import`` counts them: those each library declares itself.
+    """
     from workbench.ck import load_library, resolve_model, select_versions, system_library
     from workbench.ck.model import Dependency
     from workbench.ck.versions import VersionRange
 
-    libraries = [load_library(p) for p in paths]
+    libraries = [load_library(p, strict=strict) for p in paths]
     available: dict[str, list[Any]] = {}
     for lib in [*libraries, system_library()]:
         available.setdefault(lib.name, []).append(lib)
     request = [Dependency(lib.name, VersionRange.exactly(lib.version)) for lib in libraries]
     model = resolve_model(select_versions(request, available))
+    own = {lib.name for lib in libraries}
     data: dict[str, Any] = {
         "valid": [lib.model_id for lib in libraries],
-        "types": len(model.types),
-        "enums": len(model.enums),
-        "records": len(model.records),
+        "types": sum(len(lib.types) for lib in libraries),
+        "typesByLibrary": {lib.model_id: len(lib.types) for lib in libraries},
+        "enums": sum(1 for e in model.enums if e.rpartition("/")[0] in own),
+        "records": sum(1 for r in model.records if r.rpartition("/")[0] in own),
+        "warnings": _warnings(libraries),
     }
-    emit(data, lambda c: c.print(f"valid: {', '.join(data['valid'])} ({data['types']} types)"))
+
+    def human(console: Console) -> None:
+        counts = ", ".join(f"{m} ({n} types)" for m, n in data["typesByLibrary"].items())
+        console.print(f"valid: {counts}")
+        _print_warnings(console, data["warnings"])
+
+    emit(data, human)
 
 
 @wb_command(ck, "list")

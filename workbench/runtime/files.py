@@ -17,17 +17,28 @@ from typing import Any
 import yaml
 
 from workbench.ck.model import CkModel, Dependency
+from workbench.ck.references import without_version_suffixes
 from workbench.ck.versions import VersionRange
-from workbench.errors import ErrorCollector, ValidationError
+from workbench.errors import ErrorCollector, ValidationError, shown
+from workbench.limits import Cancellation, current_cancellation
 from workbench.query.model import EntityQuery
 from workbench.runtime.entity import AssociationInput, EntityInput, EntityUpdate
 from workbench.runtime.service import EntityService
 from workbench.runtime.values import externalize_attributes
 
-__all__ = ["ImportSummary", "export_runtime_file", "import_runtime_file", "parse_runtime_document"]
+__all__ = [
+    "ImportSummary",
+    "export_runtime_file",
+    "import_runtime_document",
+    "import_runtime_file",
+    "load_runtime_text",
+    "parse_runtime_document",
+]
 
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+#: entities converted or written between two looks at the request's cancellation
+EXPORT_CHUNK = 500
 
 
 class ImportSummary(dict[str, int]):
@@ -37,13 +48,28 @@ class ImportSummary(dict[str, int]):
 def _read(path: Path) -> Any:
     if not path.is_file():
         raise ValidationError(f"runtime file {str(path)!r} does not exist or is not a file")
-    text = path.read_text(encoding="utf-8")
+    return load_runtime_text(path.read_bytes(), repr(str(path)), as_json=path.suffix == ".json")
+
+
+def load_runtime_text(data: bytes, source: str, *, as_json: bool) -> Any:
+    """The document of a runtime file's bytes (UTF-8 JSON or YAML); ``source`` names it in
+    errors (a file name, never a server path the caller did not give)."""
     try:
-        if path.suffix.lower() == ".json":
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"runtime file {source} is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
+    try:
+        if as_json:
             return json.loads(text)
         return yaml.load(text, Loader=_YAML_LOADER)
     except (ValueError, yaml.YAMLError) as exc:
-        raise ValidationError(f"runtime file {str(path)!r} is not valid YAML/JSON: {exc}") from None
+        reason = str(exc)
+        if len(reason) > 500:
+            reason = reason[:500] + "..."
+        raise ValidationError(f"runtime file {source} is not valid YAML/JSON: {reason}") from None
 
 
 def parse_runtime_document(
@@ -64,8 +90,9 @@ def parse_runtime_document(
     dependencies = []
     for raw in document.get("dependencies") or []:
         name, _, spec = str(raw).rpartition("-")
-        if not name:
-            raise ValidationError(f"{source}: dependency {raw!r} is not of the form Name-[1.0,2.0)")
+        if not name:  # a bare library name: any version, as in libraries
+            dependencies.append(Dependency(str(raw).strip(), VersionRange(text="*")))
+            continue
         dependencies.append(Dependency(name, VersionRange.parse(spec)))
     return dependencies, document["entities"]
 
@@ -92,24 +119,41 @@ def import_runtime_file(
     service: EntityService, model: CkModel, path: Path, *, progress: bool = False
 ) -> ImportSummary:
     """Import one runtime file into the tenant behind ``service``; all or nothing."""
-    dependencies, entries = parse_runtime_document(_read(path), str(path))
-    _check_dependencies(model, dependencies, str(path))
+    return import_runtime_document(
+        service, model, _read(path), str(path), path.name, progress=progress
+    )
+
+
+def import_runtime_document(
+    service: EntityService,
+    model: CkModel,
+    document: Any,
+    source: str,
+    name: str,
+    *,
+    progress: bool = False,
+) -> ImportSummary:
+    """Import one runtime document (a parsed file) into the tenant behind ``service``; all or
+    nothing. ``source`` names the document in errors, ``name`` prefixes entity locations."""
+    dependencies, entries = parse_runtime_document(document, source)
+    _check_dependencies(model, dependencies, source)
     errors = ErrorCollector()
     ids = [str(e["rtId"]).lower() for e in entries if isinstance(e, dict) and e.get("rtId")]
     existing = service.store.get_many(ids, include_archived=False) if ids else {}
     creates: list[EntityInput] = []
     updates: list[EntityUpdate] = []
-    with _progress(progress, len(entries), f"checking {path.name}") as advance:
+    with _progress(progress, len(entries), f"checking {name}") as advance:
         for index, entry in enumerate(entries):
-            location = f"{path.name}: entities[{index}]"
-            parsed = _parse_entry(entry, location, errors)
+            location = f"{name}: entities[{index}]"
+            parsed = _parse_entry(_with_model_ids(entry, model), location, errors)
             advance()
             if parsed is None:
                 continue
             attributes, links = parsed
             rt_id = str(entry.get("rtId") or "").lower() or None
+            ck_type_id = _model_id(model, str(entry["ckTypeId"]))
             if rt_id and rt_id in existing:
-                if existing[rt_id].ck_type_id != entry["ckTypeId"]:
+                if existing[rt_id].ck_type_id != ck_type_id:
                     errors.add(
                         f"rtId {rt_id} exists as a {existing[rt_id].ck_type_id}, the file says "
                         f"{entry['ckTypeId']}; the type of an entity cannot change on import",
@@ -130,7 +174,7 @@ def import_runtime_file(
             else:
                 creates.append(
                     EntityInput(
-                        ck_type_id=str(entry["ckTypeId"]),
+                        ck_type_id=ck_type_id,
                         attributes=attributes,
                         rt_id=rt_id,
                         rt_well_known_name=entry.get("rtWellKnownName"),
@@ -138,9 +182,48 @@ def import_runtime_file(
                         keyed_by="id",
                     )
                 )
-    errors.raise_if_any(ValidationError, f"nothing was imported from {path.name}")
+    errors.raise_if_any(ValidationError, f"nothing was imported from {name}")
     service.apply(creates=creates, updates=updates, return_entities=False)
     return ImportSummary(created=len(creates), updated=len(updates))
+
+
+def _model_id(model: CkModel, element_id: str) -> str:
+    """``element_id`` as the model knows it: ``System/Name-1`` (a versioned id, as newer
+    exported files write them) reads as ``System/Name`` unless the model declares it as written."""
+    known = (model.types, model.attributes, model.roles, model.records)
+    if any(element_id in elements for elements in known):
+        return element_id
+    stripped = without_version_suffixes(element_id)
+    return stripped if any(stripped in elements for elements in known) else element_id
+
+
+def _with_model_ids(entry: Any, model: CkModel) -> Any:
+    """A copy of an entity entry whose type, attribute, record and role ids are model ids."""
+    if not isinstance(entry, dict):
+        return entry
+    out = dict(entry)
+    for key in ("ckTypeId", "ckRecordId", "roleId", "targetCkTypeId"):
+        if isinstance(out.get(key), str):
+            out[key] = _model_id(model, out[key])
+    if isinstance(out.get("attributes"), list):
+        out["attributes"] = [_with_model_attribute(item, model) for item in out["attributes"]]
+    if isinstance(out.get("associations"), list):
+        out["associations"] = [_with_model_ids(item, model) for item in out["associations"]]
+    return out
+
+
+def _with_model_attribute(item: Any, model: CkModel) -> Any:
+    if not isinstance(item, dict):
+        return item
+    out = dict(item)
+    if isinstance(out.get("id"), str):
+        out["id"] = _model_id(model, out["id"])
+    value = out.get("value")
+    if isinstance(value, dict):
+        out["value"] = _with_model_ids(value, model)
+    elif isinstance(value, list):
+        out["value"] = [_with_model_ids(v, model) if isinstance(v, dict) else v for v in value]
+    return out
 
 
 def _parse_entry(
@@ -156,13 +239,13 @@ def _parse_entry(
     attributes: dict[str, Any] = {}
     for item in entry.get("attributes") or []:
         if not isinstance(item, dict) or "id" not in item:
-            errors.add(f"attribute entry {item!r} needs 'id' and 'value'", location)
+            errors.add(f"attribute entry {shown(item)} needs 'id' and 'value'", location)
             return None
         attributes[str(item["id"])] = item.get("value")
     links = []
     for item in entry.get("associations") or []:
         if not isinstance(item, dict) or "roleId" not in item or "targetRtId" not in item:
-            errors.add(f"association entry {item!r} needs 'roleId' and 'targetRtId'", location)
+            errors.add(f"association entry {shown(item)} needs 'roleId' and 'targetRtId'", location)
             return None
         links.append(
             AssociationInput(
@@ -196,9 +279,12 @@ def export_runtime_file(
                 "targetCkTypeId": link.target_ck_type_id,
             }
         )
+    cancellation = current_cancellation()
     entities = []
     used_libraries: set[str] = set()
-    for stored in page.items:
+    for index, stored in enumerate(page.items):
+        if cancellation is not None and index % EXPORT_CHUNK == 0:
+            cancellation.check()  # the client went away or the export ran out of time
         ck_type = model.type(stored.ck_type_id)
         used_libraries.add(ck_type.library)
         entry: dict[str, Any] = {"rtId": stored.rt_id, "ckTypeId": stored.ck_type_id}
@@ -214,16 +300,38 @@ def export_runtime_file(
     for name in sorted(used_libraries):
         version = model.libraries[name].version
         dependencies.append(f"{name}-[{version.major}.{version.minor},{version.major + 1}.0)")
-    document = {"dependencies": dependencies, "entities": entities}
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
+        document = {"dependencies": dependencies, "entities": entities}
         path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     else:
-        path.write_text(
-            yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True),
-            encoding="utf-8",
-        )
+        _write_yaml(path, dependencies, entities, cancellation)
     return len(entities)
+
+
+def _write_yaml(
+    path: Path,
+    dependencies: list[str],
+    entities: list[dict[str, Any]],
+    cancellation: Cancellation | None,
+) -> None:
+    """The YAML of ``{"dependencies": ..., "entities": ...}``, written a chunk of entities at a
+    time (the same text as one dump: block sequences under a key are not indented), so that a
+    cancelled export stops between chunks."""
+
+    def dump(data: Any) -> str:
+        return str(yaml.dump(data, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True))
+
+    with path.open("w", encoding="utf-8") as out:
+        if not entities:
+            out.write(dump({"dependencies": dependencies, "entities": entities}))
+            return
+        out.write(dump({"dependencies": dependencies}))
+        out.write("entities:\n")
+        for start in range(0, len(entities), EXPORT_CHUNK):
+            if cancellation is not None:
+                cancellation.check()
+            out.write(dump(entities[start : start + EXPORT_CHUNK]))
 
 
 @contextmanager

@@ -1,0 +1,179 @@
+"""Libraries shaped like the published OctoMesh construction kits (our own small copies in
+``tests/fixtures/ck-octo-*``): the liberal reading, the dependency closure, the Industry.Basic
+2.0.0 -> 2.1.0 migration on data, versioned ids in runtime files, export of unknown keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import workbench
+from tests.ck.conftest import BuildLibrary
+from workbench.ck import (
+    IndexType,
+    Version,
+    dump_library,
+    load_library,
+    resolve_model,
+    select_versions,
+)
+from workbench.ck.model import Dependency
+from workbench.errors import ModelError
+from workbench.runtime.files import import_runtime_file
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+BASIC = FIXTURES / "ck-octo-basic"
+INDUSTRY_BASIC_2_0 = FIXTURES / "ck-octo-industry-basic-2.0.0"
+INDUSTRY_BASIC_2_1 = FIXTURES / "ck-octo-industry-basic-2.1.0"
+INDUSTRY_ENERGY = FIXTURES / "ck-octo-industry-energy"
+ENERGY_DEMO = FIXTURES / "ck-octo-energy-demo"
+RUNTIME = FIXTURES / "ck-octo-runtime" / "energy.yaml"
+#: dependency order, as they are imported with ``workbench ck import``
+KITS = (BASIC, INDUSTRY_BASIC_2_0, INDUSTRY_ENERGY, ENERGY_DEMO)
+METER = "65b000000000000000000001"
+ALARM = "65b000000000000000000003"
+
+
+@pytest.fixture
+def tenant(tmp_path: Path) -> Iterator[workbench.Tenant]:
+    with workbench.open(tmp_path / "wb") as wb:
+        plant = wb.tenants.create("plant")
+        for kit in KITS:
+            plant.ck.import_library(load_library(kit))
+        yield plant
+
+
+def messages(library_path: Path) -> list[str]:
+    return [w.message for w in load_library(library_path).warnings]
+
+
+def test_metadata_descriptions_and_unknown_keys() -> None:
+    basic = load_library(BASIC)
+    serial = basic.attributes["Basic/SerialNumber"]
+    assert serial.metadata == {"semanticId": "0000-1#02-TEST01#001"}
+    assert basic.attributes["Basic/Temperature"].metadata == {"Unit": "°C", "Decimals": "2"}
+    assert [(w.element, w.message.split(" is kept")[0]) for w in basic.warnings] == [
+        ("Basic/Time", "unknown key 'isDataStream' in attribute"),
+        ("Basic/NamedEntity", "unknown key 'isCollectionRoot' in type"),
+    ]
+    with pytest.raises(ModelError) as error:
+        load_library(BASIC, strict=True)
+    assert len(error.value.details) == 2
+
+
+def test_text_index_language_and_field_weights() -> None:
+    (text,) = load_library(BASIC).types["Basic/NamedEntity"].own_indexes
+    assert (text.index_type, text.language) == (IndexType.TEXT, "en")
+    assert text.fields == [["Name"], ["Description"]]
+    assert text.weights == [10.0, 2.0]
+
+
+def test_unknown_keys_are_exported_again(tenant: workbench.Tenant) -> None:
+    exported = tenant.ck.export_library("Basic")
+    named = next(t for t in exported["types"] if t["typeId"] == "NamedEntity")
+    assert named["isCollectionRoot"] is True
+    assert named["indexes"][0]["language"] == "en"
+    assert named["indexes"][0]["fields"][0]["weight"] == 10
+    time = next(a for a in exported["attributes"] if a["id"] == "Time")
+    assert time["isDataStream"] is True
+    serial = next(a for a in exported["attributes"] if a["id"] == "SerialNumber")
+    assert serial["metaData"][0]["description"] == "serial number given by the manufacturer"
+
+
+def test_references_reach_the_dependency_closure() -> None:
+    energy = load_library(INDUSTRY_ENERGY)
+    assert [d.name for d in energy.dependencies] == ["Industry.Basic"]
+    assert set(energy.referenced_libraries) == {"Basic", "Industry.Basic"}
+    libraries = [load_library(p) for p in (BASIC, INDUSTRY_BASIC_2_0)] + [energy]
+    available = {lib.name: [lib] for lib in libraries}
+    model = resolve_model(select_versions([Dependency.parse("Industry.Energy-2.0")], available))
+    meter = model.type("Industry.Energy/EnergyMeter")
+    assert meter.base_chain[:2] == ["Basic/Asset", "Basic/NamedEntity"]
+    assert {"Name", "SerialNumber", "State", "ActivePower", "PhaseL1"} <= set(meter.attributes)
+
+
+def test_a_library_outside_the_closure_is_an_error(build: BuildLibrary) -> None:
+    basic = load_library(BASIC)
+    stray = build(
+        "Stray-1.0.0", types__t="types: [{typeId: T, derivedFromCkTypeId: '${Basic}/Asset'}]"
+    )
+    with pytest.raises(ModelError) as error:
+        resolve_model([basic, stray])
+    (detail,) = (str(d) for d in error.value.details)
+    assert detail == (
+        "types/t.yaml: Stray/T: derivedFromCkTypeId '${Basic}/Asset': refers to library Basic, "
+        "but Stray does not depend on it, directly or through its dependencies; add a dependency "
+        "such as Basic-[1.0,2.0) to its ckModel.yaml"
+    )
+
+
+def test_model_id_without_version_and_bare_dependency() -> None:
+    demo = load_library(ENERGY_DEMO)
+    assert demo.version == Version(0)
+    assert str(demo.dependencies[0]) == "Industry.Energy-*"
+    assert [m.split(";")[0] for m in messages(ENERGY_DEMO)] == [
+        "modelId 'Octo.Energy.Demo' has no version",
+        "dependency 'Industry.Energy' has no version range and accepts any version of "
+        "Industry.Energy",
+    ]
+
+
+def test_all_kits_import_in_dependency_order(tenant: workbench.Tenant) -> None:
+    owned = {name: lib.model_id for name, lib in tenant.ck.own_libraries().items()}
+    assert owned == {
+        "Basic": "Basic-2.0.0",
+        "Industry.Basic": "Industry.Basic-2.0.0",
+        "Industry.Energy": "Industry.Energy-2.0.0",
+        "Octo.Energy.Demo": "Octo.Energy.Demo-0.0.0",
+    }
+    assert tenant.model.is_a("Octo.Energy.Demo/House", "Basic/Asset")
+
+
+def test_runtime_file_with_versioned_ids(tenant: workbench.Tenant) -> None:
+    assert import_runtime_file(tenant.entities, tenant.model, RUNTIME) == {
+        "created": 3,
+        "updated": 0,
+    }
+    meter = tenant.entities.get(METER)
+    assert meter.ck_type_id == "Industry.Energy/EnergyMeter"
+    assert meter.attributes["name"] == "Meter North"
+    assert meter.attributes["phaseL1"] == {"voltage": 230.4}
+    alarm = tenant.entities.get(ALARM)
+    assert alarm.attributes["eventAlarmPriority"] == "High"
+    assert [(a.role_id, a.target_rt_id) for a in tenant.entities.links([ALARM])] == [
+        ("Industry.Basic/EventSource", METER)
+    ]
+
+
+def test_industry_basic_2_0_to_2_1_migration_renames_on_data(tenant: workbench.Tenant) -> None:
+    import_runtime_file(tenant.entities, tenant.model, RUNTIME)
+    event = tenant.entities.create(
+        "Industry.Basic/Event", {"name": "Door opened", "time": "2026-01-02T10:00:00Z"}
+    )
+    upgrade = load_library(INDUSTRY_BASIC_2_1)
+    assert [w.message.split(" is kept")[0] for w in upgrade.warnings] == [
+        "unknown key 'postValidations' in a script"
+    ]
+    report = tenant.ck.import_library(upgrade)
+    assert (report.previous_model_id, report.model_id) == (
+        "Industry.Basic-2.0.0",
+        "Industry.Basic-2.1.0",
+    )
+    assert report.migrated_entities == 2  # the event and the alarm (a subtype of Event)
+    alarm = tenant.entities.get(ALARM)
+    assert alarm.attributes == {
+        "name": "Overload",
+        "received": "2026-01-01T08:00:00Z",
+        "priority": "High",
+    }
+    assert tenant.entities.get(event.rt_id).attributes == {
+        "name": "Door opened",
+        "received": "2026-01-02T10:00:00Z",
+    }
+    assert tenant.entities.get(METER).attributes["name"] == "Meter North"  # untouched
+    (migration,) = load_library(INDUSTRY_BASIC_2_1).migrations
+    assert [s.params["stepId"] for s in migration.steps] == ["time-becomes-received", "priority"]
+    stored = dump_library(tenant.ck.own_libraries()["Industry.Basic"])
+    assert stored["migrations"][0]["postValidations"][0]["validationId"] == "no-time-left"
