@@ -19,6 +19,7 @@ from graphql import (
 )
 
 from workbench.errors import ValidationError
+from workbench.graphql.aggregations import AGGREGATION_FIELDS, resolve_aggregations
 from workbench.graphql.batching import BATCH_KEY, EntityBatch
 from workbench.graphql.context import GraphQLContext, Info
 from workbench.graphql.sources import SourceFactory
@@ -145,17 +146,32 @@ def list_resolver(ck_type_id: str, factory: SourceFactory) -> Resolver:
 
     def resolve(_root: Any, info: Info, **args: Any) -> dict[str, Any]:
         context: GraphQLContext = info.context
-        names = selected_fields(info)
-        page = find_page(
-            context.entities,
-            ck_type_id,
-            args,
-            include_total="totalCount" in names,
-            first=_page_size(args.get("first")),
-        )
-        return connection_source(page, names, factory.sources(page.items))
+        return _connection(context, ck_type_id, args, selected_fields(info), factory)
 
     return resolve
+
+
+def _connection(
+    context: GraphQLContext,
+    ck_type_id: str,
+    args: Mapping[str, Any],
+    names: set[str],
+    factory: SourceFactory,
+) -> dict[str, Any]:
+    """A list's connection: the page when anything of it is selected, and the aggregations."""
+    statistics = resolve_aggregations(
+        context, ck_type_id, args, names, _field_filters(args.get("fieldFilter")), _rt_ids(args)
+    )
+    if statistics and not names - AGGREGATION_FIELDS - {"__typename"}:
+        return statistics  # only statistics asked for: no page to read
+    page = find_page(
+        context.entities,
+        ck_type_id,
+        args,
+        include_total="totalCount" in names,
+        first=_page_size(args.get("first")),
+    )
+    return {**connection_source(page, names, factory.sources(page.items)), **statistics}
 
 
 def runtime_entities_resolver(factory: SourceFactory) -> Resolver:
@@ -165,15 +181,7 @@ def runtime_entities_resolver(factory: SourceFactory) -> Resolver:
         context: GraphQLContext = info.context
         ck_type_id = args.get("ckTypeId") or "System/Entity"
         context.tenant.model.type(ck_type_id)  # NotFound with a hint when unknown
-        names = selected_fields(info)
-        page = find_page(
-            context.entities,
-            ck_type_id,
-            args,
-            include_total="totalCount" in names,
-            first=_page_size(args.get("first")),
-        )
-        return connection_source(page, names, factory.sources(page.items))
+        return _connection(context, ck_type_id, args, selected_fields(info), factory)
 
     return resolve
 

@@ -38,6 +38,7 @@ from graphql import (
 from workbench.ck.model import CkModel
 from workbench.ck.naming import graphql_list_query_name
 from workbench.errors import ModelError
+from workbench.graphql.aggregations import AGGREGATION_TYPE_NAMES, aggregation_args
 from workbench.graphql.construction_kit import CK_QUERY, import_library_field
 from workbench.graphql.context import GraphQLContext, Info
 from workbench.graphql.errors import shape_errors
@@ -107,6 +108,7 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
         "CkEnumValueInfo",
         "CkRecordInfo",
         "CkImportResult",
+        *AGGREGATION_TYPE_NAMES,
     ):
         names.claim(static, "the fixed part of the schema")
     outputs = OutputTypes(model, names)
@@ -116,7 +118,7 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
     for type_id, ck_type in model.types.items():
         runtime_fields[graphql_list_query_name(type_id)] = GraphQLField(
             GraphQLNonNull(outputs.connection(type_id)),
-            list_args(),
+            {**list_args(), **aggregation_args()},
             list_resolver(type_id, outputs.sources),
             description=f"Entities of {type_id}"
             + (" and its subtypes." if ck_type.subtypes else "."),
@@ -128,6 +130,7 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
                 GraphQLString, description="A CK type id (default: every entity)."
             ),
             **list_args(),
+            **aggregation_args(),
         },
         runtime_entities_resolver(outputs.sources),
         description="Entities of any type, by CK type id (subtypes included).",

@@ -47,6 +47,7 @@ from workbench.ck.naming import (
     graphql_type_name,
 )
 from workbench.errors import ModelError
+from workbench.graphql.aggregations import aggregation_fields
 from workbench.graphql.context import Info
 from workbench.graphql.resolvers import AssociationField, association_resolver
 from workbench.graphql.scalars import DATETIME, GEO_POINT, LONG, PAGE_INFO, list_args
@@ -279,6 +280,7 @@ class OutputTypes:
                     "pageInfo": GraphQLField(GraphQLNonNull(PAGE_INFO)),
                     "items": GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(node)))),
                     "edges": GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(edge)))),
+                    **aggregation_fields(),
                 },
             )
         return self.connections[type_id]

@@ -55,6 +55,7 @@ __all__ = [
     "compile_sort",
     "parse_cli_filter",
     "parse_cli_sort",
+    "resolve_attribute_path",
 ]
 
 
@@ -375,6 +376,18 @@ def _resolve(model: CkModel, type_id: str, path: str) -> _Resolved:
             (*storage, ANY_ELEMENT, attribute.name) if into_array else (*storage, attribute.name)
         )
     return _Resolved(hops, storage, attribute, owner, through_array=through_array)
+
+
+def resolve_attribute_path(
+    model: CkModel, type_id: str, path: str
+) -> tuple[list[tuple[str, Literal["outbound", "inbound"]]], Path, TypeAttribute, bool]:
+    """``path`` on ``type_id`` as ``(association hops, storage path, attribute, goes through a
+    RecordArray)``, resolved as filters resolve it; a ValidationError names what would be valid."""
+    try:
+        resolved = _resolve(model, type_id, path)
+    except _PathError as exc:
+        raise ValidationError(exc.message) from None
+    return resolved.hops, resolved.storage_path, resolved.attribute, resolved.through_array
 
 
 # --- compilation ------------------------------------------------------------------------------

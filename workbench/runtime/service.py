@@ -290,6 +290,48 @@ class EntityService(EntityWrites):
     def count(self, ck_type_id: str, *, where: Iterable[WhereClause] = ()) -> int:
         return self._store.count(self.build_query(ck_type_id, where=where, first=None))
 
+    def aggregate(
+        self,
+        ck_type_id: str,
+        *,
+        group_by: Sequence[str] = (),
+        avg: Sequence[str] = (),
+        count: Sequence[str] = (),
+        min: Sequence[str] = (),
+        max: Sequence[str] = (),
+        sum: Sequence[str] = (),
+        where: Iterable[WhereClause] = (),
+        search: str | None = None,
+        search_paths: Sequence[str] = ("name",),
+        include_archived: bool = False,
+        resolve_enum_values_to_names: bool = True,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Any:
+        """Statistics computed by the store, as a pandas DataFrame: one row per group of
+        ``group_by`` (one row without), ``count``, then ``<path>_<function>`` columns
+        (see :mod:`workbench.runtime.aggregations`)."""
+        from workbench.runtime.aggregations import (
+            AggregationSpec,
+            aggregate_entities,
+            aggregation_frame,
+        )
+
+        spec = AggregationSpec(avg, count, min, max, sum, group_by, resolve_enum_values_to_names)
+        result = aggregate_entities(
+            self,
+            self._model(),
+            ck_type_id,
+            spec,
+            where=where,
+            search=search,
+            search_paths=search_paths,
+            include_archived=include_archived,
+            first=first,
+            after=after,
+        )
+        return aggregation_frame(result)
+
     def navigate(self, rt_id: str, name: str, *, include_archived: bool = False) -> list[Entity]:
         """Entities linked to ``rt_id`` through the association end ``name`` (outbound name such
         as ``parent`` or inbound name such as ``children``)."""
