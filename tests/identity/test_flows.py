@@ -39,16 +39,16 @@ def test_authorization_code_with_pkce(identity: IdentityInstance, browser: Brows
     assert id_claims["nonce"] == "n-0S6_WzA2Mj"
     assert id_claims["email"] == "alice@example.com"
     assert "refresh_token" in tokens
-    # a code works once
-    again = browser.exchange("notebook", code, verifier)
-    assert again.status_code == 400
-    assert again.json()["error"] == "invalid_grant"
     # userinfo
     info = httpx.get(
         identity.url + "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     ).json()
     assert info["preferred_username"] == "alice"
     assert info["email"] == "alice@example.com"
+    # a code works once (and presenting it again revokes what it gave: tests/security)
+    again = browser.exchange("notebook", code, verifier)
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant"
 
 
 def test_wrong_code_verifier_is_refused(browser: Browser) -> None:

@@ -25,24 +25,15 @@ import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from workbench.errors import Conflict, NotFound, ValidationError
 from workbench.identity.audit import AuditLog
-from workbench.identity.model import (
-    GRANT_TYPES,
-    ROLES,
-    SCOPES,
-    TENANT_OWNERS,
-    Client,
-    Group,
-    User,
-)
+from workbench.identity.clients import ClientDirectory, check_roles, now_iso
+from workbench.identity.model import ROLES, TENANT_OWNERS, Group, User
 from workbench.identity.passwords import (
     generate_secret,
     hash_password,
-    hash_secret,
     needs_rehash,
     verify_password,
 )
@@ -55,11 +46,9 @@ __all__ = ["ADMIN_USERNAME", "Directory", "ExternalIdentity"]
 ADMIN_USERNAME = "admin"
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$")
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{1,127}$")
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
 
 _SUBJECTS = "identity.subjects"
-_CLIENTS = "identity.clients"
 _SECRETS = "identity.secrets"
 
 
@@ -75,19 +64,6 @@ def _upstreams_ns(tenant_id: str) -> str:
     return f"identity.upstreams.{tenant_id}"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _check_roles(roles: Iterable[str]) -> list[str]:
-    out = []
-    for role in roles:
-        if role not in ROLES:
-            raise ValidationError(f"unknown role {role!r}; the roles are: {', '.join(ROLES)}")
-        out.append(role)
-    return out
-
-
 @dataclass(frozen=True)
 class ExternalIdentity:
     """A user as an upstream provider (LDAP, OIDC) describes it, mapped to workbench roles."""
@@ -101,7 +77,7 @@ class ExternalIdentity:
     claims: dict[str, Any] = field(default_factory=dict)
 
 
-class Directory:
+class Directory(ClientDirectory):
     """Users, groups, roles, clients and upstream providers, per tenant."""
 
     def __init__(
@@ -144,7 +120,7 @@ class Directory:
         with self._lock:
             doc = self.store.get_meta(_SECRETS, name)
             if doc is None:
-                doc = {"value": secrets.token_urlsafe(48), "created": _now()}
+                doc = {"value": secrets.token_urlsafe(48), "created": now_iso()}
                 self.store.put_meta(_SECRETS, name, doc)
             return str(doc["value"])
 
@@ -184,11 +160,11 @@ class Directory:
             email=email,
             name=name,
             password_hash=hash_password(password) if password is not None else None,
-            roles=_check_roles(roles),
+            roles=check_roles(roles),
             groups=group_names,
             tenants=list(tenants),
             source=source,
-            created=_now(),
+            created=now_iso(),
         )
         with self._lock:
             if self.store.get_meta(_users_ns(tenant_id), username) is not None:
@@ -326,7 +302,7 @@ class Directory:
         actor: str = "system",
         request_id: str | None = None,
     ) -> User:
-        _check_roles([role])
+        check_roles([role])
         with self._lock:
             user = self.get_user(tenant_id, username)
             if role not in user.roles:
@@ -344,7 +320,7 @@ class Directory:
         actor: str = "system",
         request_id: str | None = None,
     ) -> User:
-        _check_roles([role])
+        check_roles([role])
         with self._lock:
             user = self.get_user(tenant_id, username)
             if role in user.roles:
@@ -462,7 +438,7 @@ class Directory:
         parent_names = list(parents)
         for parent in parent_names:
             self.get_group(tenant_id, parent)
-        group = Group(tenant_id, name, _check_roles(roles), parent_names, description)
+        group = Group(tenant_id, name, check_roles(roles), parent_names, description)
         with self._lock:
             if self.store.get_meta(_groups_ns(tenant_id), name) is not None:
                 raise Conflict(f"group {name!r} already exists in tenant {tenant_id!r}")
@@ -482,124 +458,6 @@ class Directory:
         self.ensure_builtin_groups(tenant_id)
         docs = self.store.list_meta(_groups_ns(tenant_id))
         return [Group.from_document(docs[k]) for k in sorted(docs)]
-
-    # ---------------------------------------------------------------- clients
-
-    def create_client(
-        self,
-        tenant_id: str,
-        client_id: str,
-        *,
-        name: str | None = None,
-        public: bool = False,
-        redirect_uris: Iterable[str] = (),
-        post_logout_redirect_uris: Iterable[str] = (),
-        grant_types: Iterable[str] | None = None,
-        scopes: Iterable[str] | None = None,
-        roles: Iterable[str] = (),
-        first_party: bool = False,
-        actor: str = "system",
-        request_id: str | None = None,
-    ) -> tuple[Client, str | None]:
-        """Register a client; returns it with its secret (None for public clients), which is
-        shown this once and stored only as a hash."""
-        self._check_tenant(tenant_id)
-        if not _CLIENT_ID.fullmatch(client_id):
-            raise ValidationError(
-                f"client id {client_id!r} is invalid: 2-128 letters, digits and . _ : -"
-            )
-        grants = (
-            list(grant_types)
-            if grant_types is not None
-            else (["authorization_code", "refresh_token"] if public else ["client_credentials"])
-        )
-        for grant in grants:
-            if grant not in GRANT_TYPES:
-                raise ValidationError(
-                    f"unknown grant type {grant!r}; use one of {', '.join(GRANT_TYPES)}"
-                )
-        if public and "client_credentials" in grants:
-            raise ValidationError(
-                "a public client cannot use client_credentials: it has no secret to prove "
-                "who it is; register a confidential client instead"
-            )
-        scope_list = list(scopes) if scopes is not None else list(SCOPES)
-        for scope in scope_list:
-            if scope not in SCOPES:
-                raise ValidationError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}")
-        uris = [_check_redirect_uri(uri) for uri in redirect_uris]
-        if "authorization_code" in grants and not uris:
-            raise ValidationError(
-                f"client {client_id!r} uses the authorization code grant but has no redirect "
-                "URI; give at least one (they are matched exactly)"
-            )
-        secret = None if public else generate_secret()
-        client = Client(
-            client_id=client_id,
-            tenant_id=tenant_id,
-            name=name or client_id,
-            secret_hash=None if secret is None else hash_secret(secret),
-            redirect_uris=uris,
-            post_logout_redirect_uris=[_check_redirect_uri(u) for u in post_logout_redirect_uris],
-            grant_types=grants,
-            scopes=scope_list,
-            roles=_check_roles(roles),
-            first_party=first_party,
-            created=_now(),
-        )
-        with self._lock:
-            if self.store.get_meta(_CLIENTS, client_id) is not None:
-                raise Conflict(f"client {client_id!r} already exists; choose another client id")
-            self.store.put_meta(_CLIENTS, client_id, client.to_document())
-        self._audit(
-            tenant_id, actor, "client.create", client_id, public=public, request_id=request_id
-        )
-        return client, secret
-
-    def set_redirect_uris(
-        self, client_id: str, redirect_uris: Iterable[str], *, actor: str = "system"
-    ) -> Client:
-        """Replace a client's redirect URIs (matched exactly at authorize time)."""
-        client = self.require_client(client_id)
-        client.redirect_uris = [_check_redirect_uri(uri) for uri in redirect_uris]
-        with self._lock:
-            self.store.put_meta(_CLIENTS, client_id, client.to_document())
-        self._audit(client.tenant_id, actor, "client.redirects", client_id)
-        return client
-
-    def get_client(self, client_id: str) -> Client | None:
-        doc = self.store.get_meta(_CLIENTS, client_id)
-        return None if doc is None else Client.from_document(doc)
-
-    def require_client(self, client_id: str) -> Client:
-        client = self.get_client(client_id)
-        if client is None:
-            raise NotFound(f"client {client_id!r} does not exist")
-        return client
-
-    def list_clients(self, tenant_id: str | None = None) -> list[Client]:
-        docs = self.store.list_meta(_CLIENTS)
-        clients = [Client.from_document(docs[k]) for k in sorted(docs)]
-        return [c for c in clients if tenant_id is None or c.tenant_id == tenant_id]
-
-    def rotate_client_secret(
-        self, client_id: str, *, actor: str = "system", request_id: str | None = None
-    ) -> str:
-        """A new secret for a confidential client (the old one stops working at once)."""
-        with self._lock:
-            client = self.require_client(client_id)
-            if client.public:
-                raise ValidationError(f"client {client_id!r} is public: it has no secret")
-            secret = generate_secret()
-            client.secret_hash = hash_secret(secret)
-            self.store.put_meta(_CLIENTS, client_id, client.to_document())
-        self._audit(
-            client.tenant_id, actor, "client.rotate-secret", client_id, request_id=request_id
-        )
-        return secret
-
-    def check_client_secret(self, client: Client, secret: str) -> bool:
-        return client.secret_hash is not None and verify_password(client.secret_hash, secret)
 
     # ---------------------------------------------------------------- upstream providers
 
@@ -651,7 +509,7 @@ class Directory:
                 )
             user.email = identity.email or user.email
             user.name = identity.name or user.name
-            user.roles = sorted(set(_check_roles(identity.roles)))
+            user.roles = sorted(set(check_roles(identity.roles)))
             self.save_user(user)
             return user
 
@@ -677,18 +535,3 @@ class Directory:
                 actor="bootstrap",
             )
         return password if generated else None
-
-
-def _check_redirect_uri(uri: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(uri)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
-        raise ValidationError(
-            f"redirect URI {uri!r} is invalid: give an absolute http(s) URL without a fragment"
-        )
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        raise ValidationError(
-            f"redirect URI {uri!r} uses plain http on a non-loopback host; use https"
-        )
-    return uri

@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "API_SCOPE",
     "DATA_MODEL_SCOPE",
+    "MACHINE_CLIENT_SCOPES",
     "OIDC_SCOPES",
     "READ_ONLY_SCOPE",
     "ROLES",
@@ -49,6 +50,9 @@ DATA_MODEL_SCOPE = "workbench_api.data_model_management"
 OIDC_SCOPES: tuple[str, ...] = ("openid", "profile", "email", "roles", "allowed_tenants")
 #: every scope a client may request
 SCOPES: tuple[str, ...] = (API_SCOPE, READ_ONLY_SCOPE, DATA_MODEL_SCOPE, *OIDC_SCOPES)
+#: the scopes of a new client that acts for itself (client credentials) when none are given:
+#: least privilege, it reads; give ``workbench_api`` explicitly to let it change data
+MACHINE_CLIENT_SCOPES: tuple[str, ...] = (READ_ONLY_SCOPE,)
 
 #: OAuth grant types a client may be allowed
 GRANT_TYPES: tuple[str, ...] = (
@@ -163,7 +167,10 @@ class Client:
 
     Public clients (``secret_hash`` None: browsers, the CLI, notebooks) must use PKCE;
     confidential ones authenticate with their secret. ``first_party`` clients skip the consent
-    page. ``roles`` are what client-credentials tokens of this client carry.
+    page (only platform administrators may set it). A client of a tenant obtains tokens for
+    that tenant and its children only; the system tenant's clients serve every tenant.
+    ``roles`` are what client-credentials tokens of this client carry; ``generation`` counts
+    secret rotations (tokens issued before the current generation are revoked).
     """
 
     client_id: str
@@ -178,6 +185,7 @@ class Client:
     first_party: bool = False
     enabled: bool = True
     created: str = ""
+    generation: int = 0
 
     @property
     def public(self) -> bool:
@@ -197,6 +205,7 @@ class Client:
             "firstParty": self.first_party,
             "enabled": self.enabled,
             "created": self.created,
+            "generation": self.generation,
         }
 
     @classmethod
@@ -214,6 +223,7 @@ class Client:
             first_party=bool(doc.get("firstParty", False)),
             enabled=bool(doc.get("enabled", True)),
             created=doc.get("created", ""),
+            generation=int(doc.get("generation", 0)),
         )
 
     def info(self) -> dict[str, Any]:

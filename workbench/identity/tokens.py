@@ -9,12 +9,17 @@
 
 Grants live in the system store's meta area (``identity.refresh``, ``identity.codes``,
 ``identity.devices``); a process lock makes rotation a compare-and-set within one Identity
-process.
+process. Revoked access tokens are listed by :class:`~.revocation.RevocationList`: a revoked
+refresh family revokes the access tokens issued from it, and an authorization code presented a
+second time revokes the tokens of its first exchange (RFC 6749 section 4.1.2). Sessions ended
+by a logout are kept here too, so that their cookie no longer authorises anything.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -25,20 +30,32 @@ from typing import Any
 from joserfc import jwt
 
 from workbench.identity.keys import SigningKeys
+from workbench.identity.revocation import CLIENT_GENERATION_CLAIM, RevocationList
 from workbench.storage.base import EntityStore, MetaWrite, WriteBatch
 
-__all__ = ["Grant", "Subject", "TokenIssuer", "TokenStore", "token_hash"]
+__all__ = ["Grant", "Subject", "TokenIssuer", "TokenStore", "token_hash", "unverified_claims"]
 
 _REFRESH = "identity.refresh"
 _FAMILIES = "identity.refresh-families"
 _CODES = "identity.codes"
 _DEVICES = "identity.devices"
 _DEVICE_USERS = "identity.device-users"
-_REVOKED_JTI = "identity.revoked-jti"
+_ENDED_SESSIONS = "identity.ended-sessions"
+#: how long a redeemed code is remembered (to revoke its tokens if it comes back)
+_USED_CODE_MEMORY = 3600.0
+_PRUNE_EVERY = 60.0
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT this process just signed (no verification: never for input)."""
+    payload = token.split(".")[1]
+    padded = payload + "=" * (-len(payload) % 4)
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
+    return claims
 
 
 @dataclass
@@ -179,20 +196,31 @@ class Grant:
 
 
 class TokenStore:
-    """Refresh tokens, authorization codes and device codes (hashed where they are secrets)."""
+    """Refresh tokens, authorization codes and device codes (hashed where they are secrets),
+    the revocation list and the ended sessions."""
 
     def __init__(self, store: EntityStore) -> None:
         self._store = store
         self.lock = threading.RLock()
+        self.revocations = RevocationList(store)
+        self._pruned = time.monotonic()
 
     # --- refresh tokens ---
-    def add_refresh(self, token: str, grant: Grant) -> None:
+    def add_refresh(
+        self, token: str, grant: Grant, access: tuple[str, float] | None = None
+    ) -> None:
+        """Store a refresh token; ``access`` (jti, expiry) is the access token issued with it,
+        revoked with the family."""
         key = token_hash(token)
         grant.kind = "refresh"
         grant.family = grant.family or uuid.uuid4().hex
         family = self._store.get_meta(_FAMILIES, grant.family) or {"tokens": []}
         family["tokens"] = [*family["tokens"], key]
         family["revoked"] = bool(family.get("revoked", False))
+        if access is not None:
+            now = time.time()
+            kept = [a for a in family.get("access") or [] if float(a[1]) > now]
+            family["access"] = [*kept, [access[0], float(access[1])]]
         self._store.apply(
             WriteBatch(
                 meta=[
@@ -219,26 +247,62 @@ class TokenStore:
         self._store.put_meta(_REFRESH, grant.key, grant.to_document())
 
     def revoke_family(self, family_id: str) -> None:
-        """Revoke every refresh token descended from one login."""
+        """Revoke every refresh token descended from one login, and the access tokens
+        issued with them."""
         family = self._store.get_meta(_FAMILIES, family_id) or {"tokens": []}
         family["revoked"] = True
         self._store.put_meta(_FAMILIES, family_id, family)
+        for jti, expires_at in family.get("access") or []:
+            self.revocations.revoke_token(str(jti), float(expires_at))
 
     # --- authorization codes ---
     def add_code(self, code: str, grant: Grant) -> None:
         grant.kind = "code"
         self._store.put_meta(_CODES, token_hash(code), grant.to_document())
+        self._prune_codes()
 
     def take_code(self, code: str) -> Grant | None:
-        """The code's grant, deleted in the same step: a code works once, and a failed
-        redemption (wrong verifier, wrong redirect URI) burns it too."""
+        """The code's grant, marked used in the same step: a code works once, and a failed
+        redemption (wrong verifier, wrong redirect URI) burns it too. A code presented again
+        revokes the tokens its first exchange issued (:meth:`record_exchange`)."""
         key = token_hash(code)
         with self.lock:
             doc = self._store.get_meta(_CODES, key)
             if doc is None:
                 return None
-            self._store.put_meta(_CODES, key, None)
+            if doc.get("state", "active") != "active":
+                self._revoke_exchange(doc)
+                return None
+            self._store.put_meta(_CODES, key, dict(doc, state="used"))
             return Grant.from_document(key, doc)
+
+    def record_exchange(self, code_key: str, access: tuple[str, float], family: str | None) -> None:
+        """Remember what the code ``code_key`` (its hash) was exchanged for."""
+        with self.lock:
+            doc = self._store.get_meta(_CODES, code_key)
+            if doc is None:
+                return
+            issued = {"jti": access[0], "exp": float(access[1]), "family": family}
+            self._store.put_meta(_CODES, code_key, dict(doc, issued=issued))
+
+    def _revoke_exchange(self, doc: dict[str, Any]) -> None:
+        issued = doc.get("issued") or {}
+        if issued.get("family"):
+            self.revoke_family(str(issued["family"]))
+        if issued.get("jti"):
+            self.revocations.revoke_token(str(issued["jti"]), float(issued["exp"]))
+
+    def _prune_codes(self) -> None:
+        if time.monotonic() - self._pruned < _PRUNE_EVERY:
+            return
+        self._pruned = time.monotonic()
+        now = time.time()
+        for key, doc in self._store.list_meta(_CODES).items():
+            if float(doc.get("expiresAt", 0)) + _USED_CODE_MEMORY < now:
+                self._store.put_meta(_CODES, key, None)
+        for sid, doc in self._store.list_meta(_ENDED_SESSIONS).items():
+            if float(doc.get("until", 0)) < now:
+                self._store.put_meta(_ENDED_SESSIONS, sid, None)
 
     # --- device codes ---
     def add_device(self, device_code: str, grant: Grant) -> None:
@@ -278,12 +342,18 @@ class TokenStore:
             )
         )
 
-    # --- revoked access tokens (by jti, until they expire) ---
-    def revoke_jti(self, jti: str, expires_at: float) -> None:
-        self._store.put_meta(_REVOKED_JTI, jti, {"expiresAt": expires_at})
+    # --- revoked access tokens ---
+    def revoked(self, claims: dict[str, Any]) -> bool:
+        """Whether the verified access token ``claims`` has been revoked."""
+        return self.revocations.revoked(claims)
 
-    def jti_revoked(self, jti: str) -> bool:
-        return self._store.get_meta(_REVOKED_JTI, jti) is not None
+    # --- sessions ended by a logout ---
+    def end_session(self, sid: str, until: float) -> None:
+        """Mark the login session ``sid`` ended (remembered until its cookie expires)."""
+        self._store.put_meta(_ENDED_SESSIONS, sid, {"until": float(until)})
+
+    def session_ended(self, sid: str) -> bool:
+        return self._store.get_meta(_ENDED_SESSIONS, sid) is not None
 
 
 class TokenIssuer:
@@ -302,9 +372,16 @@ class TokenIssuer:
         return jwt.encode({"alg": "RS256", "kid": str(key.kid), "typ": "JWT"}, claims, key)
 
     def access_token(
-        self, subject: Subject, client_id: str, scope: str, ttl: int | None = None
+        self,
+        subject: Subject,
+        client_id: str,
+        scope: str,
+        ttl: int | None = None,
+        *,
+        client_generation: int = 0,
     ) -> tuple[str, int]:
-        """An access token for ``subject`` and its lifetime in seconds."""
+        """An access token for ``subject`` and its lifetime in seconds; ``client_generation``
+        (the client's secret generation) lets a rotation of the secret revoke it."""
         now = int(time.time())
         lifetime = ttl or self.access_ttl
         claims: dict[str, Any] = {
@@ -323,6 +400,8 @@ class TokenIssuer:
         }
         if subject.username:
             claims["preferred_username"] = subject.username
+        if client_generation:
+            claims[CLIENT_GENERATION_CLAIM] = client_generation
         return self._sign(claims), lifetime
 
     def id_token(
@@ -343,8 +422,6 @@ class TokenIssuer:
             claims["nonce"] = subject.nonce
         if access_token is not None:
             digest = hashlib.sha256(access_token.encode()).digest()
-            import base64
-
             claims["at_hash"] = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
         claims.update(userinfo_claims(subject, scope))
         return self._sign(claims)
