@@ -26,6 +26,7 @@ __all__ = [
     "Unauthenticated",
     "ValidationError",
     "WorkbenchError",
+    "shown",
 ]
 
 
@@ -150,6 +151,13 @@ class Cancelled(WorkbenchError):
     """A request's work was stopped because its client went away."""
 
     code = "CANCELLED"
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages about user input (never
+    echo a huge input back)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…({len(text):,} characters)"
 
 
 @dataclass

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.ck.model import SCALAR_VALUE_TYPES, CkModel, CkType, TypeAttribute, ValueType
-from workbench.errors import ErrorCollector, ValidationError
+from workbench.errors import ErrorCollector, ValidationError, shown
 from workbench.storage.base import STREAM_ARROW_TYPES, StreamColumn, StreamColumnType
 
 __all__ = [
@@ -370,12 +370,6 @@ def _out_of_range(array: pa.Array, errors: ErrorCollector, name: str) -> None:
     bad = pc.or_(pc.less(micros, _RANGE_US[0]), pc.greater(micros, _RANGE_US[1]))
     for index in pc.indices_nonzero(pc.fill_null(bad, False)).to_pylist()[:_MAX_DETAILS]:
         errors.add("the timestamp's year is out of range (1 to 9999)", f"row {index}", name)
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for error messages about user input."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 1]}…({len(text):,} characters)"
 
 
 def _first_valid(array: pa.Array) -> int:
