@@ -202,3 +202,25 @@ def test_console_script_runs_in_a_subprocess(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_rt_aggregate(run: Any) -> None:
+    ok(run("tenant", "create", "acme"))
+    ok(run("ck", "import", "--tenant", "acme", str(DEMO_LIBRARY)))
+    ok(run("rt", "import", "--tenant", "acme", str(DEMO_RUNTIME)))
+    rows = as_json(
+        run(
+            "rt", "aggregate", "--tenant", "acme", "Demo.Energy/Meter",
+            "--group-by", "state", "--group-by", "parent->name", "--sum", "voltage",
+            "--filter", "name LIKE 'Meter%'", "--json",
+        )
+    )  # fmt: skip
+    assert rows == [
+        {"state": "Active", "parent->name": "Hall A", "count": 1, "voltage_sum": 231.5},
+        {"state": "Faulty", "parent->name": "Hall A", "count": 1, "voltage_sum": None},
+    ]
+    table = ok(run("rt", "aggregate", "--tenant", "acme", "Demo.Energy/Meter", "--count", "name"))
+    assert "name_count" in table.stdout
+    bad = run("rt", "aggregate", "--tenant", "acme", "Demo.Energy/Meter", "--sum", "name")
+    assert bad.exit_code == 1
+    assert "cannot sum 'name'" in bad.stderr

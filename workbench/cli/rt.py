@@ -1,9 +1,10 @@
-"""``workbench rt ...``: runtime entities: import, export, query, get, delete."""
+"""``workbench rt ...``: runtime entities: import, export, query, aggregate, get, delete."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -12,6 +13,8 @@ from rich.table import Table
 from workbench.cli.common import emit, open_tenant, wb_command
 
 __all__ = ["register", "rt"]
+
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 tenant_option = click.option("--tenant", "tenant_id", required=True, help="Tenant id.")
 
@@ -132,6 +135,67 @@ def query(
 
 def _cell(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def _paths_option(name: str, dest: str, what: str) -> Callable[[FC], FC]:
+    return click.option(name, dest, multiple=True, metavar="PATH", help=f"{what} (repeat).")
+
+
+@wb_command(rt, "aggregate")
+@tenant_option
+@click.argument("type_id", metavar="CKTYPEID")
+@_paths_option("--group-by", "group_by", "Attribute path to group by")
+@_paths_option("--sum", "sums", "Attribute path to sum")
+@_paths_option("--avg", "avgs", "Attribute path to average")
+@_paths_option("--min", "mins", "Attribute path to take the minimum of")
+@_paths_option("--max", "maxs", "Attribute path to take the maximum of")
+@_paths_option("--count", "counts", "Attribute path to count the values of")
+@click.option("--filter", "filters", multiple=True, help='"ATTR OP VALUE", as for rt query.')
+@click.option("--search", help="Text to search for in --search-in attributes.")
+@click.option("--search-in", multiple=True, default=["name"], show_default=True)
+@click.option("--enum-keys", is_flag=True, help="Show enum keys instead of names.")
+@click.option("--first", type=click.IntRange(min=0), help="Groups to show (default: all).")
+def aggregate(
+    tenant_id: str,
+    type_id: str,
+    group_by: tuple[str, ...],
+    sums: tuple[str, ...],
+    avgs: tuple[str, ...],
+    mins: tuple[str, ...],
+    maxs: tuple[str, ...],
+    counts: tuple[str, ...],
+    filters: tuple[str, ...],
+    search: str | None,
+    search_in: tuple[str, ...],
+    enum_keys: bool,
+    first: int | None,
+) -> None:
+    """Statistics over entities of CKTYPEID, computed by the store (paths as in --filter, e.g.
+    'state', 'phaseL1.voltage', 'parent->name')."""
+    frame = open_tenant(tenant_id).entities.aggregate(
+        type_id,
+        group_by=group_by,
+        sum=sums,
+        avg=avgs,
+        min=mins,
+        max=maxs,
+        count=counts,
+        where=filters,
+        search=search,
+        search_paths=search_in,
+        resolve_enum_values_to_names=not enum_keys,
+        first=first,
+    )
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+    def human(console: Console) -> None:
+        table = Table(*(str(c) for c in frame.columns))
+        for record in records:
+            table.add_row(*(_cell(record[c]) for c in frame.columns))
+        console.print(table)
+        console.print(f"{len(records)} group(s)" if group_by else "")
+
+    emit(records, human)
 
 
 @wb_command(rt, "get")

@@ -217,6 +217,47 @@ class RemoteEntityService(EntityWrites):
         body = {"ckTypeId": ck_type_id, "where": [_where_item(w) for w in where]}
         return int(self._http.json("POST", "/entities/count", json=body)["count"])
 
+    def aggregate(
+        self,
+        ck_type_id: str,
+        *,
+        group_by: Sequence[str] = (),
+        avg: Sequence[str] = (),
+        count: Sequence[str] = (),
+        min: Sequence[str] = (),
+        max: Sequence[str] = (),
+        sum: Sequence[str] = (),
+        where: Iterable[Any] = (),
+        search: str | None = None,
+        search_paths: Sequence[str] = ("name",),
+        resolve_enum_values_to_names: bool = True,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Any:
+        """Statistics computed by the server, as ``EntityService.aggregate`` returns them."""
+        from workbench.client.remote_aggregate import remote_aggregate
+
+        def post(payload: dict[str, Any]) -> dict[str, Any]:
+            body: dict[str, Any] = self._http.json(
+                "POST", "/graphql", content=_dumps(payload), headers=_JSON
+            )
+            return body
+
+        lists = {"avg": avg, "count": count, "min": min, "max": max, "sum": sum}
+        return remote_aggregate(
+            post,
+            _where_item,
+            ck_type_id,
+            lists,
+            group_by=group_by,
+            where=where,
+            search=search,
+            search_paths=search_paths,
+            resolve_enum_values_to_names=resolve_enum_values_to_names,
+            first=first,
+            after=after,
+        )
+
     def navigate(self, rt_id: str, name: str, *, include_archived: bool = False) -> list[Entity]:
         data = self._http.json(
             "GET",
