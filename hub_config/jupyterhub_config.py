@@ -12,14 +12,21 @@ WORKBENCH_HUB_CLIENT_ID         the hub's OAuth client (default jupyterhub; regi
 WORKBENCH_HUB_CLIENT_SECRET     its secret (default: <home>/secrets/hub-client-secret)
 WORKBENCH_API_URL               the Asset Repository servers use (default http://<host>:5001)
 WORKBENCH_HUB_DEFAULT_TENANT    tenant pre-filled on the login page
-WORKBENCH_HUB_RUN_AS            account servers run as when the hub is root (default nobody)
+WORKBENCH_HUB_ISOLATION         auto (default: own accounts as root, else bubblewrap) | accounts |
+                                bubblewrap | none
+WORKBENCH_HUB_KERNEL_PYTHON     interpreter of servers and kernels (default: make kernel-venv's
+                                /opt/workbench-kernels/bin/python when it exists, else the hub's)
+WORKBENCH_HUB_WORK_ROOT         working directories (default /var/lib/workbench/hub-work/<hash>
+                                as root, outside the 0700 data directory; else <home>/hub-work)
 WORKBENCH_HUB_NOTEBOOKS         notebooks copied into new working directories (default notebooks/)
 """
 
 # ruff: noqa: F821  (`c` is injected by traitlets' config loader)
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 from pathlib import Path
 
 from workbench.hub.provisioning import (
@@ -76,9 +83,19 @@ c.JupyterHub.spawner_class = "workbench.hub.spawner.TenantSpawner"
 c.TenantSpawner.api_url = env(
     "WORKBENCH_API_URL", f"http://{settings.service_host}:{settings.asset_repository_port}"
 )
-# outside the (0700) hub state directory: servers may run as another account
-c.TenantSpawner.work_root = str(home / "hub-work")
+# servers run as accounts of their own (root) or in a sandbox hiding the data directory
+c.TenantSpawner.isolation = env("WORKBENCH_HUB_ISOLATION", "auto")
+c.TenantSpawner.data_dir = str(home)
+c.TenantSpawner.account_namespace = str(home)
+kernel_python = Path("/opt/workbench-kernels/bin/python")
+c.TenantSpawner.python = env("WORKBENCH_HUB_KERNEL_PYTHON") or (
+    str(kernel_python) if kernel_python.exists() else sys.executable
+)
+# as root outside the (0700) data directory: the per-user accounts must reach their directory
+home_key = hashlib.sha256(str(home).encode()).hexdigest()[:10]
+c.TenantSpawner.work_root = env("WORKBENCH_HUB_WORK_ROOT") or (
+    f"/var/lib/workbench/hub-work/{home_key}" if os.geteuid() == 0 else str(home / "hub-work")
+)
 c.TenantSpawner.seed_notebooks = env("WORKBENCH_HUB_NOTEBOOKS", str(project / "notebooks"))
-c.TenantSpawner.run_as = env("WORKBENCH_HUB_RUN_AS", "nobody")
 c.TenantSpawner.start_timeout = 90
 c.TenantSpawner.http_timeout = 90

@@ -12,26 +12,28 @@
   ("Workbench · <tenant>", written with the notebook side's installer) as the only and default
   kernel.
 
-What runs as whom: JupyterHub users are Identity users, not system accounts, so the spawner does
-not look up a system user per hub user. When the hub runs as root, every single-user server runs
-as the unprivileged account :attr:`TenantSpawner.run_as` (default ``nobody``; the working
-directory is given to it) — provided that account can execute the hub's Python (a probe runs
-once); if it cannot (e.g. the interpreter lives under ``/root``), the spawner logs a warning and
-runs the server as the hub's user, or fails when :attr:`TenantSpawner.require_run_as` is set.
-When the hub does not run as root, servers run as the hub's user. For per-user isolation use
-containers (KubeSpawner, see ``hub_config/README.md``).
+What runs as whom (:attr:`TenantSpawner.isolation`, default ``auto``): JupyterHub users are
+Identity users, not system accounts. When the hub runs as root (``accounts``), every hub user gets
+an unprivileged system account of their own, ``wb-<hash>``, created on the first spawn
+(:mod:`workbench.hub.accounts`); the server and its kernels run as it, with
+:attr:`TenantSpawner.python` (an interpreter that account can run: ``make kernel-venv`` builds
+one outside ``/root``; a spawn fails with a clear message otherwise, it never falls back to
+root), the working directory is theirs (0700) and the data directory is made 0700 (secrets
+0600). When the hub does not run as root (``bubblewrap``), the server runs as the hub's account
+inside a bubblewrap sandbox that hides the data directory and the other working directories
+(:mod:`workbench.hub.sandbox`); without bubblewrap the spawn is refused. ``none`` switches the
+isolation off (one user on their own machine). On Kubernetes use KubeSpawner
+(``hub_config/README.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import html
 import os
 import pwd
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +43,17 @@ from typing import Any
 import jupyter_client.kernelspec  # noqa: F401
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
-from traitlets import Bool, List, Unicode, default
+from traitlets import CaselessStrEnum, List, Unicode, default
 
+from workbench.hub.accounts import (
+    DEFAULT_ADD_USER_CMD,
+    AccountError,
+    account_name,
+    can_run,
+    ensure_account,
+    protect_data_directory,
+)
+from workbench.hub.sandbox import bubblewrap_available, bubblewrap_command
 from workbench.notebook.kernelspec import install_kernel_spec
 from workbench.tenancy.ids import validate_tenant_id
 
@@ -50,7 +61,6 @@ __all__ = [
     "SINGLEUSER_LAUNCHER",
     "TenantNotAllowed",
     "TenantSpawner",
-    "can_run_as",
     "wait_listening",
 ]
 
@@ -99,34 +109,6 @@ async def wait_listening(
     return False
 
 
-@functools.cache
-def can_run_as(account: str, python: str) -> bool:
-    """Whether ``account`` can execute ``python`` (probed once per process; needs root)."""
-    try:
-        entry = pwd.getpwnam(account)
-    except KeyError:
-        return False
-
-    def drop() -> None:
-        os.setgid(entry.pw_gid)
-        os.setgroups([])
-        os.setuid(entry.pw_uid)
-
-    try:
-        result = subprocess.run(
-            [python, "-c", "import workbench"],
-            preexec_fn=drop,
-            capture_output=True,
-            timeout=60,
-            cwd="/",
-            env={"PATH": "/usr/bin:/bin", "HOME": "/"},
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return result.returncode == 0
-
-
 class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
     """A local JupyterLab server bound to one of the user's tenants."""
 
@@ -144,16 +126,37 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
         config=True,
         help="Directory whose *.ipynb files are copied into a new working directory.",
     )
-    run_as = Unicode(
-        "nobody",
+    python = Unicode(
+        sys.executable,
         config=True,
-        help="Account single-user servers run as when the hub runs as root ('' = the hub's).",
+        help="The interpreter of tenant servers and kernels (with per-user accounts it must "
+        "be one they can run, e.g. make kernel-venv's /opt/workbench-kernels/bin/python).",
     )
-    require_run_as = Bool(
-        False,
+    isolation = CaselessStrEnum(
+        ["auto", "accounts", "bubblewrap", "none"],
+        "auto",
         config=True,
-        help="Fail the spawn instead of running as the hub's user when run_as cannot run "
-        "the hub's Python.",
+        help="How tenant servers are kept from the platform's data and from each other: "
+        "per-user system accounts (needs a root hub), a bubblewrap sandbox, or none; auto: "
+        "accounts as root, else bubblewrap.",
+    )
+    data_dir = Unicode(
+        "",
+        config=True,
+        help="The platform's data directory: made 0700 (accounts) or hidden (bubblewrap).",
+    )
+    account_namespace = Unicode(
+        "",
+        config=True,
+        help="Mixed into the account names' hash (the data directory: platforms on one "
+        "machine get different accounts).",
+    )
+    add_user_cmd = List(
+        Unicode(),
+        list(DEFAULT_ADD_USER_CMD),
+        config=True,
+        help="Command creating a system account (USERNAME and COMMENT replaced, the name "
+        "appended), as LocalAuthenticator.add_user_cmd.",
     )
 
     disabled_server_extensions = List(
@@ -171,7 +174,7 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
     def _cmd_default(self) -> list[str]:
         # the hub's own interpreter: no reliance on PATH, same packages as the hub
         # (SINGLEUSER_LAUNCHER: jupyterhub.singleuser without a 1.5-3 s import, see there)
-        return [sys.executable, "-c", SINGLEUSER_LAUNCHER]
+        return [self.python, "-c", SINGLEUSER_LAUNCHER]
 
     @default("default_url")
     def _default_url_default(self) -> str:
@@ -214,19 +217,60 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
     def working_directory(self, tenant: str) -> Path:
         return Path(self.work_root) / tenant / str(self.user.name)
 
-    def _run_as_entry(self) -> pwd.struct_passwd | None:
-        """The account to switch to, or None to run as the hub's user."""
-        if os.geteuid() != 0 or not self.run_as:
-            return None
-        if can_run_as(self.run_as, self.cmd[0]):
-            return pwd.getpwnam(self.run_as)
-        message = (
-            f"account {self.run_as!r} cannot run {self.cmd[0]} (is the interpreter readable by it?)"
-        )
-        if self.require_run_as:
-            raise web.HTTPError(500, message)
-        self.log.warning("%s: running the server of %s as root", message, self.user.name)
-        return None
+    def isolation_mode(self) -> str:
+        """``accounts``, ``bubblewrap`` or ``none`` for this hub (``auto`` resolved); raises
+        when the chosen isolation cannot be had here."""
+        mode = str(self.isolation)
+        root = os.geteuid() == 0
+        if mode == "auto":
+            mode = "accounts" if root else "bubblewrap"
+        if mode == "accounts" and not root:
+            raise web.HTTPError(
+                500,
+                "per-user system accounts need a hub running as root; run it as root or set "
+                "TenantSpawner.isolation = 'bubblewrap'",
+            )
+        if mode == "bubblewrap" and not bubblewrap_available():
+            account = pwd.getpwuid(os.geteuid()).pw_name
+            raise web.HTTPError(
+                500,
+                f"tenant servers would run as the hub's account {account!r} and could read the "
+                f"data directory {self.data_dir or '(unset)'} and every user's working "
+                "directory: install bubblewrap (apt-get install bubblewrap), run the hub as "
+                "root (per-user accounts), or, for one user on their own machine, set "
+                "TenantSpawner.isolation = 'none'",
+            )
+        return mode
+
+    def _account(self) -> pwd.struct_passwd:
+        """The hub user's own system account, created on the first spawn, checked to run
+        :attr:`python`; the data directory is made private to the platform's account."""
+        name = account_name(str(self.user.name), self.account_namespace)
+        try:
+            entry = ensure_account(
+                name, hub_user=str(self.user.name), add_user_cmd=self.add_user_cmd
+            )
+        except AccountError as exc:
+            raise web.HTTPError(500, str(exc)) from exc
+        if not can_run(entry.pw_uid, entry.pw_gid, self.python):
+            raise web.HTTPError(
+                500,
+                f"the account {name} of {self.user.name} cannot run {self.python} with "
+                "jupyterhub.singleuser (an interpreter under /root is not readable by other "
+                "accounts): build the kernels' virtualenv with `make kernel-venv` and set "
+                "TenantSpawner.python (WORKBENCH_HUB_KERNEL_PYTHON) to its bin/python",
+            )
+        if self.data_dir:
+            data = Path(self.data_dir).resolve()
+            if Path(self.work_root).resolve().is_relative_to(data):
+                raise web.HTTPError(
+                    500,
+                    f"the working directories {self.work_root} are inside the data directory "
+                    f"{data}, which only the platform's account may enter: set "
+                    "TenantSpawner.work_root (WORKBENCH_HUB_WORK_ROOT) outside it",
+                )
+            protect_data_directory(data)
+        return entry
 
     def _prepare_directory(self, tenant: str, owner: pwd.struct_passwd | None) -> Path:
         work = self.working_directory(tenant)
@@ -237,13 +281,20 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
                 if not target.exists():
                     shutil.copyfile(notebook, target)
         prefix = work / ".workbench-jupyter"
-        install_kernel_spec(tenant, prefix=prefix, api_url=self.api_url)
+        install_kernel_spec(tenant, prefix=prefix, api_url=self.api_url, python=self.python)
         if owner is not None:
             for parent in (Path(self.work_root), work.parent):
-                parent.chmod(parent.stat().st_mode | 0o011)  # traversable, not listable
+                parent.chmod(0o711)  # traversable, not listable
             for path in [work, *work.rglob("*")]:
                 os.chown(path, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
+            work.chmod(0o700)  # the user's own: no other account reads it
         return work
+
+    def _sandboxed(self, command: list[str], work: Path) -> list[str]:
+        """``command`` inside bubblewrap with the data directory and the other users' working
+        directories hidden (this user's bound back)."""
+        hide = [Path(p) for p in (self.data_dir, self.work_root) if p]
+        return bubblewrap_command(command, hide=hide, keep=[work])
 
     async def start(self) -> Any:
         tenant = await self.chosen_tenant()
@@ -251,16 +302,21 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
         token = state.get("access_token")
         if not token:
             raise web.HTTPError(403, "no access token in auth_state: log in again")
-        owner = await asyncio.to_thread(self._run_as_entry)
+        mode = self.isolation_mode()
+        owner = await asyncio.to_thread(self._account) if mode == "accounts" else None
         work = await asyncio.to_thread(self._prepare_directory, tenant, owner)
         self._tenant, self._work, self._owner, self._token = tenant, work, owner, str(token)
+        if not hasattr(self, "_base_cmd"):
+            self._base_cmd = [str(a) for a in self.cmd]  # type: ignore[has-type]
+        base = self._base_cmd
+        self.cmd = self._sandboxed(base, work) if mode == "bubblewrap" else base
         self.notebook_dir = str(work)
         self.log.info(
             "spawning %s on tenant %s in %s as %s",
             self.user.name,
             tenant,
             work,
-            owner.pw_name if owner else "the hub's user",
+            owner.pw_name if owner else f"the hub's user ({mode})",
         )
         started = await super().start()
         # return once the server listens, so the hub's first readiness check succeeds
@@ -302,7 +358,7 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
                 ),
             ]
             if os.geteuid() == 0 and getattr(self, "_owner", None) is None:
-                args.append("--ServerApp.allow_root=True")  # the documented fallback
+                args.append("--ServerApp.allow_root=True")  # isolation 'none' as root
         return args
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
@@ -313,6 +369,7 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
                 os.setgid(owner.pw_gid)
                 os.setgroups([])
                 os.setuid(owner.pw_uid)
+                os.umask(0o077)
             os.chdir(work)
 
         return preexec

@@ -11,9 +11,11 @@ configurable-http-proxy) as a child process, all on one data directory::
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -117,7 +119,10 @@ class HubStack:
     """Identity + Asset Repository (in process) + JupyterHub (child process) on ``home``.
 
     ``prepare(workbench, directory)`` runs before the services start (tenants, users).
-    The bootstrap admin (``admin`` in ``system``) gets ``admin_password``.
+    The bootstrap admin (``admin`` in ``system``) gets ``admin_password``. As root, the
+    working directories live in a temporary directory outside ``home`` (the per-user accounts
+    must reach them; the data directory is the platform's only), removed by :meth:`stop` with
+    the accounts the hub created.
     """
 
     def __init__(self, home: Path, *, admin_password: str, prepare: Any = None) -> None:
@@ -128,6 +133,7 @@ class HubStack:
         self.hub: HubProcess | None = None
         self.workbench: Any = None
         self.directory: Any = None
+        self.work_root: Path | None = None
 
     def start(self) -> HubStack:
         from pydantic import SecretStr
@@ -169,6 +175,9 @@ class HubStack:
             api_url=api.url,
             log_path=self.home / "hub.log",
         )
+        if os.geteuid() == 0:
+            self.work_root = Path(tempfile.mkdtemp(prefix="workbench-hub-work-"))
+            self.hub.env["WORKBENCH_HUB_WORK_ROOT"] = str(self.work_root)
         register_hub_client(self.directory, self.home, self.hub.url)
         self.hub.start()
         self.hub_url = self.hub.url
@@ -183,6 +192,13 @@ class HubStack:
         if self.workbench is not None:
             self.workbench.close()
             self.workbench = None
+        if self.work_root is not None:
+            from workbench.hub.accounts import accounts_of, remove_account
+
+            shutil.rmtree(self.work_root, ignore_errors=True)
+            self.work_root = None
+            for account in accounts_of(str(self.home.resolve())):
+                remove_account(account)
 
     def __enter__(self) -> HubStack:
         return self.start()

@@ -74,15 +74,17 @@ def install_kernel_spec(
     prefix: Path | None = None,
     home: Path | None = None,
     api_url: str | None = None,
+    python: str | None = None,
 ) -> Path:
     """Write the tenant's kernel spec and return its directory.
 
     Into ``prefix/share/jupyter/kernels`` with ``prefix``, the user's Jupyter data directory with
     ``user``, else this Python environment's (``sys.prefix``). An existing spec is replaced.
+    ``python`` is the kernel's interpreter (default: this one).
     """
     from jupyter_client.kernelspec import KernelSpecManager
 
-    spec = kernel_spec(tenant, home=home, api_url=api_url)
+    spec = kernel_spec(tenant, python=python, home=home, api_url=api_url)
     with tempfile.TemporaryDirectory() as staging:
         (Path(staging) / "kernel.json").write_text(
             json.dumps(spec, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
