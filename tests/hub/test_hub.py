@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import httpx
 import pytest
@@ -113,3 +114,21 @@ def test_tenant_user_runs_the_stream_notebook_in_the_hub(
     # HoloViews renders through Bokeh: the plot arrives as a HoloViews/Bokeh display bundle
     assert any("holoviews" in m or "bokeh" in m for m in mimes), sorted(mimes)
     session.stop()
+
+
+def test_the_tenant_is_asked_once_and_the_spawn_form_preselects_it(stack: HubStack) -> None:
+    """Issue 9 part 3: no hub page asks for the tenant before the Identity login (whose form is
+    the one place to type it), and the spawn form comes with the login tenant selected."""
+    with HubSession(stack.hub_url) as probe:
+        first = probe.http.get(f"{stack.hub_url}/hub/oauth_login?next=/hub/home")
+        assert first.url.path == "/login"  # the Identity service's page, not a hub page
+        assert str(first.url).startswith(stack.identity_url)
+        assert first.text.count('name="tenant"') == 1
+    with HubSession(stack.hub_url) as admin:
+        assert admin.login("system", "admin", ADMIN_PASSWORD, deep_link=False) == "admin@system"
+        form = admin.options_form()
+        selected = re.findall(r"<option value='([^']+)' selected>", form)
+        assert selected == ["system"], form
+    with HubSession(stack.hub_url) as alice:
+        alice.login("acme", "alice", ALICE_PASSWORD, deep_link=False)
+        assert re.findall(r"<option value='([^']+)' selected>", alice.options_form()) == ["acme"]

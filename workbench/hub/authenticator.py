@@ -1,9 +1,10 @@
 """Hub login through the Identity service: oauthenticator's ``GenericOAuthenticator``, configured.
 
 - authorization code with PKCE (the hub is a confidential client *and* sends a code challenge);
-- the tenant to log in to travels as ``acr_values=tenant:<id>``: ``/hub/oauth_login?tenant=T``
-  goes straight to the Identity service, without it a small page asks for the tenant
-  (pre-filled with :attr:`WorkbenchAuthenticator.default_tenant`);
+- the tenant is asked once, on the Identity service's login page: ``/hub/oauth_login`` goes
+  straight there (``?tenant=T`` or :attr:`WorkbenchAuthenticator.default_tenant` pre-fill it,
+  travelling as ``acr_values=tenant:<id>``); the spawn form then preselects the tenant the user
+  signed in to. :attr:`WorkbenchAuthenticator.ask_tenant` brings back a hub page asking first;
 - ``auth_state`` keeps the token response plus ``allowed_tenants``, ``roles``, ``tenant_id`` and
   ``expires_at``, so the spawner can hand the server a token and list the user's tenants;
 - :meth:`WorkbenchAuthenticator.refresh_user` exchanges the refresh token *before* the access
@@ -113,10 +114,10 @@ class WorkbenchAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
         help="Tenant pre-filled on the tenant page (and used when ask_tenant is False).",
     )
     ask_tenant = Bool(
-        True,
+        False,
         config=True,
-        help="Without ?tenant=, show a page asking for the tenant (False: use default_tenant, "
-        "or the hub client's own tenant when that is empty).",
+        help="Without ?tenant=, show a hub page asking for the tenant before the Identity "
+        "login (default False: the Identity login page asks, pre-filled with default_tenant).",
     )
     refresh_margin = Integer(
         300,

@@ -68,9 +68,15 @@ class HubSession:
 
     # ------------------------------------------------------------------ login
 
-    def login(self, tenant: str, username: str, password: str) -> str:
-        """The OAuth flow: hub -> Identity login form -> hub; returns the hub user name."""
-        query = urlencode({"tenant": tenant, "next": "/hub/home"})
+    def login(self, tenant: str, username: str, password: str, *, deep_link: bool = True) -> str:
+        """The OAuth flow: hub -> Identity login form -> hub; returns the hub user name.
+
+        ``deep_link`` starts at ``/hub/oauth_login?tenant=T`` (the Identity login page comes
+        pre-filled); without it the flow starts as a user's does, and the Identity login page
+        must be the first page (the only one asking for the tenant)."""
+        query = urlencode(
+            {"tenant": tenant, "next": "/hub/home"} if deep_link else {"next": "/hub/home"}
+        )
         page = self.http.get(f"{self.hub_url}/hub/oauth_login?{query}")
         if page.url.path != "/login" or page.status_code != 200:
             raise HubError(f"expected the Identity login page, got {page.url} {page.status_code}")
@@ -285,6 +291,7 @@ def execute_in_kernel(
         f"{ws_url}/api/kernels/{kernel_id}/channels?session_id={session}",
         additional_headers={"Authorization": f"token {token}"},
         open_timeout=timeout,
+        max_size=64 * 2**20,  # the plotting loader carries BokehJS inline (about 6 MB)
     ) as ws:
         ws.send(json.dumps(request))
         reply_seen = idle_seen = False
