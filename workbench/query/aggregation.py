@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from workbench.query.cursor import encode_cursor
 from workbench.query.model import EntityQuery, Path
 
 __all__ = [
@@ -86,7 +87,11 @@ class AggregateRow:
     keys: tuple[Any, ...]
     count: int
     values: tuple[Any, ...]
-    cursor: str | None = None
+
+    @property
+    def cursor(self) -> str:
+        """The cursor after this group (made on demand: most groups' cursors go unused)."""
+        return encode_cursor(list(self.keys))
 
 
 @dataclass

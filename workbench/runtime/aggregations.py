@@ -18,6 +18,7 @@ from workbench.errors import ErrorCollector, ValidationError
 from workbench.query.aggregation import (
     MEASURE_FUNCTIONS,
     AggregatePath,
+    AggregateRow,
     EntityAggregation,
     Measure,
     MeasureFunction,
@@ -85,12 +86,17 @@ class AggregationSpec:
 @dataclass
 class AggregationGroup:
     """One group (or the whole set): key values aligned with the group paths, the number of
-    entities, and per function the ``(attribute path, value)`` statistics."""
+    entities, and per function the ``(attribute path, value)`` statistics. ``row`` is the
+    store's row (its ``cursor`` pages on after this group)."""
 
     keys: list[Any]
     count: int
     statistics: dict[str, list[tuple[str, Any]]]
-    cursor: str | None = None
+    row: AggregateRow | None = None
+
+    @property
+    def cursor(self) -> str | None:
+        return None if self.row is None else self.row.cursor
 
 
 @dataclass
@@ -147,16 +153,17 @@ def build_aggregation(
     return keys, measures
 
 
-def _external(model: CkModel, attribute: TypeAttribute, value: Any, enum_names: bool) -> Any:
-    if value is None:
-        return None
+def _converter(model: CkModel, attribute: TypeAttribute, enum_names: bool) -> Any:
+    """A function turning a stored value of ``attribute`` into its exchange form (or None:
+    stored as exchanged)."""
     if attribute.value_type is ValueType.BOOLEAN:
-        return bool(value)
+        return lambda v: None if v is None else bool(v)
     if attribute.value_type is ValueType.ENUM and enum_names:
         enum = model.enums.get(attribute.attribute.enum_id or "")
         if enum is not None:
-            return next((v.name for v in enum.values if v.key == value), value)
-    return value
+            names = {v.key: v.name for v in enum.values}
+            return lambda v: names.get(v, v)
+    return None
 
 
 def aggregate_entities(
@@ -195,17 +202,23 @@ def aggregate_entities(
     )
     result = service.store.aggregate(aggregation)
     enum_names = spec.resolve_enum_values_to_names
+    key_converters = [_converter(model, k.attribute, enum_names) for k in keys]
+    value_converters = [
+        None if f in ("count", "avg") else _converter(model, r.attribute, enum_names)
+        for f, _, r in measures
+    ]
     groups = []
     for row in result.rows:
         statistics: dict[str, list[tuple[str, Any]]] = {f: [] for f in MEASURE_FUNCTIONS}
-        for (function, path, resolved), raw in zip(measures, row.values, strict=True):
-            value = _external(model, resolved.attribute, raw, enum_names)
-            statistics[function].append((path, raw if function in ("count", "avg") else value))
+        for (function, path, _), convert, value in zip(
+            measures, value_converters, row.values, strict=True
+        ):
+            statistics[function].append((path, value if convert is None else convert(value)))
         group_keys = [
-            _external(model, k.attribute, v, enum_names)
-            for k, v in zip(keys, row.keys, strict=True)
+            v if convert is None else convert(v)
+            for convert, v in zip(key_converters, row.keys, strict=True)
         ]
-        groups.append(AggregationGroup(group_keys, row.count, statistics, row.cursor))
+        groups.append(AggregationGroup(group_keys, row.count, statistics, row))
     return EntityAggregationResult(
         group_by=list(spec.group_by),
         groups=groups,

@@ -32,7 +32,7 @@ from workbench.query.aggregation import (
     Hop,
     Measure,
 )
-from workbench.query.cursor import decode_cursor, encode_cursor
+from workbench.query.cursor import decode_cursor
 from workbench.storage.mongo import (
     Document,
     MongoEntityStore,
@@ -100,8 +100,6 @@ def _finish(result: AggregationResult, grouped: bool) -> AggregationResult:
     for row in result.rows:
         row.keys = tuple(_decode(k) for k in row.keys)
         row.values = tuple(_decode(v) for v in row.values)
-        if grouped:
-            row.cursor = encode_cursor(list(row.keys))
     if grouped and result.rows:
         result.end_cursor = result.rows[-1].cursor
     return result

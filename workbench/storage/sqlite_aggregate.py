@@ -21,7 +21,7 @@ from workbench.query.aggregation import (
     EntityAggregation,
     Hop,
 )
-from workbench.query.cursor import decode_cursor, encode_cursor
+from workbench.query.cursor import decode_cursor
 from workbench.storage.sqlite import (
     SqliteEntityStore,
     _Compiler,
@@ -147,9 +147,6 @@ def aggregate_sqlite(store: SqliteEntityStore, aggregation: EntityAggregation) -
     has_next = bool(keys) and aggregation.first is not None and len(out) > aggregation.first
     if has_next:
         out = out[: aggregation.first]
-    if keys:
-        for item in out:
-            item.cursor = encode_cursor(list(item.keys))
     return AggregationResult(
         rows=out, has_next_page=has_next, end_cursor=out[-1].cursor if out and keys else None
     )
