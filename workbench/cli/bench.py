@@ -19,6 +19,7 @@ __all__ = ["bench", "register"]
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "entities-import": ("workbench.bench.entities", "entities_import"),
     "entities-read": ("workbench.bench.entities", "entities_read"),
+    "entities-aggregate": ("workbench.bench.aggregations", "entities_aggregate"),
     "streams-ingest": ("workbench.bench.streams", "streams_ingest"),
     "streams-query": ("workbench.bench.streams", "streams_query"),
     "graphql-list-http": ("workbench.bench.http", "graphql_list_http"),
