@@ -191,7 +191,13 @@ def clients() -> None:
     help="authorization_code, refresh_token, client_credentials, "
     "urn:ietf:params:oauth:grant-type:device_code (default by client kind).",
 )
-@click.option("--scope", "scopes", multiple=True, help="Allowed scope (default: all).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="Allowed scope (default: workbench_api.read_only for a client-credentials client, "
+    "else all).",
+)
 @click.option("--role", "roles_", multiple=True, help="Role of client-credentials tokens.")
 @click.option("--first-party", is_flag=True, help="Skip the consent page.")
 def clients_add(
