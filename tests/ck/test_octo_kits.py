@@ -109,6 +109,22 @@ def test_a_library_outside_the_closure_is_an_error(build: BuildLibrary) -> None:
     )
 
 
+def test_a_library_role_keeps_names_the_system_role_also_uses(tenant: workbench.Tenant) -> None:
+    ends = {
+        (e.direction, e.name): e.role.id
+        for e in (
+            *tenant.model.outbound_ends("Basic/Asset"),
+            *tenant.model.inbound_ends("Basic/Asset"),
+        )
+    }
+    assert ends[("outbound", "RelatesTo")] == "Basic/RelatedClassification"
+    assert ends[("inbound", "RelatesFrom")] == "Basic/RelatedClassification"
+    assert ends[("outbound", "SystemRelatesTo")] == "System/Related"
+    assert ends[("inbound", "SystemRelatesFrom")] == "System/Related"
+    assert tenant.model.end("Basic/Asset", "relatesTo").role.id == "Basic/RelatedClassification"
+    assert tenant.model.end("Basic/NamedEntity", "relatesTo").role.id == "System/Related"
+
+
 def test_model_id_without_version_and_bare_dependency() -> None:
     demo = load_library(ENERGY_DEMO)
     assert demo.version == Version(0)
@@ -139,6 +155,7 @@ def test_runtime_file_with_versioned_ids(tenant: workbench.Tenant) -> None:
     meter = tenant.entities.get(METER)
     assert meter.ck_type_id == "Industry.Energy/EnergyMeter"
     assert meter.attributes["name"] == "Meter North"
+    assert meter.attributes["state"] == "On"
     assert meter.attributes["phaseL1"] == {"voltage": 230.4}
     alarm = tenant.entities.get(ALARM)
     assert alarm.attributes["eventAlarmPriority"] == "High"

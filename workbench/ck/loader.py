@@ -46,11 +46,15 @@ __all__ = [
 _MODEL_FILES = ("ckModel.yaml", "ckModel.yml")
 
 
-class _Yaml12Loader(yaml.SafeLoader):
+_SAFE_BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+
+
+class _Yaml12Loader(_SAFE_BASE):  # type: ignore[misc]
     """Safe loader whose booleans are YAML 1.2's ``true``/``false`` only.
 
     PyYAML follows YAML 1.1, where ``On``, ``Off``, ``Yes`` and ``No`` are booleans; enum value
     names such as ``Off`` must stay strings, as in the .NET tooling that writes these files.
+    The resolver tables are Python-level, so the libyaml-based loader honours them too.
     """
 
 
@@ -66,8 +70,9 @@ _Yaml12Loader.add_implicit_resolver(
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse one YAML document as library files are parsed (YAML 1.2 booleans, safe types)."""
-    return yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass: safe
+    """Parse one YAML document as library and runtime files are parsed (YAML 1.2 booleans,
+    safe types only)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # a (C)SafeLoader subclass: safe
 
 
 def load_library(path: Path | str, *, strict: bool = False) -> CkLibrary:

@@ -9,7 +9,7 @@ inheritance flattening and validation; nothing else should construct a :class:`C
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -397,7 +397,22 @@ class CkModel:
         return (t for t in self.types.values() if not t.is_abstract)
 
     def outbound_ends(self, type_id: str) -> list[AssociationEnd]:
-        """Roles navigable from instances of ``type_id`` as sources (own and inherited)."""
+        """Roles navigable from instances of ``type_id`` as sources (own and inherited).
+
+        An end every entity has through ``System/Entity`` (``System/Related``) whose name a
+        library role of the type also uses (published kits declare ``RelatesTo``/``RelatesFrom``
+        too) is renamed ``System<Name>``: the library's end keeps the plain name.
+        """
+        return _shadow_system_ends(self._outbound_ends(type_id), self._inbound_ends(type_id))
+
+    def inbound_ends(self, type_id: str) -> list[AssociationEnd]:
+        """Roles through which instances of ``type_id`` (or a base) can be targets.
+
+        Names are made unique against System roles as in :meth:`outbound_ends`.
+        """
+        return _shadow_system_ends(self._inbound_ends(type_id), self._outbound_ends(type_id))
+
+    def _outbound_ends(self, type_id: str) -> list[AssociationEnd]:
         ends = []
         for assoc in self.type(type_id).associations:
             role = self.roles[assoc.role_id]
@@ -413,8 +428,7 @@ class CkModel:
             )
         return ends
 
-    def inbound_ends(self, type_id: str) -> list[AssociationEnd]:
-        """Roles through which instances of ``type_id`` (or a base) can be targets."""
+    def _inbound_ends(self, type_id: str) -> list[AssociationEnd]:
         accepted = {type_id, *self.type(type_id).base_chain}
         ends = []
         for source in self.types.values():
@@ -445,3 +459,21 @@ class CkModel:
             f"type {type_id} has no association {name!r}; navigable names: "
             f"{', '.join(names) or 'none'}"
         )
+
+
+def _shadow_system_ends(
+    ends: list[AssociationEnd], other_ends: list[AssociationEnd]
+) -> list[AssociationEnd]:
+    """``ends`` with built-in ends (System roles declared on System types, such as
+    ``System/Related`` on ``System/Entity``) renamed where a library's end has the same name."""
+    library_names = {e.name.lower() for e in (*ends, *other_ends) if not _built_in(e)}
+    return [
+        replace(end, name=f"System{end.name}")
+        if _built_in(end) and end.name.lower() in library_names
+        else end
+        for end in ends
+    ]
+
+
+def _built_in(end: AssociationEnd) -> bool:
+    return end.role.id.startswith("System/") and end.source_type_id.startswith("System/")

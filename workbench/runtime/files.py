@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from workbench.ck.loader import parse_yaml
 from workbench.ck.model import CkModel, Dependency
 from workbench.ck.references import without_version_suffixes
 from workbench.ck.versions import VersionRange
@@ -35,7 +36,6 @@ __all__ = [
     "parse_runtime_document",
 ]
 
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 #: entities converted or written between two looks at the request's cancellation
 EXPORT_CHUNK = 500
@@ -64,7 +64,7 @@ def load_runtime_text(data: bytes, source: str, *, as_json: bool) -> Any:
     try:
         if as_json:
             return json.loads(text)
-        return yaml.load(text, Loader=_YAML_LOADER)
+        return parse_yaml(text)  # YAML 1.2 booleans: an enum value On stays "On"
     except (ValueError, yaml.YAMLError) as exc:
         reason = str(exc)
         if len(reason) > 500:
