@@ -167,6 +167,19 @@ class Settings(BaseSettings):
     export_timeout_s: float = Field(
         default=300.0, description="Longest a runtime export may run, in seconds."
     )
+    streams_sql_timeout_s: float = Field(
+        default=30.0,
+        description="Longest a user SQL statement over stream data may run, in seconds; then "
+        "it is stopped.",
+    )
+    streams_sql_max_rows: int = Field(
+        default=100_000, description="Most rows a user SQL statement over stream data returns."
+    )
+    streams_sql_max_bytes: int = Field(
+        default=64 * 2**20,
+        description="Largest result (bytes, in Arrow form) of a user SQL statement over stream "
+        "data.",
+    )
     heavy_cost: int = Field(
         default=10_000,
         description="GraphQL operations estimated at this cost or more count as heavy requests "
