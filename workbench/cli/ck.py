@@ -35,6 +35,7 @@ def _print_warnings(console: Console, warnings: list[str]) -> None:
     groups: dict[str, list[str]] = {}
     for text in warnings:
         *where, message = text.split(": ", 2) if text.count(": ") >= 2 else ("", text)
+        message = message.split("; known keys:")[0]  # --json keeps the full text
         groups.setdefault(message, []).append(": ".join(p for p in where if p))
     console.print(f"  {len(warnings)} warning(s) (accepted; --strict makes them errors):")
     ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
