@@ -275,7 +275,7 @@ def clients_rotate(client_id: str) -> None:
     "Without it the token is issued from the data directory (operators only).",
 )
 @click.option(
-    "--url",
+    "--identity-url",
     "identity_url",
     default=None,
     help="Identity service URL (default: the configured issuer).",
