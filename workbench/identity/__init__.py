@@ -1,9 +1,13 @@
 """Identity: the OAuth 2.0 / OpenID Connect provider and the token checks of every service.
 
-- :mod:`.directory`: users, groups, roles, clients, upstream providers (in the system store)
-- :mod:`.provider`: the Authlib-based authorization server (grants, endpoints)
+- :mod:`.directory` (clients in :mod:`.clients`): users, groups, roles, clients, upstream
+  providers (in the system store)
+- :mod:`.provider`: the identity provider (whom tokens are for, discovery); its Authlib grants
+  and endpoints are in :mod:`.authorization_server`
 - :mod:`.tokens`, :mod:`.keys`: JWT issuing, refresh-token families, RS256 key rotation
-- :mod:`.verification`: :class:`JwtVerifier` and the services' :class:`JwtAuthenticator`
+- :mod:`.revocation`: the revocation list and the services' polled copy of it
+- :mod:`.throttle`: failed-login throttling per account and per address
+- :mod:`.verification`: :class:`JwtVerifier`
 - :mod:`.ldap`, :mod:`.upstream`: LDAP / Active Directory and external OIDC logins
 - :mod:`.audit`: the per-tenant audit log
 
