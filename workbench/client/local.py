@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.ck.model import CkModel
+from workbench.client.tenant_streams import TenantStreams
 from workbench.errors import ValidationError
 from workbench.runtime.service import EntityService
 from workbench.settings import Settings
@@ -23,6 +24,7 @@ from workbench.tenancy.ids import validate_tenant_id
 from workbench.tenancy.registry import ENTITIES_URL, STREAMS_URL, TenantRecord, TenantRegistry
 
 if TYPE_CHECKING:
+    from workbench.client.tenant_streams import TenantStreams
     from workbench.messaging.base import MessageBus
     from workbench.streams.service import StreamService, TypeStreams
 
@@ -118,9 +120,21 @@ class Tenant:
         raise_graphql_errors([e.formatted for e in result.errors or []])
         return result.data if raw else graphql_result(result.data)
 
-    def streams(self, ck_type_id: str) -> TypeStreams:
-        """Stream data of one CK type: ``write``, ``read``, ``aggregate``, ``downsample``."""
-        return self.stream_service.for_type(ck_type_id)
+    @property
+    def streams(self) -> TenantStreams[TypeStreams]:
+        """``streams(type_id)``: stream data of one CK type (``write``, ``read``,
+        ``aggregate``, ``downsample``); ``streams.sql(query)``: read-only SQL over them all."""
+
+        def sql(query: str) -> Any:
+            from workbench.streams.sql import SqlLimits, run_stream_sql
+
+            limits = SqlLimits.from_settings(Settings())
+            return run_stream_sql(self.stream_service.store, query, limits)
+
+        def for_type(ck_type_id: str) -> TypeStreams:  # opens the store only when used
+            return self.stream_service.for_type(ck_type_id)
+
+        return TenantStreams(for_type, sql)
 
     def drop_backends(self) -> None:
         """Delete every piece of this tenant's data (used by tenant deletion)."""

@@ -28,6 +28,7 @@ from workbench.ck import CkLibrary, CkModel, dump_library, resolve_model
 from workbench.ck.loader import load_library_from_documents
 from workbench.client.results import error_from_code as _error
 from workbench.client.results import graphql_result, raise_graphql_errors
+from workbench.client.tenant_streams import TenantStreams
 from workbench.errors import (
     BackendUnavailable,
     NotFound,
@@ -629,9 +630,21 @@ class RemoteTenant:
     def model(self) -> CkModel:
         return self.ck.model()
 
-    def streams(self, ck_type_id: str) -> RemoteTypeStreams:
-        """Stream data of one CK type: ``write`` and ``read`` as Arrow over HTTP."""
-        return RemoteTypeStreams(self._http, ck_type_id)
+    @property
+    def streams(self) -> TenantStreams[RemoteTypeStreams]:
+        """``streams(type_id)``: stream data of one CK type (``write`` and ``read`` as Arrow
+        over HTTP); ``streams.sql(query)``: read-only SQL over them all, answered as Arrow."""
+
+        def sql(query: str) -> pa.Table:
+            response = self._http.request(
+                "POST",
+                "/streams/sql",
+                content=_dumps({"sql": query, "format": "arrow"}),
+                headers=_JSON,
+            )
+            return _read_ipc(response.content)
+
+        return TenantStreams(lambda ck_type_id: RemoteTypeStreams(self._http, ck_type_id), sql)
 
     def graphql(
         self,
