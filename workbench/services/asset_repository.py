@@ -188,7 +188,7 @@ def create_app(
     ``tune_collector``: apply :func:`tune_gc` on start-up (what :func:`serve` does: the process
     is the service's own).
     """
-    from workbench.services import graphql_routes, playground, rest, tenants_rest
+    from workbench.services import graphql_routes, playground, rest, sql_rest, tenants_rest
 
     settings = settings or Settings()
     authenticator = auth or authenticator_from_settings(settings, no_auth=no_auth)
@@ -223,7 +223,13 @@ def create_app(
         lifespan=lifespan,
         # inner to the request middleware, so the request id is known when the entry is written
         inner_middleware=[(AuditMiddleware, {"audit_log": AuditLog.for_workbench(opened)})],
-        routers=[playground.router, graphql_routes.router, rest.router, tenants_rest.router],
+        routers=[
+            sql_rest.router,  # before rest's POST /streams/{ckTypeId}, which would take "sql"
+            playground.router,
+            graphql_routes.router,
+            rest.router,
+            tenants_rest.router,
+        ],
     )
     app.mount("/static", playground.static_files(), name="static")
     return app
