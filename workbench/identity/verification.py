@@ -1,13 +1,14 @@
-"""Checking the Identity service's JWTs, and the Asset Repository's JWT authenticator.
+"""Checking the Identity service's JWTs.
 
 :class:`JwtVerifier` checks a token's signature against the issuer's JWKS (cached, refetched
 when a token names an unknown ``kid``, at most every few seconds), pins ``alg`` to RS256, and
-checks ``iss``, ``aud``, ``exp``, ``nbf`` and ``iat`` with a small leeway.
+checks ``iss``, ``aud``, ``exp``, ``nbf`` and ``iat`` with a small leeway. Revoked tokens are
+refused through a :mod:`~workbench.identity.revocation` list (the services poll Identity's every
+second), asked by the services' authenticators.
 
-:class:`JwtAuthenticator` implements :class:`workbench.services.auth.Authenticator`: it turns a
-verified token into a :class:`~workbench.services.auth.Principal` whose ``tenants`` are the
-token's ``allowed_tenants`` and whose scopes are the operations the token's scopes and roles
-allow (see :func:`operation_scopes`).
+What a verified token may do at a service is that service's policy, not this module's: the
+Asset Repository's authenticator and policy are :class:`workbench.services.auth.JwtAuthenticator`
+and :mod:`workbench.services.authorization`.
 """
 
 from __future__ import annotations
@@ -24,30 +25,16 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
-from starlette.requests import HTTPConnection
 
-from workbench.errors import BackendUnavailable, Forbidden, Unauthenticated
-from workbench.identity.model import API_SCOPE, DATA_MODEL_SCOPE, READ_ONLY_SCOPE
-from workbench.services.auth import (
-    CK_IMPORT_SCOPE,
-    READ_SCOPE,
-    STREAM_WRITE_SCOPE,
-    WRITE_SCOPE,
-    Authenticator,
-    Principal,
-    bearer_token,
-)
+from workbench.errors import BackendUnavailable, Unauthenticated
 
 __all__ = [
     "ALGORITHM",
-    "CK_IMPORT_SCOPE",
-    "STREAM_WRITE_SCOPE",
     "JwksSource",
     "JwtAuthenticator",
     "JwtVerifier",
     "RemoteJwks",
     "StaticJwks",
-    "operation_scopes",
 ]
 
 log = logging.getLogger("workbench.identity.verification")
@@ -222,111 +209,6 @@ class JwtVerifier:
             raise Unauthenticated("the token has no subject")
 
 
-def operation_scopes(scopes: frozenset[str], roles: frozenset[str]) -> frozenset[str]:
-    """What a token may do, from its OAuth scopes and roles.
-
-    - any API scope reads (``assets:read``); only ``workbench_api`` changes data
-      (``assets:write``): ``workbench_api.read_only`` never mutates, whatever the roles;
-    - importing CK libraries needs DataModelManagement and ``workbench_api`` or
-      ``workbench_api.data_model_management``;
-    - stream writes need StreamDataWriter (or StreamDataAdmin) and ``workbench_api``.
-    """
-    out: set[str] = set()
-    if scopes & {API_SCOPE, READ_ONLY_SCOPE, DATA_MODEL_SCOPE}:
-        out.add(READ_SCOPE)
-    if API_SCOPE in scopes and READ_ONLY_SCOPE not in scopes:
-        out.add(WRITE_SCOPE)
-        if roles & {"StreamDataWriter", "StreamDataAdmin"}:
-            out.add(STREAM_WRITE_SCOPE)
-    may_model = scopes & {API_SCOPE, DATA_MODEL_SCOPE} and READ_ONLY_SCOPE not in scopes
-    if may_model and "DataModelManagement" in roles:
-        out.add(CK_IMPORT_SCOPE)
-    return frozenset(out)
-
-
-#: routes of the Asset Repository that need an operation scope beyond read/write:
-#: (method, path suffix after /tenants/{id}, prefix match) -> scope
-_OPERATION_ROUTES: tuple[tuple[str, str, bool, str], ...] = (
-    ("POST", "/ck/libraries", False, CK_IMPORT_SCOPE),
-    ("POST", "/streams/", True, STREAM_WRITE_SCOPE),
-    ("DELETE", "/streams/", True, STREAM_WRITE_SCOPE),
-)
-
-
-def required_operation(method: str, path: str) -> str | None:
-    """The operation scope a REST route of the Asset Repository needs (None: read/write only)."""
-    if not path.startswith("/tenants/"):
-        return None
-    _, _, rest = path[len("/tenants/") :].partition("/")
-    rest = "/" + rest
-    for route_method, suffix, prefix, scope in _OPERATION_ROUTES:
-        if method == route_method and (rest.startswith(suffix) if prefix else rest == suffix):
-            return scope
-    return None
-
-
-class JwtAuthenticator(Authenticator):
-    """The Asset Repository's authenticator for the Identity service's access tokens.
-
-    A missing or bad token is :class:`Unauthenticated` (401); a REST route needing an operation
-    the token does not allow (CK import, stream writes) is :class:`Forbidden` (403). The route's
-    tenant is checked against ``Principal.tenants`` (the token's ``allowed_tenants``) by the
-    service, which answers 403 too.
-    """
-
-    name = "jwt"
-
-    def __init__(self, verifier: JwtVerifier, *, enforce_operations: bool = True) -> None:
-        self.verifier = verifier
-        self.enforce_operations = enforce_operations
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> JwtAuthenticator:
-        """Verify tokens of ``settings.issuer_url()`` for ``settings.identity_audience``, with
-        keys from ``WORKBENCH_IDENTITY_URL`` (default: the issuer) ``/jwks``."""
-        issuer = settings.issuer_url()
-        source = RemoteJwks.for_issuer(settings.identity_url or issuer)
-        return cls(JwtVerifier(issuer, settings.identity_audience, source))
-
-    def principal(self, claims: Mapping[str, Any]) -> Principal:
-        scopes = frozenset(str(claims.get("scope", "")).split())
-        roles = frozenset(str(r) for r in claims.get("roles") or [])
-        tenants = claims.get("allowed_tenants")
-        if not isinstance(tenants, list) or not all(isinstance(t, str) for t in tenants):
-            raise Unauthenticated("the token carries no allowed_tenants")
-        return Principal(
-            subject=str(claims["sub"]),
-            tenants=frozenset(tenants),
-            scopes=operation_scopes(scopes, roles),
-            roles=roles,
-        )
-
-    def authenticate(self, connection: HTTPConnection) -> Principal:
-        token = bearer_token(connection)
-        if token is None:
-            raise Unauthenticated(
-                "this request needs an access token from the Identity service: send "
-                "'Authorization: Bearer <token>' (get one with 'workbench token' or by logging in)"
-            )
-        principal = self.principal(self.verifier.verify(token))
-        if self.enforce_operations and connection.scope.get("type") == "http":
-            needed = required_operation(connection.scope.get("method", "GET"), connection.url.path)
-            if needed is not None and needed not in principal.scopes:
-                raise Forbidden(
-                    f"{principal.subject} may not do this: it needs the {needed!r} operation "
-                    "(CK import: DataModelManagement role; stream writes: StreamDataWriter role; "
-                    "both with the workbench_api scope)"
-                )
-        return principal
-
-    def on_start(self) -> None:
-        try:
-            self.verifier.refresh()
-            log.info("authentication: JWT from %s", self.verifier.issuer)
-        except BackendUnavailable as exc:
-            # normal while the platform starts (Identity may come up after this service)
-            log.info(
-                "authentication: JWT from %s (keys fetched on the first token)",
-                self.verifier.issuer,
-            )
-            log.debug("JWKS not fetched at start: %s", exc)
+# the Asset Repository's authenticator moved to the services (workbench.services.auth); this
+# re-export keeps older imports working until their modules import it from there
+from workbench.services.auth import JwtAuthenticator  # noqa: E402

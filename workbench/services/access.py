@@ -1,4 +1,6 @@
-"""Who may reach which tenant: the per-request access check every tenant route depends on."""
+"""Who may reach which tenant, and what a route needs: the per-request access check every tenant
+route declares (``access: ReadAccess``, ``access: EntityWriteAccess``, ... or
+``Depends(requires(scope))``), the same for HTTP routes and WebSocket sessions."""
 
 from __future__ import annotations
 
@@ -10,7 +12,13 @@ from starlette.requests import HTTPConnection
 
 from workbench.errors import NotFound
 from workbench.services.audit import note_principal
-from workbench.services.auth import READ_SCOPE, WRITE_SCOPE, Authenticator, Principal
+from workbench.services.auth import Authenticator, Principal
+from workbench.services.authorization import (
+    CK_IMPORT_SCOPE,
+    READ_SCOPE,
+    STREAM_WRITE_SCOPE,
+    WRITE_SCOPE,
+)
 from workbench.services.context import tenant_var
 from workbench.tenancy.ids import SYSTEM_TENANT, TENANT_ID_PATTERN
 
@@ -18,10 +26,16 @@ if TYPE_CHECKING:
     from workbench.client.local import Tenant, Workbench
 
 __all__ = [
+    "CkImportAccess",
+    "EntityWriteAccess",
+    "ReadAccess",
     "ReadTenantDep",
+    "Requires",
+    "StreamWriteAccess",
     "TenantAccess",
     "TenantDep",
     "WriteTenantDep",
+    "requires",
     "resolve_tenant",
     "service_state",
 ]
@@ -66,6 +80,38 @@ def resolve_tenant(
     return TenantAccess(principal, tenant)
 
 
+class Requires:
+    """A route's access requirement: an authenticated caller allowed the route's tenant and
+    holding every operation in ``scopes`` (see :mod:`workbench.services.authorization`).
+
+    Use it as a dependency (``Depends(requires(WRITE_SCOPE))``, or the ``...Access`` aliases
+    below); a WebSocket session that authenticates later (graphql-transport-ws sends the token
+    in its first message) calls :meth:`check` with that connection.
+    """
+
+    def __init__(self, *scopes: str) -> None:
+        self.scopes = scopes
+
+    def check(self, connection: HTTPConnection, tenant_id: str) -> TenantAccess:
+        service = service_state(connection)
+        access = resolve_tenant(service.workbench, service.authenticator, connection, tenant_id)
+        for scope in self.scopes:
+            access.principal.check_scope(scope)
+        return access
+
+    async def __call__(
+        self,
+        connection: HTTPConnection,
+        tenantId: Annotated[str, Path(description="Tenant id, e.g. `demo`.")],
+    ) -> TenantAccess:
+        return self.check(connection, tenantId)
+
+
+def requires(*scopes: str) -> Requires:
+    """The requirement of a route that needs ``scopes`` (like Starlette's ``requires``)."""
+    return Requires(*scopes)
+
+
 async def _tenant_access(
     connection: HTTPConnection,
     tenantId: Annotated[str, Path(description="Tenant id, e.g. `demo`.")],
@@ -77,18 +123,15 @@ async def _tenant_access(
     return access
 
 
-async def _read_access(
-    connection: HTTPConnection,
-    tenantId: Annotated[str, Path(description="Tenant id, e.g. `demo`.")],
-) -> TenantAccess:
-    service = service_state(connection)
-    access = resolve_tenant(service.workbench, service.authenticator, connection, tenantId)
-    access.principal.check_scope(READ_SCOPE)
-    return access
-
-
 #: a tenant route's access: read scope for GET, write scope for POST/PUT/PATCH/DELETE
 TenantDep = Annotated[TenantAccess, Depends(_tenant_access)]
-#: a tenant route that only reads, whatever its method (queries sent as POST)
-ReadTenantDep = Annotated[TenantAccess, Depends(_read_access)]
-WriteTenantDep = TenantDep
+#: a route that reads, whatever its method (queries sent as POST)
+ReadAccess = Annotated[TenantAccess, Depends(requires(READ_SCOPE))]
+#: a route that writes entities (role Development)
+EntityWriteAccess = Annotated[TenantAccess, Depends(requires(WRITE_SCOPE))]
+#: a route that imports CK libraries (role DataModelManagement)
+CkImportAccess = Annotated[TenantAccess, Depends(requires(CK_IMPORT_SCOPE))]
+#: a route that writes or deletes stream points (role StreamDataWriter or StreamDataAdmin)
+StreamWriteAccess = Annotated[TenantAccess, Depends(requires(STREAM_WRITE_SCOPE))]
+ReadTenantDep = ReadAccess
+WriteTenantDep = EntityWriteAccess

@@ -8,15 +8,10 @@ writer process); remote clients reach the data through this API.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 import gc
 import logging
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +27,7 @@ from workbench.messaging.tenants import service_bus
 from workbench.services.app import run_service, service_app
 from workbench.services.audit import AuditMiddleware
 from workbench.services.auth import Authenticator, NoAuthAuthenticator, authenticator_from_settings
+from workbench.services.graphql_pool import GraphQLPool
 from workbench.services.metrics import ServiceMetrics
 from workbench.settings import Settings
 
@@ -46,13 +42,6 @@ log = logging.getLogger("workbench.services.asset_repository")
 SERVICE_NAME = "asset-repository"
 
 T = TypeVar("T")
-
-#: a GraphQL request that last took less CPU than this (and may run inline, see
-#: :meth:`AssetRepository.run_graphql_request`) runs on the event loop thread
-INLINE_MAX_CPU_S = 0.010
-#: request shapes remembered for that decision
-INLINE_MEMORY = 2048
-
 
 #: the collector's generation thresholds in the service: a large GraphQL result allocates some
 #: 100,000 container objects, and with the default (700, 10, 10) the collector runs every few
@@ -74,78 +63,29 @@ def tune_gc() -> tuple[int, int, int]:
     return previous
 
 
-class RunInPool(Exception):
-    """Raised by a request function called with ``inline=True`` that must run in the pool after
-    all (a schema to build, a mutation) before it has done anything."""
-
-
 @dataclass
 class AssetRepository:
-    """What the routes share: the data directory, the authenticator, the bus, the schemas."""
+    """What the routes share: the data directory, the authenticator, the bus, the schemas, the
+    audit log and the GraphQL execution pool."""
 
     workbench: Workbench
     authenticator: Authenticator
     bus: MessageBus
     metrics: ServiceMetrics
     owns_workbench: bool = False
+    audit_log: AuditLog | None = None
     schemas: SchemaCache = field(init=False)
-    #: GraphQL execution threads: few on purpose; execution holds the GIL, and many threads
-    #: contending for it (plus the event loop) cost more than they overlap
-    graphql_workers: int = 2
-    executor: ThreadPoolExecutor = field(init=False)
-    #: request shape -> whether it may run on the event loop thread (see run_graphql_request)
-    _inline: dict[Hashable, bool] = field(default_factory=dict, init=False)
+    #: where GraphQL requests execute (threads, or inline on the event loop)
+    pool: GraphQLPool = field(default_factory=GraphQLPool)
     _builds_seen: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.schemas = SchemaCache(bus=self.bus)
-        self.executor = ThreadPoolExecutor(self.graphql_workers, thread_name_prefix="graphql")
 
     async def run_graphql(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``func`` on a GraphQL execution thread, with this request's context (request id)."""
-        context = contextvars.copy_context()
-        call = functools.partial(context.run, func, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
-
-    async def run_graphql_request(
-        self, key: Hashable, func: Callable[..., tuple[T, bool]], *args: Any, **kwargs: Any
-    ) -> T:
-        """``func(*args, inline=..., **kwargs)`` for one GraphQL request of shape ``key``.
-
-        Handing a request to the pool costs a thread hop and, under load, GIL hand-offs between
-        the pool threads and the event loop; a request that computes for a few milliseconds
-        without blocking on I/O is cheaper run right here. ``func`` returns its result and
-        whether the request may run inline at all (a query reading only the embedded stores);
-        a shape runs inline when its last run said so and took less than
-        :data:`INLINE_MAX_CPU_S` of CPU. Unknown shapes, mutations and anything slow or remote
-        stay in the pool (so a slow request cannot stall the event loop twice in a row).
-        """
-        if self._inline.get(key):
-            began = time.thread_time()
-            try:
-                result, inline_ok = func(*args, inline=True, **kwargs)
-            except RunInPool:
-                self._inline.pop(key, None)
-            else:
-                self._remember(key, inline_ok and time.thread_time() - began < INLINE_MAX_CPU_S)
-                return result
-
-        def pooled() -> T:
-            began = time.thread_time()
-            result, inline_ok = func(*args, inline=False, **kwargs)
-            self._remember(key, inline_ok and time.thread_time() - began < INLINE_MAX_CPU_S)
-            return result
-
-        return await self.run_graphql(pooled)
-
-    def _remember(self, key: Hashable, inline: bool) -> None:
-        if inline:
-            if len(self._inline) >= INLINE_MEMORY:
-                self._inline.clear()
-            self._inline[key] = True
-        else:
-            self._inline.pop(key, None)
+        """``func`` on a GraphQL execution thread (see :class:`GraphQLPool`)."""
+        return await self.pool.run(func, *args, **kwargs)
 
     @property
     def needs_token(self) -> bool:
@@ -164,7 +104,7 @@ class AssetRepository:
         return schema
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.pool.close()
         self.bus.close()
         if self.owns_workbench:
             self.workbench.close()
@@ -188,18 +128,27 @@ def create_app(
     ``tune_collector``: apply :func:`tune_gc` on start-up (what :func:`serve` does: the process
     is the service's own).
     """
-    from workbench.services import graphql_routes, playground, rest, sql_rest, tenants_rest
+    # the modules themselves, not the package (whose __init__ imports this module)
+    from workbench.services.graphql_routes import router as graphql_router
+    from workbench.services.graphql_ws import router as graphql_ws_router
+    from workbench.services.playground import router as playground_router
+    from workbench.services.playground import static_files
+    from workbench.services.rest import router as rest_router
+    from workbench.services.sql_rest import router as sql_router
+    from workbench.services.tenants_rest import router as tenants_router
 
     settings = settings or Settings()
     authenticator = auth or authenticator_from_settings(settings, no_auth=no_auth)
     owns = workbench is None
     opened = workbench if workbench is not None else open_workbench(settings.home)
+    audit_log = AuditLog.for_workbench(opened)
     service = AssetRepository(
         workbench=opened,
         authenticator=authenticator,
         bus=bus or service_bus(settings),
         metrics=ServiceMetrics(SERVICE_NAME),
         owns_workbench=owns,
+        audit_log=audit_log,
     )
 
     @asynccontextmanager
@@ -222,16 +171,17 @@ def create_app(
         metrics=service.metrics,
         lifespan=lifespan,
         # inner to the request middleware, so the request id is known when the entry is written
-        inner_middleware=[(AuditMiddleware, {"audit_log": AuditLog.for_workbench(opened)})],
+        inner_middleware=[(AuditMiddleware, {"audit_log": audit_log})],
         routers=[
-            sql_rest.router,  # before rest's POST /streams/{ckTypeId}, which would take "sql"
-            playground.router,
-            graphql_routes.router,
-            rest.router,
-            tenants_rest.router,
+            sql_router,  # before rest's POST /streams/{ckTypeId}, which would take "sql"
+            playground_router,
+            graphql_router,
+            graphql_ws_router,
+            rest_router,
+            tenants_router,
         ],
     )
-    app.mount("/static", playground.static_files(), name="static")
+    app.mount("/static", static_files(), name="static")
     return app
 
 

@@ -1,15 +1,16 @@
-"""The authenticator port: who is calling, and which tenants and scopes they hold.
+"""The authenticator port: who is calling, and which tenants and operations they hold.
 
 Services never look at credentials themselves; they ask an :class:`Authenticator` for a
-:class:`Principal` and check the route's tenant and scope against it. Implementations:
+:class:`Principal` and check the route's tenant and operation against it (the route declares
+what it needs, :func:`workbench.services.access.requires`). Implementations:
 
-- :class:`StaticTokenAuthenticator`: bearer tokens from settings (``WORKBENCH_API_TOKEN``), until
-  the Identity service issues JWTs.
+- :class:`JwtAuthenticator`: the Identity service's access tokens (the default), verified by
+  :class:`workbench.identity.verification.JwtVerifier`; the token's scopes and roles become
+  operations by the policy of :mod:`workbench.services.authorization`.
+- :class:`StaticTokenAuthenticator`: bearer tokens from settings (``WORKBENCH_API_TOKEN``), only
+  in the explicit development mode.
 - :class:`NoAuthAuthenticator`: everyone is an anonymous principal allowed everything; only with
   an explicit ``--no-auth`` flag, and it warns on every start.
-
-The Identity issue plugs JWT verification in by subclassing :class:`Authenticator` (checking
-signature, issuer, audience, expiry and copying the token's ``allowed_tenants`` and scopes).
 """
 
 from __future__ import annotations
@@ -19,11 +20,26 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 
-from workbench.errors import Forbidden, Unauthenticated, ValidationError
+from workbench.errors import BackendUnavailable, Forbidden, Unauthenticated, ValidationError
+from workbench.identity.revocation import check_not_revoked
+from workbench.services.authorization import (
+    ALL_SCOPES,
+    CK_IMPORT_SCOPE,
+    READ_SCOPE,
+    STREAM_WRITE_SCOPE,
+    WRITE_SCOPE,
+    how_to_get,
+    operation_scopes,
+)
 from workbench.settings import Settings
+
+if TYPE_CHECKING:
+    from workbench.identity.revocation import RevocationCheck
+    from workbench.identity.verification import JwtVerifier
 
 __all__ = [
     "ALL_SCOPES",
@@ -32,6 +48,7 @@ __all__ = [
     "STREAM_WRITE_SCOPE",
     "WRITE_SCOPE",
     "Authenticator",
+    "JwtAuthenticator",
     "NoAuthAuthenticator",
     "Principal",
     "StaticTokenAuthenticator",
@@ -41,14 +58,8 @@ __all__ = [
 
 log = logging.getLogger("workbench.services.auth")
 
-#: scopes the Asset Repository checks: reading data, and changing it
-READ_SCOPE = "assets:read"
-WRITE_SCOPE = "assets:write"
-#: operations beyond plain writes (Identity maps roles to them: DataModelManagement,
-#: StreamDataWriter); static-token and no-auth principals hold every scope
-CK_IMPORT_SCOPE = "assets:ck-import"
-STREAM_WRITE_SCOPE = "assets:streams-write"
-ALL_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE, CK_IMPORT_SCOPE, STREAM_WRITE_SCOPE})
+# the operation scopes (ALL_SCOPES, READ_SCOPE, ...) live with the policy
+# (workbench.services.authorization) and are re-exported here (__all__)
 
 
 @dataclass(frozen=True)
@@ -56,8 +67,10 @@ class Principal:
     """An authenticated caller.
 
     ``tenants`` lists the tenants the caller may use; ``None`` means every tenant (a platform
-    token). ``scopes`` are OAuth-style scopes (``assets:read``, ``assets:write``); ``roles`` are
-    the caller's roles, for services that authorise by role.
+    token). ``scopes`` are the operations it may do (``assets:read``, ``assets:write``, see
+    :mod:`workbench.services.authorization`); ``roles`` are the caller's roles, for services
+    that authorise by role. ``expires_at`` (epoch seconds) is when the credentials stop being
+    accepted (None: never); ``token_id`` the token's ``jti``, if any.
     """
 
     subject: str
@@ -65,6 +78,8 @@ class Principal:
     scopes: frozenset[str] = ALL_SCOPES
     roles: frozenset[str] = field(default_factory=frozenset)
     anonymous: bool = False
+    expires_at: float | None = None
+    token_id: str | None = None
 
     def may_use(self, tenant_id: str) -> bool:
         return self.tenants is None or tenant_id in self.tenants
@@ -81,8 +96,8 @@ class Principal:
         """Raise :class:`Forbidden` unless the caller holds ``scope``."""
         if scope not in self.scopes:
             raise Forbidden(
-                f"{self.subject} lacks the scope {scope!r} this request needs; "
-                "request a token with that scope"
+                f"{self.subject} may not do this: it needs the {scope!r} operation; "
+                f"{how_to_get(scope)}"
             )
 
 
@@ -201,6 +216,87 @@ class NoAuthAuthenticator(Authenticator):
         )
 
 
+class JwtAuthenticator(Authenticator):
+    """Turns the Identity service's access tokens into principals.
+
+    A missing or bad token is :class:`Unauthenticated` (401). The principal's ``tenants`` are
+    the token's ``allowed_tenants``, its operations come from the token's scopes and roles
+    (:func:`workbench.services.authorization.operation_scopes`); what a route needs is declared
+    on the route, not here. ``revocations`` (Identity's revocation list, or a service's polled
+    copy of it) is asked on every authentication: a revoked token is Unauthenticated.
+    ``enforce_operations`` is accepted for older callers and ignored.
+    """
+
+    name = "jwt"
+
+    def __init__(
+        self,
+        verifier: JwtVerifier,
+        *,
+        enforce_operations: bool = True,
+        revocations: RevocationCheck | None = None,
+    ) -> None:
+        self.verifier = verifier
+        self.revocations = revocations
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JwtAuthenticator:
+        """Verify tokens of ``settings.issuer_url()`` for ``settings.identity_audience``, with
+        keys from ``WORKBENCH_IDENTITY_URL`` (default: the issuer) ``/jwks`` and the revocation
+        list from its ``/revocations`` (polled every second)."""
+        from workbench.identity.revocation import RemoteRevocations
+        from workbench.identity.verification import JwtVerifier, RemoteJwks
+
+        issuer = settings.issuer_url()
+        base = settings.identity_url or issuer
+        return cls(
+            JwtVerifier(issuer, settings.identity_audience, RemoteJwks.for_issuer(base)),
+            revocations=RemoteRevocations.for_issuer(base),
+        )
+
+    def principal(self, claims: Mapping[str, Any]) -> Principal:
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        roles = frozenset(str(r) for r in claims.get("roles") or [])
+        tenants = claims.get("allowed_tenants")
+        if not isinstance(tenants, list) or not all(isinstance(t, str) for t in tenants):
+            raise Unauthenticated("the token carries no allowed_tenants")
+        jti = claims.get("jti")
+        return Principal(
+            subject=str(claims["sub"]),
+            tenants=frozenset(tenants),
+            scopes=operation_scopes(scopes, roles),
+            roles=roles,
+            expires_at=float(claims["exp"]) + self.verifier.leeway,
+            token_id=jti if isinstance(jti, str) else None,
+        )
+
+    def authenticate(self, connection: HTTPConnection) -> Principal:
+        token = bearer_token(connection)
+        if token is None:
+            raise Unauthenticated(
+                "this request needs an access token from the Identity service: send "
+                "'Authorization: Bearer <token>' (get one with 'workbench token' or by logging in)"
+            )
+        claims = self.verifier.verify(token)
+        check_not_revoked(self.revocations, claims)
+        return self.principal(claims)
+
+    def on_start(self) -> None:
+        start = getattr(self.revocations, "start", None)
+        if start is not None:
+            start()  # poll the revocation list from now on
+        try:
+            self.verifier.refresh()
+            log.info("authentication: JWT from %s", self.verifier.issuer)
+        except BackendUnavailable as exc:
+            # normal while the platform starts (Identity may come up after this service)
+            log.info(
+                "authentication: JWT from %s (keys fetched on the first token)",
+                self.verifier.issuer,
+            )
+            log.debug("JWKS not fetched at start: %s", exc)
+
+
 def authenticator_from_settings(
     settings: Settings, *, no_auth: bool = False, dev_static_token: bool = False
 ) -> Authenticator:
@@ -213,8 +309,6 @@ def authenticator_from_settings(
     if no_auth:
         return NoAuthAuthenticator()
     if not (dev_static_token or settings.dev_static_token):
-        from workbench.identity.verification import JwtAuthenticator
-
         return JwtAuthenticator.from_settings(settings)
     log.warning(
         "development mode: accepting the static WORKBENCH_API_TOKEN instead of Identity JWTs; "

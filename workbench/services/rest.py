@@ -12,7 +12,8 @@ import io
 import json
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, TypeVar
 
@@ -28,10 +29,17 @@ from workbench.ck import CkLibrary
 from workbench.ck.loader import load_library_from_documents, parse_yaml
 from workbench.ck.model import CkModel
 from workbench.errors import NotFound, ValidationError
+from workbench.limits import current_cancellation, current_limits, heavy_slots
 from workbench.messaging.base import EntityEvent, UpdateType, entity_topic
 from workbench.runtime.entity import AssociationInput, Entity, EntityInput, EntityUpdate
-from workbench.runtime.files import export_runtime_file, import_runtime_file
-from workbench.services.access import ReadTenantDep, TenantAccess, TenantDep, service_state
+from workbench.runtime.files import export_runtime_file, import_runtime_document, load_runtime_text
+from workbench.services.access import (
+    CkImportAccess,
+    EntityWriteAccess,
+    ReadAccess,
+    TenantAccess,
+    service_state,
+)
 from workbench.services.streams_rest import router as streams_router
 
 __all__ = ["entity_json", "router"]
@@ -164,6 +172,26 @@ async def _threaded(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await run_in_threadpool(func, *args, **kwargs)
 
 
+@contextmanager
+def _heavy(access: TenantAccess, what: str, *, timeout: bool = False) -> Iterator[None]:
+    """Hold one of the tenant's heavy-request slots (429 when none is free) and, with
+    ``timeout``, limit the time to ``export_timeout_s``; no-op outside a service request."""
+    limits = current_limits()
+    if limits is None:
+        yield
+        return
+    cancellation = current_cancellation()
+    with heavy_slots.hold(access.tenant.id, what, limits):
+        if not timeout or cancellation is None:
+            yield
+            return
+        seconds = limits.export_timeout_s
+        with cancellation.limit_time(
+            seconds, f"{what} (limit {seconds:g} s, WORKBENCH_EXPORT_TIMEOUT_S)"
+        ):
+            yield
+
+
 # ---- Construction Kit ------------------------------------------------------------------------
 
 
@@ -189,7 +217,7 @@ def _library_summaries(access: TenantAccess, compiled: bool) -> list[dict[str, A
 
 @router.get("/ck/libraries", tags=["construction kit"], summary="Libraries the tenant sees")
 async def list_libraries(
-    access: TenantDep, compiled: bool = Query(False, description="Include each compiled library.")
+    access: ReadAccess, compiled: bool = Query(False, description="Include each compiled library.")
 ) -> JSONResponse:
     summaries = await _threaded(_library_summaries, access, compiled)
     stamp = await _threaded(access.tenant.ck.stamp)
@@ -197,7 +225,7 @@ async def list_libraries(
 
 
 @router.get("/ck/stamp", tags=["construction kit"], summary="Model generation (changes on import)")
-async def ck_stamp(access: TenantDep) -> dict[str, list[int]]:
+async def ck_stamp(access: ReadAccess) -> dict[str, list[int]]:
     return {"stamp": list(await _threaded(access.tenant.ck.stamp))}
 
 
@@ -215,7 +243,7 @@ async def ck_stamp(access: TenantDep) -> dict[str, list[int]]:
         }
     },
 )
-async def import_library(request: Request, access: TenantDep) -> JSONResponse:
+async def import_library(request: Request, access: CkImportAccess) -> JSONResponse:
     files = await _uploads(request, MAX_LIBRARY_BYTES)
     library = await _threaded(_library_from_upload, files)
     report = await _threaded(access.tenant.ck.import_library, library)
@@ -227,7 +255,7 @@ async def import_library(request: Request, access: TenantDep) -> JSONResponse:
     tags=["construction kit"],
     summary="Check a library against the tenant's model without importing it",
 )
-async def validate_library(request: Request, access: ReadTenantDep) -> dict[str, Any]:
+async def validate_library(request: Request, access: ReadAccess) -> dict[str, Any]:
     from workbench.ck.loader import dump_library
 
     files = await _uploads(request, MAX_LIBRARY_BYTES)
@@ -250,7 +278,7 @@ async def validate_library(request: Request, access: ReadTenantDep) -> dict[str,
 )
 async def export_library(
     request: Request,
-    access: TenantDep,
+    access: ReadAccess,
     modelId: str,
     format: str | None = Query(None, description="'yaml' (default) or 'json'"),
 ) -> Response:
@@ -268,16 +296,15 @@ async def export_library(
 
 def _import_runtime(access: TenantAccess, files: list[tuple[str, str, bytes]]) -> dict[str, int]:
     totals = {"created": 0, "updated": 0}
-    with tempfile.TemporaryDirectory(prefix="workbench-import-") as folder:
-        for index, (name, content_type, data) in enumerate(files):
-            suffix = ".json" if _is_json(name, content_type) else ".yaml"
-            label = Path(name).stem if name != "body" else "upload"
-            path = Path(folder) / f"{index}-{label}{suffix}"
-            path.write_bytes(data)
-            tenant = access.tenant
-            summary = import_runtime_file(tenant.entities, tenant.model, path)
-            totals["created"] += summary["created"]
-            totals["updated"] += summary["updated"]
+    tenant = access.tenant
+    for name, content_type, data in files:
+        # named as the client named it: errors never show a server path
+        label = "the request body" if name == "body" else repr(PurePosixPath(name).name)
+        short = "body" if name == "body" else PurePosixPath(name).name
+        document = load_runtime_text(data, label, as_json=_is_json(name, content_type))
+        summary = import_runtime_document(tenant.entities, tenant.model, document, label, short)
+        totals["created"] += summary["created"]
+        totals["updated"] += summary["updated"]
     return totals
 
 
@@ -286,7 +313,7 @@ def _import_runtime(access: TenantAccess, files: list[tuple[str, str, bytes]]) -
     tags=["runtime"],
     summary="Import a runtime entity file (YAML or JSON); all or nothing per file",
 )
-async def import_runtime(request: Request, access: TenantDep) -> dict[str, int]:
+async def import_runtime(request: Request, access: EntityWriteAccess) -> dict[str, int]:
     files = await _uploads(request, MAX_RUNTIME_BYTES)
     return await _threaded(_import_runtime, access, files)
 
@@ -314,13 +341,14 @@ def _export_runtime(
 )
 async def export_runtime(
     request: Request,
-    access: TenantDep,
+    access: ReadAccess,
     ckTypeId: str | None = Query(None, description="Only this type and its subtypes."),
     includeArchived: bool = Query(False),
     format: str | None = Query(None, description="'yaml' (default) or 'json'"),
 ) -> Response:
     as_json = _wants_json(request, format)
-    data, count = await _threaded(_export_runtime, access, ckTypeId, includeArchived, as_json)
+    with _heavy(access, "this runtime export", timeout=True):
+        data, count = await _threaded(_export_runtime, access, ckTypeId, includeArchived, as_json)
     media = "application/json" if as_json else "application/yaml"
     return Response(data, media_type=media, headers={"X-Workbench-Entity-Count": str(count)})
 
@@ -389,7 +417,7 @@ def _find(access: TenantAccess, query: FindRequest) -> dict[str, Any]:
 
 
 @router.post("/entities/find", tags=["entities"], summary="A page of entities of a type")
-async def find_entities(access: ReadTenantDep, query: FindRequest) -> Response:
+async def find_entities(access: ReadAccess, query: FindRequest) -> Response:
     return _json(await _threaded(_find, access, query))
 
 
@@ -399,7 +427,7 @@ class CountRequest(BaseModel):
 
 
 @router.post("/entities/count", tags=["entities"], summary="Number of entities matching")
-async def count_entities(access: ReadTenantDep, query: CountRequest) -> dict[str, int]:
+async def count_entities(access: ReadAccess, query: CountRequest) -> dict[str, int]:
     count = await _threaded(access.tenant.entities.count, query.ckTypeId, where=query.where)
     return {"count": count}
 
@@ -410,7 +438,7 @@ class GetManyRequest(BaseModel):
 
 
 @router.post("/entities/get", tags=["entities"], summary="Entities by rtId (missing ones left out)")
-async def get_entities(access: ReadTenantDep, query: GetManyRequest) -> Response:
+async def get_entities(access: ReadAccess, query: GetManyRequest) -> Response:
     found = await _threaded(
         access.tenant.entities.get_many, query.rtIds, include_archived=query.includeArchived
     )
@@ -419,7 +447,7 @@ async def get_entities(access: ReadTenantDep, query: GetManyRequest) -> Response
 
 @router.get("/entities/{rtId}", tags=["entities"], summary="One entity")
 async def get_entity(
-    access: TenantDep,
+    access: ReadAccess,
     rtId: str,
     includeArchived: bool = Query(False),
 ) -> Response:
@@ -430,7 +458,7 @@ async def get_entity(
 @router.get(
     "/entities/by-name/{name}", tags=["entities"], summary="The entity with an rtWellKnownName"
 )
-async def get_by_well_known_name(access: TenantDep, name: str) -> Response:
+async def get_by_well_known_name(access: ReadAccess, name: str) -> Response:
     entity = await _threaded(access.tenant.entities.get_by_well_known_name, name)
     return _json(entity_json(entity))
 
@@ -441,7 +469,7 @@ async def get_by_well_known_name(access: TenantDep, name: str) -> Response:
     summary="Entities linked through an association end (outbound or inbound name)",
 )
 async def navigate(
-    access: TenantDep,
+    access: ReadAccess,
     rtId: str,
     name: str,
     includeArchived: bool = Query(False),
@@ -458,7 +486,7 @@ class LinksRequest(BaseModel):
 
 
 @router.post("/entities/links", tags=["entities"], summary="Associations of entities")
-async def links(access: ReadTenantDep, query: LinksRequest) -> Response:
+async def links(access: ReadAccess, query: LinksRequest) -> Response:
     found = await _threaded(
         access.tenant.entities.links,
         query.rtIds,
@@ -522,7 +550,9 @@ def _keyed_by(value: str) -> Any:
     tags=["entities"],
     summary="Create and update entities in one atomic batch",
 )
-async def apply_entities(request: Request, access: TenantDep, body: ApplyRequest) -> Response:
+async def apply_entities(
+    request: Request, access: EntityWriteAccess, body: ApplyRequest
+) -> Response:
     creates = [
         EntityInput(
             c.ckTypeId,
@@ -583,7 +613,9 @@ def _delete(access: TenantAccess, body: DeleteRequest) -> tuple[list[str], dict[
     tags=["entities"],
     summary="Archive (default) or erase entities; cascade on request",
 )
-async def delete_entities(request: Request, access: TenantDep, body: DeleteRequest) -> Response:
+async def delete_entities(
+    request: Request, access: EntityWriteAccess, body: DeleteRequest
+) -> Response:
     deleted, known = await _threaded(_delete, access, body)
     bus = service_state(request).bus
     topic = entity_topic(access.tenant.id)

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from workbench.errors import ValidationError
-from workbench.services.access import ReadTenantDep, TenantDep
+from workbench.services.access import ReadAccess, StreamWriteAccess
 from workbench.streams.io import CSV_CONVERT, read_ndjson, timestamps_as_text
 
 if TYPE_CHECKING:
@@ -287,7 +287,7 @@ def _encoded(result: StreamResult, fmt: str) -> Response:
 )
 async def aggregate_points(
     request: Request,
-    access: ReadTenantDep,
+    access: ReadAccess,
     ckTypeId: str,
     *,
     from_: Annotated[str, Query(alias="from", description="ISO 8601 start (inclusive).")],
@@ -322,7 +322,7 @@ async def aggregate_points(
 )
 async def downsample_points(
     request: Request,
-    access: ReadTenantDep,
+    access: ReadAccess,
     ckTypeId: str,
     *,
     from_: Annotated[str, Query(alias="from", description="ISO 8601 start (inclusive).")],
@@ -352,7 +352,7 @@ async def downsample_points(
     "/streams/{ckTypeId:path}/columns",
     summary="The stored stream columns of a type",
 )
-async def stream_columns(access: ReadTenantDep, ckTypeId: str) -> dict[str, list[str]]:
+async def stream_columns(access: ReadAccess, ckTypeId: str) -> dict[str, list[str]]:
     streams = await run_in_threadpool(access.tenant.streams, ckTypeId)
     return {"columns": await run_in_threadpool(streams.columns)}
 
@@ -362,7 +362,7 @@ async def stream_columns(access: ReadTenantDep, ckTypeId: str) -> dict[str, list
     summary="Delete stream points in a time range (all when no range is given)",
 )
 async def delete_points(
-    access: TenantDep,
+    access: StreamWriteAccess,
     ckTypeId: str,
     *,
     from_: Annotated[str | None, Query(alias="from")] = None,
@@ -398,7 +398,7 @@ def _required(name: str, value: str) -> datetime:
 )
 async def write_points(
     request: Request,
-    access: TenantDep,
+    access: StreamWriteAccess,
     ckTypeId: str,
     timezone: Annotated[
         str | None, Query(description="Zone of naive timestamps, e.g. Europe/Vienna.")
@@ -430,7 +430,7 @@ async def write_points(
 )
 async def read_points(
     request: Request,
-    access: ReadTenantDep,
+    access: ReadAccess,
     ckTypeId: str,
     *,
     from_: Annotated[
