@@ -30,6 +30,7 @@ INDUSTRY_BASIC_2_1 = FIXTURES / "ck-octo-industry-basic-2.1.0"
 INDUSTRY_ENERGY = FIXTURES / "ck-octo-industry-energy"
 ENERGY_DEMO = FIXTURES / "ck-octo-energy-demo"
 RUNTIME = FIXTURES / "ck-octo-runtime" / "energy.yaml"
+ONE_ELEMENT_FILES = FIXTURES / "ck-octo-one-element-files"
 #: dependency order, as they are imported with ``workbench ck import``
 KITS = (BASIC, INDUSTRY_BASIC_2_0, INDUSTRY_ENERGY, ENERGY_DEMO)
 METER = "65b000000000000000000001"
@@ -194,3 +195,40 @@ def test_industry_basic_2_0_to_2_1_migration_renames_on_data(tenant: workbench.T
     assert [s.params["stepId"] for s in migration.steps] == ["time-becomes-received", "priority"]
     stored = dump_library(tenant.ck.own_libraries()["Industry.Basic"])
     assert stored["migrations"][0]["postValidations"][0]["validationId"] == "no-time-left"
+
+
+def test_one_element_files_are_read_into_ordinary_elements(tenant: workbench.Tenant) -> None:
+    library = load_library(ONE_ELEMENT_FILES)
+    assert library.model_id == "OneFileDemo-0.0.0"
+    assert sorted(library.types) == ["OneFileDemo/Device", "OneFileDemo/Site"]
+    device = library.types["OneFileDemo/Device"]
+    assert device.derived_from == "Basic/NamedEntity"
+    assert [(a.attribute_id, a.name, a.is_optional) for a in device.own_attributes] == [
+        ("OneFileDemo/DeviceCode", "DeviceCode", False),
+        ("OneFileDemo/Level", "Level", True),
+    ]
+    assert library.attributes["OneFileDemo/DeviceCode"].description == "Code printed on the device"
+    assert library.attributes["OneFileDemo/OpenedOn"].value_type.value == "DateTime"  # on a type
+    assert library.attributes["OneFileDemo/Level"].enum_id == "OneFileDemo/Level"
+    level = library.enums["OneFileDemo/Level"]
+    assert [(v.key, v.name) for v in level.values] == [(1, "Low"), (2, "High")]
+    role = library.roles["OneFileDemo/SiteDevices"]
+    multiplicities = (str(role.outbound_multiplicity), str(role.inbound_multiplicity))
+    assert (role.outbound_name, *multiplicities) == ("SiteDevices", "ZeroOrOne", "N")
+    assert [(a.role_id, a.target_type_id) for a in device.own_associations] == [
+        ("OneFileDemo/SiteDevices", "OneFileDemo/Site")
+    ]
+    assert library.types["OneFileDemo/Site"].own_associations == []  # the inbound view
+    read_as = [w for w in library.warnings if "read as a one-element file" in w.message]
+    assert len(read_as) == 5
+    exported = dump_library(library)  # strict in what we produce: ordinary element lists
+    assert {e["typeId"] for e in exported["types"]} == {"Device", "Site"}
+    report = tenant.ck.import_library(library)
+    assert report.added_types == ["OneFileDemo/Device", "OneFileDemo/Site"]
+    site = tenant.entities.create("OneFileDemo/Site", {"name": "North"})
+    device_entity = tenant.entities.create(
+        "OneFileDemo/Device",
+        {"name": "Pump", "deviceCode": "P-1"},
+        associations=[("siteDevices", site.rt_id)],
+    )
+    assert device_entity.attributes["level"] == "Low"  # the default, key 1

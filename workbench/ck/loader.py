@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from workbench.ck.element_files import expand_element_files
 from workbench.ck.findings import Findings
 from workbench.ck.library_parser import ELEMENT_KINDS, LibraryParser
 from workbench.ck.migrations import parse_inline_migrations, parse_migration_documents
@@ -184,6 +185,7 @@ def _build(
 ) -> CkLibrary:
     findings = Findings(strict=strict)
     documents = _without_compiled_copies(documents, location, findings)
+    documents = expand_element_files(documents, location, findings)
     model_docs = [(n, c) for n, c in documents if isinstance(c, Mapping) and "modelId" in c]
     if len(model_docs) != 1:
         names = ", ".join(location(n) for n, _ in model_docs) or "none"
