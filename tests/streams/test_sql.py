@@ -259,3 +259,41 @@ def test_crate_live_sql_and_another_schema_refused() -> None:
             run_stream_sql(store, "SELECT * FROM doc.ts_demo_energy__energymeter")
     finally:
         store.drop()
+
+
+def test_cli(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tests.conftest import DEMO_LIBRARY, DEMO_RUNTIME
+    from workbench.cli import cli
+
+    def run(*args: str) -> Any:
+        result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), *args])
+        return result
+
+    for args in (
+        ("tenant", "create", "acme"),
+        ("ck", "import", "--tenant", "acme", str(DEMO_LIBRARY)),
+        ("rt", "import", "--tenant", "acme", str(DEMO_RUNTIME)),
+    ):
+        assert run(*args).exit_code == 0
+    points = tmp_path / "points.csv"
+    points.write_text(
+        "rtId,timestamp,voltage\n"
+        + "".join(f"{METER_1},2026-01-01T00:0{i}:00Z,{230 + i}\n" for i in range(5)),
+        encoding="utf-8",
+    )
+    written = run("streams", "write", "--tenant", "acme", "--type", METERS, str(points))
+    assert written.exit_code == 0, written.output
+    out = run(
+        "streams",
+        "sql",
+        "--tenant",
+        "acme",
+        "SELECT max(voltage) AS top FROM demo_energy__energymeter",
+    )
+    assert out.exit_code == 0, out.output
+    assert out.stdout.replace('"', '').split() == ["top", "234"]
+    refused = run("streams", "sql", "--tenant", "acme", "INSTALL httpfs")
+    assert refused.exit_code == 1
+    assert "INSTALL is not allowed" in refused.stderr

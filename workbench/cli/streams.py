@@ -1,4 +1,4 @@
-"""``workbench streams ...``: write, read, aggregate and delete stream data; retention."""
+"""``workbench streams ...``: write, read, aggregate, delete, SQL over stream data; retention."""
 
 from __future__ import annotations
 
@@ -390,6 +390,20 @@ def retention_apply(tenant_id: str, now: str | None) -> None:
         or "no retention policies"
     )
     emit(deleted, printer)
+
+
+@wb_command(streams, "sql")
+@_tenant
+@click.argument("query", metavar="SQL")
+@_format
+@_out
+def sql(*, tenant_id: str, query: str, fmt: str | None, out: Path | None) -> None:
+    """Run one read-only SELECT over the tenant's stream views (a view per CK type, named by
+    the type id in double quotes or its short name, e.g. demo_energy__energymeter)."""
+    table = _tenant_with_streams(tenant_id).streams.sql(query, to="arrow")
+    with _writer(out, fmt) as sink:
+        sink.write(table)
+    _finish(out, table.num_rows, "rows")
 
 
 def register(cli: click.Group) -> None:
