@@ -116,7 +116,8 @@ async def run_nodes(nodes: Sequence[Node], context: DataContext, env: ExecutionE
             raise
         except WorkbenchError as exc:
             raise node.error(str(exc)) from exc
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        except Exception as exc:  # a node's own failure: the run fails, the adapter goes on
+            env.log.exception("node failed", extra={"pipeline": env.pipeline_name})
             raise node.error(f"{type(exc).__name__}: {exc}") from exc
         if env.debug:
             env.trace.append(

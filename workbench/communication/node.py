@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
@@ -73,7 +73,7 @@ class ExecutionEnvironment:
     #: hands data to another pipeline of the data flow: (target pipeline rtId, data)
     send_data_event: Callable[[str, Any], Awaitable[None]] | None = None
     #: configuration entities the pipeline uses (``Uses``), as entity dicts
-    configurations: list[Mapping[str, Any]] = field(default_factory=list)
+    configurations: Sequence[Mapping[str, Any]] = field(default_factory=list)
     #: record the data context after each node (the debugging view)
     debug: bool = False
     trace: list[dict[str, Any]] = field(default_factory=list)
