@@ -36,6 +36,7 @@ def _register() -> None:
         admin,
         bench,
         ck,
+        communication,
         demo,
         identity,
         kernels,
@@ -60,6 +61,7 @@ def _register() -> None:
         kernels,
         login,
         admin,
+        communication,
     ):
         module.register(cli)
     from workbench.cli import promote
