@@ -82,8 +82,10 @@ class KernelWatch:
                 self._died(info.si_status if killed else None, None if killed else info.si_status)
                 return
             try:
-                self.last_rss = int(process.memory_info().rss)
-                self.peak_rss = max(self.peak_rss, self.last_rss)
+                rss = int(process.memory_info().rss)
+                if rss:  # a zombie (killed, not yet reaped) reports 0
+                    self.last_rss = rss
+                    self.peak_rss = max(self.peak_rss, rss)
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -157,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     from papermill.engines import papermill_engines
     from papermill.exceptions import PapermillExecutionError
 
+    import warnings
+
     logging.basicConfig(level=logging.WARNING)
+    warnings.filterwarnings("ignore", module="papermill")
     run_dir = Path((argv or sys.argv[1:])[0]).resolve()
     request = json.loads((run_dir / "request.json").read_text(encoding="utf-8"))
     notebook = nbformat.read(run_dir / "notebook.ipynb", as_version=4)
