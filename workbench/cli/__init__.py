@@ -64,9 +64,10 @@ def _register() -> None:
         communication,
     ):
         module.register(cli)
-    from workbench.cli import promote
+    from workbench.cli import bots, promote
 
     promote.register(cli)
+    bots.register(cli)
 
 
 _register()
