@@ -59,6 +59,8 @@ SERVICES: dict[str, ServiceSpec] = {
     ),
     # Panel dashboards; signs users in through Identity, acts through the Asset Repository
     "admin": ServiceSpec("admin", 5005, (("Admin Panel", "/"),)),
+    # scheduled notebook bots; runs reach the Asset Repository with tokens from Identity
+    "bot-service": ServiceSpec("bot-service", 5009, (("bots", "/docs"),)),
     # JupyterHub behind configurable-http-proxy: the proxy's port, the hub's health route
     "hub": ServiceSpec(
         "hub",
