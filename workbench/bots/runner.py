@@ -153,13 +153,12 @@ def _engine(watch: KernelWatch) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     import logging
+    import warnings
 
     import nbformat
     import papermill
     from papermill.engines import papermill_engines
     from papermill.exceptions import PapermillExecutionError
-
-    import warnings
 
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore", module="papermill")
