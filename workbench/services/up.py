@@ -59,6 +59,10 @@ SERVICES: dict[str, ServiceSpec] = {
     ),
     # Panel dashboards; signs users in through Identity, acts through the Asset Repository
     "admin": ServiceSpec("admin", 5005, (("Admin Panel", "/"),)),
+    # adapters register here, get their pipelines, report heartbeats and executions
+    "communication-controller": ServiceSpec(
+        "communication-controller", 5015, (("adapters API", "/docs"),)
+    ),
     # scheduled notebook bots; runs reach the Asset Repository with tokens from Identity
     "bot-service": ServiceSpec("bot-service", 5009, (("bots", "/docs"),)),
     # JupyterHub behind configurable-http-proxy: the proxy's port, the hub's health route
