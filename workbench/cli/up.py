@@ -252,6 +252,7 @@ def _available(service: str) -> bool:
         "asset-repository": "workbench.services.asset_repository",
         "identity": "workbench.services.identity",
         "admin": "panel",
+        "communication-controller": "workbench.services.communication_controller",
         "bot-service": "papermill",
     }[service]
     return importlib.util.find_spec(module) is not None
