@@ -53,29 +53,42 @@ def identity_process(tmp_path: Path) -> Iterator[IdentityProcess]:
     assert secret is not None
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = os.environ | {"WORKBENCH_IDENTITY_ISSUER": url, "WORKBENCH_ADMIN_PASSWORD": "x" * 20}
-    command = [sys.executable, "-m", "workbench", "serve", "identity", "--port", str(port)]
-    log = tmp_path / "identity.log"
+    process = _serve("identity", port, home, url, tmp_path / "identity.log")
+    try:
+        yield IdentityProcess(url, home, secret)
+    finally:
+        _stop(process)
+
+
+def _serve(service: str, port: int, home: Path, issuer: str, log: Path) -> subprocess.Popen[bytes]:
+    """``workbench serve SERVICE`` as its own process, once it answers /healthz."""
+    env = os.environ | {"WORKBENCH_IDENTITY_ISSUER": issuer, "WORKBENCH_ADMIN_PASSWORD": "x" * 20}
+    command = [sys.executable, "-m", "workbench", "serve", service, "--port", str(port)]
     with log.open("w") as output:
         process = subprocess.Popen(
             [*command, "--data-dir", str(home)], env=env, stdout=output, stderr=output
         )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{service} exited: {log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    _stop(process)
+    pytest.fail(f"{service} did not become healthy within 60 s: {log.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the Identity service exited: {log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("the Identity service did not become healthy within 60 s")
-        yield IdentityProcess(url, home, secret)
-    finally:
-        process.terminate()
         process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -178,3 +191,36 @@ def test_rotating_a_client_secret_revokes_its_tokens(
     fresh = _verifier(identity_process.url).verify(_client_token(identity_process, new_secret[0]))
     assert fresh["cgen"] == 1
     assert not poller.revoked(fresh)
+
+
+def test_the_asset_repository_refuses_a_revoked_token_within_2_s(
+    identity_process: IdentityProcess, tmp_path: Path
+) -> None:
+    """End to end, three processes: Identity, the Asset Repository, and this client."""
+    port = free_port()
+    repository = _serve(
+        "asset-repository", port, identity_process.home, identity_process.url, tmp_path / "ar.log"
+    )
+    try:
+        token = _client_token(identity_process)
+        graphql = f"http://127.0.0.1:{port}/tenants/demo/graphql"
+
+        def status() -> int:
+            headers = {"Authorization": f"Bearer {token}"}
+            body = {"query": "{ __typename }"}
+            return httpx.post(graphql, json=body, headers=headers, timeout=10).status_code
+
+        assert status() == 200  # positive twin
+
+        def revoke() -> None:
+            response = httpx.post(
+                f"{identity_process.url}/revoke",
+                data={"token": token},
+                auth=("svc", identity_process.secret),
+            )
+            assert response.status_code == 200, response.text
+
+        assert _latency(revoke, lambda: status() == 401) < LATENCY_LIMIT
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        _stop(repository)
