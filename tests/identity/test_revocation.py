@@ -4,7 +4,8 @@ A real Identity service runs as its own process (``workbench serve identity``) o
 directory; this test process plays the other service: it verifies tokens with the JWKS and a
 :class:`RemoteRevocations` poller, as the Asset Repository does under ``workbench up``. Three
 ways to revoke are measured: ``/revoke`` of an access token, ``/revoke`` of a refresh token (its
-family's access tokens), and rotating the client's secret.
+family's access tokens), and rotating the client's secret. The last test runs the real Asset
+Repository as a third process and measures until its GraphQL endpoint answers 401.
 """
 
 from __future__ import annotations
