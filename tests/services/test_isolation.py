@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -96,40 +97,77 @@ def test_each_tenant_sees_only_its_own_entities(server: ServiceServer) -> None:
         assert refused.status_code == 400  # METER_1 is no entity of tenant other
 
 
-async def _events_seen_by_other(server: ServiceServer) -> list[str]:
-    url = f"{server.ws_url}/tenants/other/graphql"
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-        await ws.send(
-            json.dumps(
-                {"type": "connection_init", "payload": {"Authorization": f"Bearer {OTHER_TOKEN}"}}
-            )
+SUBSCRIPTION = "subscription { demoEnergyEnergyMeterEvents { rtId } }"
+
+
+async def _subscribe(server: ServiceServer, tenant: str, token: str) -> Any:
+    url = f"{server.ws_url}/tenants/{tenant}/graphql"
+    ws = await websockets.connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+    await ws.send(json.dumps(init))
+    assert json.loads(await ws.recv())["type"] == "connection_ack"
+    subscribe = {"id": "s", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}
+    await ws.send(json.dumps(subscribe))
+    return ws
+
+
+async def _touch(
+    server: ServiceServer, tenant: str, token: str, rt_id: str, voltage: float
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        response = await http.post(
+            f"/tenants/{tenant}/entities/apply",
+            json={"updates": [{"rtId": rt_id, "attributes": {"voltage": voltage}}]},
         )
-        await ws.recv()
-        await ws.send(
-            json.dumps(
-                {
-                    "id": "s",
-                    "type": "subscribe",
-                    "payload": {"query": "subscription { demoEnergyEnergyMeterEvents { rtId } }"},
-                }
-            )
-        )
-        await asyncio.sleep(0.3)
-        async with httpx.AsyncClient(
-            base_url=server.url, headers={"Authorization": f"Bearer {ENERGY_TOKEN}"}
-        ) as http:
-            await http.post(
-                "/tenants/energy/entities/apply",
-                json={"updates": [{"rtId": METER_1, "attributes": {"voltage": 250.0}}]},
-            )
-        seen = []
+    assert response.status_code == 200, response.text
+
+
+async def _next_rt_id(ws: Any, timeout: float = 0.5) -> str:
+    message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    assert message["type"] == "next", message
+    return str(message["payload"]["data"]["demoEnergyEnergyMeterEvents"]["rtId"])
+
+
+async def _live(ws: Any, server: ServiceServer, tenant: str, token: str, rt_id: str) -> None:
+    """Wait until the subscription delivers (subscribing completes asynchronously on the
+    server): touch the tenant's own entity until its event arrives. The positive control."""
+    for attempt in range(60):
+        await _touch(server, tenant, token, rt_id, 200.0 + attempt)
         try:
-            while True:
-                message = json.loads(await asyncio.wait_for(ws.recv(), 1.0))
-                seen.append(message["payload"]["data"]["demoEnergyEnergyMeterEvents"]["rtId"])
+            assert (await _next_rt_id(ws)).lower() == rt_id.lower()
+            return
         except TimeoutError:
-            return seen
+            continue
+    raise AssertionError(f"the subscription of {tenant} never delivered")
+
+
+async def _events_seen(server: ServiceServer) -> tuple[list[str], list[str]]:
+    """What each tenant's subscriber sees of a change in energy, fenced by a change in other."""
+    energy = await _subscribe(server, "energy", ENERGY_TOKEN)
+    other = await _subscribe(server, "other", OTHER_TOKEN)
+    try:
+        await _live(energy, server, "energy", ENERGY_TOKEN, METER_1)
+        await _live(other, server, "other", OTHER_TOKEN, OTHER_METER)
+        await _touch(server, "energy", ENERGY_TOKEN, METER_1, 250.0)
+        seen_by_energy = [await _next_rt_id(energy, 10)]  # the change arrives where it belongs
+        # the fence: a change in other after the one in energy; other's subscriber reads its
+        # events in order, so anything of energy it were given would come before the fence
+        await _touch(server, "other", OTHER_TOKEN, OTHER_METER, 251.0)
+        seen_by_other = []
+        while True:
+            rt_id = await _next_rt_id(other, 10)
+            if rt_id.lower() == OTHER_METER.lower():
+                break
+            seen_by_other.append(rt_id)
+        return seen_by_energy, seen_by_other
+    finally:
+        await energy.close()
+        await other.close()
 
 
 def test_subscriptions_do_not_cross_tenants(server: ServiceServer) -> None:
-    assert asyncio.run(_events_seen_by_other(server)) == []
+    seen_by_energy, seen_by_other = asyncio.run(_events_seen(server))
+    assert [r.lower() for r in seen_by_energy] == [METER_1.lower()]  # the positive twin
+    assert seen_by_other == []
