@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         "whose cost grows with the square of repeated fields).",
     )
     graphql_max_depth: int = Field(
-        default=15,
+        default=20,
         description="Deepest nesting of fields in a GraphQL operation (an association hop is "
         "two levels: the association and its items).",
     )

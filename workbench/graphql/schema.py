@@ -28,7 +28,6 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     execute,
-    parse,
     print_schema,
     subscribe,
     validate,
@@ -42,8 +41,8 @@ from workbench.graphql.aggregations import AGGREGATION_TYPE_NAMES, aggregation_a
 from workbench.graphql.construction_kit import CK_QUERY, import_library_field
 from workbench.graphql.context import GraphQLContext, Info
 from workbench.graphql.errors import shape_errors
-from workbench.graphql.executor import FastExecutor
 from workbench.graphql.inputs import InputTypes
+from workbench.graphql.limits import check_operation, guard_operation, parse_document
 from workbench.graphql.mutations import build_runtime_mutation
 from workbench.graphql.resolvers import list_resolver, runtime_entities_resolver
 from workbench.graphql.scalars import list_args
@@ -203,7 +202,7 @@ class TenantSchema:
                 self._documents.move_to_end(query)
                 return cached
         try:
-            document = parse(query)
+            document = parse_document(query)  # within the request's token and field limits
         except GraphQLError as error:
             result: DocumentNode | list[GraphQLError] = [error]
         else:
@@ -233,15 +232,18 @@ class TenantSchema:
                 "TenantSchema.subscribe(), not as a plain request"
             )
             return ExecutionResult(None, shape_errors([error]))
-        result = execute(
-            self.graphql_schema,
-            document,
-            None,
-            context,
-            dict(variables) if variables else None,
-            operation_name,
-            executor_class=FastExecutor,
-        )
+        with guard_operation(
+            self.graphql_schema, document, variables, operation_name, context.tenant.id
+        ) as executor_class:  # depth, aliases, cost, time: see graphql/limits.py
+            result = execute(
+                self.graphql_schema,
+                document,
+                None,
+                context,
+                dict(variables) if variables else None,
+                operation_name,
+                executor_class=executor_class,
+            )
         if not isinstance(result, ExecutionResult):  # only async resolvers would give one
             raise TypeError("a resolver returned an awaitable; resolvers here are synchronous")
         return ExecutionResult(result.data, shape_errors(result.errors))
@@ -271,6 +273,7 @@ class TenantSchema:
         document = self.document(query)
         if isinstance(document, list):
             return ExecutionResult(None, shape_errors(document))
+        check_operation(self.graphql_schema, document, variables, operation_name)
         outcome = subscribe(
             self.graphql_schema,
             document,

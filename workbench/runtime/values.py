@@ -44,6 +44,7 @@ from typing import Any, Literal, overload
 from workbench.ck.model import CkEnum, CkModel, CkRecord, CkType, TypeAttribute, ValueType
 from workbench.ck.naming import graphql_field_name
 from workbench.errors import ErrorCollector, ErrorDetail, NotFound, ValidationError
+from workbench.limits import current_limits, default_limits
 from workbench.query.model import Operator
 
 __all__ = [
@@ -218,9 +219,27 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+#: strings up to this many characters are within any sane size limit (4 UTF-8 bytes each at
+#: most): the fast paths take them without asking for the configured limit
+_FAST_STR = 4096
+
+
+def _check_size(text: str) -> str:
+    """``text`` unless it is over ``max_attribute_bytes`` (UTF-8) of the current limits."""
+    if len(text) > _FAST_STR:
+        limit = (current_limits() or default_limits()).max_attribute_bytes
+        size = len(text) if len(text) * 4 <= limit else len(text.encode("utf-8", "replace"))
+        if size > limit:
+            raise _Invalid(
+                f"is {size:,} bytes long, over the limit of {limit:,} bytes per value "
+                "(WORKBENCH_MAX_ATTRIBUTE_BYTES); store large content as a file or binary link"
+            )
+    return text
+
+
 def _to_string(value: Any, lenient: bool) -> str:
     if isinstance(value, str):
-        return value
+        return _check_size(value)
     if lenient and _is_number(value):
         return str(value)
     raise _Invalid(f"expects a string, got {_show(value)}")
@@ -409,8 +428,9 @@ def _to_point(value: Any) -> dict[str, Any]:
 
 def _to_binary(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return _check_size(base64.b64encode(bytes(value)).decode("ascii"))
     if isinstance(value, str):
+        _check_size(value)
         try:
             decoded = base64.b64decode("".join(value.split()), validate=True)
         except (binascii.Error, ValueError):
@@ -749,7 +769,7 @@ def _fast_converter(model: CkModel, attribute: TypeAttribute) -> _Convert:
     if value_type is ValueType.STRING:
 
         def string(raw: Any) -> Any:
-            return raw if type(raw) is str else general(raw)
+            return raw if type(raw) is str and len(raw) <= _FAST_STR else general(raw)
 
         return string
     if value_type is ValueType.BOOLEAN:
@@ -810,7 +830,7 @@ def _fast_converter(model: CkModel, attribute: TypeAttribute) -> _Convert:
         def strings(raw: Any) -> Any:
             if type(raw) is list:
                 for item in raw:
-                    if type(item) is not str:
+                    if type(item) is not str or len(item) > _FAST_STR:
                         return general(raw)
                 return list(raw)
             return general(raw)
@@ -905,7 +925,7 @@ def _fast_members(
         name = slot.name
         if name in out:
             return None
-        if type(raw) is slot.exact:
+        if type(raw) is slot.exact and (raw.__class__ is bool or len(raw) <= _FAST_STR):  # type: ignore[arg-type]
             out[name] = raw
             continue
         convert = slot.convert

@@ -24,8 +24,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from workbench import __version__
+from workbench.limits import Limits
 from workbench.services.context import RequestContextFilter
 from workbench.services.errors import install_error_handlers
+from workbench.services.health import router as health_router
+from workbench.services.limits import LimitsMiddleware
 from workbench.services.metrics import ServiceMetrics
 from workbench.services.middleware import RequestMiddleware
 
@@ -41,14 +44,15 @@ def service_app(
     routers: Iterable[APIRouter] = (),
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     inner_middleware: Iterable[tuple[Any, dict[str, Any]]] = (),
+    limits: Limits | None = None,
 ) -> FastAPI:
     """A service's FastAPI app with errors, request middleware, health and metrics installed.
 
     ``inner_middleware``: ``(class, options)`` pairs added inside the request middleware (so the
-    request id is known to them), e.g. the audit middleware.
+    request id is known to them), e.g. the audit middleware. ``limits``: the request limits
+    (:class:`~workbench.limits.Limits`, default: from the environment's settings), enforced by
+    :class:`~workbench.services.limits.LimitsMiddleware` just inside the request middleware.
     """
-    from workbench.services import health
-
     app = FastAPI(
         title=title,
         version=__version__,
@@ -61,8 +65,9 @@ def service_app(
     install_error_handlers(app)
     for middleware, options in inner_middleware:
         app.add_middleware(middleware, **options)
+    app.add_middleware(LimitsMiddleware, limits=limits or Limits.from_settings())
     app.add_middleware(RequestMiddleware, metrics=metrics)
-    app.include_router(health.router)
+    app.include_router(health_router)
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     for router in routers:
         app.include_router(router)

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from workbench.client.local import Workbench, open_workbench
 from workbench.graphql import SchemaCache
 from workbench.identity.audit import AuditLog
+from workbench.limits import Limits
 from workbench.messaging.base import MessageBus
 from workbench.messaging.tenants import service_bus
 from workbench.services.app import run_service, service_app
@@ -172,6 +173,7 @@ def create_app(
         lifespan=lifespan,
         # inner to the request middleware, so the request id is known when the entry is written
         inner_middleware=[(AuditMiddleware, {"audit_log": audit_log})],
+        limits=Limits.from_settings(settings),
         routers=[
             sql_router,  # before rest's POST /streams/{ckTypeId}, which would take "sql"
             playground_router,

@@ -48,7 +48,13 @@ _SUFFIXES: dict[str, FileFormat] = {
 #: key columns kept as text when reading files (every accepted spelling): Arrow's inference
 #: would drop the timestamps' offsets or misread odd values; the stream service parses them
 TEXT_KEYS = ("rtId", "rtid", "timeStamp", "timestamp", "time_stamp", "TimeStamp", "Timestamp")
-CSV_CONVERT = pacsv.ConvertOptions(column_types=dict.fromkeys(TEXT_KEYS, pa.string()))
+#: CSV cells that mean "no value": empty and null only; a literal NaN or Infinity is read as the
+#: number and refused by the checks (no store keeps them), not silently dropped
+CSV_NULLS = ["", "null", "NULL"]
+CSV_CONVERT = pacsv.ConvertOptions(
+    column_types=dict.fromkeys(TEXT_KEYS, pa.string()),
+    null_values=CSV_NULLS,
+)
 
 
 def read_ndjson(source: IO[bytes]) -> pa.Table:

@@ -93,6 +93,8 @@ def normalize_points(
     """Check and convert ``data`` (module docstring); a ValidationError lists every problem."""
     zone = _zone(timezone)
     errors = ErrorCollector()
+    # NaN is pandas' marker of a missing value; anywhere else it is a value no store keeps
+    nan_missing = isinstance(data, pd.DataFrame)
     if isinstance(data, pd.DataFrame):
         columns, n = _from_pandas(data, errors)
     elif isinstance(data, pa.Table | pa.RecordBatch):
@@ -159,7 +161,11 @@ def normalize_points(
     stream_columns = []
     for name, (attribute, column) in values.items():
         kind = stream_column_type(attribute.value_type)
-        arrays.append(_convert_values(model, attribute, column, n, zone=zone, errors=errors))
+        arrays.append(
+            _convert_values(
+                model, attribute, column, n, zone=zone, errors=errors, nan_missing=nan_missing
+            )
+        )
         fields.append(pa.field(name, STREAM_ARROW_TYPES[kind]))
         stream_columns.append(StreamColumn(name, kind))
     _raise(errors, ck_type)
@@ -425,6 +431,7 @@ def _convert_values(
     *,
     zone: ZoneInfo | None,
     errors: ErrorCollector,
+    nan_missing: bool = True,
 ) -> pa.Array:
     value_type = attribute.value_type
     name = output_name(attribute.name)
@@ -436,14 +443,15 @@ def _convert_values(
         return _convert_enum(model, attribute, column, errors)
     if not isinstance(column, list):
         array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        fast = _fast_cast(array, value_type, target)
+        fast = _fast_cast(array, value_type, target, nan_missing)
         if fast is not None:
             return fast
         column = array.to_pylist()
     out: list[Any] = []
     for index, value in enumerate(column):
         try:
-            out.append(None if _missing(value) else _convert_scalar(value, value_type))
+            missing = value is None or value is pd.NaT or (nan_missing and _missing(value))
+            out.append(None if missing else _convert_scalar(value, value_type))
         except ValueError as exc:
             out.append(None)
             if len(errors.details) < _MAX_DETAILS * 2:
@@ -451,17 +459,22 @@ def _convert_values(
     return pa.array(out, target)
 
 
-def _fast_cast(array: pa.Array, value_type: ValueType, target: pa.DataType) -> pa.Array | None:
-    """The vectorised conversion, or None when some value needs a closer look."""
+def _fast_cast(
+    array: pa.Array, value_type: ValueType, target: pa.DataType, nan_missing: bool = True
+) -> pa.Array | None:
+    """The vectorised conversion, or None when some value needs a closer look (an infinite
+    value, or a NaN that does not mean "missing")."""
     kind = array.type
     numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
     try:
+        if pa.types.is_floating(kind) and len(array):
+            nan = pc.is_nan(array)
+            if pc.any(pc.is_inf(array)).as_py() or (not nan_missing and pc.any(nan).as_py()):
+                return None
+            array = pc.if_else(nan, pa.scalar(None, kind), array)
         if value_type == ValueType.DOUBLE and (numeric or pa.types.is_null(kind)):
-            out = array.cast(target)
-            return pc.if_else(pc.is_nan(out), pa.scalar(None, target), out) if len(out) else out
+            return array.cast(target)
         if value_type in (ValueType.INT, ValueType.INT64) and (numeric or pa.types.is_null(kind)):
-            if pa.types.is_floating(kind):
-                array = pc.if_else(pc.is_nan(array), pa.scalar(None, kind), array)
             out = array.cast(target)
             if value_type == ValueType.INT and len(out) and out.null_count < len(out):
                 bounds = pc.min_max(out)
@@ -500,9 +513,16 @@ def _convert_scalar(value: Any, value_type: ValueType) -> Any:
         raise ValueError(f"expects a number, got {shown(value)}")
     if value_type == ValueType.DOUBLE:
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"expects a number, got {shown(value)}") from None
+        if not math.isfinite(number):
+            raise ValueError(
+                f"is {shown(value)}, which a stream cannot store: values must be finite "
+                "numbers (no NaN, no Infinity, nothing beyond ±1.8e308); leave a missing "
+                "value out or send null"
+            )
+        return number
     # Int / Int64
     try:
         number = float(value) if isinstance(value, str) else value
