@@ -40,6 +40,7 @@ from workbench.storage.mongo import (
     _decode,
     _encode,
     _field,
+    _value_at,
 )
 
 __all__ = ["aggregate_mongo"]
@@ -323,7 +324,7 @@ class _Steps:
         projection = dict.fromkeys(fields, 1)
         values: dict[str, tuple[Any, ...]] = {}
         for doc in self.store._entities.find({"_id": {"$in": ends}, "archived": False}, projection):
-            values[doc["_id"]] = tuple(_at(doc, f) for f in fields)
+            values[doc["_id"]] = tuple(_value_at(doc, f) for f in fields)
         out: dict[str, list[tuple[Any, ...]]] = {}
         for start, far_ids in (reach or {}).items():
             found = [values[f] for f in sorted(far_ids) if f in values]
@@ -426,14 +427,5 @@ class _Steps:
         for doc in (
             self.store._entities.find(_and(clauses), {field: 1}).sort(field, direction).limit(1)
         ):
-            return _at(doc, field)
+            return _value_at(doc, field)
         return None
-
-
-def _at(document: Document, field: str) -> Any:
-    current: Any = document
-    for part in field.split("."):
-        if not isinstance(current, dict) or part not in current:
-            return None
-        current = current[part]
-    return current
