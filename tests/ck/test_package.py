@@ -55,6 +55,8 @@ def test_system_yaml_is_package_data() -> None:
     ) == [
         "system/associations/roles.yaml",
         "system/attributes/common.yaml",
+        "system/attributes/queries.yaml",
         "system/ckModel.yaml",
         "system/types/entity.yaml",
+        "system/types/queries.yaml",
     ]

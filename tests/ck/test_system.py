@@ -30,6 +30,18 @@ def test_system_elements() -> None:
         "System/DisplayName": ValueType.STRING,
         "System/Description": ValueType.STRING,
         "System/Enabled": ValueType.BOOLEAN,
+        # persisted queries (System/SimpleRtQuery, System/StreamDataQuery)
+        "System/Query.CkTypeId": ValueType.STRING,
+        "System/Query.Columns": ValueType.STRING_ARRAY,
+        "System/Query.FieldFilter": ValueType.STRING,
+        "System/Query.Sorting": ValueType.STRING,
+        "System/Query.NavigationFilterMode": ValueType.STRING,
+        "System/Query.From": ValueType.DATETIME,
+        "System/Query.To": ValueType.DATETIME,
+        "System/Query.Range": ValueType.STRING,
+        "System/Query.Aggregation": ValueType.STRING,
+        "System/Query.Interval": ValueType.STRING,
+        "System/Query.Limit": ValueType.INT,
     }
     parent_child = system.roles["System/ParentChild"]
     assert (parent_child.outbound_name, parent_child.outbound_multiplicity) == (

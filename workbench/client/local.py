@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.ck.model import CkModel
+from workbench.client.tenant_queries import TenantQueries
 from workbench.client.tenant_streams import TenantStreams
 from workbench.errors import ValidationError
 from workbench.runtime.service import EntityService
@@ -135,6 +136,17 @@ class Tenant:
             return self.stream_service.for_type(ck_type_id)
 
         return TenantStreams(for_type, sql)
+
+    @property
+    def queries(self) -> TenantQueries:
+        """Persisted queries (System/SimpleRtQuery, System/StreamDataQuery): ``run(name)``."""
+        from workbench.runtime.queries import run_query
+
+        def run(name_or_rt_id: str, **overrides: Any) -> tuple[list[str], list[Any]]:
+            result = run_query(self, name_or_rt_id, **overrides)
+            return result.columns, result.rows
+
+        return TenantQueries(run)
 
     def drop_backends(self) -> None:
         """Delete every piece of this tenant's data (used by tenant deletion)."""

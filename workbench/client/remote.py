@@ -28,6 +28,7 @@ from workbench.ck import CkLibrary, CkModel, dump_library, resolve_model
 from workbench.ck.loader import load_library_from_documents
 from workbench.client.results import error_from_code as _error
 from workbench.client.results import graphql_result, raise_graphql_errors
+from workbench.client.tenant_queries import TenantQueries, remote_runner
 from workbench.client.tenant_streams import TenantStreams
 from workbench.errors import (
     BackendUnavailable,
@@ -629,6 +630,11 @@ class RemoteTenant:
     @property
     def model(self) -> CkModel:
         return self.ck.model()
+
+    @property
+    def queries(self) -> TenantQueries:
+        """Persisted queries, run by the Asset Repository: ``run(name_or_rt_id)``."""
+        return TenantQueries(remote_runner(self.graphql))
 
     @property
     def streams(self) -> TenantStreams[RemoteTypeStreams]:

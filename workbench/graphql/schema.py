@@ -44,6 +44,7 @@ from workbench.graphql.errors import shape_errors
 from workbench.graphql.inputs import InputTypes
 from workbench.graphql.limits import check_operation, guard_operation, parse_document
 from workbench.graphql.mutations import build_runtime_mutation
+from workbench.graphql.queries import QUERY_TYPE_NAMES, run_query_field
 from workbench.graphql.resolvers import list_resolver, runtime_entities_resolver
 from workbench.graphql.scalars import list_args
 from workbench.graphql.streams import build_stream_mutation, build_stream_query
@@ -108,6 +109,7 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
         "CkRecordInfo",
         "CkImportResult",
         *AGGREGATION_TYPE_NAMES,
+        *QUERY_TYPE_NAMES,
     ):
         names.claim(static, "the fixed part of the schema")
     outputs = OutputTypes(model, names)
@@ -134,6 +136,7 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
         runtime_entities_resolver(outputs.sources),
         description="Entities of any type, by CK type id (subtypes included).",
     )
+    runtime_fields["runQuery"] = run_query_field()
     runtime_query = GraphQLObjectType("RuntimeQuery", runtime_fields)
     query = GraphQLObjectType(
         "Query",
