@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import ExecutionResult
 
 from workbench.graphql.context import GraphQLContext
+from workbench.graphql.extensions import extensions_stamp, with_extensions
 from workbench.graphql.schema import TenantSchema, build_schema
 from workbench.messaging.base import MessageBus
 
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     from workbench.client.local import Tenant
 
 __all__ = ["SchemaCache"]
+
+
+def _stamp(tenant: Tenant) -> tuple[Any, ...]:
+    """What the tenant's schema is built from: its CK model and its deployed extensions."""
+    return (tenant.ck.stamp(), extensions_stamp(tenant))
 
 
 class SchemaCache:
@@ -41,7 +47,7 @@ class SchemaCache:
 
     def get(self, tenant: Tenant) -> TenantSchema:
         """The schema for the tenant's current model."""
-        stamp = tenant.ck.stamp()
+        stamp = _stamp(tenant)
         cached = self._schemas.get(tenant.id)
         if cached is not None and cached.stamp == stamp:
             return cached
@@ -53,7 +59,7 @@ class SchemaCache:
                 return cached
             # the stamp is read before the model: a change in between means a rebuild next time
             model: CkModel = tenant.ck.model()
-            schema = self._builder(model, stamp=stamp)
+            schema = with_extensions(self._builder(model, stamp=stamp), tenant)
             self._schemas[tenant.id] = schema
             self.builds += 1
             return schema
@@ -62,7 +68,7 @@ class SchemaCache:
         """The cached schema when it is for the tenant's current model, else None (never builds:
         for callers that must not wait for a build)."""
         cached = self._schemas.get(tenant.id)
-        if cached is not None and cached.stamp == tenant.ck.stamp():
+        if cached is not None and cached.stamp == _stamp(tenant):
             return cached
         return None
 

@@ -224,7 +224,18 @@ class ArtifactStore:
         os.replace(tmp, folder / "deployment.json")
         with open(folder / "history.jsonl", "a", encoding="utf-8") as log:
             log.write(json.dumps({"action": action, **deployment.to_dict()}) + "\n")
+        marker = self.root / f".deployments.{os.getpid()}.tmp"
+        marker.write_text(f"{artifact.name}@{artifact.version} {state} {now()}", encoding="utf-8")
+        os.replace(marker, self.root / ".deployments")
         return deployment
+
+    def deployments_stamp(self) -> int:
+        """Changes with every deploy, rollback or retire of any promotion of the tenant (one
+        ``stat``: cheap enough for every GraphQL request)."""
+        try:
+            return (self.root / ".deployments").stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def history(self, name: str) -> list[dict[str, Any]]:
         path = self._dir(name) / "history.jsonl"

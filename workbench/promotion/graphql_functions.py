@@ -9,6 +9,7 @@ the artifact and only talks to the worker.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -73,8 +74,7 @@ class FunctionWorker:
         self.starts += 1
         hello = self._read(process, START_TIMEOUT, "starting")
         if not hello.get("ready"):
-            process.kill()
-            process.wait()
+            self._kill(process)
             raise ExtensionFailed(
                 f"the extension's notebook failed while its cells ran: {hello.get('error')}"
             )
@@ -99,6 +99,10 @@ class FunctionWorker:
     def _kill(self, process: subprocess.Popen[str]) -> None:
         process.kill()
         process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
         if self._process is process:
             self._process = None
 
