@@ -176,6 +176,45 @@ def test_consent_is_shown_for_a_client_that_is_not_first_party(
     healthy(identity.url)
 
 
+# ------------------------------------------------------------------ 4. revocation
+
+
+@attack
+def test_a_revoked_access_token_is_refused_by_a_service_within_2_s(
+    identity: IdentityInstance, browser: Browser
+) -> None:
+    """A service's view (the poller the Asset Repository uses, over HTTP); across processes and
+    end to end through the Asset Repository: tests/identity/test_revocation.py."""
+    import time
+
+    from workbench.errors import Unauthenticated
+    from workbench.identity.revocation import RemoteRevocations, check_not_revoked
+    from workbench.identity.verification import JwtVerifier, RemoteJwks
+
+    revocations = RemoteRevocations.for_issuer(identity.url)
+    revocations.refresh()
+    verifier = JwtVerifier(identity.url, "workbench-api", RemoteJwks.for_issuer(identity.url))
+    tokens = _token(browser)
+    claims = verifier.verify(tokens["access_token"])
+    check_not_revoked(revocations, claims)  # positive twin: accepted before the revocation
+    revocations.start()
+    try:
+        revoked = browser.http.post(
+            "/revoke",
+            data={"token": tokens["access_token"], "client_id": "notebook"},
+        )
+        assert revoked.status_code == 200
+        start = time.monotonic()
+        while not revocations.revoked(claims):
+            assert time.monotonic() - start < 2.0, "the revocation took longer than 2 s"
+            time.sleep(0.02)
+        with pytest.raises(Unauthenticated, match="revoked"):
+            check_not_revoked(revocations, claims)
+    finally:
+        revocations.stop()
+    healthy(identity.url)
+
+
 # ------------------------------------------------------------------ 7. login throttling
 
 
