@@ -39,8 +39,8 @@ SELECT json_extract(e.attributes, '$."Kind"') AS k, json_extract(p.attributes, '
        sum(json_extract(e.attributes, '$."Batch"')), avg(json_extract(e.attributes, '$."Batch"')),
        sum(json_extract(e.attributes, '$."Level"')), avg(json_extract(e.attributes, '$."Level"'))
 FROM entities AS e
-LEFT JOIN (associations AS a JOIN entities AS p ON p.rt_id = a.target_rt_id AND p.archived = 0)
-  ON a.source_rt_id = e.rt_id AND a.role_id = 'System/ParentChild'
+LEFT JOIN associations AS a ON a.source_rt_id = e.rt_id AND a.role_id = 'System/ParentChild'
+LEFT JOIN entities AS p ON p.rt_id = a.target_rt_id AND p.archived = 0
 WHERE e.archived = 0 AND e.ck_type_id IN ('Bench.Plant/Sensor')
 GROUP BY k, n ORDER BY k, n
 """

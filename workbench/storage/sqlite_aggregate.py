@@ -2,9 +2,10 @@
 
 The WHERE clause is the one :meth:`SqliteEntityStore.find` uses (same compiler), so filters,
 search, type and archived flags select exactly the same entities. A path across associations
-becomes a ``LEFT JOIN`` of the link and its (non-archived) far end; paths sharing their hops
-share the join. Groups are paged with keyset cursors over the group keys, in an outer query, so
-a deep page costs one statement too.
+becomes a ``LEFT JOIN`` of the link (through the associations index) and one of its far end (by
+primary key), archived far ends left out; paths sharing their hops share the joins. Groups are
+paged with keyset cursors over the group keys, in an outer query, so a deep page costs one
+statement too.
 """
 
 from __future__ import annotations
@@ -56,13 +57,14 @@ class _Joins:
         near_end, far_end = ("source_rt_id", "target_rt_id")
         if direction == "inbound":
             near_end, far_end = far_end, near_end
-        # the link and its live far end are joined together, so that an archived target does
-        # not leave a row behind (the entity then has no value through this hop)
+        # links to archived far ends are left out in the link's own join condition, so an entity
+        # with only such links still gets one row (with no value), and one with a live end and
+        # an archived one is not counted twice; the far end then joins by its primary key
         self.sql.append(
-            f"LEFT JOIN (associations AS {link} JOIN entities AS {far} "
-            f"ON {far}.rt_id = {link}.{far_end} AND {far}.archived = 0) "
-            f"ON {link}.{near_end} = {near_alias}.rt_id "
-            f"AND {link}.role_id = {self.compiler.bind(role_id)}"
+            f"LEFT JOIN associations AS {link} ON {link}.{near_end} = {near_alias}.rt_id "
+            f"AND {link}.role_id = {self.compiler.bind(role_id)} "
+            f"AND {link}.{far_end} NOT IN (SELECT rt_id FROM entities WHERE archived <> 0) "
+            f"LEFT JOIN entities AS {far} ON {far}.rt_id = {link}.{far_end}"
         )
         self.aliases[hops] = far
         return far
