@@ -90,7 +90,10 @@ def _unauthorized(message: str, error: str | None = "invalid_token") -> JSONResp
     return JSONResponse(body, 401, headers={"WWW-Authenticate": challenge})
 
 
-@router.api_route("/userinfo", methods=["GET", "POST"], tags=["oidc"], summary="UserInfo")
+# two routes, not one api_route with both methods: that gives both the same OpenAPI operation id
+# (FastAPI warns, and the schema is invalid)
+@router.get("/userinfo", tags=["oidc"], summary="UserInfo", operation_id="userinfo_get")
+@router.post("/userinfo", tags=["oidc"], summary="UserInfo (POST)", operation_id="userinfo_post")
 async def userinfo(request: Request) -> JSONResponse:
     service = service_of(request)
     try:
