@@ -130,6 +130,12 @@ def adapter() -> None:
     envvar="WORKBENCH_HOME",
     help="Data directory of the embedded bus (when WORKBENCH_BUS_URL is not set).",
 )
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve FromHttpRequest@1 triggers on this port (127.0.0.1) under /<tenant><path>.",
+)
 def adapter_run(
     tenant_id: str,
     adapter_rt_id: str,
@@ -140,6 +146,7 @@ def adapter_run(
     client_secret: str | None,
     identity_url: str | None,
     data_dir: Path | None,
+    http_port: int | None,
 ) -> None:
     """Register with the controller, receive the pipelines, run them until Ctrl-C."""
     from workbench.client.remote import RemoteTenant
@@ -168,6 +175,7 @@ def adapter_run(
             tenant=tenant,
             bus=bus,
             token=token,
+            http_port=http_port,
         )
         try:
             await runtime.run(stop)

@@ -72,6 +72,11 @@ class _PipelineHost:
         return self.runtime.bus.consume(topic, pattern, group=group)
 
     def add_http_route(self, method: str, path: str, fire: Fire) -> None:
+        if self.runtime.http_port is None:
+            raise WorkbenchError(
+                f"FromHttpRequest@1 ({method} {path}) needs the adapter's HTTP endpoint: start "
+                "it with workbench adapter run --http-port PORT"
+            )
         self.runtime.http_routes[(method, path)] = fire
 
 
@@ -89,6 +94,8 @@ class AdapterRuntime:
         token: str | None = None,
         registry: NodeRegistry | None = None,
         token_provider: Callable[[], str | None] | None = None,
+        http_port: int | None = None,
+        http_host: str = "127.0.0.1",
     ) -> None:
         self.controller_url = controller_url
         self.tenant_id = tenant_id
@@ -100,6 +107,8 @@ class AdapterRuntime:
         self._token_provider = token_provider
         self.pipelines: dict[str, DeployedPipeline] = {}
         self.http_routes: dict[tuple[str, str], Fire] = {}
+        self.http_port = http_port
+        self.http_host = http_host
         self.configuration_version = 0
         self.adapter_configuration: Any = None
         self._unsent: list[dict[str, Any]] = []
@@ -113,6 +122,15 @@ class AdapterRuntime:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Stay connected to the controller until ``stop`` is set (reconnecting with backoff)."""
         stop = stop or asyncio.Event()
+        http: asyncio.Task[None] | None = None
+        if self.http_port is not None:
+            from workbench.communication.http_trigger import serve_http_triggers
+
+            http = asyncio.create_task(
+                serve_http_triggers(
+                    self.tenant_id, self.http_routes, self.http_host, self.http_port
+                )
+            )
         delay = 0.2
         while not stop.is_set():
             try:
@@ -128,6 +146,10 @@ class AdapterRuntime:
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 10.0)
         await self.undeploy_all()
+        if http is not None:
+            http.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await http
 
     async def _connect(self, stop: asyncio.Event) -> None:
         import websockets
