@@ -194,3 +194,22 @@ def test_a_year_zero_timestamp_is_a_400(
         assert client.post(
             STREAMS, content=fixed, headers={"Content-Type": content_type}
         ).is_success
+
+
+@attack
+@pytest.mark.parametrize(
+    "body",
+    [b'[{"rtId": "x"}]\n', b"[1, 2]\n", b'\xff\xfe{"rtId": 1}\n'],
+    ids=["array-of-objects", "array-of-numbers", "not-utf8"],
+)
+def test_an_ndjson_body_that_is_not_objects_is_a_400(limited: Limited, body: bytes) -> None:
+    """Found while probing: a first line that is a JSON array (or not UTF-8) answered 500."""
+    with limited() as (server, client):
+        response = client.post(
+            STREAMS, content=body, headers={"Content-Type": "application/x-ndjson"}
+        )
+        _refused(response, 400, "VALIDATION_FAILED")
+        healthy(server)
+        good = b'{"rtId":"6560a1b2c3d4e5f607182932","timeStamp":"2026-01-01T00:00:00Z"}\n'
+        fine = client.post(STREAMS, content=good, headers={"Content-Type": "application/x-ndjson"})
+        assert fine.status_code == 200, fine.text

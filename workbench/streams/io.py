@@ -62,9 +62,11 @@ def read_ndjson(source: IO[bytes]) -> pa.Table:
     first_line = source.readline()
     source.seek(0)
     try:
-        keys = list(json.loads(first_line)) if first_line.strip() else []
-    except (json.JSONDecodeError, TypeError):
-        keys = []
+        first = json.loads(first_line) if first_line.strip() else {}
+    except ValueError:  # not JSON, not UTF-8: Arrow's reader says what is wrong
+        first = {}
+    # a line that is not an object (an array, a number) is Arrow's to refuse, too
+    keys = [k for k in first if isinstance(k, str)] if isinstance(first, dict) else []
     text = [k for k in keys if k.lower().replace("_", "") in ("rtid", "timestamp")]
     options = pajson.ParseOptions(
         explicit_schema=pa.schema([(k, pa.string()) for k in text]),
