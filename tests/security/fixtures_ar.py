@@ -22,6 +22,7 @@ from joserfc.jwk import RSAKey
 
 from tests.conftest import DEMO_LIBRARY
 from tests.identity.conftest import IdentityInstance, identity
+from workbench.identity.revocation import RemoteRevocations
 from workbench.identity.verification import JwtVerifier, RemoteJwks
 from workbench.services.asset_repository import create_app as asset_repository_app
 from workbench.services.auth import JwtAuthenticator
@@ -77,6 +78,11 @@ class Assets:
 
         return list(AuditLog.for_workbench(self.identity.workbench).query(tenant))
 
+    def revoke(self, token_claims: dict[str, Any]) -> None:
+        """Revoke a token at Identity (what /revoke, logout or refresh reuse do)."""
+        tokens = self.identity.service.provider.tokens
+        tokens.revocations.revoke_token(str(token_claims["jti"]), float(token_claims["exp"]))
+
     def meter_names(self) -> set[str]:
         tenant = self.identity.workbench.tenant("demo")
         return {
@@ -125,7 +131,8 @@ def sign(
 @pytest.fixture
 def assets(identity: IdentityInstance) -> Iterator[Assets]:
     """The Asset Repository on the Identity service's data directory; tenant demo holds the
-    Demo.Energy model and one meter. No clock leeway, so expiry tests need not wait 30 s."""
+    Demo.Energy model and one meter. No clock leeway, so expiry tests need not wait 30 s; the
+    revocation list is polled from Identity every second."""
     from tests.conftest import DEMO_RUNTIME
     from workbench.runtime.files import import_runtime_file
 
@@ -133,9 +140,14 @@ def assets(identity: IdentityInstance) -> Iterator[Assets]:
     demo.ck.import_library(DEMO_LIBRARY)
     import_runtime_file(demo.entities, demo.model, DEMO_RUNTIME)
     verifier = JwtVerifier(identity.url, AUDIENCE, RemoteJwks(identity.url + "/jwks"), leeway=0)
-    app = asset_repository_app(workbench=identity.workbench, auth=JwtAuthenticator(verifier))
-    with ServiceServer(app) as server:
-        yield Assets(server.url, identity)
+    revocations = RemoteRevocations.for_issuer(identity.url)  # polled, as across processes
+    auth = JwtAuthenticator(verifier, revocations=revocations)
+    app = asset_repository_app(workbench=identity.workbench, auth=auth)
+    try:
+        with ServiceServer(app) as server:
+            yield Assets(server.url, identity)
+    finally:
+        revocations.stop()
 
 
 class SocketClosed(Exception):

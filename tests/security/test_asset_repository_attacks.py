@@ -257,6 +257,50 @@ def test_ws_mutation_after_the_token_expired_is_refused(assets: Assets) -> None:
     assert "After-Expiry" not in names
 
 
+@attack
+def test_ws_subscription_is_closed_4401_when_the_token_is_revoked(assets: Assets) -> None:
+    token_claims = claims(assets.identity)
+    token = sign(assets.identity, token_claims)
+
+    async def run() -> tuple[SocketClosed, float]:
+        async with _ws(assets, token) as ws:
+            await _subscribed(ws, assets, "s")  # delivers until the revocation
+            revoked_at = time.monotonic()
+            assets.revoke(token_claims)
+            closed = await ws.closed()
+            return closed, time.monotonic() - revoked_at
+
+    closed, latency = asyncio.run(run())
+    assert closed.code == 4401, closed
+    assert "revoked" in closed.reason
+    assert latency < 4.0  # polled every second, checked every second
+    healthy(assets.url)
+
+
+@attack
+def test_ws_operation_after_revocation_is_refused(assets: Assets) -> None:
+    token_claims = claims(assets.identity, roles=["Development"])
+    token = sign(assets.identity, token_claims)
+
+    async def run() -> SocketClosed:
+        async with _ws(assets, token) as ws:
+            first = await ws.result("ok", CREATE, name="Before-Revocation")
+            assert first["type"] == "next", first
+            assets.revoke(token_claims)
+            deadline = time.monotonic() + 5  # the list is polled every second
+            try:
+                while time.monotonic() < deadline:  # until the service's copy has it
+                    message = await ws.result(f"late-{time.monotonic_ns()}", "{ __typename }")
+                    assert message["type"] == "next", message
+            except SocketClosed as closed:
+                return closed
+            raise AssertionError("operations were still accepted 5 s after the revocation")
+
+    closed = asyncio.run(run())
+    assert closed.code == 4401, closed
+    assert "Before-Revocation" in assets.meter_names()
+
+
 def test_ws_client_refreshes_its_token_without_reconnecting(assets: Assets) -> None:
     expires = int(time.time()) + 3
     first = _token(assets, exp=expires)
