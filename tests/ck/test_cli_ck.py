@@ -1,0 +1,56 @@
+"""``workbench ck import/validate`` on the OctoMesh-shaped kits: warnings, ``--strict``, counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.ck.test_octo_kits import BASIC, ENERGY_DEMO, INDUSTRY_BASIC_2_0, INDUSTRY_ENERGY
+from workbench.cli import cli
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Any:
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), *args])
+
+    return invoke
+
+
+def test_import_reports_types_and_grouped_warnings(run: Any) -> None:
+    assert run("tenant", "create", "plant").exit_code == 0
+    result = run("ck", "import", "--tenant", "plant", str(BASIC))
+    assert result.exit_code == 0, result.output
+    assert "imported Basic-2.0.0 into tenant plant (2 types)" in result.stdout
+    assert "2 warning(s) (accepted; --strict makes them errors)" in result.stdout
+    assert "unknown key 'isDataStream' in attribute is kept but not used" in result.stdout
+    data = json.loads(
+        run("ck", "import", "--tenant", "plant", str(INDUSTRY_BASIC_2_0), "--json").stdout
+    )
+    assert (data["modelId"], data["types"], data["warnings"]) == ("Industry.Basic-2.0.0", 3, [])
+
+
+def test_strict_refuses_what_is_otherwise_a_warning(run: Any) -> None:
+    assert run("tenant", "create", "plant").exit_code == 0
+    result = run("ck", "import", "--tenant", "plant", "--strict", str(BASIC))
+    assert result.exit_code == 1
+    assert "an error under --strict" in result.stderr
+    listed = json.loads(run("ck", "list", "--tenant", "plant", "--json").stdout)
+    assert "Basic-2.0.0" not in {row["modelId"] for row in listed}
+
+
+def test_validate_counts_types_per_library_like_import(run: Any) -> None:
+    paths = [str(p) for p in (BASIC, INDUSTRY_BASIC_2_0, INDUSTRY_ENERGY, ENERGY_DEMO)]
+    data = json.loads(run("ck", "validate", *paths, "--json").stdout)
+    assert data["typesByLibrary"] == {
+        "Basic-2.0.0": 2,
+        "Industry.Basic-2.0.0": 3,
+        "Industry.Energy-2.0.0": 2,
+        "Octo.Energy.Demo-0.0.0": 1,
+    }
+    assert data["types"] == 8
+    assert len(data["warnings"]) == 4  # isDataStream, isCollectionRoot, bare modelId, bare dep
