@@ -248,7 +248,8 @@ class BotScheduler:
             since = mine.queued_at if mine is not None else 0.0
             ready = True
             for upstream in schedule.after:
-                last = history.last(upstream)
+                # a skipped (overlapping) run says nothing about the upstream's data
+                last = next((r for r in history.runs(upstream) if r.status != "skipped"), None)
                 if last is None or last.status != "succeeded" or (last.finished_at or 0) < since:
                     ready = False
             if ready:
