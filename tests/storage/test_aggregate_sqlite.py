@@ -43,3 +43,28 @@ def test_one_group_by_statement_with_a_join_per_hop(tmp_path: Path) -> None:
     assert sql.count("GROUP BY") == 1
     # the key and the measure share the hop's joins: the link, then its far end
     assert sql.count("LEFT JOIN") == 2
+
+
+def test_aggregate_index_serves_the_statement_and_keeps_the_answer(tmp_path: Path) -> None:
+    from workbench.testing.entity_aggregate_contract import aggregation_fixture
+
+    store = SqliteEntityStore.open(f"sqlite://{tmp_path}/entities.db")
+    try:
+        aggregation_fixture(store)
+        aggregation = EntityAggregation(
+            METERS, (Measure("sum", POWER, "power"),), group_by=(STATE, PARENT_NAME)
+        )
+        before = store.aggregate(aggregation)
+        assert store.supports_aggregate_indexes()
+        name = store.create_aggregate_index(aggregation)
+        assert name == store.create_aggregate_index(aggregation)  # idempotent
+        sql, params, _keys, _measures = compile_aggregation(store, aggregation)
+        with store._connection() as conn:
+            plan = " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        assert name in plan
+        after = store.aggregate(aggregation)
+        assert [(r.keys, r.count, r.values) for r in after.rows] == [
+            (r.keys, r.count, r.values) for r in before.rows
+        ]
+    finally:
+        store.close()

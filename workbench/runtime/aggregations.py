@@ -179,10 +179,12 @@ def aggregate_entities(
     include_archived: bool = False,
     first: int | None = None,
     after: str | None = None,
+    create_index: bool = False,
 ) -> EntityAggregationResult:
     """Statistics over the entities ``service.find`` would return for the same arguments
     (subtypes included); with ``spec.group_by`` one group per distinct key tuple, paged by
-    ``first``/``after``."""
+    ``first``/``after``. ``create_index`` first creates the store's index for this aggregation
+    (:meth:`EntityStore.create_aggregate_index`; for aggregations that run often)."""
     query = service.build_query(
         ck_type_id,
         where=where,
@@ -200,6 +202,8 @@ def aggregate_entities(
         first=first if keys else None,
         after=after if keys else None,
     )
+    if create_index:
+        service.store.create_aggregate_index(aggregation)
     result = service.store.aggregate(aggregation)
     enum_names = spec.resolve_enum_values_to_names
     key_converters = [_converter(model, k.attribute, enum_names) for k in keys]

@@ -307,10 +307,12 @@ class EntityService(EntityWrites):
         resolve_enum_values_to_names: bool = True,
         first: int | None = None,
         after: str | None = None,
+        create_index: bool = False,
     ) -> Any:
         """Statistics computed by the store, as a pandas DataFrame: one row per group of
         ``group_by`` (one row without), ``count``, then ``<path>_<function>`` columns
-        (see :mod:`workbench.runtime.aggregations`)."""
+        (see :mod:`workbench.runtime.aggregations`). ``create_index``: first create the store's
+        index for this aggregation (SQLite), for aggregations that run often."""
         from workbench.runtime.aggregations import (
             AggregationSpec,
             aggregate_entities,
@@ -329,6 +331,7 @@ class EntityService(EntityWrites):
             include_archived=include_archived,
             first=first,
             after=after,
+            create_index=create_index,
         )
         return aggregation_frame(result)
 

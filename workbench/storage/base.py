@@ -186,6 +186,17 @@ class EntityStore(ABC):
         """Statistics over the entities ``aggregation.query`` selects, computed in the store
         (see :mod:`workbench.query.aggregation` for the semantics every adapter keeps)."""
 
+    def supports_aggregate_indexes(self) -> bool:
+        """True when :meth:`create_aggregate_index` can make an aggregation faster."""
+        return False
+
+    def create_aggregate_index(self, aggregation: EntityAggregation) -> str:
+        """Create an index that serves ``aggregation`` (see :meth:`supports_aggregate_indexes`);
+        returns its name."""
+        raise ValidationError(
+            f"the entity store {self.url} has no aggregate indexes; aggregations run without one"
+        )
+
     def supports_association_measures(self) -> bool:
         """True when measures (not only group keys) may take paths across associations; False
         when the server cannot join (then such a request is a ValidationError saying so)."""

@@ -1255,6 +1255,14 @@ class SqliteEntityStore(EntityStore):
 
         return aggregate_sqlite(self, aggregation)
 
+    def supports_aggregate_indexes(self) -> bool:
+        return True
+
+    def create_aggregate_index(self, aggregation: EntityAggregation) -> str:
+        from workbench.storage.sqlite_aggregate import create_aggregate_index
+
+        return create_aggregate_index(self, aggregation)
+
     def associations(
         self,
         rt_ids: Sequence[str],

@@ -10,6 +10,7 @@ statement too.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ from workbench.storage.sqlite import (
     _Target,
 )
 
-__all__ = ["aggregate_sqlite", "compile_aggregation"]
+__all__ = ["aggregate_sqlite", "compile_aggregation", "create_aggregate_index"]
 
 _SQL_FUNCTIONS = {"count": "count", "avg": "avg", "sum": "sum", "min": "min", "max": "max"}
 
@@ -152,3 +153,27 @@ def aggregate_sqlite(store: SqliteEntityStore, aggregation: EntityAggregation) -
     return AggregationResult(
         rows=out, has_next_page=has_next, end_cursor=out[-1].cursor if out and keys else None
     )
+
+
+def create_aggregate_index(store: SqliteEntityStore, aggregation: EntityAggregation) -> str:
+    """Create (when missing) a partial index on the expressions ``aggregation`` reads from the
+    entity itself, after ``ck_type_id``, so that SQLite answers it from the index alone without
+    parsing a JSON document (about ten times faster at scale). Returns the index name.
+
+    Model indexes (``mdl_*``) are managed by :meth:`SqliteEntityStore.ensure_indexes`; these
+    (``agg_*``) stay until dropped, and cost what any index costs on writes."""
+    paths = [*aggregation.group_by, *(m.target for m in aggregation.measures)]
+    expressions = list(dict.fromkeys(_resolve(p.path, None).sql for p in paths if not p.hops))
+    if any(p.hops for p in paths):
+        expressions.append("rt_id")  # the joins start from it
+    if not expressions:
+        raise ValidationError("the aggregation reads no attribute of the entity to index")
+    digest = hashlib.sha256("|".join(expressions).encode()).hexdigest()[:16]
+    name = f"agg_{digest}"
+    with store._connection() as conn:
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {name} ON entities "
+            f"(ck_type_id, {', '.join(expressions)}) WHERE archived = 0"
+        )
+        conn.execute(f"ANALYZE {name}")
+    return name
