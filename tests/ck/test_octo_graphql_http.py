@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,18 +20,12 @@ QUERY = "{ runtime { rtIndustryEnergyEnergyMeter { items { rtId ckTypeId name } 
 
 
 @pytest.fixture
-def service_wb(tmp_path: Path) -> Iterator[workbench.Workbench]:
-    with workbench.open(tmp_path / "wb") as wb:
-        yield wb
-
-
-@pytest.fixture
-def http(service_wb: workbench.Workbench) -> Iterator[httpx.Client]:
-    plant = service_wb.tenants.create("plant")
+def http(wb: workbench.Workbench) -> Iterator[httpx.Client]:
+    plant = wb.tenants.create("plant")
     for kit in KITS:
         plant.ck.import_library(load_library(kit))
     import_runtime_file(plant.entities, plant.model, RUNTIME)
-    app = create_app(workbench=service_wb, auth=StaticTokenAuthenticator.from_tokens({TOKEN: None}))
+    app = create_app(workbench=wb, auth=StaticTokenAuthenticator.from_tokens({TOKEN: None}))
     with (
         ServiceServer(app) as server,
         httpx.Client(
@@ -74,9 +67,9 @@ def test_energy_meter_query_over_http(http: httpx.Client) -> None:
 
 
 def test_renamed_attributes_after_the_upgrade_over_http(
-    http: httpx.Client, service_wb: workbench.Workbench
+    http: httpx.Client, wb: workbench.Workbench
 ) -> None:
-    service_wb.tenant("plant").ck.import_library(load_library(INDUSTRY_BASIC_2_1))
+    wb.tenant("plant").ck.import_library(load_library(INDUSTRY_BASIC_2_1))
     data = run(http, "{ runtime { rtIndustryBasicAlarm { items { name received priority } } } }")
     assert data == {
         "runtime": {

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,12 +37,11 @@ ALARM = "65b000000000000000000003"
 
 
 @pytest.fixture
-def tenant(tmp_path: Path) -> Iterator[workbench.Tenant]:
-    with workbench.open(tmp_path / "wb") as wb:
-        plant = wb.tenants.create("plant")
-        for kit in KITS:
-            plant.ck.import_library(load_library(kit))
-        yield plant
+def tenant(wb: workbench.Workbench) -> workbench.Tenant:
+    plant = wb.tenants.create("plant")
+    for kit in KITS:
+        plant.ck.import_library(load_library(kit))
+    return plant
 
 
 def messages(library_path: Path) -> list[str]:

@@ -9,7 +9,7 @@ checked when the model is resolved (the closure is not known while one library l
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from workbench.ck.findings import Findings
@@ -77,3 +77,14 @@ class EntryChecks:
             self.findings.add(f"{key} must be a list, not {value!r}", where, element)
             return []
         return copy.deepcopy(value)
+
+    def _mappings(
+        self, entry: Mapping[str, Any], key: str, where: str, element: str, label: str, form: str
+    ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """``(label index, item)`` per mapping in the list ``entry[key]``; others are errors."""
+        for index, item in enumerate(self._list(entry, key, where, element)):
+            what = f"{label} {index}"
+            if not isinstance(item, Mapping):
+                self.findings.add(f"{what} must be {form}", where, element)
+                continue
+            yield what, item

@@ -24,11 +24,8 @@ class IndexParser(EntryChecks):
 
     def _indexes(self, entry: Mapping[str, Any], where: str, element: str) -> list[CkIndex]:
         indexes = []
-        for index, item in enumerate(self._list(entry, "indexes", where, element)):
-            what = f"index {index}"
-            if not isinstance(item, Mapping):
-                self.findings.add(f"{what} must be {{indexType, fields}}", where, element)
-                continue
+        form = "{indexType, fields}"
+        for what, item in self._mappings(entry, "indexes", where, element, "index", form):
             self._keys(item, _INDEX_KEYS, where, element, what)
             try:
                 index_type = IndexType(str(item.get("indexType")))

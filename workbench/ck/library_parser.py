@@ -319,11 +319,10 @@ class LibraryParser(IndexParser):
         self, lib: CkLibrary, entry: Mapping[str, Any], where: str, element: str
     ) -> list[TypeAttribute]:
         members = []
-        for index, item in enumerate(self._list(entry, "attributes", where, element)):
-            what = f"attribute entry {index}"
-            if not isinstance(item, Mapping):
-                self.findings.add(f"{what} must be a mapping with id and name", where, element)
-                continue
+        form = "a mapping with id and name"
+        for what, item in self._mappings(
+            entry, "attributes", where, element, "attribute entry", form
+        ):
             self._keys(item, _MEMBER_KEYS, where, element, what)
             attribute_id = self._ref(item.get("id"), where, element, f"{what} id")
             if attribute_id is None:
@@ -433,13 +432,10 @@ class LibraryParser(IndexParser):
         if "derivedFromCkTypeId" in entry:
             base = self._ref(entry["derivedFromCkTypeId"], where, element, "derivedFromCkTypeId")
         associations = []
-        for index, item in enumerate(self._list(entry, "associations", where, element)):
-            what = f"association {index}"
-            if not isinstance(item, Mapping):
-                self.findings.add(
-                    f"{what} must be {{id: role, targetCkTypeId: type}}", where, element
-                )
-                continue
+        form = "{id: role, targetCkTypeId: type}"
+        for what, item in self._mappings(
+            entry, "associations", where, element, "association", form
+        ):
             self._keys(item, _ASSOCIATION_KEYS, where, element, what)
             role = self._ref(item.get("id"), where, element, f"{what} id")
             target = self._ref(item.get("targetCkTypeId"), where, element, f"{what} targetCkTypeId")
