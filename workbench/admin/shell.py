@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Any
 
 import panel as pn
@@ -26,6 +27,8 @@ from workbench.settings import Settings
 from workbench.tenancy.ids import SYSTEM_TENANT
 
 __all__ = ["PAGE_ROLES", "AdminShell", "token_claims"]
+
+log = logging.getLogger("workbench.admin")
 
 #: the roles that open each page (any one of them); platform pages need a system-tenant token
 PAGE_ROLES: dict[str, frozenset[str]] = {
@@ -91,6 +94,15 @@ class AdminShell(Viewer):
             out.append(page)
         return out
 
+    def guarded_page(self, name: str) -> Any:
+        """``page(name)``, or the reason it cannot open (one failing page never takes the
+        others down)."""
+        try:
+            return self.page(name)
+        except Exception as exc:
+            log.exception("admin page %s failed", name)
+            return pn.pane.Alert(f"The {name} page could not open: {exc}", alert_type="danger")
+
     def page(self, name: str) -> Viewer:
         common = {"api": self.api, "tenants": self.tenants}
         if name == "Tenants":
@@ -115,9 +127,16 @@ class AdminShell(Viewer):
                 "administrator for TenantManagement, UserManagement or AdminPanelManagement.",
                 alert_type="warning",
             )
-        tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width", name="admin-pages")
-        for name in pages:
-            tabs.append((name, pn.panel(lambda name=name: self.page(name), defer_load=False)))
+        # a page is built when its tab is first opened: signing in costs one page, not six
+        holders = [pn.Column(name=name, sizing_mode="stretch_width") for name in pages]
+        tabs = pn.Tabs(*holders, sizing_mode="stretch_width", name="admin-pages")
+
+        def show(index: int) -> None:
+            if not holders[index].objects:
+                holders[index].objects = [self.guarded_page(pages[index])]
+
+        tabs.param.watch(lambda event: show(event.new), "active")
+        show(0)
         header = pn.pane.Markdown(
             f"Signed in as **{self.user}** · roles: {', '.join(sorted(self.roles)) or 'none'} · "
             "[log out](/logout)",

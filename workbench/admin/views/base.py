@@ -12,7 +12,7 @@ from panel.viewable import Viewer
 from workbench.admin.api import AdminApi
 from workbench.errors import WorkbenchError
 
-__all__ = ["AdminView", "text"]
+__all__ = ["AdminView", "choose", "text"]
 
 T = TypeVar("T")
 
@@ -20,6 +20,19 @@ T = TypeVar("T")
 def text(widget: Any) -> str:
     """A text widget's value, stripped ('' when empty)."""
     return str(widget.value or "").strip()
+
+
+def choose(select: Any, options: Any) -> None:
+    """Give ``select`` new ``options`` (a list, or a dict label -> value), keeping its value when
+    it is still offered, else choosing the first option (a select never shows a blank choice
+    while it has options)."""
+    values = list(options.values()) if isinstance(options, dict) else list(options)
+    current = select.value
+    select.options = options
+    if current in values:
+        select.value = current
+    elif values:
+        select.value = values[0]
 
 
 class AdminView(Viewer):

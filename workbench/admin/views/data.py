@@ -11,8 +11,9 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, text
+from workbench.admin.views.base import AdminView, choose, text
 from workbench.ck.model import CkModel
+from workbench.ck.naming import graphql_field_name
 
 __all__ = ["DataView"]
 
@@ -30,9 +31,11 @@ class DataView(AdminView):
         self._model: CkModel | None = None
         self._cursors: list[str | None] = [None]
         self._page: list[dict[str, Any]] = []
-        self.tenant = pn.widgets.Select(name="Tenant", options=list(self.tenants))
+        self.tenant = pn.widgets.Select(
+            name="Tenant", options=list(self.tenants), css_classes=["wb-data-tenant"]
+        )
         self.tenant.param.watch(lambda _e: self.load_model(), "value")
-        self.ck_type = pn.widgets.Select(name="Type", options=[])
+        self.ck_type = pn.widgets.Select(name="Type", options=[], css_classes=["wb-data-type"])
         self.ck_type.param.watch(lambda _e: self.first_page(), "value")
         self.where = pn.widgets.TextInput(
             name="Filter", placeholder="voltage > 230; parent->name EQUALS 'Hall A'"
@@ -56,11 +59,13 @@ class DataView(AdminView):
             name="entities-table",
         )
         self.table.param.watch(lambda _e: self._select(), "selection")
-        self.entity = pn.widgets.Select(name="Entity", options={})
+        self.entity = pn.widgets.Select(name="Entity", options={}, css_classes=["wb-entity"])
         self.entity.param.watch(lambda _e: self._show_entity(), "value")
-        self.attribute = pn.widgets.Select(name="Attribute", options=[])
+        self.attribute = pn.widgets.Select(
+            name="Attribute", options=[], css_classes=["wb-attribute"]
+        )
         self.attribute.param.watch(lambda _e: self._show_value(), "value")
-        self.value = pn.widgets.TextInput(name="New value (JSON or text)")
+        self.value = pn.widgets.TextInput(name="New value (JSON or text)", css_classes=["wb-value"])
         self.save_button = pn.widgets.Button(name="Save", button_type="primary")
         self.save_button.on_click(lambda _e: self.save())
         self.edit_message = pn.pane.Alert("", alert_type="light", visible=False)
@@ -74,7 +79,10 @@ class DataView(AdminView):
         self.plot_button = pn.widgets.Button(name="Plot stream data", button_type="primary")
         self.plot_button.on_click(lambda _e: self.plot())
         self.plot_pane = pn.pane.HoloViews(
-            sizing_mode="stretch_width", height=360, name="stream-plot"
+            css_classes=["wb-stream-plot"],
+            sizing_mode="stretch_width",
+            height=360,
+            name="stream-plot",
         )
         self.load_model()
 
@@ -89,7 +97,7 @@ class DataView(AdminView):
             return
         self._model = model
         concrete = sorted(t for t, ck in model.types.items() if not t.startswith("System"))
-        self.ck_type.options = concrete
+        choose(self.ck_type, concrete)
         if concrete and self.ck_type.value not in concrete:
             self.ck_type.value = concrete[0]
         else:
@@ -152,9 +160,13 @@ class DataView(AdminView):
         more = " (more)" if page["pageInfo"]["hasNextPage"] else ""
         self.page_label.object = f"Page {number} of {page.get('totalCount')} entities{more}"
         self.next_button.disabled = not page["pageInfo"]["hasNextPage"]
-        self.entity.options = {
-            f"{e['attributes'].get('name', e['rtId'])} ({e['rtId']})": e["rtId"] for e in self._page
-        }
+        choose(
+            self.entity,
+            {
+                f"{e['attributes'].get('name', e['rtId'])} ({e['rtId']})": e["rtId"]
+                for e in self._page
+            },
+        )
         self._streams_for_type()
 
     def _select(self) -> None:
@@ -171,8 +183,12 @@ class DataView(AdminView):
         if entity is None or self._model is None:
             return
         ck_type = self._model.types.get(entity["ckTypeId"])
-        names = sorted(ck_type.attributes[a].name for a in ck_type.attributes) if ck_type else []
-        self.attribute.options = names or sorted(entity["attributes"])
+        names = (
+            sorted(graphql_field_name(a.name) for a in ck_type.attributes.values())
+            if ck_type
+            else []
+        )
+        choose(self.attribute, names or sorted(entity["attributes"]))
         self._show_value()
         tenant = self.tenant.value
         links = self.attempt(lambda: self.client.links(tenant, entity["rtId"])) or []
@@ -187,15 +203,18 @@ class DataView(AdminView):
                     f"- {link['roleId']} ← `{link['sourceRtId']}` ({link['sourceCkTypeId']})"
                 )
         self.navigation.object = "\n".join(lines)
-        self.follow.options = {
-            f"{link['roleId']} {link['direction']}": (
-                link["targetRtId"] if link["direction"] == "outbound" else link["sourceRtId"],
-                link["targetCkTypeId"]
-                if link["direction"] == "outbound"
-                else link["sourceCkTypeId"],
-            )
-            for link in links
-        }
+        choose(
+            self.follow,
+            {
+                f"{link['roleId']} {link['direction']}": (
+                    link["targetRtId"] if link["direction"] == "outbound" else link["sourceRtId"],
+                    link["targetCkTypeId"]
+                    if link["direction"] == "outbound"
+                    else link["sourceCkTypeId"],
+                )
+                for link in links
+            },
+        )
 
     def follow_link(self) -> None:
         """Open the entity at the other end of the chosen association."""
@@ -212,10 +231,13 @@ class DataView(AdminView):
         )
         if page and page["items"]:
             self._page = page["items"] + [e for e in self._page if e["rtId"] != rt_id]
-            self.entity.options = {
-                f"{e['attributes'].get('name', e['rtId'])} ({e['rtId']})": e["rtId"]
-                for e in self._page
-            }
+            choose(
+                self.entity,
+                {
+                    f"{e['attributes'].get('name', e['rtId'])} ({e['rtId']})": e["rtId"]
+                    for e in self._page
+                },
+            )
             self.entity.value = rt_id
 
     def _show_value(self) -> None:
@@ -255,7 +277,7 @@ class DataView(AdminView):
             columns = self.client.stream_columns(tenant, ck_type)
         except Exception:  # a type without stream data has no columns to offer
             columns = []
-        skip = {"rtId", "timeStamp", "timestamp", "ckTypeId"}
+        skip = {"rtId", "timeStamp", "timestamp", "bucket", "ckTypeId"}
         self.stream_attributes.options = [c for c in columns if c not in skip]
         if self.stream_attributes.options and not self.stream_attributes.value:
             self.stream_attributes.value = self.stream_attributes.options[:1]
@@ -289,7 +311,8 @@ class DataView(AdminView):
             ).opts(responsive=True, height=340)
             return
         frame = pd.DataFrame(rows)
-        time_column = "timeStamp" if "timeStamp" in frame else "timestamp"
+        # downsampled rows carry their bucket's start; raw points their timeStamp
+        time_column = next(c for c in ("bucket", "timeStamp", "timestamp") if c in frame)
         frame[time_column] = pd.to_datetime(frame[time_column], utc=True).dt.tz_localize(None)
         curves = {}
         for attribute in attributes:
@@ -327,7 +350,7 @@ class DataView(AdminView):
         )
         streams = pn.Card(
             pn.Row(self.stream_attributes, self.stream_days, self.stream_end, self.plot_button),
-            self.plot,
+            self.plot_pane,
             title="Stream data",
             sizing_mode="stretch_width",
         )

@@ -8,7 +8,7 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView
+from workbench.admin.views.base import AdminView, choose
 from workbench.ck.model import CkModel
 from workbench.errors import ValidationError
 
@@ -36,7 +36,13 @@ def type_graph(model: CkModel, *, prefix: str = "") -> hv.Graph:
         for association in ck_type.own_associations:
             if association.target_type_id in shown:
                 edges.append((type_id, association.target_type_id, association.role_id))
-    nodes = hv.Nodes([(x, y, type_id) for type_id, (x, y) in positions.items()], vdims="type")
+    if not positions:
+        return hv.Text(0, 0, f"no types whose id starts with {prefix!r}").opts(
+            responsive=True, height=120, xaxis=None, yaxis=None
+        )
+    nodes = hv.Nodes(
+        [(x, y, type_id, type_id) for type_id, (x, y) in positions.items()], vdims="type"
+    )
     graph = hv.Graph(((pd.DataFrame(edges, columns=["start", "end", "kind"])), nodes), vdims="kind")
     labels = hv.Labels(nodes, ["x", "y"], "type")
     return (graph * labels).opts(
@@ -103,7 +109,7 @@ class ModelsView(AdminView):
         own = [lib["name"] for lib in libraries if not lib.get("inherited")]
         if not self.prefix.value and own:
             self.prefix.value = f"{own[-1].split('-')[0]}/" if "-" in own[-1] else ""
-        self.type_select.options = sorted(model.types)
+        choose(self.type_select, sorted(model.types))
         self._draw_graph()
         self._show_type()
 

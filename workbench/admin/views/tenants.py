@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, text
+from workbench.admin.views.base import AdminView, choose, text
 
 __all__ = ["TenantsView", "tenant_tree"]
 
@@ -97,11 +97,8 @@ class TenantsView(AdminView):
         self._data = data
         self.table.value = tenant_tree(data)
         ids = [t["id"] for t in data]
-        self.new_parent.options = ["", *ids]
-        current = self.selected.value
-        self.selected.options = ids
-        if current in ids:
-            self.selected.value = current
+        choose(self.new_parent, ["", *ids])
+        choose(self.selected, ids)
         self._show_config()
 
     def _show_config(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, text
+from workbench.admin.views.base import AdminView, choose, text
 
 __all__ = ["UsersView"]
 
@@ -18,7 +18,9 @@ class UsersView(AdminView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.tenant = pn.widgets.Select(name="Tenant", options=list(self.tenants))
+        self.tenant = pn.widgets.Select(
+            name="Tenant", options=list(self.tenants), css_classes=["wb-users-tenant"]
+        )
         self.tenant.param.watch(lambda _e: self.refresh(), "value")
         self.users_table = pn.widgets.Tabulator(
             pd.DataFrame(),
@@ -36,13 +38,15 @@ class UsersView(AdminView):
             sizing_mode="stretch_width",
         )
         self.upstreams_view = pn.pane.Markdown("")
-        self.username = pn.widgets.TextInput(name="Username")
+        self.username = pn.widgets.TextInput(name="Username", css_classes=["wb-username"])
         self.email = pn.widgets.TextInput(name="E-mail")
-        self.password = pn.widgets.PasswordInput(name="Initial password (empty: generated)")
+        self.password = pn.widgets.PasswordInput(
+            name="Initial password (empty: generated)", css_classes=["wb-password"]
+        )
         self.create_button = pn.widgets.Button(name="Create user", button_type="primary")
         self.create_button.on_click(lambda _e: self.create_user())
-        self.user = pn.widgets.Select(name="User", options=[])
-        self.role = pn.widgets.Select(name="Role", options=[])
+        self.user = pn.widgets.Select(name="User", options=[], css_classes=["wb-user"])
+        self.role = pn.widgets.Select(name="Role", options=[], css_classes=["wb-role"])
         self.grant_button = pn.widgets.Button(name="Grant role", button_type="primary")
         self.grant_button.on_click(lambda _e: self.change_role(grant=True))
         self.revoke_button = pn.widgets.Button(name="Revoke role")
@@ -55,7 +59,7 @@ class UsersView(AdminView):
         self.client_button = pn.widgets.Button(name="Register confidential client")
         self.client_button.on_click(lambda _e: self.create_client())
         roles = self.attempt(self.client.roles)
-        self.role.options = roles or []
+        choose(self.role, roles or [])
         self._users: list[dict[str, Any]] = []
         self.refresh()
 
@@ -80,10 +84,7 @@ class UsersView(AdminView):
         self.users_table.value = pd.DataFrame(
             rows, columns=["username", "email", "enabled", "roles", "groups"]
         )
-        current = self.user.value
-        self.user.options = [r["username"] for r in rows]
-        if current in self.user.options:
-            self.user.value = current
+        choose(self.user, [r["username"] for r in rows])
         clients = self.attempt(lambda: self.client.clients(tenant)) or []
         self.clients_table.value = pd.DataFrame(
             [
