@@ -219,6 +219,13 @@ def test_rt_aggregate(run: Any) -> None:
         {"state": "Active", "parent->name": "Hall A", "count": 1, "voltage_sum": 231.5},
         {"state": "Faulty", "parent->name": "Hall A", "count": 1, "voltage_sum": None},
     ]
+    indexed = as_json(
+        run(
+            "rt", "aggregate", "--tenant", "acme", "Demo.Energy/Meter", "--group-by", "state",
+            "--create-index", "--json",
+        )
+    )  # fmt: skip
+    assert indexed == [{"state": "Active", "count": 1}, {"state": "Faulty", "count": 1}]
     table = ok(run("rt", "aggregate", "--tenant", "acme", "Demo.Energy/Meter", "--count", "name"))
     assert "name_count" in table.stdout
     bad = run("rt", "aggregate", "--tenant", "acme", "Demo.Energy/Meter", "--sum", "name")

@@ -155,6 +155,11 @@ def _paths_option(name: str, dest: str, what: str) -> Callable[[FC], FC]:
 @click.option("--search-in", multiple=True, default=["name"], show_default=True)
 @click.option("--enum-keys", is_flag=True, help="Show enum keys instead of names.")
 @click.option("--first", type=click.IntRange(min=0), help="Groups to show (default: all).")
+@click.option(
+    "--create-index",
+    is_flag=True,
+    help="First create the store's index for this aggregation (SQLite; for ones run often).",
+)
 def aggregate(
     tenant_id: str,
     type_id: str,
@@ -169,6 +174,7 @@ def aggregate(
     search_in: tuple[str, ...],
     enum_keys: bool,
     first: int | None,
+    create_index: bool,
 ) -> None:
     """Statistics over entities of CKTYPEID, computed by the store (paths as in --filter, e.g.
     'state', 'phaseL1.voltage', 'parent->name')."""
@@ -185,6 +191,7 @@ def aggregate(
         search_paths=search_in,
         resolve_enum_values_to_names=not enum_keys,
         first=first,
+        **({"create_index": True} if create_index else {}),
     )
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
 
