@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.communication import notebook as pipeline_magic
 from workbench.notebook import promote_magic
 from workbench.notebook.display import register_formatters, unregister_formatters
 from workbench.notebook.magics import WorkbenchMagics
@@ -33,6 +34,7 @@ def load_ipython_extension(shell: Any) -> None:
     register_formatters(shell, magics.current_model)
     magics.bind_from_environment()
     promote_magic.register(shell, magics)
+    pipeline_magic.register(shell, magics)  # %%pipeline and wb.pipelines
 
 
 def unload_ipython_extension(shell: Any) -> None:
