@@ -86,7 +86,7 @@ def test_without_a_token_setting_the_service_refuses_to_start(tmp_path: Path) ->
 def test_identity_jwts_are_the_default_and_static_tokens_need_the_dev_flag(
     tmp_path: Path,
 ) -> None:
-    from workbench.identity.verification import JwtAuthenticator
+    from workbench.services.auth import JwtAuthenticator
 
     settings = Settings(home=tmp_path, api_token=SecretStr("abcdefgh12"))
     assert isinstance(authenticator_from_settings(settings), JwtAuthenticator)

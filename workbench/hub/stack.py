@@ -140,8 +140,8 @@ class HubStack:
 
         from workbench.client.local import open_workbench
         from workbench.hub.provisioning import register_hub_client
-        from workbench.identity.verification import JwtAuthenticator
         from workbench.services import asset_repository, identity
+        from workbench.services.auth import JwtAuthenticator
         from workbench.settings import Settings
         from workbench.testing.http import ServiceServer
 

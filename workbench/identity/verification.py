@@ -31,7 +31,6 @@ from workbench.errors import BackendUnavailable, Unauthenticated
 __all__ = [
     "ALGORITHM",
     "JwksSource",
-    "JwtAuthenticator",
     "JwtVerifier",
     "RemoteJwks",
     "StaticJwks",
@@ -207,8 +206,3 @@ class JwtVerifier:
             raise Unauthenticated("the token's issue time is missing or in the future")
         if not isinstance(claims.get("sub"), str):
             raise Unauthenticated("the token has no subject")
-
-
-# the Asset Repository's authenticator moved to the services (workbench.services.auth); this
-# re-export keeps older imports working until their modules import it from there
-from workbench.services.auth import JwtAuthenticator  # noqa: E402

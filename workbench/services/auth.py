@@ -224,7 +224,6 @@ class JwtAuthenticator(Authenticator):
     (:func:`workbench.services.authorization.operation_scopes`); what a route needs is declared
     on the route, not here. ``revocations`` (Identity's revocation list, or a service's polled
     copy of it) is asked on every authentication: a revoked token is Unauthenticated.
-    ``enforce_operations`` is accepted for older callers and ignored.
     """
 
     name = "jwt"
@@ -233,7 +232,6 @@ class JwtAuthenticator(Authenticator):
         self,
         verifier: JwtVerifier,
         *,
-        enforce_operations: bool = True,
         revocations: RevocationCheck | None = None,
     ) -> None:
         self.verifier = verifier

@@ -28,8 +28,7 @@ from workbench.identity.directory import Directory
 from workbench.identity.model import User
 from workbench.identity.provider import HttpRequest, OAuthResponse, Provider
 from workbench.identity.throttle import LoginThrottle
-from workbench.identity.verification import JwtAuthenticator
-from workbench.services.auth import Principal, bearer_token
+from workbench.services.auth import JwtAuthenticator, Principal, bearer_token
 from workbench.services.metrics import ServiceMetrics
 from workbench.settings import Settings
 from workbench.tenancy.ids import SYSTEM_TENANT
@@ -92,7 +91,7 @@ class IdentityService:
 
     def __post_init__(self) -> None:
         # revocation is checked by caller() against the store itself (no polling delay)
-        self.authenticator = JwtAuthenticator(self.provider.verifier, enforce_operations=False)
+        self.authenticator = JwtAuthenticator(self.provider.verifier)
         self.serializer = URLSafeTimedSerializer(self.directory.secret("session"))
         self.templates = Environment(
             loader=FileSystemLoader(str(_TEMPLATES)),

@@ -132,7 +132,8 @@ def identity_login(authenticator: Authenticator) -> IdentityLogin | None:
     and its JWKS address is where this service already reaches Identity.
     """
     try:
-        from workbench.identity.verification import JwtAuthenticator, RemoteJwks
+        from workbench.identity.verification import RemoteJwks
+        from workbench.services.auth import JwtAuthenticator
     except ImportError:  # the identity extra is not installed
         return None
     if not isinstance(authenticator, JwtAuthenticator):
