@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from workbench.errors import Conflict, Forbidden, ValidationError
+from workbench.errors import Conflict, Forbidden, NotFound, ValidationError
 from workbench.identity.ldap import LdapSettings
 from workbench.identity.model import ROLES
 from workbench.identity.upstream import OidcSettings
@@ -205,6 +205,48 @@ async def api_create_client(request: Request, tenantId: str, body: ClientCreate)
     except Conflict:  # registered concurrently
         raise taken from None
     return client.info() | {"clientSecret": secret}
+
+
+class ClientPatch(BaseModel):
+    enabled: bool = Field(description="false: no new tokens, and the issued ones stop working")
+
+
+def _tenant_client(service: Any, tenant_id: str, client_id: str) -> Any:
+    client = service.directory.get_client(client_id)
+    if client is None or client.tenant_id != tenant_id:
+        raise NotFound(f"client {cut(client_id)!r} does not exist in tenant {tenant_id!r}")
+    return client
+
+
+@api.patch("/clients/{clientId}", summary="Disable or enable a client")
+async def api_patch_client(
+    request: Request, tenantId: str, clientId: str, body: ClientPatch
+) -> dict[str, Any]:
+    service = service_of(request)
+    principal = service.caller(request, "UserManagement", tenantId)
+    _tenant_client(service, tenantId, clientId)
+    client = await run_in_threadpool(
+        lambda: service.directory.set_client_enabled(
+            clientId, body.enabled, actor=_actor(principal), request_id=current_request_id()
+        )
+    )
+    info: dict[str, Any] = client.info()
+    return info
+
+
+@api.post("/clients/{clientId}/secret", summary="Rotate a client's secret (shown once)")
+async def api_rotate_client_secret(
+    request: Request, tenantId: str, clientId: str
+) -> dict[str, Any]:
+    service = service_of(request)
+    principal = service.caller(request, "UserManagement", tenantId)
+    _tenant_client(service, tenantId, clientId)
+    secret = await run_in_threadpool(
+        lambda: service.directory.rotate_client_secret(
+            clientId, actor=_actor(principal), request_id=current_request_id()
+        )
+    )
+    return {"clientId": clientId, "clientSecret": secret}
 
 
 @api.get("/upstreams", summary="Upstream identity providers (secrets left out)")
