@@ -215,6 +215,33 @@ def test_an_adapter_never_gets_another_tenants_configuration(platform: dict[str,
     assert listed.status_code == 403
 
 
+def test_dataflow_status_and_trigger_reload(platform: dict[str, Any]) -> None:
+    url, wb = platform["url"], platform["wb"]
+    tenant = wb.tenant("plant-a")
+    adapter_id, pipeline_id = platform["ids"]["plant-a"]
+    flow_id = tenant.entities.navigate(pipeline_id, "parent")[0].rt_id
+    tenant.entities.create(
+        "System.Communication/PipelineTrigger",
+        {"name": "every minute", "enabled": True, "cronExpression": "0 * * * * ?"},
+        associations=[
+            ("System/ParentChild", flow_id),
+            ("System.Communication/Triggers", pipeline_id),
+        ],
+    )
+    headers = {"Authorization": f"Bearer {TOKEN_A}"}
+    flow = httpx.get(f"{url}/tenants/plant-a/dataflows/{flow_id}", headers=headers).json()
+    assert [p["rtId"] for p in flow["pipelines"]] == [pipeline_id]
+    assert flow["pipelines"][0]["adapterRtId"] == adapter_id
+    assert flow["triggers"][0]["cronExpression"] == "0 * * * * ?"
+    deployed = httpx.post(
+        f"{url}/tenants/plant-a/dataflows/{flow_id}/deploy", headers=headers
+    ).json()
+    assert deployed == {"rtId": flow_id, "pushedTo": [], "notConnected": [adapter_id]}
+    schedules = httpx.post(f"{url}/tenants/plant-a/triggers/deploy", headers=headers).json()
+    assert schedules[0]["pipelineRtId"] == pipeline_id
+    assert schedules[0]["nextFire"].endswith(":00+00:00")
+
+
 def test_validate_and_nodes_routes(platform: dict[str, Any]) -> None:
     url = platform["url"]
     headers = {"Authorization": f"Bearer {TOKEN_A}"}

@@ -397,6 +397,62 @@ def adapters_deploy(tenant_id: str, rt_id: str, controller_url: str, token: str 
     )
 
 
+@click.group("dataflows")
+def dataflows() -> None:
+    """Data flows: their pipelines, adapters and triggers."""
+
+
+@dataflows.command("status")
+@_TENANT
+@click.argument("rt_id")
+@_CONTROLLER
+@_TOKEN
+def dataflows_status(tenant_id: str, rt_id: str, controller_url: str, token: str | None) -> None:
+    """The data flow's pipelines with their deployment and adapter states, and its triggers."""
+    flow = _controller_call(controller_url, token, "GET", f"/tenants/{tenant_id}/dataflows/{rt_id}")
+
+    def human(c: Any) -> None:
+        c.print(f"[bold]{flow.get('name')}[/] ({rt_id})")
+        for p in flow["pipelines"]:
+            c.print(
+                f"  pipeline {p['rtId']} {p.get('name')!s:<20} {p['deploymentState']:<10} "
+                f"adapter {p.get('adapterRtId')} {p.get('communicationState') or '-'}/"
+                f"{p.get('configurationState') or '-'}"
+            )
+        for t in flow["triggers"]:
+            c.print(f"  trigger  {t['rtId']} {t.get('cronExpression')} -> {t.get('pipelineRtId')}")
+
+    emit(flow, human)
+
+
+@dataflows.command("deploy")
+@_TENANT
+@click.argument("rt_id")
+@_CONTROLLER
+@_TOKEN
+def dataflows_deploy(tenant_id: str, rt_id: str, controller_url: str, token: str | None) -> None:
+    """Push the configuration to every connected adapter of the data flow."""
+    emit(
+        _controller_call(
+            controller_url, token, "POST", f"/tenants/{tenant_id}/dataflows/{rt_id}/deploy"
+        )
+    )
+
+
+@click.group("triggers")
+def triggers() -> None:
+    """Pipeline triggers (cron schedules fired by the controller)."""
+
+
+@triggers.command("deploy")
+@_TENANT
+@_CONTROLLER
+@_TOKEN
+def triggers_deploy(tenant_id: str, controller_url: str, token: str | None) -> None:
+    """Reload the tenant's triggers now and show their next fire times."""
+    emit(_controller_call(controller_url, token, "POST", f"/tenants/{tenant_id}/triggers/deploy"))
+
+
 def register(cli: click.Group) -> None:
-    for group in (adapter, adapters, pipelines):
+    for group in (adapter, adapters, pipelines, dataflows, triggers):
         cli.add_command(group)

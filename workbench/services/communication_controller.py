@@ -23,6 +23,7 @@ from workbench.communication import default_registry, validate_pipeline
 from workbench.errors import Conflict, WorkbenchError
 from workbench.messaging.base import MessageBus
 from workbench.messaging.tenants import service_bus
+from workbench.services import communication_controller_dataflows
 from workbench.services.access import EntityWriteAccess, ReadAccess, requires
 from workbench.services.app import run_service, service_app
 from workbench.services.auth import Authenticator, authenticator_from_settings
@@ -251,7 +252,7 @@ def create_app(
         service=controller,
         metrics=controller.metrics,
         lifespan=lifespan,
-        routers=[router],
+        routers=[router, communication_controller_dataflows.router],
     )
 
 

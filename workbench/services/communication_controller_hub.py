@@ -254,21 +254,23 @@ class AdapterHub:
 
     async def _follow(self, tenant: Any) -> None:
         subscription = self.bus.subscribe(entity_topic(tenant.id), "#")
-        await self._reload_schedules(tenant)
+        await self.reload_schedules(tenant)
         try:
             async for event in subscription:
                 if isinstance(event, EntityEvent) and event.ck_type_id in CONFIGURATION_TYPES:
                     await asyncio.sleep(0.05)  # let a batch of changes land first
                     await self.push_tenant(tenant.id)
-                    await self._reload_schedules(tenant)
+                    await self.reload_schedules(tenant)
         finally:
             await subscription.close()
 
-    async def _reload_schedules(self, tenant: Any) -> None:
+    async def reload_schedules(self, tenant: Any) -> list[TriggerSchedule]:
+        """Load the tenant's enabled PipelineTriggers (the cron loop fires them)."""
         try:
             self._schedules[tenant.id] = await asyncio.to_thread(trigger_schedules, tenant)
         except WorkbenchError as exc:
             log.warning("cannot load pipeline triggers", extra={"error": str(exc)})
+        return list(self._schedules.get(tenant.id, []))
 
     # ---- executions
 
