@@ -70,6 +70,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         found = re.search(r"demo login: demo / (\S+)", output)
         assert found, output
         assert process.stdout is not None
+
         def relay(stream: Any = process.stdout) -> None:
             with (home / "up.log").open("w") as log:  # the services' output, for debugging
                 for line in stream:

@@ -59,6 +59,14 @@ def test_platform_admin_creates_a_tenant_and_a_user_with_a_role(
             return "UserManagement" in Directory.for_workbench(wb).get_user("demo", "erika").roles
 
     assert _eventually(granted)
+    # a confidential client: its secret shown once, then rotated
+    page.locator(".wb-client-id input").fill("demo-reader")
+    page.get_by_role("button", name="Register confidential client").click()
+    page.get_by_text("Secret (shown once)").first.wait_for(timeout=60_000)
+    assert _eventually(lambda: "demo-reader" in page.locator(".wb-client select").inner_text())
+    page.locator(".wb-client select").select_option("demo-reader")
+    page.get_by_role("button", name="Rotate secret").click()
+    page.get_by_text("New secret of").first.wait_for(timeout=60_000)
 
 
 def test_tenant_owner_sees_their_tenant_only_edits_an_entity_and_plots_stream_data(

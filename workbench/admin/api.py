@@ -202,6 +202,17 @@ class AdminApi:
         )
         return result
 
+    def rotate_client_secret(self, tenant_id: str, client_id: str) -> str:
+        """A new secret for a confidential client (the old one stops working at once)."""
+        data = self._identity("POST", f"/api/tenants/{tenant_id}/clients/{client_id}/secret")
+        return str(data["clientSecret"])
+
+    def set_client_enabled(self, tenant_id: str, client_id: str, enabled: bool) -> dict[str, Any]:
+        result: dict[str, Any] = self._identity(
+            "PATCH", f"/api/tenants/{tenant_id}/clients/{client_id}", json={"enabled": enabled}
+        )
+        return result
+
     def upstreams(self, tenant_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._identity("GET", f"/api/tenants/{tenant_id}/upstreams")
         return result

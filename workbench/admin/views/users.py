@@ -55,9 +55,15 @@ class UsersView(AdminView):
         self.toggle_button.on_click(lambda _e: self.toggle_user())
         self.reset_button = pn.widgets.Button(name="Reset password")
         self.reset_button.on_click(lambda _e: self.reset_password())
-        self.client_id = pn.widgets.TextInput(name="New client id")
+        self.client_id = pn.widgets.TextInput(name="New client id", css_classes=["wb-client-id"])
         self.client_button = pn.widgets.Button(name="Register confidential client")
         self.client_button.on_click(lambda _e: self.create_client())
+        self.client_select = pn.widgets.Select(name="Client", options=[], css_classes=["wb-client"])
+        self.rotate_button = pn.widgets.Button(name="Rotate secret")
+        self.rotate_button.on_click(lambda _e: self.rotate_secret())
+        self.client_toggle = pn.widgets.Button(name="Disable / enable client")
+        self.client_toggle.on_click(lambda _e: self.toggle_client())
+        self._clients: list[dict[str, Any]] = []
         roles = self.attempt(self.client.roles)
         choose(self.role, roles or [])
         self._users: list[dict[str, Any]] = []
@@ -86,18 +92,21 @@ class UsersView(AdminView):
         )
         choose(self.user, [r["username"] for r in rows])
         clients = self.attempt(lambda: self.client.clients(tenant)) or []
+        self._clients = clients
+        choose(self.client_select, [str(c.get("clientId")) for c in clients])
         self.clients_table.value = pd.DataFrame(
             [
                 {
                     "clientId": c.get("clientId"),
                     "public": c.get("public"),
                     "firstParty": c.get("firstParty"),
+                    "enabled": c.get("enabled", True),
                     "grants": ", ".join(c.get("grantTypes") or []),
                     "roles": ", ".join(c.get("roles") or []),
                 }
                 for c in clients
             ],
-            columns=["clientId", "public", "firstParty", "grants", "roles"],
+            columns=["clientId", "public", "firstParty", "enabled", "grants", "roles"],
         )
         upstreams = self.attempt(lambda: self.client.upstreams(tenant)) or []
         self.upstreams_view.object = (
@@ -167,6 +176,32 @@ class UsersView(AdminView):
             self.message.alert_type, self.message.visible = "success", True
             self.refresh()
 
+    def rotate_secret(self) -> None:
+        tenant, client_id = self.tenant.value, self.client_select.value
+        secret = self.attempt(lambda: self.client.rotate_client_secret(tenant, client_id))
+        if secret is not None:
+            self.message.object = (
+                f"New secret of **{client_id}** (shown once; the old one no longer works): "
+                f"`{secret}`"
+            )
+            self.message.alert_type, self.message.visible = "success", True
+
+    def toggle_client(self) -> None:
+        tenant, client_id = self.tenant.value, self.client_select.value
+        current = next((c for c in self._clients if c.get("clientId") == client_id), None)
+        if current is None:
+            return
+        enable = not current.get("enabled", True)
+        state = "enabled" if enable else "disabled (its tokens stop working)"
+        if (
+            self.attempt(
+                lambda: self.client.set_client_enabled(tenant, client_id, enable),
+                done=f"Client **{client_id}** {state}.",
+            )
+            is not None
+        ):
+            self.refresh()
+
     def __panel__(self) -> pn.viewable.Viewable:
         create = pn.Card(
             self.username,
@@ -187,6 +222,7 @@ class UsersView(AdminView):
         clients = pn.Card(
             self.clients_table,
             pn.Row(self.client_id, self.client_button),
+            pn.Row(self.client_select, self.rotate_button, self.client_toggle),
             "### Upstream identity providers",
             self.upstreams_view,
             title="Clients and upstream providers",
