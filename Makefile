@@ -55,7 +55,7 @@ $(KERNEL_STAMP): $(BIN)/uv requirements.lock pyproject.toml
 		{ split($$1, n, "=="); if (!(n[1] in skip)) print }' kernels/overrides.txt \
 		requirements.lock > $(KERNEL_VENV)/constraints.txt
 	$(BIN)/uv pip install --quiet --python $(KERNEL_VENV)/bin/python \
-		-c $(KERNEL_VENV)/constraints.txt -c kernels/overrides.txt -e '.[notebook,hub]' panel
+		-c $(KERNEL_VENV)/constraints.txt -c kernels/overrides.txt -e '.[notebook,hub,communication]' panel
 	chmod -R a+rX $(KERNEL_VENV)
 	@touch $@
 
