@@ -10,6 +10,7 @@ that token and the Asset Repository URL, never the service's own credentials or 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from pathlib import Path
@@ -27,8 +28,15 @@ log = logging.getLogger("workbench.bots.credentials")
 BOT_ROLES = ("Development", "StreamDataWriter")
 
 
-def bot_client_id(tenant_id: str, name: str) -> str:
-    return f"bot.{tenant_id}.{name}"
+def bot_client_id(tenant_id: str, name: str, roles: tuple[str, ...] = ()) -> str:
+    """``bot.<tenant>.<name>``; a bot with extra roles gets a client of its own per role set
+    (``bot.<tenant>.<name>.r-<hash>``), so a new version asking for other roles never inherits
+    the old client's."""
+    base = f"bot.{tenant_id}.{name}"
+    if not roles:
+        return base
+    digest = hashlib.sha256(",".join(sorted(set(roles))).encode()).hexdigest()[:8]
+    return f"{base}.r-{digest}"
 
 
 class BotCredentials:
@@ -40,15 +48,15 @@ class BotCredentials:
         self.token_url = token_url
         self._lock = threading.Lock()
 
-    def _secret_file(self, tenant_id: str, name: str) -> Path:
-        return Path(self.workbench.home) / "secrets" / "bots" / tenant_id / name
+    def _secret_file(self, tenant_id: str, client_id: str) -> Path:
+        return Path(self.workbench.home) / "secrets" / "bots" / tenant_id / client_id
 
-    def _client_secret(self, tenant_id: str, name: str) -> tuple[str, str]:
+    def _client_secret(self, tenant_id: str, name: str, roles: tuple[str, ...]) -> tuple[str, str]:
         from workbench.identity.directory import Directory
         from workbench.secret_files import read_or_create_secret
 
-        client_id = bot_client_id(tenant_id, name)
-        path = self._secret_file(tenant_id, name)
+        client_id = bot_client_id(tenant_id, name, roles)
+        path = self._secret_file(tenant_id, client_id)
         with self._lock:
             directory = Directory.for_workbench(self.workbench)
             if directory.get_client(client_id) is None or not path.is_file():
@@ -59,7 +67,7 @@ class BotCredentials:
                         name=f"Bot {name} of {tenant_id}",
                         grant_types=["client_credentials"],
                         scopes=["workbench_api"],
-                        roles=BOT_ROLES,
+                        roles=sorted({*BOT_ROLES, *roles}),
                         actor="bot-service",
                     )
                 else:
@@ -69,9 +77,9 @@ class BotCredentials:
                 read_or_create_secret(path, lambda: secret)
             return client_id, read_or_create_secret(path, lambda: "")
 
-    def token(self, tenant_id: str, name: str) -> str:
+    def token(self, tenant_id: str, name: str, roles: tuple[str, ...] = ()) -> str:
         """A fresh access token of the bot's client (from the Identity token endpoint)."""
-        client_id, secret = self._client_secret(tenant_id, name)
+        client_id, secret = self._client_secret(tenant_id, name, roles)
         try:
             response = httpx.post(
                 self.token_url,
@@ -91,10 +99,10 @@ class BotCredentials:
             )
         return str(response.json()["access_token"])
 
-    def environment(self, tenant_id: str, name: str) -> dict[str, str]:
+    def environment(self, tenant_id: str, name: str, roles: tuple[str, ...] = ()) -> dict[str, str]:
         return {
             "WORKBENCH_API_URL": self.api_url,
-            "WORKBENCH_API_TOKEN": self.token(tenant_id, name),
+            "WORKBENCH_API_TOKEN": self.token(tenant_id, name, roles),
         }
 
 
@@ -104,7 +112,7 @@ class InProcessCredentials:
     def __init__(self, home: Path) -> None:
         self.home = home
 
-    def environment(self, tenant_id: str, name: str) -> dict[str, str]:
+    def environment(self, tenant_id: str, name: str, roles: tuple[str, ...] = ()) -> dict[str, str]:
         return {"WORKBENCH_HOME": str(self.home)}
 
 
@@ -115,5 +123,5 @@ class StaticTokenCredentials:
         self.api_url = api_url
         self._token = token
 
-    def environment(self, tenant_id: str, name: str) -> dict[str, str]:
+    def environment(self, tenant_id: str, name: str, roles: tuple[str, ...] = ()) -> dict[str, str]:
         return {"WORKBENCH_API_URL": self.api_url, "WORKBENCH_API_TOKEN": self._token}

@@ -28,7 +28,9 @@ log = logging.getLogger("workbench.bots.runs")
 
 
 class Credentials(Protocol):
-    def environment(self, tenant_id: str, name: str) -> dict[str, str]: ...
+    def environment(
+        self, tenant_id: str, name: str, roles: tuple[str, ...] = ()
+    ) -> dict[str, str]: ...
 
 
 @dataclass
@@ -76,7 +78,7 @@ class BotRunner:
             record.attempts = attempt
             folder = run_dir if attempt == 1 else run_dir / f"attempt-{attempt}"
             try:
-                env = self.credentials.environment(record.tenant, record.bot)
+                env = self.credentials.environment(record.tenant, record.bot, settings.roles)
             except WorkbenchError as exc:
                 record.status, record.error, record.reason = "failed", exc.message, "credentials"
             else:

@@ -143,6 +143,9 @@ class BotSettings:
     alert_webhooks: tuple[str, ...] = ()
     alert_emails: tuple[str, ...] = ()
     alert_on: tuple[str, ...] = ("failure",)
+    #: roles the bot's client holds beyond Development and StreamDataWriter (a restore bot
+    #: needs DataModelManagement to import libraries)
+    roles: tuple[str, ...] = ()
 
     @classmethod
     def from_options(cls, notebook: Mapping[str, Any], options: Mapping[str, Any]) -> BotSettings:
@@ -176,11 +179,17 @@ class BotSettings:
             alert_webhooks=tuple(data.get("alert_webhooks") or ()),
             alert_emails=tuple(data.get("alert_emails") or ()),
             alert_on=tuple(data.get("alert_on") or ("failure",)),
+            roles=tuple(data.get("roles") or ()),
         )
         if settings.overlap not in ("skip", "queue"):
             raise ValidationError(f"overlap {settings.overlap!r}: use skip or queue")
         if settings.missed not in ("skip", "catch-up"):
             raise ValidationError(f"missed-run policy {settings.missed!r}: use skip or catch-up")
+        from workbench.identity.model import ROLES
+
+        unknown = [r for r in settings.roles if r not in ROLES]
+        if unknown:
+            raise ValidationError(f"unknown role(s) {', '.join(unknown)}; use {', '.join(ROLES)}")
         if settings.concurrency < 1 or settings.retries < 0:
             raise ValidationError("concurrency must be at least 1 and retries at least 0")
         return settings

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from workbench.errors import NotFound
+from workbench.errors import Forbidden, NotFound
 from workbench.services.access import EntityWriteAccess, ReadAccess, service_state
 from workbench.services.authorization import CK_IMPORT_SCOPE
 
@@ -147,10 +147,28 @@ class PromoteBody(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+def _check_roles(principal: Any, roles: Any) -> None:
+    """A bot may hold extra roles only when the one promoting it holds them (static-token and
+    no-auth principals carry no roles and may grant any)."""
+    if not principal.roles and (principal.anonymous or principal.subject.startswith("static")):
+        return
+    missing = sorted(set(roles) - set(principal.roles))
+    if missing:
+        raise Forbidden(
+            f"{principal.subject} may not give a bot the role(s) {', '.join(missing)} it does "
+            "not hold itself; ask a tenant owner to promote it"
+        )
+
+
 @router.post("/promotions", tags=["promotions"], summary="Promote a notebook")
 def promote(request: Request, access: EntityWriteAccess, body: PromoteBody) -> dict[str, Any]:
     if body.kind == "ck":
         access.principal.check_scope(CK_IMPORT_SCOPE)
+    if body.kind == "bot":
+        from workbench.bots.schedules import BotSettings
+
+        settings = BotSettings.from_options(body.notebook, body.options)
+        _check_roles(access.principal, settings.roles)
     service = service_state(request)
     result = service.promotions.promote(
         access.tenant.id,
