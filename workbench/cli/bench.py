@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "schema-build": ("workbench.bench.graphql", "schema_build"),
     "hub-spawn": ("workbench.bench.hub", "hub_spawn"),
     "bus": ("workbench.bench.bus", "bus"),
+    "bot-overhead": ("workbench.bench.bots", "bot_overhead"),
 }
 
 
