@@ -36,6 +36,7 @@ from workbench.hub.stack import HubStack
 pytestmark = [pytest.mark.hub, pytest.mark.integration, pytest.mark.slow]
 
 KERNEL_PYTHON = Path("/opt/workbench-kernels/bin/python")
+DROP_TO_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
 
 
 def require_root_and_kernel_venv() -> None:
@@ -158,6 +159,23 @@ def test_an_account_created_for_a_hub_user_is_removed_and_cannot_run_roots_pytho
         remove_account("root")
 
 
+def test_the_kernel_virtualenv_runs_a_tenant_kernel_as_an_unprivileged_account() -> None:
+    """make kernel-venv holds what the tenant server and kernel import (the notebook extension
+    grows: a missing extra there breaks every tenant kernel)."""
+    require_root_and_kernel_venv()
+    modules = "jupyterhub.singleuser, ipykernel.kernelapp, workbench.notebook.extension, panel"
+    result = subprocess.run(
+        [*DROP_TO_NOBODY, str(KERNEL_PYTHON), "-c", f"import {modules}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+        check=False,
+    )
+    assert result.returncode == 0, f"rebuild it: make kernel-venv\n{result.stderr[-2000:]}"
+
+
 def test_bubblewrap_hides_the_data_directory_and_other_working_directories(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -193,7 +211,7 @@ def test_bubblewrap_hides_the_data_directory_and_other_working_directories(
             ["/usr/bin/python3", "-c", script], hide=[data, work], keep=[own]
         )
         result = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command],
+            [*DROP_TO_NOBODY, *command],
             capture_output=True,
             text=True,
             timeout=60,
