@@ -26,6 +26,7 @@ __all__ = [
     "Unauthenticated",
     "ValidationError",
     "WorkbenchError",
+    "cut",
     "shown",
 ]
 
@@ -57,8 +58,14 @@ class WorkbenchError(Exception):
     code = "INTERNAL"
 
     def __init__(self, message: str, details: Sequence[ErrorDetail] = ()) -> None:
-        self.message = message
-        self.details: list[ErrorDetail] = list(details)
+        # a message quoting its input (ids, values, a document) is cut: never echo huge input
+        self.message = cut(message, MAX_MESSAGE)
+        self.details: list[ErrorDetail] = [
+            d
+            if len(d.message) <= MAX_DETAIL
+            else ErrorDetail(cut(d.message, MAX_DETAIL), d.location, d.element)
+            for d in details
+        ]
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -151,6 +158,18 @@ class Cancelled(WorkbenchError):
     """A request's work was stopped because its client went away."""
 
     code = "CANCELLED"
+
+
+#: longest message and detail message of an error, in characters (the rest is cut)
+MAX_MESSAGE = 1000
+MAX_DETAIL = 500
+
+
+def cut(text: str, limit: int) -> str:
+    """``text``, or its first ``limit`` characters and how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… (cut: {len(text):,} characters)"
 
 
 def shown(value: object, limit: int = 60) -> str:

@@ -213,3 +213,23 @@ def test_an_ndjson_body_that_is_not_objects_is_a_400(limited: Limited, body: byt
         good = b'{"rtId":"6560a1b2c3d4e5f607182932","timeStamp":"2026-01-01T00:00:00Z"}\n'
         fine = client.post(STREAMS, content=good, headers={"Content-Type": "application/x-ndjson"})
         assert fine.status_code == 200, fine.text
+
+
+@attack
+def test_error_messages_do_not_echo_huge_inputs(limited: Limited) -> None:
+    """Deleting 20,000 unknown ids answered a 400 KB message naming every one of them."""
+    ids = [f"{i:024x}" for i in range(20_000)]
+    with limited() as (server, client):
+        rest = client.post("/tenants/energy/entities/delete", json={"rtIds": ids})
+        body = _refused(rest, 404, "NOT_FOUND")
+        assert len(rest.content) < 4_000, len(rest.content)
+        assert "characters" in str(body["message"])  # says that it was cut, and how long it was
+        mutation = "mutation ($ids: [ID!]!) { runtime { demoEnergySites { delete(rtIds: $ids) } } }"
+        by_graphql = client.post(
+            "/tenants/energy/graphql", json={"query": mutation, "variables": {"ids": ids}}
+        )
+        assert by_graphql.status_code == 200, by_graphql.text[:300]
+        assert len(by_graphql.content) < 4_000, len(by_graphql.content)
+        healthy(server)
+        few = client.post("/tenants/energy/entities/delete", json={"rtIds": ids[:2]})
+        assert ids[1] in few.json()["message"]  # positive twin: short messages are whole
