@@ -76,8 +76,12 @@ class Schedule:
             if not self.after:
                 raise ValidationError("an 'after' schedule names the bots it follows (--after a,b)")
         elif self.kind == "event":
-            if not self.event_type:
-                raise ValidationError("an event schedule names a CK type (--on-event TYPE)")
+            # the scheduler does not subscribe to entity events yet: refuse rather than accept
+            # a schedule that would never fire
+            raise ValidationError(
+                "event schedules (--on-event) are not available yet; schedule the bot with "
+                "--every or --cron, or run it with `workbench bots run`"
+            )
         elif self.kind != "manual":
             raise ValidationError(
                 f"schedule kind {self.kind!r} is unknown; use cron, interval, once, event, "
