@@ -49,8 +49,8 @@ def test_validate_counts_types_per_library_like_import(run: Any) -> None:
     assert data["typesByLibrary"] == {
         "Basic-2.0.0": 2,
         "Industry.Basic-2.0.0": 3,
-        "Industry.Energy-2.0.0": 2,
+        "Industry.Energy-2.0.0": 3,
         "Octo.Energy.Demo-0.0.0": 1,
     }
-    assert data["types"] == 8
+    assert data["types"] == 9
     assert len(data["warnings"]) == 4  # isDataStream, isCollectionRoot, bare modelId, bare dep

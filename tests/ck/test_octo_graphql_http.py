@@ -80,3 +80,15 @@ def test_renamed_attributes_after_the_upgrade_over_http(
             }
         }
     }
+
+
+def test_an_enum_named_like_a_type_gets_an_enum_suffix(http: httpx.Client) -> None:
+    data = run(
+        http,
+        '{ enum: __type(name: "IndustryEnergyTariffEnum") { kind enumValues { name } } '
+        'type: __type(name: "IndustryEnergyTariff") { kind } }',
+    )
+    assert data == {
+        "enum": {"kind": "ENUM", "enumValues": [{"name": "FLAT"}, {"name": "TIME_OF_USE"}]},
+        "type": {"kind": "OBJECT"},
+    }

@@ -6,6 +6,7 @@ import pytest
 
 from tests.ck.conftest import BuildLibrary
 from workbench.ck import CkLibrary, resolve_model
+from workbench.ck.naming import graphql_enum_type_name, graphql_object_type_names
 from workbench.errors import ModelError
 
 ATTRIBUTES = """
@@ -217,12 +218,23 @@ def test_graphql_type_name_clash_across_libraries(build: BuildLibrary) -> None:
     ]
 
 
-def test_graphql_clash_between_type_and_enum(build: BuildLibrary) -> None:
+def test_an_enum_named_like_a_type_gets_an_enum_suffix(build: BuildLibrary) -> None:
     library = build(
         x="types: [{typeId: Mode}]\nenums: [{enumId: Mode, values: [{key: 0, name: A}]}]"
     )
+    model = resolve_model([library])  # published kits do this (InvoicePeriod): no clash
+    taken = graphql_object_type_names(model)
+    assert graphql_enum_type_name("Test/Mode", taken) == "TestModeEnum"
+    assert graphql_enum_type_name("Test/Mode") == "TestMode"
+
+
+def test_graphql_clash_between_type_and_suffixed_enum(build: BuildLibrary) -> None:
+    library = build(
+        x="types: [{typeId: Mode}, {typeId: ModeEnum}]\n"
+        "enums: [{enumId: Mode, values: [{key: 0, name: A}]}]"
+    )
     assert only_problem(library).startswith(
-        "x.yaml: Test/Mode: GraphQL name clash: enum Test/Mode and type Test/Mode both become"
+        "x.yaml: Test/Mode: GraphQL name clash: enum Test/Mode and type Test/ModeEnum both become"
     )
 
 

@@ -10,7 +10,8 @@ its mutation input                        ``IndustryEnergyEnergyMeterInput``
 its list query (under ``runtime``)        ``rtIndustryEnergyEnergyMeter``
 its stream query (under ``streamData``)   ``tsIndustryEnergyEnergyMeter``
 its mutation field (under ``runtime``)    ``industryEnergyEnergyMeters``
-enum ``Demo.Energy/MeterState``           enum type ``DemoEnergyMeterState``
+enum ``Demo.Energy/MeterState``           enum type ``DemoEnergyMeterState`` (``...Enum``
+                                          when a type or record has the same name)
 enum value ``InService``                  ``IN_SERVICE``
 record ``Demo.Energy/PhaseInfo``          ``DemoEnergyPhaseInfo`` / ``DemoEnergyPhaseInfoInput``
 attribute name ``MeteringPointNumber``    field ``meteringPointNumber``
@@ -21,6 +22,8 @@ role ends ``Parent`` / ``Children``       fields ``parent`` / ``children``
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from typing import Any
 
 __all__ = [
     "SYSTEM_FIELD_NAMES",
@@ -31,6 +34,7 @@ __all__ = [
     "graphql_input_type_name",
     "graphql_list_query_name",
     "graphql_mutation_field_name",
+    "graphql_object_type_names",
     "graphql_record_input_type_name",
     "graphql_record_type_name",
     "graphql_stream_query_name",
@@ -67,9 +71,24 @@ def graphql_input_type_name(type_id: str) -> str:
     return f"{graphql_type_name(type_id)}Input"
 
 
-def graphql_enum_type_name(enum_id: str) -> str:
-    """Enum type name: ``"Demo.Energy/MeterState"`` → ``"DemoEnergyMeterState"``."""
-    return graphql_type_name(enum_id)
+def graphql_enum_type_name(enum_id: str, taken: Collection[str] = ()) -> str:
+    """Enum type name: ``"Demo.Energy/MeterState"`` → ``"DemoEnergyMeterState"``.
+
+    Published kits declare an enum and a type with one id (``InvoicePeriod``); when the plain
+    name is in ``taken`` (see :func:`graphql_object_type_names`) the enum gets ``Enum`` appended.
+    """
+    name = graphql_type_name(enum_id)
+    return f"{name}Enum" if name in taken else name
+
+
+def graphql_object_type_names(model: Any) -> frozenset[str]:
+    """The GraphQL names of the model's types and records (and their input types)."""
+    names: set[str] = set()
+    for type_id in model.types:
+        names |= {graphql_type_name(type_id), graphql_input_type_name(type_id)}
+    for record_id in model.records:
+        names |= {graphql_record_type_name(record_id), graphql_record_input_type_name(record_id)}
+    return frozenset(names)
 
 
 def graphql_record_type_name(record_id: str) -> str:

@@ -16,6 +16,7 @@ from workbench.ck.naming import (
     graphql_enum_value_name,
     graphql_field_name,
     graphql_input_type_name,
+    graphql_object_type_names,
     graphql_record_input_type_name,
     graphql_record_type_name,
     graphql_type_name,
@@ -245,8 +246,9 @@ class _Checker:
                 ck_type.id,
                 ck_type.source_file,
             )
+        taken = graphql_object_type_names(self.model)
         for enum in self.model.enums.values():
-            add(graphql_enum_type_name(enum.id), "enum", enum.id, enum.source_file)
+            add(graphql_enum_type_name(enum.id, taken), "enum", enum.id, enum.source_file)
         for record in self.model.records.values():
             add(graphql_record_type_name(record.id), "record", record.id, record.source_file)
             add(

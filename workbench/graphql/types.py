@@ -43,6 +43,7 @@ from workbench.ck.naming import (
     graphql_enum_type_name,
     graphql_enum_value_name,
     graphql_field_name,
+    graphql_object_type_names,
     graphql_record_type_name,
     graphql_type_name,
 )
@@ -127,6 +128,7 @@ class OutputTypes:
         self._ends: dict[str, list[AssociationEnd]] | None = None
         self._field_types: dict[tuple[str, str], str] = {}
         self.sources = SourceFactory(model)
+        self._object_type_names = graphql_object_type_names(model)
         for enum_id in model.enums:
             self.enum(enum_id)
         for record_id in model.records:
@@ -139,7 +141,8 @@ class OutputTypes:
     def enum(self, enum_id: str) -> GraphQLEnumType:
         if enum_id not in self.enums:
             ck_enum = self.model.enum(enum_id)
-            name = self.names.claim(graphql_enum_type_name(enum_id), f"enum {enum_id}")
+            enum_name = graphql_enum_type_name(enum_id, self._object_type_names)
+            name = self.names.claim(enum_name, f"enum {enum_id}")
             self.enums[enum_id] = GraphQLEnumType(
                 name,
                 {
