@@ -115,7 +115,7 @@ def build_server(
     pn.config.resources = "server"  # BokehJS, Panel and extension bundles from this server
     # sessions are built and callbacks run on worker threads: a page waiting on a service's
     # answer never stalls the other users' sessions (or /healthz) on the event loop
-    pn.config.nthreads = 4
+    setattr(pn.config, "nthreads", 4)  # noqa: B010 - a setter at run time, read-only in the stubs
     pn.extension("tabulator", design="bootstrap")
     secrets_dir = config.data_dir / "secrets"
     cookie_secret = read_or_create_secret(secrets_dir / "admin-cookie-secret")
