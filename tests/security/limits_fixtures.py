@@ -1,8 +1,9 @@
-"""A real Asset Repository on loopback for the limit tests, with limits set per test.
+"""A real Asset Repository on loopback for the limit and fuzz tests.
 
-``limited(**settings)`` starts one over the two demo tenants of tests/services (``energy`` and
-``other``) with ``WORKBENCH_<NAME>`` set from ``settings`` while the app is built (the limits
-are read then) and yields ``(server, client)``; the client carries a token for every tenant.
+``fuzz_server``: one per module, with the default limits. ``limited(**settings)`` starts one
+over the two demo tenants of tests/services (``energy`` and ``other``) with
+``WORKBENCH_<NAME>`` set from ``settings`` while the app is built (the limits are read then)
+and yields ``(server, client)``; the client carries a token for every tenant.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests.services.conftest import ALL_TOKEN, authenticator, build_tenants
 from workbench.services import create_app
 from workbench.testing.http import ServiceServer
 
-__all__ = ["ALL_TOKEN", "Limited", "healthy", "limited", "meter_id"]
+__all__ = ["ALL_TOKEN", "Limited", "fuzz_server", "healthy", "limited", "meter_id"]
 
 Limited = Callable[..., Any]
 
@@ -70,3 +71,12 @@ def limited(limited_wb: workbench.Workbench) -> Limited:
                 yield server, client
 
     return start
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceServer]:
+    """An Asset Repository over the two demo tenants with the default limits (one per module)."""
+    with workbench.open(tmp_path_factory.mktemp("fuzz-ar") / "wb") as wb:
+        build_tenants(wb)
+        with ServiceServer(create_app(workbench=wb, auth=authenticator())) as server:
+            yield server

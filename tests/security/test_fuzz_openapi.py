@@ -8,6 +8,7 @@ example count (a few minutes in all on one core). A 5xx answer is a failure; the
 what it tried (examples, operations, 5xx) and the server is healthy afterwards.
 """
 
+# ruff: noqa: F811 - the server fixture is imported from limits_fixtures
 from __future__ import annotations
 
 import time
@@ -23,8 +24,7 @@ from hypothesis import strategies as st
 
 import workbench
 from tests.identity.conftest import ADMIN_PASSWORD, REDIRECT_URI, Browser, start_identity
-from tests.services.conftest import ALL_TOKEN, authenticator, build_tenants
-from workbench.services import create_app
+from tests.security.limits_fixtures import ALL_TOKEN, fuzz_server  # noqa: F401
 from workbench.testing.http import ServiceServer
 
 #: generated requests per operation
@@ -103,14 +103,6 @@ def _fuzz_operation(url: str, headers: dict[str, str], report: FuzzReport, opera
 
 
 @pytest.fixture(scope="module")
-def asset_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceServer]:
-    with workbench.open(tmp_path_factory.mktemp("fuzz-ar") / "wb") as wb:
-        build_tenants(wb)
-        with ServiceServer(create_app(workbench=wb, auth=authenticator())) as server:
-            yield server
-
-
-@pytest.fixture(scope="module")
 def identity_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """An Identity service and a platform admin's access token for it."""
 
@@ -142,11 +134,11 @@ def _healthy(url: str) -> None:
 
 
 def test_both_openapi_documents_load_with_unique_operation_ids(
-    asset_repository: ServiceServer, identity_service: tuple[str, str]
+    fuzz_server: ServiceServer, identity_service: tuple[str, str]
 ) -> None:
     """/openapi.json of Identity answered 500 under warnings-as-errors: GET and POST /userinfo
     shared one operation id (FastAPI's "Duplicate Operation ID" warning)."""
-    for url in (asset_repository.url, identity_service[0]):
+    for url in (fuzz_server.url, identity_service[0]):
         response = httpx.get(f"{url}/openapi.json", timeout=30)
         assert response.status_code == 200, response.text[:300]
         ids = [
@@ -158,13 +150,13 @@ def test_both_openapi_documents_load_with_unique_operation_ids(
         assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
 
 
-def test_fuzz_asset_repository_openapi(asset_repository: ServiceServer) -> None:
+def test_fuzz_asset_repository_openapi(fuzz_server: ServiceServer) -> None:
     report = FuzzReport("Asset Repository")
-    fuzz(asset_repository.url, {"Authorization": f"Bearer {ALL_TOKEN}"}, report)
+    fuzz(fuzz_server.url, {"Authorization": f"Bearer {ALL_TOKEN}"}, report)
     print(report.line())
     assert report.examples >= report.operations * 10, report.line()
     assert not report.server_errors, "\n".join([report.line(), *report.server_errors[:20]])
-    _healthy(asset_repository.url)
+    _healthy(fuzz_server.url)
 
 
 def test_fuzz_identity_openapi(identity_service: tuple[str, str]) -> None:
