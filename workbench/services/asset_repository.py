@@ -11,11 +11,11 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -41,8 +41,6 @@ __all__ = ["SERVICE_NAME", "AssetRepository", "create_app", "serve"]
 log = logging.getLogger("workbench.services.asset_repository")
 
 SERVICE_NAME = "asset-repository"
-
-T = TypeVar("T")
 
 #: the collector's generation thresholds in the service: a large GraphQL result allocates some
 #: 100,000 container objects, and with the default (700, 10, 10) the collector runs every few
@@ -83,10 +81,6 @@ class AssetRepository:
 
     def __post_init__(self) -> None:
         self.schemas = SchemaCache(bus=self.bus)
-
-    async def run_graphql(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``func`` on a GraphQL execution thread (see :class:`GraphQLPool`)."""
-        return await self.pool.run(func, *args, **kwargs)
 
     @property
     def needs_token(self) -> bool:

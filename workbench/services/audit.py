@@ -4,8 +4,9 @@ A pure ASGI middleware records, for each write request (POST/PUT/PATCH/DELETE) u
 ``/tenants/{tenantId}/`` that succeeded, who (the token's subject), when, what (method and route
 template, plus the GraphQL mutation's root fields) and the request id, into the tenant's audit
 log (:class:`workbench.identity.audit.AuditLog`, queryable with ``workbench audit --tenant T``
-and the Identity service's API). GraphQL requests are recorded only when they ran a mutation
-without errors (the GraphQL route notes that in the request state).
+and the Identity service's API). GraphQL mutations, over HTTP and WebSocket alike, are recorded
+by the GraphQL execution path (:func:`workbench.services.graphql_execution.record_mutation`),
+not here.
 """
 
 from __future__ import annotations
@@ -17,23 +18,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workbench.services.context import request_id_var
 
-__all__ = ["AuditMiddleware", "note_graphql_mutation", "note_principal"]
+__all__ = ["AuditMiddleware", "note_principal"]
 
 log = logging.getLogger("workbench.services.audit")
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: routes that change nothing although they are POSTs (queries, token exchange, validation)
+#: routes that change nothing although they are POSTs (queries, token exchange, validation), and
+#: GraphQL (its mutations are recorded by the execution path)
 _NOT_MUTATIONS = ("/graphql", "/playground/", "/ck/validate", "/entities/query")
 
 
 def note_principal(scope: Scope, subject: str) -> None:
     """Remember who made the request (called where the token is verified)."""
     scope.setdefault("state", {})["audit_actor"] = subject
-
-
-def note_graphql_mutation(scope: Scope, fields: list[str]) -> None:
-    """Mark a GraphQL request as a successful mutation of ``fields`` (root field paths)."""
-    scope.setdefault("state", {})["audit_graphql"] = fields
 
 
 class AuditMiddleware:
@@ -69,16 +66,13 @@ class AuditMiddleware:
             return
         path = str(scope.get("path", ""))
         route = getattr(scope.get("route"), "path", path)
-        graphql = state.get("audit_graphql")
-        if graphql is None and any(marker in path for marker in _NOT_MUTATIONS):
+        if any(marker in path for marker in _NOT_MUTATIONS):
             return
-        action = "graphql.mutation" if graphql is not None else f"{scope['method']} {route}"
-        details: dict[str, Any] = {"fields": graphql} if graphql is not None else {}
         self.audit_log.record(
             tenant,
             actor=str(state.get("audit_actor") or "unknown"),
-            action=action,
+            action=f"{scope['method']} {route}",
             target=path,
             request_id=request_id_var.get(),
-            details=details,
+            details={},
         )
