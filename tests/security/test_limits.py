@@ -280,3 +280,31 @@ def test_an_export_stops_when_the_client_goes_away(
         print(f"full export {full_s:.2f} s; stopped {stopped_after:.2f} s after the disconnect")
         assert stopped_after < full_s / 2, (stopped_after, full_s)
         healthy(server)
+
+
+@attack
+def test_the_limits_hold_over_websocket_too(limited: Limited) -> None:
+    import asyncio
+
+    from tests.security.fixtures_ar import GraphQLSocket
+    from tests.security.limits_fixtures import ALL_TOKEN
+
+    async def run(url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        async with GraphQLSocket(url, ALL_TOKEN) as ws:
+            payload = {"query": _nested(16)}
+            await ws.send({"id": "deep", "type": "subscribe", "payload": payload})
+            refused = await ws.receive()
+            shallow = {"query": _nested(2)}
+            await ws.send({"id": "ok", "type": "subscribe", "payload": shallow})
+            answered = await ws.receive()
+            return refused, answered
+
+    with limited() as (server, _client):
+        refused, answered = asyncio.run(run(f"{server.ws_url}{GRAPHQL}"))
+        assert refused["id"] == "deep", refused
+        assert refused["type"] == "error", refused
+        assert refused["payload"][0]["extensions"]["code"] == "LIMIT_EXCEEDED", refused
+        assert "nests 52 levels deep" in refused["payload"][0]["message"]
+        assert answered["type"] == "next", answered  # positive twin
+        assert "errors" not in answered["payload"], answered
+        healthy(server)
