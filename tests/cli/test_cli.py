@@ -68,7 +68,12 @@ def test_sample_library_and_runtime_import_and_query(run: Any, tmp_path: Path) -
     assert imported["modelId"] == "Demo.Energy-1.0.0"
     assert "Demo.Energy/EnergyMeter" in imported["addedTypes"]
     libraries = as_json(run("ck", "list", "--tenant", "acme", "--json"))
-    assert {lib["modelId"] for lib in libraries} == {"Demo.Energy-1.0.0", "System-2.0.0"}
+    assert {lib["modelId"] for lib in libraries} == {
+        "Demo.Energy-1.0.0",
+        "System-2.0.0",
+        "System.Bot-3.0.0",
+        "System.Communication-3.0.0",
+    }
     shown = as_json(run("ck", "show", "--tenant", "acme", "Demo.Energy/EnergyMeter", "--json"))
     names = {a["name"] for a in shown["attributes"]}
     assert {"name", "serialNumber", "state", "voltage", "phaseL1"} <= names
@@ -169,7 +174,11 @@ def test_invalid_library_changes_nothing(run: Any, tmp_path: Path) -> None:
     result = run("ck", "import", "--tenant", "acme", str(broken))
     assert result.exit_code == 1
     libraries = as_json(run("ck", "list", "--tenant", "acme", "--json"))
-    assert [lib["modelId"] for lib in libraries] == ["System-2.0.0"]
+    assert [lib["modelId"] for lib in libraries] == [
+        "System-2.0.0",
+        "System.Bot-3.0.0",
+        "System.Communication-3.0.0",
+    ]
 
 
 def test_runtime_file_with_a_bad_entity_imports_nothing(run: Any, tmp_path: Path) -> None:
