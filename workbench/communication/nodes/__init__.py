@@ -12,8 +12,9 @@ __all__ = ["register_all"]
 
 
 def register_all(registry: NodeRegistry) -> None:
+    from workbench.communication import protocols
     from workbench.communication.nodes import control, extract, load, transform, triggers, updates
 
-    for module in (triggers, control, extract, transform, updates, load):
+    for module in (triggers, control, extract, transform, updates, load, protocols):
         for node in module.NODES:
             registry.register(node)
