@@ -308,3 +308,21 @@ def test_the_limits_hold_over_websocket_too(limited: Limited) -> None:
         assert answered["type"] == "next", answered  # positive twin
         assert "errors" not in answered["payload"], answered
         healthy(server)
+
+
+@attack
+def test_whole_range_stream_reads_and_large_pages_are_heavy(limited: Limited) -> None:
+    from workbench.limits import Limits, heavy_slots
+
+    streams = "/tenants/energy/streams/Demo.Energy/EnergyMeter"
+    with limited(heavy_per_tenant=1) as (server, client):
+        with heavy_slots.hold("energy", "a test's heavy request", Limits(heavy_per_tenant=1)):
+            whole = client.get(streams, params={"format": "ndjson"})
+            _refused(whole, 429, "TOO_MANY_REQUESTS")
+            assert whole.headers["retry-after"] == "5"
+            _refused(client.get(streams, params={"first": 50_000}), 429, "TOO_MANY_REQUESTS")
+            small = client.get(streams, params={"first": 10, "format": "ndjson"})
+            assert small.status_code == 200, small.text  # positive twin: a small page
+        assert client.get(streams, params={"format": "ndjson"}).status_code == 200
+        _wait_for(lambda: heavy_slots.running("energy") == 0, timeout=5)  # the stream let go
+        healthy(server)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import weakref
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from workbench.errors import ValidationError
+from workbench.limits import current_limits, heavy_slots
 from workbench.services.access import ReadAccess, StreamWriteAccess
 from workbench.streams.io import CSV_CONVERT, read_ndjson, timestamps_as_text
 
@@ -52,6 +55,8 @@ _ALIASES = {
 DEFAULT_FORMAT = "csv"
 #: rows fetched from the store per page while streaming a range
 STREAM_PAGE_ROWS = 100_000
+#: a page of more points than this counts as a heavy request (as does a whole-range read)
+HEAVY_PAGE_ROWS = 10_000
 MAX_UPLOAD_BYTES = 2 * 2**30
 
 router = APIRouter(tags=["stream data"])
@@ -458,15 +463,23 @@ async def read_points(
     )
     encode = _ENCODERS[fmt]
     media_type = MEDIA_TYPES[fmt]
-    if first is not None:
-        page = await run_in_threadpool(query.page, first, after)
-        body = b"".join(await run_in_threadpool(lambda: list(encode(iter([page.to_arrow()])))))
-        headers = {"X-Workbench-Has-Next-Page": "true" if page.has_next_page else "false"}
-        if page.end_cursor:
-            headers["X-Workbench-End-Cursor"] = page.end_cursor
-        return Response(body, media_type=media_type, headers=headers)
-    # read the first page before answering, so a bad query gets its status, not a broken stream
-    first_page = await run_in_threadpool(query.page, STREAM_PAGE_ROWS, after)
+    slot = ExitStack()
+    limits = current_limits()
+    if limits is not None and (first is None or first > HEAVY_PAGE_ROWS):
+        what = "this stream read (the whole range)" if first is None else "this large page"
+        slot.enter_context(heavy_slots.hold(access.tenant.id, what, limits))
+    with slot:
+        if first is not None:
+            page = await run_in_threadpool(query.page, first, after)
+            chunks = await run_in_threadpool(lambda: list(encode(iter([page.to_arrow()]))))
+            headers = {"X-Workbench-Has-Next-Page": "true" if page.has_next_page else "false"}
+            if page.end_cursor:
+                headers["X-Workbench-End-Cursor"] = page.end_cursor
+            return Response(b"".join(chunks), media_type=media_type, headers=headers)
+        # read the first page before answering, so a bad query gets its status, not a broken
+        # stream
+        first_page = await run_in_threadpool(query.page, STREAM_PAGE_ROWS, after)
+        held = slot.pop_all()  # the slot goes with the stream
 
     def pages() -> Iterator[pa.Table]:
         page = first_page
@@ -476,4 +489,8 @@ async def read_points(
                 return
             page = query.page(STREAM_PAGE_ROWS, page.end_cursor)
 
-    return StreamingResponse(encode(pages()), media_type=media_type)
+    stream = pages()
+    # released when the stream is done with: sent, abandoned by a client that went away, or
+    # never started
+    weakref.finalize(stream, held.close)
+    return StreamingResponse(encode(stream), media_type=media_type)
