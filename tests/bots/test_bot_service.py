@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from tests.bots.conftest import TENANT, Platform, bot_notebook, promote
 from workbench.identity.audit import AuditLog
 
@@ -52,6 +54,20 @@ def test_a_scheduled_bot_writes_entities_with_its_own_token(platform: Platform) 
     assert "aggregated 2" in log.text
     assert listed[0]["name"] == "daily"
     assert listed[0]["schedule"] == "every 2 s"
+    # the tenant's GraphQL schema lists bots and runs too
+    query = "{ bots { name schedule runs(limit: 500) { status trigger outputs } } }"
+    answer = httpx.post(
+        f"{platform.api_url}/tenants/{TENANT}/graphql",
+        json={"query": query},
+        headers={"Authorization": f"Bearer {platform.author_token}"},
+        timeout=60,
+    ).json()
+    assert "errors" not in answer, answer
+    bots = answer["data"]["bots"]
+    assert [(b["name"], b["schedule"]) for b in bots] == [("daily", "every 2 s")]
+    assert {"status": "succeeded", "trigger": "schedule", "outputs": run["outputs"]} in bots[0][
+        "runs"
+    ]
 
 
 def test_a_failing_version_alerts_and_is_rolled_back(platform: Platform, smtp: Any) -> None:

@@ -212,35 +212,42 @@ def _fields(tenant: Tenant, schema: GraphQLSchema) -> dict[str, GraphQLField]:
 
 
 def with_extensions(schema: TenantSchema, tenant: Tenant) -> TenantSchema:
-    """``schema`` with the tenant's deployed extensions under ``Query.extensions`` (the same
-    schema when it has none)."""
+    """``schema`` with the tenant's deployed extensions under ``Query.extensions`` and, when it
+    has deployed bots, ``Query.bots`` (the same schema when it has neither)."""
     from workbench.graphql.schema import TenantSchema
 
+    base = schema.graphql_schema
+    added: dict[str, GraphQLField] = {}
     try:
-        fields = _fields(tenant, schema.graphql_schema)
+        fields = _fields(tenant, base)
     except Exception:
         log.exception("GraphQL extensions of %s left out", tenant.id)
+        fields = {}
+    if fields:
+        extensions = GraphQLObjectType(
+            "Extensions", fields, description="Functions of promoted notebooks."
+        )
+        added["extensions"] = GraphQLField(
+            extensions,
+            resolve=lambda _root, _info: {},
+            description="Fields defined by promoted notebooks (workbench promote --kind "
+            "graphql); each runs in a worker process with a timeout.",
+        )
+    try:
+        from workbench.bots.graphql_fields import bots_field
+
+        bots = bots_field(tenant, base)
+    except Exception:
+        log.exception("the bots field of %s left out", tenant.id)
+        bots = None
+    if bots is not None:
+        added["bots"] = bots
+    if not added:
         return schema
-    if not fields:
-        return schema
-    base = schema.graphql_schema
     query = base.query_type
     assert query is not None
-    extensions = GraphQLObjectType(
-        "Extensions", fields, description="Functions of promoted notebooks."
-    )
     new_query = GraphQLObjectType(
-        query.name,
-        {
-            **query.fields,
-            "extensions": GraphQLField(
-                extensions,
-                resolve=lambda _root, _info: {},
-                description="Fields defined by promoted notebooks (workbench promote --kind "
-                "graphql); each runs in a worker process with a timeout.",
-            ),
-        },
-        description=query.description,
+        query.name, {**query.fields, **added}, description=query.description
     )
     types = [
         t for name, t in base.type_map.items() if name != query.name and not name.startswith("__")
