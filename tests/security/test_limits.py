@@ -311,7 +311,7 @@ def test_the_limits_hold_over_websocket_too(limited: Limited) -> None:
 
 
 @attack
-def test_whole_range_stream_reads_and_large_pages_are_heavy(limited: Limited) -> None:
+def test_whole_range_stream_reads_and_large_entity_pages_are_heavy(limited: Limited) -> None:
     from workbench.limits import Limits, heavy_slots
 
     streams = "/tenants/energy/streams/Demo.Energy/EnergyMeter"
@@ -323,6 +323,11 @@ def test_whole_range_stream_reads_and_large_pages_are_heavy(limited: Limited) ->
             _refused(client.get(streams, params={"first": 50_000}), 429, "TOO_MANY_REQUESTS")
             small = client.get(streams, params={"first": 10, "format": "ndjson"})
             assert small.status_code == 200, small.text  # positive twin: a small page
+            find = "/tenants/energy/entities/find"
+            everything = client.post(find, json={"ckTypeId": "Demo.Energy/Site", "first": None})
+            _refused(everything, 429, "TOO_MANY_REQUESTS")
+            page = client.post(find, json={"ckTypeId": "Demo.Energy/Site", "first": 10})
+            assert page.status_code == 200, page.text
         assert client.get(streams, params={"format": "ndjson"}).status_code == 200
         _wait_for(lambda: heavy_slots.running("energy") == 0, timeout=5)  # the stream let go
         healthy(server)

@@ -48,6 +48,8 @@ T = TypeVar("T")
 
 #: the largest CK upload accepted (zip expanded or YAML), in bytes
 MAX_LIBRARY_BYTES = 64 * 2**20
+#: a page of more entities than this (or of all: ``first: null``) counts as a heavy request
+HEAVY_PAGE_ITEMS = 10_000
 #: the largest runtime file accepted, in bytes
 MAX_RUNTIME_BYTES = 512 * 2**20
 
@@ -418,6 +420,9 @@ def _find(access: TenantAccess, query: FindRequest) -> dict[str, Any]:
 
 @router.post("/entities/find", tags=["entities"], summary="A page of entities of a type")
 async def find_entities(access: ReadAccess, query: FindRequest) -> Response:
+    if query.first is None or query.first > HEAVY_PAGE_ITEMS:  # a large page: a heavy request
+        with _heavy(access, "this large page of entities"):
+            return _json(await _threaded(_find, access, query))
     return _json(await _threaded(_find, access, query))
 
 
