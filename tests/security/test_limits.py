@@ -331,3 +331,45 @@ def test_whole_range_stream_reads_and_large_entity_pages_are_heavy(limited: Limi
         assert client.get(streams, params={"format": "ndjson"}).status_code == 200
         _wait_for(lambda: heavy_slots.running("energy") == 0, timeout=5)  # the stream let go
         healthy(server)
+
+
+def test_a_query_past_its_time_limit_stops_its_work() -> None:
+    """The time limit stops the execution itself, not only the answer: 500 fields of 10 ms
+    each (5 s) stop soon after the 0.2 s limit."""
+    from graphql import (
+        GraphQLField,
+        GraphQLList,
+        GraphQLObjectType,
+        GraphQLSchema,
+        GraphQLString,
+        execute,
+        parse,
+    )
+
+    from workbench.errors import TimedOut
+    from workbench.graphql.limits import guard_operation
+    from workbench.limits import Cancellation, Limits, use_limits
+
+    calls: list[int] = []
+
+    def slow(_root: Any, _info: Any) -> str:
+        calls.append(1)
+        time.sleep(0.01)
+        return "x"
+
+    item = GraphQLObjectType("Item", {"name": GraphQLField(GraphQLString, resolve=slow)})
+    schema = GraphQLSchema(
+        GraphQLObjectType(
+            "Query", {"items": GraphQLField(GraphQLList(item), resolve=lambda *_: [{}] * 500)}
+        )
+    )
+    document = parse("{ items { name } }")
+    began = time.monotonic()
+    with (
+        use_limits(Limits(graphql_timeout_s=0.2), Cancellation()),
+        pytest.raises(TimedOut),
+        guard_operation(schema, document, None, None, "energy") as executor,
+    ):
+        execute(schema, document, executor_class=executor)
+    assert len(calls) < 150, len(calls)
+    assert time.monotonic() - began < 2.0

@@ -39,7 +39,7 @@ from graphql import (
 )
 from graphql.type.definition import GraphQLInterfaceType, GraphQLObjectType
 
-from workbench.errors import LimitExceeded
+from workbench.errors import Cancelled, LimitExceeded, TimedOut
 from workbench.graphql.executor import FastExecutor
 from workbench.limits import (
     Cancellation,
@@ -280,16 +280,21 @@ class LimitedExecutor(FastExecutor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._countdown = self.CHECK_EVERY
+        self._stopped = False
         #: the request's (execution runs in the request's context, see guard_operation)
         self.cancellation: Cancellation = current_cancellation() or Cancellation()
 
     def _check(self) -> None:
         self._countdown -= 1
-        if self._countdown <= 0:
+        if self._stopped or self._countdown <= 0 or self.cancellation.cancelled:
             self._countdown = self.CHECK_EVERY
-            self.cancellation.check()
-        elif self.cancellation.cancelled:
-            self.cancellation.check()
+            try:
+                self.cancellation.check()
+            except (Cancelled, TimedOut):
+                # graphql-core catches it per field and goes on with the next item: from now
+                # on every field fails at once, so the rest of the work is skipped
+                self._stopped = True
+                raise
 
     def execute_field(self, *args: Any, **kwargs: Any) -> Any:
         self._check()
