@@ -131,6 +131,32 @@ def test_http_refuses_what_ws_refuses(assets: Assets) -> None:
     assert not _ck_modelled(assets)
 
 
+FRAGMENT_IMPORT = """mutation($files: [String!]!) { ...Import }
+fragment Import on Mutation { constructionKit { importLibrary(files: $files) { modelId } } }"""
+INLINE_IMPORT = """mutation($files: [String!]!) { ... on Mutation {
+    constructionKit { importLibrary(files: $files) { modelId } } } }"""
+
+
+@attack
+@pytest.mark.parametrize("query", [FRAGMENT_IMPORT, INLINE_IMPORT], ids=["spread", "inline"])
+def test_a_fragment_at_the_root_does_not_hide_a_ck_import(assets: Assets, query: str) -> None:
+    token = _token(assets, roles=["Development"])
+    with assets.http(token) as http:
+        response = http.post(
+            "/tenants/demo/graphql", json={"query": query, "variables": {"files": SMALL_LIBRARY}}
+        )
+    assert (response.status_code, response.json()["code"]) == (403, "FORBIDDEN"), response.text
+    assert "assets:ck-import" in response.json()["message"]
+
+    async def run() -> dict[str, Any]:
+        async with _ws(assets, token) as ws:
+            return await ws.result("1", query, files=SMALL_LIBRARY)
+
+    assert _error_code(asyncio.run(run())) == "FORBIDDEN"
+    assert not _ck_modelled(assets)
+    healthy(assets.url)
+
+
 def test_ws_mutations_are_audited(assets: Assets) -> None:
     token = _token(assets, sub="ws-writer", roles=["Development"])
     before = {e.id for e in assets.audit()}
