@@ -143,3 +143,30 @@ def test_read_only_principal_cannot_write(service_wb: workbench.Workbench) -> No
         )
         assert mutation.status_code == 403
         assert mutation.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize(
+    ("scopes", "roles", "expected"),
+    [
+        ({"workbench_api"}, set(), {"assets:read"}),  # a client with no roles only reads
+        ({"workbench_api"}, {"Development"}, {"assets:read", "assets:write"}),
+        ({"workbench_api"}, {"DataModelManagement"}, {"assets:read", "assets:ck-import"}),
+        ({"workbench_api"}, {"StreamDataWriter"}, {"assets:read", "assets:streams-write"}),
+        ({"workbench_api"}, {"StreamDataAdmin"}, {"assets:read", "assets:streams-write"}),
+        (
+            {"workbench_api.data_model_management"},
+            {"DataModelManagement", "Development"},
+            {"assets:read", "assets:ck-import"},
+        ),
+        (
+            {"workbench_api", "workbench_api.read_only"},
+            {"Development", "DataModelManagement", "StreamDataWriter"},
+            {"assets:read"},  # read-only never changes anything, whatever the roles
+        ),
+        ({"openid", "profile"}, {"Development"}, set()),  # no API scope: nothing
+    ],
+)
+def test_the_role_model(scopes: set[str], roles: set[str], expected: set[str]) -> None:
+    from workbench.services.authorization import operation_scopes
+
+    assert operation_scopes(scopes, roles) == expected
