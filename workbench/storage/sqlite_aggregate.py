@@ -164,10 +164,12 @@ def create_aggregate_index(store: SqliteEntityStore, aggregation: EntityAggregat
     (``agg_*``) stay until dropped, and cost what any index costs on writes."""
     paths = [*aggregation.group_by, *(m.target for m in aggregation.measures)]
     expressions = list(dict.fromkeys(_resolve(p.path, None).sql for p in paths if not p.hops))
-    if any(p.hops for p in paths):
-        expressions.append("rt_id")  # the joins start from it
     if not expressions:
         raise ValidationError("the aggregation reads no attribute of the entity to index")
+    if any(p.hops for p in paths):
+        # the joins start from rt_id: walking entities in rt_id order keeps the lookups in the
+        # associations index in order too (with the expressions first they jump: 3x slower)
+        expressions.insert(0, "rt_id")
     digest = hashlib.sha256("|".join(expressions).encode()).hexdigest()[:16]
     name = f"agg_{digest}"
     with store._connection() as conn:
