@@ -134,25 +134,18 @@ class GraphqlKind(PromotionKind):
         }
 
 
-class AdapterKind(PromotionKind):
-    name = "adapter"
+def _handlers() -> dict[str, PromotionKind]:
+    from workbench.promotion.adapter_kind import AdapterKind
 
-    def validate(
-        self, tenant: Tenant, notebook: Notebook, options: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        raise ValidationError(
-            "adapter promotion is not available yet: it registers the adapter with the "
-            "Communication Controller, which this installation does not have (issue 13); "
-            "promote the notebook as a bot or graphql extension meanwhile"
-        )
+    return {k.name: k for k in (CkKind(), BotKind(), GraphqlKind(), AdapterKind())}
 
 
-KIND_HANDLERS: dict[str, PromotionKind] = {
-    k.name: k for k in (CkKind(), BotKind(), GraphqlKind(), AdapterKind())
-}
+KIND_HANDLERS: dict[str, PromotionKind] = {}
 
 
 def kind_handler(kind: str) -> PromotionKind:
+    if not KIND_HANDLERS:
+        KIND_HANDLERS.update(_handlers())
     try:
         return KIND_HANDLERS[kind]
     except KeyError:

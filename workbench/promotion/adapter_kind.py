@@ -1,0 +1,128 @@
+"""Kind ``adapter``: the notebook's ``%%pipeline --name NAME`` cells become an adapter's pipelines.
+
+Validation checks every pipeline definition against the nodes' JSON Schemas
+(:func:`workbench.communication.validate_pipeline`). Deploying writes ordinary runtime entities
+(the Communication Controller's API, /work/notes/communication-api.md): one
+``System.Communication/Adapter`` (well-known name ``promotion.<name>``), one ``DataFlow`` and a
+``Pipeline`` per cell executed by the adapter. A new version (or a rollback) updates the
+definitions in place, adds new pipelines and disables those the version no longer has; the
+controller pushes the new configuration to the adapter's process on its own (entity events).
+Start the process with ``workbench adapter run --tenant T --adapter <rtId>``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from workbench.errors import ErrorDetail, NotFound, ValidationError
+from workbench.promotion.kinds import PromotionKind
+from workbench.promotion.notebooks import Notebook, cell_magic_cells
+
+if TYPE_CHECKING:
+    from workbench.client.local import Tenant
+    from workbench.promotion.artifacts import Artifact
+
+__all__ = ["AdapterKind", "pipeline_cells"]
+
+ADAPTER = "System.Communication/Adapter"
+DATA_FLOW = "System.Communication/DataFlow"
+PIPELINE = "System.Communication/Pipeline"
+EXECUTES = "System.Communication/Executes"
+
+
+def pipeline_cells(notebook: Notebook) -> dict[str, str]:
+    """``{pipeline name: YAML}`` of the ``%%pipeline [--name NAME]`` cells (the magic of
+    :mod:`workbench.communication.notebook`, which runs a definition on sample input in the
+    kernel); unnamed cells are ``pipeline-1``, ``pipeline-2``, ...; the last cell of a name wins."""
+    found: dict[str, str] = {}
+    for number, (index, line, body) in enumerate(cell_magic_cells(notebook, "pipeline"), 1):
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise ValidationError(f"cell {index}: %%pipeline {line}: {exc}") from None
+        name = f"pipeline-{number}"
+        for position, word in enumerate(words):
+            if word == "--name" and position + 1 < len(words):
+                name = words[position + 1]
+            elif word.startswith("--name="):
+                name = word.split("=", 1)[1]
+        found[name] = body
+    return found
+
+
+class AdapterKind(PromotionKind):
+    name = "adapter"
+
+    def validate(
+        self, tenant: Tenant, notebook: Notebook, options: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        from workbench.communication import validate_pipeline
+
+        pipelines = pipeline_cells(notebook)
+        if not pipelines:
+            raise ValidationError(
+                "an adapter promotion needs %%pipeline --name NAME cells (each holds one pipeline "
+                "definition in YAML: triggers and transformations); this notebook has none"
+            )
+        problems: list[ErrorDetail] = []
+        for name, text in pipelines.items():
+            problems += [
+                ErrorDetail(
+                    p.message, f"pipeline {name}" + (f": {p.location}" if p.location else "")
+                )
+                for p in validate_pipeline(text, name=name)
+            ]
+        if problems:
+            raise ValidationError("the notebook's pipelines are not valid", problems)
+        configuration = str(options.get("adapter_configuration") or '{"kind": "mesh"}')
+        return {"pipelines": sorted(pipelines), "adapterConfiguration": configuration}
+
+    def deploy(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
+        entities = tenant.entities
+        pipelines = pipeline_cells(Notebook(artifact.notebook, artifact.content_hash))
+        known = f"promotion.{artifact.name}"
+        configuration = artifact.details.get("adapterConfiguration") or '{"kind": "mesh"}'
+        try:
+            adapter = entities.get_by_well_known_name(known)
+        except NotFound:
+            adapter = entities.create(
+                ADAPTER,
+                {"name": artifact.name, "adapterConfiguration": configuration},
+                rt_well_known_name=known,
+            )
+            flow = entities.create(
+                DATA_FLOW, {"name": artifact.name}, rt_well_known_name=f"{known}.flow"
+            )
+        else:
+            flow = entities.get_by_well_known_name(f"{known}.flow")
+        existing = {
+            str(e.attributes.get("name")): e
+            for e in entities.find(PIPELINE, first=None).items
+            if e.rt_well_known_name and e.rt_well_known_name.startswith(f"{known}.pipeline.")
+        }
+        created, updated, disabled = [], [], []
+        for name, text in pipelines.items():
+            current = existing.pop(name, None)
+            if current is None:
+                entities.create(
+                    PIPELINE,
+                    {"name": name, "enabled": True, "pipelineDefinition": text},
+                    rt_well_known_name=f"{known}.pipeline.{name}",
+                    associations=[("System/ParentChild", flow.rt_id), (EXECUTES, adapter.rt_id)],
+                )
+                created.append(name)
+            else:
+                entities.update(current.rt_id, {"enabled": True, "pipelineDefinition": text})
+                updated.append(name)
+        for gone, entity in existing.items():
+            entities.update(entity.rt_id, {"enabled": False})
+            disabled.append(gone)
+        return {
+            "adapter": adapter.rt_id,
+            "created": created,
+            "updated": updated,
+            "disabled": disabled,
+            "start": f"workbench adapter run --tenant {tenant.id} --adapter {adapter.rt_id}",
+        }
