@@ -83,7 +83,7 @@ def test_pages_follow_the_roles_and_platform_pages_need_the_system_tenant() -> N
         ),
     )
     shell = AdminShell(api=owner, store=None)
-    assert shell.pages() == ["Tenants", "Users", "Monitoring", "Models", "Data"]
+    assert shell.pages() == ["Tenants", "Users", "Monitoring", "Models", "Data", "Operations"]
     assert shell.tenants == ["demo"]
     reader = AdminApi(
         identity_url="http://127.0.0.1:9",

@@ -69,6 +69,9 @@ class AdminApi:
     token: str | None
     services: list[ServiceEndpoint] = field(default_factory=list)
     timeout: float = 30.0
+    #: the Communication Controller and the Bot Service (None: not part of this platform)
+    controller_url: str | None = None
+    bots_url: str | None = None
 
     def __post_init__(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -331,6 +334,76 @@ class AdminApi:
         import json
 
         return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+    # ------------------------------------------------------------------ adapters, bots, promotions
+
+    def _service(self, url: str | None, name: str, method: str, path: str, **kw: Any) -> Any:
+        if not url:
+            raise BackendUnavailable(
+                f"the {name} is not configured for this panel (start it with workbench up, or "
+                f"set its URL)"
+            )
+        return self._call(method, f"{url.rstrip('/')}{path}", **kw)
+
+    def adapters(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._service(
+            self.controller_url, "Communication Controller", "GET", f"/tenants/{tenant_id}/adapters"
+        )
+        return result
+
+    def deploy_adapter(self, tenant_id: str, rt_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._service(
+            self.controller_url,
+            "Communication Controller",
+            "POST",
+            f"/tenants/{tenant_id}/adapters/{rt_id}/deploy",
+        )
+        return result
+
+    def bots(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._service(
+            self.bots_url, "Bot Service", "GET", f"/tenants/{tenant_id}/bots"
+        )
+        return result
+
+    def bot_runs(self, tenant_id: str, name: str, limit: int = 20) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._service(
+            self.bots_url,
+            "Bot Service",
+            "GET",
+            f"/tenants/{tenant_id}/bots/{name}/runs",
+            params={"limit": limit},
+        )
+        return result
+
+    def run_bot(self, tenant_id: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._service(
+            self.bots_url, "Bot Service", "POST", f"/tenants/{tenant_id}/bots/{name}/runs", json={}
+        )
+        return result
+
+    def set_bot_enabled(self, tenant_id: str, name: str, enabled: bool) -> dict[str, Any]:
+        action = "enable" if enabled else "disable"
+        result: dict[str, Any] = self._service(
+            self.bots_url, "Bot Service", "POST", f"/tenants/{tenant_id}/bots/{name}/{action}"
+        )
+        return result
+
+    def promotions(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._service(
+            self.bots_url, "Bot Service", "GET", f"/tenants/{tenant_id}/promotions"
+        )
+        return result
+
+    def rollback_promotion(self, tenant_id: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._service(
+            self.bots_url,
+            "Bot Service",
+            "POST",
+            f"/tenants/{tenant_id}/promotions/{name}/rollback",
+            json={},
+        )
+        return result
 
     # ------------------------------------------------------------------ monitoring
 

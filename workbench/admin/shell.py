@@ -20,6 +20,7 @@ from workbench.admin.metrics_store import MetricsStore
 from workbench.admin.views.data import DataView
 from workbench.admin.views.models import ModelsView
 from workbench.admin.views.monitoring import MonitoringView
+from workbench.admin.views.operations import OperationsView
 from workbench.admin.views.settings_view import SettingsView
 from workbench.admin.views.tenants import TenantsView
 from workbench.admin.views.users import UsersView
@@ -37,6 +38,9 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "Monitoring": frozenset({"AdminPanelManagement", "TenantManagement"}),
     "Models": frozenset({"DataModelManagement", "Development", "TenantManagement"}),
     "Data": frozenset(),  # every signed-in user of a tenant
+    "Operations": frozenset(
+        {"CommunicationManagement", "BotManagement", "TenantManagement", "Development"}
+    ),
     "Settings": frozenset({"AdminPanelManagement"}),
 }
 PLATFORM_PAGES = frozenset({"Settings"})
@@ -115,6 +119,8 @@ class AdminShell(Viewer):
             return ModelsView(**common)
         if name == "Data":
             return DataView(**common)
+        if name == "Operations":
+            return OperationsView(**common)
         if name == "Settings":
             return SettingsView(settings=self.settings or Settings(), **common)
         raise KeyError(name)

@@ -69,6 +69,8 @@ def admin(
         scrape_interval=settings.admin_scrape_interval,
         retention_s=settings.admin_metrics_retention_hours * 3600,
         hub_url=_hub_url(settings.service_host),
+        controller_url=_sibling(scheme, settings.service_host, "COMMUNICATION_CONTROLLER"),
+        bots_url=_sibling(scheme, settings.service_host, "BOT_SERVICE"),
     )
     click.echo(f"Admin Panel on {public} (Identity {identity}, API {api})", err=True)
     run(config, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile)
@@ -80,6 +82,15 @@ def _hub_url(host: str) -> str | None:
         return os.environ["WORKBENCH_HUB_URL"]
     port = os.environ.get("WORKBENCH_HUB_PORT")
     return f"http://{host}:{port}" if port else None
+
+
+def _sibling(scheme: str, host: str, service: str) -> str | None:
+    """``WORKBENCH_<SERVICE>_URL``, or the service next to the panel when ``workbench up`` runs
+    it (it exports ``WORKBENCH_<SERVICE>_PORT``); None when the platform has none."""
+    if os.environ.get(f"WORKBENCH_{service}_URL"):
+        return os.environ[f"WORKBENCH_{service}_URL"]
+    port = os.environ.get(f"WORKBENCH_{service}_PORT")
+    return f"{scheme}://{host}:{port}" if port else None
 
 
 def register(cli: click.Group) -> None:

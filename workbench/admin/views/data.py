@@ -32,21 +32,21 @@ class DataView(AdminView):
         self._cursors: list[str | None] = [None]
         self._page: list[dict[str, Any]] = []
         self.tenant = pn.widgets.Select(
-            name="Tenant", options=list(self.tenants), css_classes=["wb-data-tenant"]
+            label="Tenant", options=list(self.tenants), css_classes=["wb-data-tenant"]
         )
         self.tenant.param.watch(lambda _e: self.load_model(), "value")
-        self.ck_type = pn.widgets.Select(name="Type", options=[], css_classes=["wb-data-type"])
+        self.ck_type = pn.widgets.Select(label="Type", options=[], css_classes=["wb-data-type"])
         self.ck_type.param.watch(lambda _e: self.first_page(), "value")
         self.where = pn.widgets.TextInput(
-            name="Filter", placeholder="voltage > 230; parent->name EQUALS 'Hall A'"
+            label="Filter", placeholder="voltage > 230; parent->name EQUALS 'Hall A'"
         )
-        self.search = pn.widgets.TextInput(name="Search name")
-        self.sort = pn.widgets.TextInput(name="Sort", placeholder="-serialNumber")
-        self.find_button = pn.widgets.Button(name="Find", button_type="primary")
+        self.search = pn.widgets.TextInput(label="Search name")
+        self.sort = pn.widgets.TextInput(label="Sort", placeholder="-serialNumber")
+        self.find_button = pn.widgets.Button(label="Find", color="primary")
         self.find_button.on_click(lambda _e: self.first_page())
-        self.next_button = pn.widgets.Button(name="Next page ▶")
+        self.next_button = pn.widgets.Button(label="Next page ▶")
         self.next_button.on_click(lambda _e: self.next_page())
-        self.prev_button = pn.widgets.Button(name="◀ Previous page")
+        self.prev_button = pn.widgets.Button(label="◀ Previous page")
         self.prev_button.on_click(lambda _e: self.previous_page())
         self.page_label = pn.pane.Markdown("")
         self.table = pn.widgets.Tabulator(
@@ -56,27 +56,29 @@ class DataView(AdminView):
             selectable=1,
             height=300,
             sizing_mode="stretch_width",
-            name="entities-table",
+            label="entities-table",
         )
         self.table.param.watch(lambda _e: self._select(), "selection")
-        self.entity = pn.widgets.Select(name="Entity", options={}, css_classes=["wb-entity"])
+        self.entity = pn.widgets.Select(label="Entity", options={}, css_classes=["wb-entity"])
         self.entity.param.watch(lambda _e: self._show_entity(), "value")
         self.attribute = pn.widgets.Select(
-            name="Attribute", options=[], css_classes=["wb-attribute"]
+            label="Attribute", options=[], css_classes=["wb-attribute"]
         )
         self.attribute.param.watch(lambda _e: self._show_value(), "value")
-        self.value = pn.widgets.TextInput(name="New value (JSON or text)", css_classes=["wb-value"])
-        self.save_button = pn.widgets.Button(name="Save", button_type="primary")
+        self.value = pn.widgets.TextInput(
+            label="New value (JSON or text)", css_classes=["wb-value"]
+        )
+        self.save_button = pn.widgets.Button(label="Save", color="primary")
         self.save_button.on_click(lambda _e: self.save())
         self.edit_message = pn.pane.Alert("", alert_type="light", visible=False)
         self.navigation = pn.pane.Markdown("")
-        self.follow = pn.widgets.Select(name="Follow association", options={})
-        self.follow_button = pn.widgets.Button(name="Open")
+        self.follow = pn.widgets.Select(label="Follow association", options={})
+        self.follow_button = pn.widgets.Button(label="Open")
         self.follow_button.on_click(lambda _e: self.follow_link())
-        self.stream_attributes = pn.widgets.MultiChoice(name="Stream attributes", options=[])
-        self.stream_days = pn.widgets.IntSlider(name="Days back", start=1, end=30, value=7)
-        self.stream_end = pn.widgets.DatetimeInput(name="Until (UTC)", value=None)
-        self.plot_button = pn.widgets.Button(name="Plot stream data", button_type="primary")
+        self.stream_attributes = pn.widgets.MultiChoice(label="Stream attributes", options=[])
+        self.stream_days = pn.widgets.IntSlider(label="Days back", start=1, end=30, value=7)
+        self.stream_end = pn.widgets.DatetimeInput(label="Until (UTC)", value=None)
+        self.plot_button = pn.widgets.Button(label="Plot stream data", color="primary")
         self.plot_button.on_click(lambda _e: self.plot())
         self.plot_pane = pn.pane.HoloViews(
             css_classes=["wb-stream-plot"],

@@ -67,7 +67,7 @@ class ModelsView(AdminView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.tenant = pn.widgets.Select(name="Tenant", options=list(self.tenants))
+        self.tenant = pn.widgets.Select(label="Tenant", options=list(self.tenants))
         self.tenant.param.watch(lambda _e: self.refresh(), "value")
         self.libraries_table = pn.widgets.Tabulator(
             pd.DataFrame(),
@@ -76,10 +76,10 @@ class ModelsView(AdminView):
             height=180,
             sizing_mode="stretch_width",
         )
-        self.prefix = pn.widgets.TextInput(name="Types starting with", placeholder="Demo.Energy/")
+        self.prefix = pn.widgets.TextInput(label="Types starting with", placeholder="Demo.Energy/")
         self.prefix.param.watch(lambda _e: self._draw_graph(), "value")
         self.graph = pn.pane.HoloViews(sizing_mode="stretch_width", height=540)
-        self.type_select = pn.widgets.Select(name="Type", options=[])
+        self.type_select = pn.widgets.Select(label="Type", options=[])
         self.type_select.param.watch(lambda _e: self._show_type(), "value")
         self.attributes_table = pn.widgets.Tabulator(
             pd.DataFrame(),
@@ -87,10 +87,10 @@ class ModelsView(AdminView):
             show_index=False,
             height=260,
             sizing_mode="stretch_width",
-            name="attributes-table",
+            label="attributes-table",
         )
-        self.upload = pn.widgets.FileInput(accept=".yaml,.yml,.zip,.json", name="Library file")
-        self.import_button = pn.widgets.Button(name="Import library", button_type="primary")
+        self.upload = pn.widgets.FileInput(accept=".yaml,.yml,.zip,.json", label="Library file")
+        self.import_button = pn.widgets.Button(label="Import library", color="primary")
         self.import_button.on_click(lambda _e: self.import_library())
         self.report = pn.pane.Markdown("")
         self._model: CkModel | None = None

@@ -43,15 +43,15 @@ class MonitoringView(AdminView):
             disabled=True,
             show_index=False,
             sizing_mode="stretch_width",
-            name="health-table",
+            label="health-table",
         )
         self.plots = pn.Column(sizing_mode="stretch_width")
-        self.refresh_button = pn.widgets.Button(name="Refresh", button_type="primary")
+        self.refresh_button = pn.widgets.Button(label="Refresh", color="primary")
         self.refresh_button.on_click(lambda _e: self.refresh())
-        self.audit_tenant = pn.widgets.Select(name="Tenant", options=list(self.tenants))
-        self.audit_actor = pn.widgets.TextInput(name="Who")
-        self.audit_action = pn.widgets.TextInput(name="What (action)")
-        self.audit_button = pn.widgets.Button(name="Filter audit log")
+        self.audit_tenant = pn.widgets.Select(label="Tenant", options=list(self.tenants))
+        self.audit_actor = pn.widgets.TextInput(label="Who")
+        self.audit_action = pn.widgets.TextInput(label="What (action)")
+        self.audit_button = pn.widgets.Button(label="Filter audit log")
         self.audit_button.on_click(lambda _e: self.load_audit())
         self.audit_table = pn.widgets.Tabulator(
             pd.DataFrame(),

@@ -57,7 +57,7 @@ class SettingsView(AdminView):
             show_index=False,
             sizing_mode="stretch_width",
             height=480,
-            name="settings-table",
+            label="settings-table",
         )
         note = pn.pane.Markdown(
             "Every setting is read from `WORKBENCH_<NAME>` in the environment (or the command "

@@ -57,32 +57,32 @@ class TenantsView(AdminView):
             selectable=1,
             height=260,
             sizing_mode="stretch_width",
-            name="tenants-table",
+            label="tenants-table",
         )
-        self.new_id = pn.widgets.TextInput(name="New tenant id", placeholder="e.g. plant-linz")
-        self.new_parent = pn.widgets.Select(name="Parent (cascade from)", options=[""])
-        self.new_description = pn.widgets.TextInput(name="Description")
+        self.new_id = pn.widgets.TextInput(label="New tenant id", placeholder="e.g. plant-linz")
+        self.new_parent = pn.widgets.Select(label="Parent (cascade from)", options=[""])
+        self.new_description = pn.widgets.TextInput(label="Description")
         self.backend = pn.widgets.RadioButtonGroup(
-            name="Backends", options=["embedded", "server"], value="embedded"
+            label="Backends", options=["embedded", "server"], value="embedded"
         )
         self.entities_url = pn.widgets.TextInput(
-            name="Entity store URL", placeholder="mongodb://host:27017/acme", visible=False
+            label="Entity store URL", placeholder="mongodb://host:27017/acme", visible=False
         )
         self.streams_url = pn.widgets.TextInput(
-            name="Stream store URL", placeholder="crate://host:4200?schema=acme", visible=False
+            label="Stream store URL", placeholder="crate://host:4200?schema=acme", visible=False
         )
         self.backend.param.watch(self._toggle_backend, "value")
-        self.create_button = pn.widgets.Button(name="Create tenant", button_type="primary")
+        self.create_button = pn.widgets.Button(label="Create tenant", color="primary")
         self.create_button.on_click(lambda _e: self.create())
-        self.selected = pn.widgets.Select(name="Tenant", options=[])
+        self.selected = pn.widgets.Select(label="Tenant", options=[])
         self.selected.param.watch(lambda _e: self._show_config(), "value")
         self.config_view = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.config_key = pn.widgets.TextInput(name="Key", placeholder="e.g. ui.theme")
-        self.config_value = pn.widgets.TextInput(name="Value (JSON or text; empty removes)")
-        self.config_button = pn.widgets.Button(name="Set key", button_type="primary")
+        self.config_key = pn.widgets.TextInput(label="Key", placeholder="e.g. ui.theme")
+        self.config_value = pn.widgets.TextInput(label="Value (JSON or text; empty removes)")
+        self.config_button = pn.widgets.Button(label="Set key", color="primary")
         self.config_button.on_click(lambda _e: self.configure())
-        self.confirm = pn.widgets.TextInput(name="Type the tenant id to confirm deletion")
-        self.delete_button = pn.widgets.Button(name="Delete tenant", button_type="danger")
+        self.confirm = pn.widgets.TextInput(label="Type the tenant id to confirm deletion")
+        self.delete_button = pn.widgets.Button(label="Delete tenant", color="danger")
         self.delete_button.on_click(lambda _e: self.delete())
         self.refresh()
 

@@ -19,7 +19,7 @@ class UsersView(AdminView):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.tenant = pn.widgets.Select(
-            name="Tenant", options=list(self.tenants), css_classes=["wb-users-tenant"]
+            label="Tenant", options=list(self.tenants), css_classes=["wb-users-tenant"]
         )
         self.tenant.param.watch(lambda _e: self.refresh(), "value")
         self.users_table = pn.widgets.Tabulator(
@@ -28,7 +28,7 @@ class UsersView(AdminView):
             show_index=False,
             height=220,
             sizing_mode="stretch_width",
-            name="users-table",
+            label="users-table",
         )
         self.clients_table = pn.widgets.Tabulator(
             pd.DataFrame(),
@@ -38,30 +38,32 @@ class UsersView(AdminView):
             sizing_mode="stretch_width",
         )
         self.upstreams_view = pn.pane.Markdown("")
-        self.username = pn.widgets.TextInput(name="Username", css_classes=["wb-username"])
-        self.email = pn.widgets.TextInput(name="E-mail")
+        self.username = pn.widgets.TextInput(label="Username", css_classes=["wb-username"])
+        self.email = pn.widgets.TextInput(label="E-mail")
         self.password = pn.widgets.PasswordInput(
-            name="Initial password (empty: generated)", css_classes=["wb-password"]
+            label="Initial password (empty: generated)", css_classes=["wb-password"]
         )
-        self.create_button = pn.widgets.Button(name="Create user", button_type="primary")
+        self.create_button = pn.widgets.Button(label="Create user", color="primary")
         self.create_button.on_click(lambda _e: self.create_user())
-        self.user = pn.widgets.Select(name="User", options=[], css_classes=["wb-user"])
-        self.role = pn.widgets.Select(name="Role", options=[], css_classes=["wb-role"])
-        self.grant_button = pn.widgets.Button(name="Grant role", button_type="primary")
+        self.user = pn.widgets.Select(label="User", options=[], css_classes=["wb-user"])
+        self.role = pn.widgets.Select(label="Role", options=[], css_classes=["wb-role"])
+        self.grant_button = pn.widgets.Button(label="Grant role", color="primary")
         self.grant_button.on_click(lambda _e: self.change_role(grant=True))
-        self.revoke_button = pn.widgets.Button(name="Revoke role")
+        self.revoke_button = pn.widgets.Button(label="Revoke role")
         self.revoke_button.on_click(lambda _e: self.change_role(grant=False))
-        self.toggle_button = pn.widgets.Button(name="Disable / enable")
+        self.toggle_button = pn.widgets.Button(label="Disable / enable")
         self.toggle_button.on_click(lambda _e: self.toggle_user())
-        self.reset_button = pn.widgets.Button(name="Reset password")
+        self.reset_button = pn.widgets.Button(label="Reset password")
         self.reset_button.on_click(lambda _e: self.reset_password())
-        self.client_id = pn.widgets.TextInput(name="New client id", css_classes=["wb-client-id"])
-        self.client_button = pn.widgets.Button(name="Register confidential client")
+        self.client_id = pn.widgets.TextInput(label="New client id", css_classes=["wb-client-id"])
+        self.client_button = pn.widgets.Button(label="Register confidential client")
         self.client_button.on_click(lambda _e: self.create_client())
-        self.client_select = pn.widgets.Select(name="Client", options=[], css_classes=["wb-client"])
-        self.rotate_button = pn.widgets.Button(name="Rotate secret")
+        self.client_select = pn.widgets.Select(
+            label="Client", options=[], css_classes=["wb-client"]
+        )
+        self.rotate_button = pn.widgets.Button(label="Rotate secret")
         self.rotate_button.on_click(lambda _e: self.rotate_secret())
-        self.client_toggle = pn.widgets.Button(name="Disable / enable client")
+        self.client_toggle = pn.widgets.Button(label="Disable / enable client")
         self.client_toggle.on_click(lambda _e: self.toggle_client())
         self._clients: list[dict[str, Any]] = []
         roles = self.attempt(self.client.roles)

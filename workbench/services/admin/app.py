@@ -49,6 +49,9 @@ class AdminConfig:
     retention_s: float = 24 * 3600
     #: JupyterHub's public URL, watched on the monitoring page when given
     hub_url: str | None = None
+    #: the Communication Controller and the Bot Service, when the platform runs them
+    controller_url: str | None = None
+    bots_url: str | None = None
 
 
 def _handlers(config: AdminConfig, metrics: Any) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -93,6 +96,12 @@ def watched_services(config: AdminConfig) -> list[ServiceEndpoint]:
         ServiceEndpoint("identity", config.identity_url),
         ServiceEndpoint("asset-repository", config.api_url),
     ]
+    for name, url in (
+        ("communication-controller", config.controller_url),
+        ("bot-service", config.bots_url),
+    ):
+        if url:
+            services.append(ServiceEndpoint(name, url))
     if config.hub_url:
         services.append(ServiceEndpoint("hub", config.hub_url.rstrip("/") + "/hub/api"))
     return services
@@ -147,6 +156,8 @@ def build_server(
             api_url=config.api_url,
             token=pn.state.access_token,
             services=services,
+            controller_url=config.controller_url,
+            bots_url=config.bots_url,
         )
         pn.state.on_session_destroyed(lambda _ctx: api.close())
         shell = AdminShell(api=api, store=store, settings=settings)
