@@ -99,9 +99,10 @@ class Cancellation:
     """Whether the work of a request should stop: the client went away (:meth:`cancel`) or its
     deadline passed. Thread-safe; work checks it with :meth:`check` at convenient points."""
 
-    __slots__ = ("_event", "deadline", "reason", "what")
+    __slots__ = ("_event", "_parent", "deadline", "reason", "what")
 
-    def __init__(self) -> None:
+    def __init__(self, parent: Cancellation | None = None) -> None:
+        self._parent = parent
         self._event = threading.Event()
         self.deadline: float | None = None
         self.reason = ""
@@ -112,14 +113,21 @@ class Cancellation:
             self.reason = reason
             self._event.set()
 
+    def child(self) -> Cancellation:
+        """A cancellation of part of this work (one GraphQL operation of a WebSocket): cancelled
+        with this one, with a deadline of its own."""
+        return Cancellation(self)
+
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self._event.is_set() or (self._parent is not None and self._parent.cancelled)
 
     def expired(self) -> bool:
         """True when the deadline passed (or the request was cancelled)."""
-        return self._event.is_set() or (
-            self.deadline is not None and time.monotonic() > self.deadline
+        return (
+            self.cancelled
+            or (self.deadline is not None and time.monotonic() > self.deadline)
+            or (self._parent is not None and self._parent.expired())
         )
 
     @contextmanager
@@ -136,6 +144,8 @@ class Cancellation:
 
     def check(self) -> None:
         """Raise :class:`Cancelled` or :class:`TimedOut` when the work should stop."""
+        if self._parent is not None:
+            self._parent.check()
         if self._event.is_set():
             raise Cancelled(f"the request was cancelled: {self.reason}")
         if self.deadline is not None and time.monotonic() > self.deadline:

@@ -47,6 +47,7 @@ from workbench.limits import (
     current_cancellation,
     current_limits,
     heavy_slots,
+    use_limits,
 )
 
 __all__ = [
@@ -327,20 +328,25 @@ def guard_operation(
         return
     operation = _operation(document, operation_name)
     is_query = operation is not None and operation.operation is OperationType.QUERY
-    cancellation = current_cancellation() if is_query else None
+    request = current_cancellation() if is_query else None
     slot = (
         heavy_slots.hold(tenant_id, f"this GraphQL operation (cost {size.cost})", limits)
         if size.cost >= limits.heavy_cost
         else _nothing()
     )
     with slot:
-        if cancellation is None:
+        if request is None:
             yield FastExecutor
             return
-        with cancellation.limit_time(
-            limits.graphql_timeout_s,
-            f"the GraphQL query (limit {limits.graphql_timeout_s:g} s, "
-            "WORKBENCH_GRAPHQL_TIMEOUT_S)",
+        # the operation's own deadline (a WebSocket runs several operations at once)
+        cancellation = request.child()
+        with (
+            use_limits(limits, cancellation),
+            cancellation.limit_time(
+                limits.graphql_timeout_s,
+                f"the GraphQL query (limit {limits.graphql_timeout_s:g} s, "
+                "WORKBENCH_GRAPHQL_TIMEOUT_S)",
+            ),
         ):
             yield LimitedExecutor
             if cancellation.expired():
