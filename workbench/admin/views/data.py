@@ -56,7 +56,6 @@ class DataView(AdminView):
             selectable=1,
             height=300,
             sizing_mode="stretch_width",
-            label="entities-table",
         )
         self.table.param.watch(lambda _e: self._select(), "selection")
         self.entity = pn.widgets.Select(label="Entity", options={}, css_classes=["wb-entity"])

@@ -87,7 +87,6 @@ class ModelsView(AdminView):
             show_index=False,
             height=260,
             sizing_mode="stretch_width",
-            label="attributes-table",
         )
         self.upload = pn.widgets.FileInput(accept=".yaml,.yml,.zip,.json", label="Library file")
         self.import_button = pn.widgets.Button(label="Import library", color="primary")

@@ -43,7 +43,6 @@ class MonitoringView(AdminView):
             disabled=True,
             show_index=False,
             sizing_mode="stretch_width",
-            label="health-table",
         )
         self.plots = pn.Column(sizing_mode="stretch_width")
         self.refresh_button = pn.widgets.Button(label="Refresh", color="primary")

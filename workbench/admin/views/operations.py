@@ -14,14 +14,14 @@ from workbench.admin.views.base import AdminView, choose
 __all__ = ["OperationsView"]
 
 
-def _table(height: int, name: str) -> Any:
+def _table(height: int, css: str) -> Any:
     return pn.widgets.Tabulator(
         pd.DataFrame(),
         disabled=True,
         show_index=False,
         height=height,
         sizing_mode="stretch_width",
-        label=name,
+        css_classes=[f"wb-{css}"],
     )
 
 

@@ -57,7 +57,6 @@ class SettingsView(AdminView):
             show_index=False,
             sizing_mode="stretch_width",
             height=480,
-            label="settings-table",
         )
         note = pn.pane.Markdown(
             "Every setting is read from `WORKBENCH_<NAME>` in the environment (or the command "

@@ -57,7 +57,6 @@ class TenantsView(AdminView):
             selectable=1,
             height=260,
             sizing_mode="stretch_width",
-            label="tenants-table",
         )
         self.new_id = pn.widgets.TextInput(label="New tenant id", placeholder="e.g. plant-linz")
         self.new_parent = pn.widgets.Select(label="Parent (cascade from)", options=[""])

@@ -28,7 +28,6 @@ class UsersView(AdminView):
             show_index=False,
             height=220,
             sizing_mode="stretch_width",
-            label="users-table",
         )
         self.clients_table = pn.widgets.Tabulator(
             pd.DataFrame(),
