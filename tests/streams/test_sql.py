@@ -293,7 +293,7 @@ def test_cli(tmp_path: Path) -> None:
         "SELECT max(voltage) AS top FROM demo_energy__energymeter",
     )
     assert out.exit_code == 0, out.output
-    assert out.stdout.replace('"', '').split() == ["top", "234"]
+    assert out.stdout.replace('"', "").split() == ["top", "234"]
     refused = run("streams", "sql", "--tenant", "acme", "INSTALL httpfs")
     assert refused.exit_code == 1
     assert "INSTALL is not allowed" in refused.stderr
