@@ -373,3 +373,25 @@ def test_a_query_past_its_time_limit_stops_its_work() -> None:
         execute(schema, document, executor_class=executor)
     assert len(calls) < 150, len(calls)
     assert time.monotonic() - began < 2.0
+
+
+def test_operations_running_at_once_keep_their_own_deadlines() -> None:
+    """Two operations of one WebSocket: the first one ending must not lift the second one's
+    time limit (they shared one deadline on the connection's Cancellation)."""
+    from graphql import build_schema, parse
+
+    from workbench.errors import TimedOut
+    from workbench.graphql.limits import guard_operation
+    from workbench.limits import Cancellation, Limits, use_limits
+
+    schema = build_schema("type Query { a: String }")
+    document = parse("{ a }")
+    with use_limits(Limits(graphql_timeout_s=0.05), Cancellation()):
+        first = guard_operation(schema, document, None, None, "energy")
+        second = guard_operation(schema, document, None, None, "energy")
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        time.sleep(0.1)
+        with pytest.raises(TimedOut):
+            second.__exit__(None, None, None)
