@@ -8,8 +8,8 @@ extra) are imported when a node connects, not when the registry is built.
 
 from __future__ import annotations
 
-from workbench.communication.protocols import modbus, mqtt
+from workbench.communication.protocols import modbus, mqtt, opcua
 
 __all__ = ["NODES"]
 
-NODES = [*mqtt.NODES, *modbus.NODES]
+NODES = [*mqtt.NODES, *modbus.NODES, *opcua.NODES]
