@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,23 @@ from typing import Any
 
 from workbench.bots.context import RUN_DIR_VARIABLE, read_outputs
 
-__all__ = ["RunOutcome", "execute_notebook", "kernel_path", "render_html"]
+__all__ = ["RunOutcome", "execute_notebook", "kernel_path", "render_html", "stop_all_runs"]
+
+#: runner processes of this process's runs (stopped together when the service stops)
+_ACTIVE: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
+_ACTIVE_LOCK = threading.Lock()
+_STOPPED: set[int] = set()
+
+
+def stop_all_runs() -> int:
+    """Kill every run of this process (runner and kernel); returns how many. Their records
+    end ``failed`` saying the service stopped."""
+    with _ACTIVE_LOCK:
+        active = list(_ACTIVE.values())
+        _STOPPED.update(process.pid for process, _ in active)
+    for process, run_dir in active:
+        _kill_tree(process, run_dir)
+    return len(active)
 
 
 @dataclass
@@ -130,6 +147,8 @@ def execute_notebook(
             start_new_session=True,
             preexec_fn=_limits(memory_bytes),  # noqa: PLW1509 - only setrlimit, no locks
         )
+        with _ACTIVE_LOCK:
+            _ACTIVE[process.pid] = (process, run_dir)
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -143,9 +162,24 @@ def execute_notebook(
                 reason="timeout",
                 outputs=read_outputs(run_dir),
             )
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE.pop(process.pid, None)
     finished = time.time()
     if code != 0:
         _kill_leftover_kernel(run_dir)
+    with _ACTIVE_LOCK:
+        stopped = process.pid in _STOPPED
+        _STOPPED.discard(process.pid)
+    if stopped:
+        return RunOutcome(
+            "failed",
+            started,
+            finished,
+            error="the Bot Service stopped while the run was going; run it again",
+            reason="service-stopped",
+            outputs=read_outputs(run_dir),
+        )
     result_file = run_dir / "result.json"
     if not result_file.is_file():
         tail = (run_dir / "runner.log").read_text(errors="replace")[-2000:]

@@ -58,7 +58,10 @@ class LocalPoolExecutor(Executor):
         return self.pool.submit(self.runner.run, request)
 
     def shutdown(self) -> None:
+        from workbench.bots.execution import stop_all_runs
+
         self.pool.shutdown(wait=False, cancel_futures=True)
+        stop_all_runs()
 
 
 @dataclass
