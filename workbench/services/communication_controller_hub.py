@@ -35,6 +35,7 @@ from workbench.services.communication_controller_config import (
     TriggerSchedule,
     adapter_configuration,
     configuration_digest,
+    cron_schedule,
     pipeline_adapter,
     record_execution,
     require_adapter,
@@ -322,8 +323,6 @@ class AdapterHub:
                 for schedule in schedules:
                     if schedule.next_fire > now:
                         continue
-                    from workbench.services.communication_controller_config import cron_schedule
-
                     schedule.next_fire = cron_schedule(schedule.expression, now).get_next(datetime)
                     session_tenant = next(
                         (s.tenant for (t, _), s in self.sessions.items() if t == tenant_id), None
