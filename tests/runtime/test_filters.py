@@ -266,7 +266,7 @@ def test_unknown_attribute_names_the_path_the_type_and_the_valid_names(
         "current, description, energyImported, installedAt, name, phaseL1, phases, serialNumber, "
         "state, tags, voltage; system fields: rtId, ckTypeId, rtWellKnownName, "
         "rtCreationDateTime, rtChangedDateTime, rtVersion; associations: parent->, "
-        "relatesFrom->, relatesTo->, suppliedBy->, supplies->"
+        "relatesFrom->, relatesTo->, suppliedBy->, supplies->, usedBy->"
     )
 
 
