@@ -1,0 +1,116 @@
+"""``pipeline-ingest`` (issue 14): points per second through a pipeline into stream data.
+
+Simulated devices deliver one message per poll (every meter's four values at one second: a
+message carries many points, as one Modbus poll of many registers does); each message is one
+execution of a pipeline whose ``SaveStreamDataInArchive@1`` writes the batch through the
+tenant's stream service (validation, entity check, upsert). The same-run baseline writes the
+same points with ``TypeStreams.write`` directly (no pipeline), so the ratio is the pipeline's
+cost. Ingest latency is from the start of an execution to its points being queryable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+from workbench.bench.common import BenchReport, percentiles, progress, timer
+from workbench.bench.streams import METER, START, _tenant
+
+__all__ = ["pipeline_ingest"]
+
+PIPELINE = """
+triggers:
+  - type: FromPipelineDataEvent@1
+transformations:
+  - type: SaveStreamDataInArchive@1
+    path: $.updates
+    ckTypeId: Demo.Energy/EnergyMeter
+"""
+
+
+def _poll(rt_ids: list[str], second: int, offset: timedelta) -> list[dict[str, Any]]:
+    stamp = (START + offset + timedelta(seconds=second)).isoformat()
+    return [
+        {
+            "rtId": rt_id,
+            "ckTypeId": METER,
+            "timestamp": stamp,
+            "attributes": {
+                "voltage": 230.0 + (i + second) % 7,
+                "current": 5.0 + i % 3,
+                "activePower": 1150.0 + second % 11,
+                "energyImported": float(second),
+            },
+        }
+        for i, rt_id in enumerate(rt_ids)
+    ]
+
+
+def pipeline_ingest(quick: bool = False, backend: str | None = None) -> BenchReport:
+    """Messages of many points through ``SaveStreamDataInArchive@1`` against direct writes."""
+    from workbench.communication import build_pipeline
+    from workbench.communication.node import ExecutionEnvironment
+
+    meters = 50 if quick else 250
+    messages = 40 if quick else 400
+    points_per_message = meters * 4
+    total = messages * points_per_message
+    report = BenchReport(
+        "pipeline-ingest",
+        quick,
+        backend or "duckdb (embedded)",
+        {"messages": messages, "meters": meters, "pointsPerMessage": points_per_message},
+    )
+    with _tenant(backend, meters) as (tenant, rt_ids, _home):
+        pipeline = build_pipeline(PIPELINE, name="ingest")
+        streams = tenant.streams(METER)
+        batches = [_poll(rt_ids, s, timedelta(0)) for s in range(messages)]
+        latencies: list[float] = []
+
+        async def run_all() -> None:
+            env = ExecutionEnvironment(pipeline_name="ingest", tenant=tenant)
+            with progress("pipeline-ingest", messages) as advance:
+                for batch in batches:
+                    began = time.perf_counter()
+                    result = await pipeline.execute({"updates": batch}, env)
+                    if result.status != "Completed":
+                        raise RuntimeError(f"pipeline-ingest: {result.error}")
+                    latencies.append(time.perf_counter() - began)
+                    advance(1)
+
+        with timer() as elapsed:
+            asyncio.run(run_all())
+        ours = elapsed()
+        # queryable: every row the pipeline wrote reads back (one row per meter and second)
+        rows = streams.read(START, START + timedelta(seconds=messages)).to_arrow().num_rows
+        # baseline: the same points written straight to the stream service
+        direct = [
+            [
+                {"rtId": p["rtId"], "timestamp": p["timestamp"], **p["attributes"]}
+                for p in _poll(rt_ids, s, timedelta(days=30))
+            ]
+            for s in range(messages)
+        ]
+        with timer() as elapsed:
+            for points in direct:
+                streams.write(points)
+        raw = elapsed()
+    ours_rate, raw_rate = total / ours, total / raw
+    report.baseline = {
+        "what": "TypeStreams.write of the same point batches, no pipeline",
+        "pointsPerSecond": raw_rate,
+    }
+    p95_ms = percentiles(latencies)["p95_ms"]
+    report.add(
+        "ingest through the pipeline", ours_rate, "points/s", ">= 100,000", ours_rate >= 100_000
+    )
+    report.add("direct stream writes", raw_rate, "points/s")
+    report.add("ratio to direct", ours_rate / raw_rate, "x")
+    report.add("ingest-to-queryable p95", p95_ms, "ms", "< 1000", p95_ms < 1000)
+    report.add(
+        "rows read back", float(rows), "rows", f"= {messages * meters}", rows == messages * meters
+    )
+    report.add("elapsed", ours, "s")
+    return report
