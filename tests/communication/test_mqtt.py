@@ -334,3 +334,64 @@ def test_schemas_and_validation() -> None:
     )
     assert problems
     assert "qos" in str(problems[0])
+
+
+async def test_adapter_runtime_runs_mqtt_pipeline_with_its_configurations(broker: Broker) -> None:
+    """The deploy path: a configuration as the controller pushes it (the pipeline with the
+    MqttBroker it Uses); messages on the topic run the pipeline in the adapter, which republishes
+    a derived value with ToMqtt@1."""
+    import aiomqtt
+
+    from workbench.communication.adapter import AdapterRuntime
+    from workbench.messaging.local import LocalMessageBus
+
+    definition = """
+triggers:
+  - type: FromMqtt@1
+    broker: plantBroker
+    topics: ["sensors/+/celsius"]
+    qos: 1
+transformations:
+  - type: Math@1
+    path: $.payload.value
+    operator: Add
+    value: 273.15
+    targetPath: $.kelvin
+  - type: ToMqtt@1
+    broker: plantBroker
+    path: $.kelvin
+    topic: derived/kelvin
+    qos: 1
+"""
+    runtime = AdapterRuntime(
+        controller_url="http://127.0.0.1:9",
+        tenant_id="t1",
+        adapter_rt_id="65f00000000000000000a001",
+        tenant=None,
+        bus=LocalMessageBus(),
+    )
+    errors = await runtime.configure(
+        {
+            "version": 1,
+            "pipelines": [
+                {
+                    "rtId": "65f00000000000000000a002",
+                    "name": "mqtt to kelvin",
+                    "definition": definition,
+                    "configurations": [broker.configuration()],
+                }
+            ],
+        }
+    )
+    assert errors == []
+    try:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.subscribe("derived/#", qos=1)
+            await asyncio.sleep(0.5)
+            await client.publish("sensors/s1/celsius", b'{"value": 20}', qos=1)
+            async with asyncio.timeout(5):
+                async for message in client.messages:
+                    assert float(message.payload) == pytest.approx(293.15)
+                    break
+    finally:
+        await runtime.undeploy_all()
