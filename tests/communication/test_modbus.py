@@ -4,7 +4,6 @@ free loopback port (holding, input, coil and discrete tables of two unit ids).""
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from workbench.communication import build_pipeline
 from workbench.communication.node import ExecutionEnvironment
 from workbench.communication.protocols.modbus import register_blocks
+from workbench.testing.http import free_port
 from workbench.testing.servers import in_ci
 
 pytestmark = pytest.mark.anyio
@@ -78,9 +78,7 @@ async def plc() -> AsyncIterator[Plc]:
         )
 
     context = ModbusServerContext(devices={1: device(), 7: device()}, single=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     server = ModbusTcpServer(context, address=("127.0.0.1", port))
     task = asyncio.create_task(server.serve_forever())
     for _ in range(100):

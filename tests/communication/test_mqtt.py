@@ -19,6 +19,7 @@ import pytest
 from workbench.communication import build_pipeline
 from workbench.communication.node import ExecutionEnvironment
 from workbench.communication.protocols.connections import CREDENTIALS_ENV
+from workbench.testing.http import free_port
 from workbench.testing.servers import in_ci
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -29,12 +30,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -74,7 +69,7 @@ def _start(directory: Path, lines: list[str]) -> Iterator[Broker]:
         if in_ci():
             pytest.fail(f"CI=true but {message}", pytrace=False)
         pytest.skip(message)
-    port = _free_port()
+    port = free_port()
     config = directory / "mosquitto.conf"
     log = directory / "mosquitto.log"
     config.write_text(

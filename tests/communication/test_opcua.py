@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from workbench.communication import build_pipeline
 from workbench.communication.node import ExecutionEnvironment
 from workbench.communication.protocols.connections import CREDENTIALS_ENV
+from workbench.testing.http import free_port
 from workbench.testing.servers import in_ci
 
 pytestmark = pytest.mark.anyio
@@ -59,9 +59,7 @@ async def _plant(security: list[Any] | None = None, certs: dict[str, Path] | Non
 
     node_id: Any = ua.NodeId  # asyncua's stubs want its own String type
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     url = f"opc.tcp://127.0.0.1:{port}/wb/"
     server = asyncua.Server()
     await server.init()
