@@ -136,7 +136,7 @@ def exercise(store: CrateStreamStore) -> None:
         T, StreamQuery(start=at(0), end=at(10), rt_ids=("a" * 24,), columns=("Voltage",), limit=5)
     )
     for descending in (False, True):
-        from workbench.storage.base import encode_stream_cursor
+        from workbench.storage.arrow import encode_stream_cursor
 
         cursor = encode_stream_cursor(descending, 1_000, "a" * 24)
         store.read(T, StreamQuery(descending=descending, limit=5, after=cursor))

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from workbench.bench.common import BenchReport, percentiles, progress, time_calls, timer
-from workbench.storage.base import encode_stream_cursor, to_micros
+from workbench.storage.arrow import encode_stream_cursor, to_micros
 from workbench.streams.demo import demo_points
 
 __all__ = ["streams_ingest", "streams_query"]

@@ -46,15 +46,7 @@ from workbench.errors import (
     ValidationError,
     WorkbenchError,
 )
-from workbench.storage.base import (
-    AggregateFunction,
-    StreamAggregation,
-    StreamColumn,
-    StreamColumnType,
-    StreamPage,
-    StreamQuery,
-    StreamStore,
-    StreamTable,
+from workbench.storage.arrow import (
     check_new_columns,
     decode_stream_cursor,
     empty_points,
@@ -68,6 +60,16 @@ from workbench.storage.base import (
     stream_schema,
     to_micros,
     trim_page,
+)
+from workbench.storage.base import (
+    AggregateFunction,
+    StreamAggregation,
+    StreamColumn,
+    StreamColumnType,
+    StreamPage,
+    StreamQuery,
+    StreamStore,
+    StreamTable,
 )
 from workbench.storage.stream_sql import after_cursor_condition, page_select
 from workbench.storage.stream_sql import quote_identifier as _q

@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
-from workbench.storage.base import to_micros
+from workbench.storage.arrow import to_micros
 from workbench.streams.intervals import parse_interval
 
 __all__ = ["demo_points"]

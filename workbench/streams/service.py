@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from workbench.ck.model import SCALAR_VALUE_TYPES, CkModel, CkType
 from workbench.errors import ErrorCollector, NotFound, ValidationError
+from workbench.storage.arrow import from_micros, to_micros
 from workbench.storage.base import (
     AGGREGATE_FUNCTIONS,
     STREAM_ARROW_TYPES,
@@ -27,8 +28,6 @@ from workbench.storage.base import (
     StreamQuery,
     StreamStore,
     StreamTable,
-    from_micros,
-    to_micros,
 )
 from workbench.streams import retention
 from workbench.streams.intervals import format_interval, nice_interval, parse_interval
