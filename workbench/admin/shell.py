@@ -66,6 +66,19 @@ class AdminShell(Viewer):
     api = param.ClassSelector(class_=AdminApi)
     store = param.ClassSelector(class_=MetricsStore, allow_None=True)
     settings = param.ClassSelector(class_=Settings, allow_None=True)
+    tenant_ids = param.List(
+        default=None,
+        allow_None=True,
+        doc="The tenants offered, when the token is not a JWT (a static token); else from it.",
+    )
+    role_names = param.List(
+        default=None,
+        allow_None=True,
+        doc="The roles that choose the pages, when the token is not a JWT; else from it.",
+    )
+    start_page = param.String(
+        default=None, allow_None=True, doc="The page opened first (when the roles offer it)."
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -74,8 +87,12 @@ class AdminShell(Viewer):
         self.client: AdminApi = self.api
         claims = token_claims(self.client.token)
         self.user = str(claims.get("preferred_username") or claims.get("sub") or "anonymous")
-        self.roles = frozenset(str(r) for r in claims.get("roles") or [])
-        allowed = [str(t) for t in claims.get("allowed_tenants") or []]
+        roles = (claims.get("roles") or []) if self.role_names is None else self.role_names
+        self.roles = frozenset(str(r) for r in roles)
+        if self.tenant_ids is not None:
+            allowed = [str(t) for t in self.tenant_ids]
+        else:
+            allowed = [str(t) for t in claims.get("allowed_tenants") or []]
         self.platform = SYSTEM_TENANT in allowed or claims.get("tenant_id") == SYSTEM_TENANT
         self.tenants = self._tenants(allowed)
 
@@ -142,7 +159,9 @@ class AdminShell(Viewer):
                 holders[index].objects = [self.guarded_page(pages[index])]
 
         tabs.param.watch(lambda event: show(event.new), "active")
-        show(0)
+        first = pages.index(self.start_page) if self.start_page in pages else 0
+        show(first)
+        tabs.active = first
         header = pn.pane.Markdown(
             f"Signed in as **{self.user}** · roles: {', '.join(sorted(self.roles)) or 'none'} · "
             "[log out](/logout)",

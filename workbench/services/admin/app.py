@@ -52,6 +52,13 @@ class AdminConfig:
     #: the Communication Controller and the Bot Service, when the platform runs them
     controller_url: str | None = None
     bots_url: str | None = None
+    #: benchmarks and tests only (not settable from ``workbench serve admin`` or environment
+    #: variables): when set, the server skips the OAuth login and every session acts with this
+    #: token (e.g. an Asset Repository's development static token) for ``session_tenants``
+    #: with ``session_roles``
+    session_token: str | None = None
+    session_tenants: list[str] = field(default_factory=list)
+    session_roles: list[str] = field(default_factory=list)
 
 
 def _handlers(config: AdminConfig, metrics: Any) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -151,16 +158,27 @@ def build_server(
 
     def page() -> Any:
         start = time.perf_counter()
+        fixed = config.session_token is not None
         api = AdminApi(
             identity_url=config.identity_url,
             api_url=config.api_url,
-            token=pn.state.access_token,
+            token=config.session_token if fixed else pn.state.access_token,
             services=services,
             controller_url=config.controller_url,
             bots_url=config.bots_url,
         )
         pn.state.on_session_destroyed(lambda _ctx: api.close())
-        shell = AdminShell(api=api, store=store, settings=settings)
+        # ``?page=Data`` opens that page first (when the user's roles offer it)
+        raw = (pn.state.session_args.get("page") or [b""])[0]
+        wanted = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        shell = AdminShell(
+            api=api,
+            store=store,
+            settings=settings,
+            tenant_ids=list(config.session_tenants) if fixed else None,
+            role_names=list(config.session_roles) if fixed else None,
+            start_page=wanted or None,
+        )
         template = pn.template.BootstrapTemplate(
             title="Mesh Workbench · Admin Panel", main=[shell], header_background="#1f3b57"
         )
@@ -173,14 +191,22 @@ def build_server(
     identity_public = (config.identity_public_url or config.identity_url).rstrip("/")
     identity = config.identity_url.rstrip("/")
     public = config.public_url.rstrip("/")
+    common: dict[str, Any] = {
+        "port": port,
+        "address": host,
+        "show": False,
+        "start": False,
+        "title": "Mesh Workbench Admin Panel",
+        "websocket_origin": [public.split("://", 1)[1], f"{host}:{port}", f"localhost:{port}"],
+        "extra_patterns": _handlers(config, metrics),
+        **tls,
+    }
+    if config.session_token is not None:  # benchmarks and tests: no login
+        log.warning("admin panel without login: every session acts with the configured token")
+        return pn.serve({"/": app}, **common)
     return pn.serve(
         {"/": app},
-        port=port,
-        address=host,
-        show=False,
-        start=False,
-        title="Mesh Workbench Admin Panel",
-        websocket_origin=[public.split("://", 1)[1], f"{host}:{port}", f"localhost:{port}"],
+        **common,
         oauth_provider="auth_code",
         oauth_key=ADMIN_CLIENT,
         oauth_redirect_uri=f"{public}/login",
@@ -195,8 +221,6 @@ def build_server(
         oauth_guest_endpoints=["/healthz", "/readyz", "/metrics"],
         cookie_secret=cookie_secret,
         oauth_encryption_key=encryption_key,
-        extra_patterns=_handlers(config, metrics),
-        **tls,
     )
 
 

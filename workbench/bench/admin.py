@@ -1,0 +1,349 @@
+"""``admin-sessions`` (BENCHMARKS.md): concurrent Admin Panel sessions on the Data page.
+
+The Asset Repository runs as ``workbench serve asset-repository`` in a subprocess with a
+development static token (no Identity in the measurement); the Admin Panel runs in another
+subprocess with :attr:`AdminConfig.session_token` (no OAuth login; every session acts with the
+static token for the demo tenant). The load is ``N`` Bokeh client sessions opened at once from
+threads of this process (``bokeh.client.pull_session``, each with its own connection and loop):
+
+- *page load*: from opening the session with ``?page=Data`` until its document holds the Data
+  page's table with rows (the page built on the server: model, first page of entities);
+- *interaction*: the type Select (css class ``wb-data-type``) set to another type through the
+  client document, until the table's ``ColumnDataSource`` update arrives (a service call, a new
+  page of rows, the patch back).
+
+The baseline, in the same run: a plain Panel hello-world app (a Select and a table of 25 rows
+that changes with it) served by the same Panel server configuration, the same sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workbench.bench.common import BenchReport, percentiles
+from workbench.bench.http import _cpu_seconds
+
+__all__ = ["admin_sessions"]
+
+TOKEN = "bench-admin-token-0123456789"
+TYPE_CLASS = "wb-data-type"
+#: a session whose page or update has not arrived by then counts as failed
+SESSION_TIMEOUT_S = 120.0
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the {what} exited during start-up (code {process.returncode})")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"the {what} at {url} did not answer /healthz within 120 s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def _hello_app() -> Any:
+    """The baseline: a plain Panel page with a Select and a table that follows it."""
+    import pandas as pd
+    import panel as pn
+
+    def frame(kind: str) -> pd.DataFrame:
+        return pd.DataFrame({"name": [f"{kind}-{i}" for i in range(25)], "value": range(25)})
+
+    # Panel's widget constructors are untyped calls (as in workbench.admin, see pyproject.toml)
+    select = pn.widgets.Select(  # type: ignore[no-untyped-call]
+        name="Type", options=["a", "b", "c"], css_classes=[TYPE_CLASS]
+    )
+    table = pn.widgets.Tabulator(  # type: ignore[no-untyped-call]
+        frame("a"), disabled=True, show_index=False, height=300
+    )
+    select.param.watch(lambda event: setattr(table, "value", frame(event.new)), "value")
+    return pn.Column("# Hello, world", select, table)
+
+
+def _serve_child(kind: str, spec: dict[str, Any]) -> None:  # pragma: no cover - a subprocess
+    """Run one of the two servers until terminated (``python -m workbench.bench.admin``)."""
+    import panel as pn
+
+    from workbench.admin.api import ServiceEndpoint
+    from workbench.services.admin.app import AdminConfig, _handlers, build_server
+
+    port = int(spec["port"])
+    if kind == "admin":
+        config = AdminConfig(
+            data_dir=Path(spec["data_dir"]),
+            identity_url="http://127.0.0.1:9",  # never called: the token is a static one
+            api_url=spec["api_url"],
+            public_url=f"http://127.0.0.1:{port}",
+            services=[ServiceEndpoint("asset-repository", spec["api_url"])],
+            session_token=spec["token"],
+            session_tenants=list(spec["tenants"]),
+        )
+        server = build_server(config, port=port)
+    else:  # the same Panel configuration as the Admin Panel's build_server
+        from workbench.services.metrics import ServiceMetrics
+
+        pn.config.resources = "server"
+        setattr(pn.config, "nthreads", 4)  # noqa: B010 - as build_server does
+        pn.extension("tabulator", design="bootstrap")
+        config = AdminConfig(Path(spec["data_dir"]), "", "", f"http://127.0.0.1:{port}")
+        server = pn.serve(  # type: ignore[no-untyped-call]
+            {"/": _hello_app},
+            port=port,
+            address="127.0.0.1",
+            show=False,
+            start=False,
+            websocket_origin=[f"127.0.0.1:{port}"],
+            extra_patterns=_handlers(config, ServiceMetrics("bench-hello")),
+        )
+    server.start()
+    server.io_loop.start()
+
+
+def _start_server(kind: str, spec: dict[str, Any]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "workbench.bench.admin", "--serve", kind, json.dumps(spec)]
+    env = {**os.environ, "WORKBENCH_LOG_FORMAT": "json"}
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def _table_source(document: Any) -> Any:
+    """The ColumnDataSource of the page's table (a Tabulator), None before it is there."""
+    for model in document.models:
+        if type(model).__name__ == "DataTabulator":
+            return model.source
+    return None
+
+
+def _rows(source: Any) -> int:
+    return max((len(column) for column in source.data.values()), default=0) if source else 0
+
+
+def _type_select(document: Any) -> Any:
+    from bokeh.models.widgets import Select
+
+    for model in document.models:
+        if isinstance(model, Select) and TYPE_CLASS in (model.css_classes or []):
+            return model
+    return None
+
+
+def _wait(connection: Any, predicate: Callable[[], bool], timeout: float) -> bool:
+    """Run the session's loop (receiving the server's patches) until ``predicate`` holds."""
+    if predicate():
+        return True
+    loop = connection.io_loop
+    handle = loop.call_later(timeout, loop.stop)
+    connection._loop_until(predicate)  # stops on the predicate, or on the timeout above
+    loop.remove_timeout(handle)
+    return predicate()
+
+
+def _session(url: str, start: threading.Barrier, out: dict[str, Any]) -> None:
+    from bokeh.client import pull_session
+
+    start.wait()
+    began = time.perf_counter()
+    try:
+        session = pull_session(url=url, arguments={"page": "Data"})
+    except Exception as exc:  # counted as a failed session
+        out["error"] = f"pull: {exc}"
+        return
+    try:
+        connection = session._connection
+        document = session.document
+        if not _wait(connection, lambda: _rows(_table_source(document)) > 0, SESSION_TIMEOUT_S):
+            out["error"] = "the table has no rows"
+            return
+        out["load"] = time.perf_counter() - began
+        select, source = _type_select(document), _table_source(document)
+        if select is None:
+            out["error"] = f"no Select with class {TYPE_CLASS}"
+            return
+        options = [o[0] if isinstance(o, tuple | list) else o for o in select.options]
+        others = [o for o in options if o != select.value]
+        if not others:
+            out["error"] = "the type Select offers one type only"
+            return
+        arrived = threading.Event()
+        source.on_change("data", lambda _attr, _old, _new: arrived.set())
+        began = time.perf_counter()
+        select.value = others[0]  # sent to the server as a document patch
+        if not _wait(connection, arrived.is_set, SESSION_TIMEOUT_S):
+            out["error"] = "no table update after the type changed"
+            return
+        out["interaction"] = time.perf_counter() - began
+    except Exception as exc:  # counted as a failed session, with what went wrong
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        session.close()
+
+
+def _sessions(url: str, count: int) -> tuple[list[float], list[float], list[str]]:
+    """``count`` sessions opened at once: page loads (s), interactions (s), errors."""
+    import importlib
+    import pkgutil
+
+    import panel.models
+
+    for module in pkgutil.iter_modules(panel.models.__path__):  # the client knows every model
+        importlib.import_module(f"panel.models.{module.name}")
+    start = threading.Barrier(count)
+    results: list[dict[str, Any]] = [{} for _ in range(count)]
+    threads = [
+        threading.Thread(target=_session, args=(url, start, results[i]), daemon=True)
+        for i in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=3 * SESSION_TIMEOUT_S)
+    loads = [r["load"] for r in results if "load" in r]
+    interactions = [r["interaction"] for r in results if "interaction" in r]
+    errors = [r.get("error", "did not finish") for r in results if "interaction" not in r]
+    return loads, interactions, errors
+
+
+def _measure(
+    kind: str, spec: dict[str, Any], count: int
+) -> tuple[list[float], list[float], list[str], float | None]:
+    """Start the ``kind`` server, warm it with one session, then ``count`` at once; the server's
+    CPU seconds over the run (None off Linux)."""
+    from workbench.testing.http import free_port
+
+    port = free_port()
+    process = _start_server(kind, {**spec, "port": port})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process, f"{kind} Panel server")
+        _, _, errors = _sessions(url + "/", 1)  # the first session imports and caches
+        if errors:
+            raise RuntimeError(f"the {kind} page did not load: {errors[0]}")
+        cpu_before = _cpu_seconds(process.pid)
+        loads, interactions, errors = _sessions(url + "/", count)
+        cpu_after = _cpu_seconds(process.pid)
+    finally:
+        _stop(process)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return loads, interactions, errors, cpu
+
+
+def admin_sessions(quick: bool = False, backend: str | None = None) -> BenchReport:
+    """``N`` concurrent Admin Panel sessions: Data page load and one interaction, p50/p95."""
+    import workbench
+    from workbench.demo import DEMO_TENANT, build_demo_tenant
+    from workbench.testing.http import free_port
+
+    if backend is not None:
+        raise ValueError(
+            f"admin-sessions runs on the embedded store only, not backend={backend!r}: "
+            "leave out --backend"
+        )
+    count = 5 if quick else 50
+    report = BenchReport(
+        "admin-sessions",
+        quick,
+        "sqlite (embedded)",
+        {"sessions": count, "page": "Data", "tenant": DEMO_TENANT, "rows per page": 25},
+    )
+    home = Path(tempfile.mkdtemp(prefix="wb-bench-admin-"))
+    try:
+        with workbench.open(home) as wb:
+            build_demo_tenant(wb, with_streams=False)
+        port = free_port()
+        api_url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "WORKBENCH_API_TOKEN": TOKEN,
+            "WORKBENCH_DEV_STATIC_TOKEN": "true",
+            "WORKBENCH_LOG_FORMAT": "json",
+        }
+        command = [sys.executable, "-m", "workbench", "serve", "asset-repository"]
+        command += ["--port", str(port), "--data-dir", str(home)]
+        assets = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            _wait_healthy(api_url, assets, "Asset Repository")
+            spec: dict[str, Any] = {"data_dir": str(home), "api_url": api_url, "token": TOKEN}
+            spec["tenants"] = [DEMO_TENANT]
+            loads, interactions, errors, cpu = _measure("admin", spec, count)
+            base_loads, base_interactions, base_errors, base_cpu = _measure(
+                "hello", {"data_dir": str(home)}, count
+            )
+        finally:
+            _stop(assets)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    load, interaction = percentiles(loads), percentiles(interactions)
+    base_load, base_interaction = percentiles(base_loads), percentiles(base_interactions)
+    report.add("page load p50", load["p50_ms"], "ms")
+    report.add("page load p95", load["p95_ms"], "ms", "< 1000", load["p95_ms"] < 1000)
+    report.add("interaction p50", interaction["p50_ms"], "ms")
+    report.add(
+        "interaction p95", interaction["p95_ms"], "ms", "< 1000", interaction["p95_ms"] < 1000
+    )
+    report.add("hello-world page load p50", base_load["p50_ms"], "ms")
+    report.add("hello-world page load p95", base_load["p95_ms"], "ms")
+    report.add("hello-world interaction p50", base_interaction["p50_ms"], "ms")
+    report.add("hello-world interaction p95", base_interaction["p95_ms"], "ms")
+    report.add("page load / hello-world (p95)", _ratio(load, base_load), "x")
+    report.add("interaction / hello-world (p95)", _ratio(interaction, base_interaction), "x")
+    if cpu is not None and base_cpu is not None:
+        report.add("server CPU per session", cpu * 1000 / count, "ms")
+        report.add("hello-world server CPU per session", base_cpu * 1000 / count, "ms")
+    failed = len(errors) + len(base_errors)
+    report.add("failed sessions", failed, "", "0", failed == 0)
+    report.baseline = {
+        "hello_world_page_load": base_load,
+        "hello_world_interaction": base_interaction,
+        "errors": sorted(set(errors + base_errors)),
+    }
+    return report
+
+
+def _ratio(measured: dict[str, float], baseline: dict[str, float]) -> float:
+    return measured["p95_ms"] / baseline["p95_ms"] if baseline["p95_ms"] else 0.0
+
+
+def main(argv: list[str] | None = None) -> Any:  # pragma: no cover - manual runs, subprocesses
+    args = argv if argv is not None else sys.argv[1:]
+    if args[:1] == ["--serve"]:
+        _serve_child(args[1], json.loads(args[2]))
+        return None
+    result = admin_sessions(quick="--quick" in args)
+    print(json.dumps(result.to_dict(), indent=2, default=str))
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
