@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "hub-spawn": ("workbench.bench.hub", "hub_spawn"),
     "bus": ("workbench.bench.bus", "bus"),
     "bot-overhead": ("workbench.bench.bots", "bot_overhead"),
+    "admin-sessions": ("workbench.bench.admin", "admin_sessions"),
     "pipeline-ingest": ("workbench.bench.ingest", "pipeline_ingest"),
 }
 
