@@ -24,14 +24,9 @@ from workbench.query.aggregation import (
     Hop,
 )
 from workbench.query.cursor import decode_cursor
-from workbench.storage.sqlite import (
-    SqliteEntityStore,
-    _Compiler,
-    _decode_string,
-    _parse_datetime,
-    _resolve,
-    _Target,
-)
+from workbench.storage.sqlite import SqliteEntityStore
+from workbench.storage.sqlite_codec import _decode_string, _parse_datetime
+from workbench.storage.sqlite_query import _Compiler, _resolve, _Target
 
 __all__ = ["aggregate_sqlite", "compile_aggregation", "create_aggregate_index"]
 
