@@ -33,15 +33,9 @@ from workbench.query.aggregation import (
     Measure,
 )
 from workbench.query.cursor import decode_cursor
-from workbench.storage.mongo import (
-    Document,
-    MongoEntityStore,
-    _and,
-    _decode,
-    _encode,
-    _field,
-    _value_at,
-)
+from workbench.storage.mongo import MongoEntityStore
+from workbench.storage.mongo_codec import Document, _decode, _encode
+from workbench.storage.mongo_query import _and, _field, _value_at
 
 __all__ = ["aggregate_mongo"]
 
