@@ -90,6 +90,7 @@ from workbench.storage.base import (
     StoredEntity,
     WriteBatch,
 )
+from workbench.storage.mongo_aggregate import aggregate_mongo
 from workbench.storage.mongo_codec import (
     _ASSOCIATIONS,
     _ENTITIES,
@@ -346,8 +347,6 @@ class MongoEntityStore(EntityStore):
             return self._entities.count_documents(self._selection(query))
 
     def aggregate(self, aggregation: EntityAggregation) -> AggregationResult:
-        from workbench.storage.mongo_aggregate import aggregate_mongo  # it builds on this module
-
         return aggregate_mongo(self, aggregation)
 
     def supports_aggregation_pipeline(self) -> bool:

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from pymongo.collection import Collection
 
 from workbench.errors import ValidationError
 from workbench.query.aggregation import (
@@ -33,11 +36,28 @@ from workbench.query.aggregation import (
     Measure,
 )
 from workbench.query.cursor import decode_cursor
-from workbench.storage.mongo import MongoEntityStore
+from workbench.query.model import EntityQuery
 from workbench.storage.mongo_codec import Document, _decode, _encode
 from workbench.storage.mongo_query import _and, _field, _value_at
 
 __all__ = ["aggregate_mongo"]
+
+
+class _Store(Protocol):
+    """What an aggregation needs of :class:`workbench.storage.mongo.MongoEntityStore` (a
+    protocol, so this module does not import the store that imports it)."""
+
+    @property
+    def _entities(self) -> Collection[Document]: ...
+
+    @property
+    def _associations(self) -> Collection[Document]: ...
+
+    def supports_aggregation_pipeline(self) -> bool: ...
+
+    def _errors(self, action: str) -> AbstractContextManager[None]: ...
+
+    def _selection(self, query: EntityQuery) -> Document: ...
 
 
 def _order(value: Any) -> tuple[int, Any]:
@@ -52,7 +72,7 @@ def _order(value: Any) -> tuple[int, Any]:
 
 
 def aggregate_mongo(
-    store: MongoEntityStore, aggregation: EntityAggregation, *, stepwise: bool | None = None
+    store: _Store, aggregation: EntityAggregation, *, stepwise: bool | None = None
 ) -> AggregationResult:
     """Run ``aggregation`` on ``store``; ``stepwise`` forces a plan (None: what the server
     supports)."""
@@ -179,7 +199,7 @@ def _accumulator(measure: Measure, field: str) -> Document:
 
 
 def _pipeline(
-    store: MongoEntityStore, aggregation: EntityAggregation, selection: Document
+    store: _Store, aggregation: EntityAggregation, selection: Document
 ) -> AggregationResult:
     lookups = _Lookups()
     keys = [lookups.field(path) for path in aggregation.group_by]
@@ -244,9 +264,7 @@ def _empty_row(aggregation: EntityAggregation) -> AggregateRow:
 
 
 class _Steps:
-    def __init__(
-        self, store: MongoEntityStore, aggregation: EntityAggregation, selection: Document
-    ) -> None:
+    def __init__(self, store: _Store, aggregation: EntityAggregation, selection: Document) -> None:
         self.store = store
         self.aggregation = aggregation
         self.selection = selection

@@ -41,6 +41,7 @@ from workbench.storage.base import (
     StoredEntity,
     WriteBatch,
 )
+from workbench.storage.sqlite_aggregate import aggregate_sqlite, create_aggregate_index
 from workbench.storage.sqlite_codec import decode_json, encode_json, format_datetime
 from workbench.storage.sqlite_query import (
     _Compiler,
@@ -454,16 +455,12 @@ class SqliteEntityStore(EntityStore):
         return result
 
     def aggregate(self, aggregation: EntityAggregation) -> AggregationResult:
-        from workbench.storage.sqlite_aggregate import aggregate_sqlite  # it builds on this module
-
         return aggregate_sqlite(self, aggregation)
 
     def supports_aggregate_indexes(self) -> bool:
         return True
 
     def create_aggregate_index(self, aggregation: EntityAggregation) -> str:
-        from workbench.storage.sqlite_aggregate import create_aggregate_index
-
         return create_aggregate_index(self, aggregation)
 
     def associations(

@@ -11,8 +11,10 @@ statement too.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from workbench.errors import ValidationError
 from workbench.query.aggregation import (
@@ -24,11 +26,20 @@ from workbench.query.aggregation import (
     Hop,
 )
 from workbench.query.cursor import decode_cursor
-from workbench.storage.sqlite import SqliteEntityStore
 from workbench.storage.sqlite_codec import _decode_string, _parse_datetime
 from workbench.storage.sqlite_query import _Compiler, _resolve, _Target
 
 __all__ = ["aggregate_sqlite", "compile_aggregation", "create_aggregate_index"]
+
+
+class _Store(Protocol):
+    """What an aggregation needs of :class:`workbench.storage.sqlite.SqliteEntityStore` (a
+    protocol, so this module does not import the store that imports it)."""
+
+    def _compiler(self) -> _Compiler: ...
+
+    def _connection(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
 
 _SQL_FUNCTIONS = {"count": "count", "avg": "avg", "sum": "sum", "min": "min", "max": "max"}
 
@@ -79,7 +90,7 @@ def _decode(target: _Target, value: Any) -> Any:
 
 
 def compile_aggregation(
-    store: SqliteEntityStore, aggregation: EntityAggregation
+    store: _Store, aggregation: EntityAggregation
 ) -> tuple[str, dict[str, Any], list[_Target], list[_Target]]:
     """The statement of ``aggregation``, its parameters and the targets of keys and measures."""
     if aggregation.first is not None and aggregation.first < 0:
@@ -131,7 +142,7 @@ def _keyset(compiler: _Compiler, keys: Sequence[_Target], values: Sequence[Any])
     return "(" + " OR ".join(f"({d})" for d in disjuncts) + ")"
 
 
-def aggregate_sqlite(store: SqliteEntityStore, aggregation: EntityAggregation) -> AggregationResult:
+def aggregate_sqlite(store: _Store, aggregation: EntityAggregation) -> AggregationResult:
     """Run ``aggregation`` on ``store`` (see :meth:`EntityStore.aggregate`)."""
     sql, params, keys, measures = compile_aggregation(store, aggregation)
     with store._connection() as conn:
@@ -150,7 +161,7 @@ def aggregate_sqlite(store: SqliteEntityStore, aggregation: EntityAggregation) -
     )
 
 
-def create_aggregate_index(store: SqliteEntityStore, aggregation: EntityAggregation) -> str:
+def create_aggregate_index(store: _Store, aggregation: EntityAggregation) -> str:
     """Create (when missing) a partial index on the expressions ``aggregation`` reads from the
     entity itself, after ``ck_type_id``, so that SQLite answers it from the index alone without
     parsing a JSON document (about ten times faster at scale). Returns the index name.
