@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.ck.model import CkModel, TypeAttribute, ValueType
 from workbench.errors import ErrorCollector, ValidationError
@@ -23,12 +23,13 @@ from workbench.query.aggregation import (
     Measure,
     MeasureFunction,
 )
-from workbench.runtime.filters import resolve_attribute_path
+from workbench.query.model import EntityQuery
+from workbench.runtime.filters import WhereClause, resolve_attribute_path
+from workbench.storage.base import EntityStore
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.runtime.service import EntityService, WhereClause
 
 __all__ = [
     "AggregationGroup",
@@ -166,8 +167,28 @@ def _converter(model: CkModel, attribute: TypeAttribute, enum_names: bool) -> An
     return None
 
 
+class _Service(Protocol):
+    """What an aggregation needs of :class:`~workbench.runtime.service.EntityService` (a
+    protocol, so this module does not import the service that imports it)."""
+
+    @property
+    def store(self) -> EntityStore: ...
+
+    def build_query(
+        self,
+        ck_type_id: str,
+        *,
+        where: Iterable[WhereClause] = ...,
+        search: str | None = ...,
+        search_paths: Sequence[str] = ...,
+        first: int | None = ...,
+        rt_ids: Sequence[str] | None = ...,
+        include_archived: bool = ...,
+    ) -> EntityQuery: ...
+
+
 def aggregate_entities(
-    service: EntityService,
+    service: _Service,
     model: CkModel,
     ck_type_id: str,
     spec: AggregationSpec,

@@ -24,7 +24,7 @@ the attribute then simply have no value for it (so ``NOT_EQUALS`` matches them).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,6 +50,7 @@ from workbench.runtime.values import (
 
 __all__ = [
     "FieldFilter",
+    "WhereClause",
     "compile_filters",
     "compile_search",
     "compile_sort",
@@ -71,6 +72,9 @@ class FieldFilter:
     operator: Operator
     comparison_value: Any = None
 
+
+#: what ``find(where=...)`` accepts per filter
+WhereClause = str | FieldFilter | tuple[str, str, Any] | Mapping[str, Any]
 
 _SYSTEM_FIELDS: dict[str, ValueType] = {
     "rtId": ValueType.STRING,

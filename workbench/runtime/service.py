@@ -31,6 +31,7 @@ from workbench.runtime.entity import (
 )
 from workbench.runtime.filters import (
     FieldFilter,
+    WhereClause,
     compile_filters,
     compile_search,
     compile_sort,
@@ -46,9 +47,6 @@ from workbench.runtime.values import (
 from workbench.storage.base import EntityStore, StoredAssociation, StoredEntity, WriteBatch
 
 __all__ = ["EntityService", "WhereClause"]
-
-#: what ``find(where=...)`` accepts per filter
-WhereClause = str | FieldFilter | tuple[str, str, Any] | Mapping[str, Any]
 
 #: batches of this many entities or more run with the cyclic garbage collector paused
 _GC_PAUSE_MIN = 1000
