@@ -21,7 +21,7 @@ import pyarrow as pa
 from workbench.errors import ValidationError
 from workbench.storage.crate import CrateStreamStore
 from workbench.storage.stream_sql import quote_identifier
-from workbench.streams.sql import (
+from workbench.streams.sql_compiler import (
     SqlLimits,
     SqlRefused,
     StreamView,

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from workbench.errors import BackendUnavailable, ValidationError
 from workbench.storage.duckdb import DuckDBStreamStore
-from workbench.streams.sql import SqlLimits, SqlRefused, check_result
+from workbench.streams.sql_compiler import SqlLimits, SqlRefused, check_result
 
 __all__ = ["run_duckdb_sql"]
 
