@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -233,28 +234,40 @@ def _sessions(url: str, count: int) -> tuple[list[float], list[float], list[str]
     return loads, interactions, errors
 
 
-def _measure(
-    kind: str, spec: dict[str, Any], count: int
-) -> tuple[list[float], list[float], list[str], float | None]:
-    """Start the ``kind`` server, warm it with one session, then ``count`` at once; the server's
-    CPU seconds over the run (None off Linux)."""
+@dataclass
+class _Run:
+    """What one server's sessions measured (seconds)."""
+
+    loads: list[float]
+    interactions: list[float]
+    errors: list[str]
+    #: one session on its own (after a first one warmed the server): load, interaction
+    alone: tuple[float, float]
+    #: the server's CPU seconds over the concurrent sessions (None off Linux)
+    cpu: float | None
+
+
+def _measure(kind: str, spec: dict[str, Any], count: int) -> _Run:
+    """Start the ``kind`` server, warm it with one session, time one alone, then ``count`` at
+    once."""
     from workbench.testing.http import free_port
 
     port = free_port()
     process = _start_server(kind, {**spec, "port": port})
     try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process, f"{kind} Panel server")
-        _, _, errors = _sessions(url + "/", 1)  # the first session imports and caches
-        if errors:
-            raise RuntimeError(f"the {kind} page did not load: {errors[0]}")
+        url = f"http://127.0.0.1:{port}/"
+        _wait_healthy(url.rstrip("/"), process, f"{kind} Panel server")
+        for _ in range(2):  # the first session imports and caches, the second is timed alone
+            load, interaction, errors = _sessions(url, 1)
+            if errors:
+                raise RuntimeError(f"the {kind} page did not load: {errors[0]}")
         cpu_before = _cpu_seconds(process.pid)
-        loads, interactions, errors = _sessions(url + "/", count)
+        loads, interactions, errors = _sessions(url, count)
         cpu_after = _cpu_seconds(process.pid)
     finally:
         _stop(process)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return loads, interactions, errors, cpu
+    return _Run(loads, interactions, errors, (load[0], interaction[0]), cpu)
 
 
 def admin_sessions(quick: bool = False, backend: str | None = None) -> BenchReport:
@@ -296,16 +309,14 @@ def admin_sessions(quick: bool = False, backend: str | None = None) -> BenchRepo
             _wait_healthy(api_url, assets, "Asset Repository")
             spec: dict[str, Any] = {"data_dir": str(home), "api_url": api_url, "token": TOKEN}
             spec["tenants"] = [DEMO_TENANT]
-            loads, interactions, errors, cpu = _measure("admin", spec, count)
-            base_loads, base_interactions, base_errors, base_cpu = _measure(
-                "hello", {"data_dir": str(home)}, count
-            )
+            admin = _measure("admin", spec, count)
+            hello = _measure("hello", {"data_dir": str(home)}, count)
         finally:
             _stop(assets)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    load, interaction = percentiles(loads), percentiles(interactions)
-    base_load, base_interaction = percentiles(base_loads), percentiles(base_interactions)
+    load, interaction = percentiles(admin.loads), percentiles(admin.interactions)
+    base_load, base_interaction = percentiles(hello.loads), percentiles(hello.interactions)
     report.add("page load p50", load["p50_ms"], "ms")
     report.add("page load p95", load["p95_ms"], "ms", "< 1000", load["p95_ms"] < 1000)
     report.add("interaction p50", interaction["p50_ms"], "ms")
@@ -316,17 +327,20 @@ def admin_sessions(quick: bool = False, backend: str | None = None) -> BenchRepo
     report.add("hello-world page load p95", base_load["p95_ms"], "ms")
     report.add("hello-world interaction p50", base_interaction["p50_ms"], "ms")
     report.add("hello-world interaction p95", base_interaction["p95_ms"], "ms")
+    report.add("page load, 1 session alone", admin.alone[0] * 1000, "ms")
+    report.add("interaction, 1 session alone", admin.alone[1] * 1000, "ms")
+    report.add("hello-world page load, 1 session alone", hello.alone[0] * 1000, "ms")
     report.add("page load / hello-world (p95)", _ratio(load, base_load), "x")
     report.add("interaction / hello-world (p95)", _ratio(interaction, base_interaction), "x")
-    if cpu is not None and base_cpu is not None:
-        report.add("server CPU per session", cpu * 1000 / count, "ms")
-        report.add("hello-world server CPU per session", base_cpu * 1000 / count, "ms")
-    failed = len(errors) + len(base_errors)
+    if admin.cpu is not None and hello.cpu is not None:
+        report.add("server CPU per session", admin.cpu * 1000 / count, "ms")
+        report.add("hello-world server CPU per session", hello.cpu * 1000 / count, "ms")
+    failed = len(admin.errors) + len(hello.errors)
     report.add("failed sessions", failed, "", "0", failed == 0)
     report.baseline = {
         "hello_world_page_load": base_load,
         "hello_world_interaction": base_interaction,
-        "errors": sorted(set(errors + base_errors)),
+        "errors": sorted(set(admin.errors + hello.errors)),
     }
     return report
 
