@@ -29,9 +29,9 @@ from workbench.storage.base import (
     StreamStore,
     StreamTable,
 )
-from workbench.streams import retention
 from workbench.streams.intervals import format_interval, nice_interval, parse_interval
 from workbench.streams.points import normalize_points, output_name, stream_column_type
+from workbench.streams.retention import apply_retention, get_policy, list_policies, set_policy
 
 __all__ = ["StreamResult", "StreamService", "TypeStreams"]
 
@@ -86,11 +86,11 @@ class StreamService:
 
     def retention_policies(self) -> dict[str, str]:
         """``keep`` durations by type id."""
-        return {p.ck_type_id: p.keep for p in retention.list_policies(self.store)}
+        return {p.ck_type_id: p.keep for p in list_policies(self.store)}
 
     def apply_retention(self, now: datetime | None = None) -> dict[str, int]:
         """Delete points older than each type's policy; deleted counts by type id."""
-        return retention.apply_retention(self.store, now)
+        return apply_retention(self.store, now)
 
 
 class TypeStreams:
@@ -316,11 +316,11 @@ class TypeStreams:
     def set_retention(self, keep: str | None) -> str | None:
         """Keep points for ``keep`` (``90d``); None removes the policy. Applied by
         :meth:`StreamService.apply_retention`."""
-        policy = retention.set_policy(self._store, self.ck_type_id, keep)
+        policy = set_policy(self._store, self.ck_type_id, keep)
         return None if policy is None else policy.keep
 
     def retention(self) -> str | None:
-        policy = retention.get_policy(self._store, self.ck_type_id)
+        policy = get_policy(self._store, self.ck_type_id)
         return None if policy is None else policy.keep
 
     def columns(self) -> list[str]:
