@@ -24,6 +24,7 @@ REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 access_log = logging.getLogger("workbench.services.access")
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/revocations"})
 
 
 def _route_template(scope: Scope) -> str:
@@ -85,7 +86,14 @@ class RequestMiddleware:
             route = _route_template(scope)
             method = scope.get("method", "WS") if scope["type"] == "http" else "WS"
             self.metrics.observe(method, route, status, elapsed)
-            if access_log.isEnabledFor(logging.INFO):
+            # probes and polls (health, metrics scrapes, the revocation list every second) log
+            # at DEBUG when they succeed: the access log shows what people and programs do
+            level = (
+                logging.DEBUG
+                if status < 400 and scope.get("path") in _QUIET_PATHS
+                else logging.INFO
+            )
+            if access_log.isEnabledFor(level):
                 extra: dict[str, Any] = {
                     "request_id": request_id,
                     "method": method,
@@ -97,7 +105,8 @@ class RequestMiddleware:
                 tenant = tenant_var.get()
                 if tenant is not None:
                     extra["tenant"] = tenant
-                access_log.info(
+                access_log.log(
+                    level,
                     "%s %s %s %.1fms",
                     method,
                     scope.get("path"),
