@@ -28,6 +28,7 @@ __all__ = [
     "CkTypeView",
     "ImportReportView",
     "entity_page_html",
+    "load_plotting",
     "register_formatters",
     "stream_plot",
     "unregister_formatters",
@@ -279,6 +280,35 @@ def stream_plot(
     return plot
 
 
+def load_plotting() -> None:
+    """Load HoloViews' Bokeh backend into the notebook page with BokehJS and Panel's JavaScript
+    *inline* (from the installed packages; Panel's stylesheets of every plot as well), never
+    from a CDN: plots draw on a plant network without internet. The loader is a cell output,
+    so it is saved with the notebook and runs again when the page is reloaded (the kernel
+    keeps running)."""
+    import holoviews as hv
+    import panel as pn
+    from panel.viewable import Viewable
+
+    pn.config.inline = True  # type: ignore[misc]  # a param, writable at run time
+    # HoloViews renders a plot's Panel model without inlining its stylesheets (themes, the
+    # loading spinner: CDN URLs); Panel's own notebook path does it, so do it the same way
+    if _inline_stylesheets not in Viewable._preprocessing_hooks:
+        Viewable._preprocessing_hooks.append(_inline_stylesheets)
+    hv.extension("bokeh", logo=False, inline=True)
+
+
+def _inline_stylesheets(viewable: Any, root: Any) -> None:
+    """A Panel preprocessing hook: the root's CDN stylesheets replaced by their inline text."""
+    from bokeh.models.ui import UIElement
+    from panel import config
+    from panel.io.notebook import patch_inline_stylesheets
+
+    if config.inline:
+        for model in root.select({"type": UIElement}):
+            patch_inline_stylesheets(model)
+
+
 class _StreamDisplay:
     """Shows a stream result as a plot in a notebook (the table when there is nothing to plot)."""
 
@@ -291,10 +321,7 @@ class _StreamDisplay:
             display(frame)
             return
         if not self._extension_loaded:
-            import holoviews as hv
-
-            # loads BokehJS into the page once; HoloViews objects then render as live plots
-            hv.extension("bokeh", logo=False)
+            load_plotting()
             self._extension_loaded = True
         display(stream_plot(result))
 
