@@ -101,3 +101,17 @@ def test_the_development_dashboard_script_builds(monkeypatch: pytest.MonkeyPatch
     script = Path(__file__).resolve().parents[2] / "dashboards" / "admin.py"
     namespace = runpy.run_path(str(script))
     assert "AdminShell" in namespace
+
+
+def test_a_platform_admin_manages_tenants_but_reads_only_the_data_the_token_allows() -> None:
+    admin = AdminApi(
+        identity_url="http://127.0.0.1:9",
+        api_url="http://127.0.0.1:9",
+        token=_token(tenant_id="system", allowed_tenants=["system"], roles=["TenantManagement"]),
+    )
+    shell = AdminShell(api=admin, store=None)
+    assert shell.platform
+    assert shell.data_tenants == []
+    refused = shell.page("Data")
+    assert "allows no tenant's data" in refused.object
+    admin.close()

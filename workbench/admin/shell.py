@@ -44,6 +44,8 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "Settings": frozenset({"AdminPanelManagement"}),
 }
 PLATFORM_PAGES = frozenset({"Settings"})
+#: pages that read and write a tenant's own data: offered for the tenants the token allows
+DATA_PAGES = frozenset({"Models", "Data", "Operations"})
 
 
 def token_claims(token: str | None) -> dict[str, Any]:
@@ -95,6 +97,9 @@ class AdminShell(Viewer):
             allowed = [str(t) for t in claims.get("allowed_tenants") or []]
         self.platform = SYSTEM_TENANT in allowed or claims.get("tenant_id") == SYSTEM_TENANT
         self.tenants = self._tenants(allowed)
+        #: the tenants whose data the token may read (a platform admin manages every tenant,
+        #: but reads a tenant's data only when the token allows that tenant)
+        self.data_tenants = [t for t in allowed if t != SYSTEM_TENANT]
 
     def _tenants(self, allowed: list[str]) -> list[str]:
         if self.platform:
@@ -124,8 +129,17 @@ class AdminShell(Viewer):
             log.exception("admin page %s failed", name)
             return pn.pane.Alert(f"The {name} page could not open: {exc}", alert_type="danger")
 
-    def page(self, name: str) -> Viewer:
+    def page(self, name: str) -> Any:
+        if name in DATA_PAGES and not self.data_tenants:
+            return pn.pane.Alert(
+                f"**{self.user}**'s token allows no tenant's data: the {name} page works on "
+                "the data of a tenant. Sign in as a user of that tenant (or ask for access to "
+                "it); tenants, users and monitoring are on their own pages.",
+                alert_type="info",
+            )
         common = {"api": self.api, "tenants": self.tenants}
+        if name in DATA_PAGES:
+            common["tenants"] = self.data_tenants
         if name == "Tenants":
             return TenantsView(**common)
         if name == "Users":
