@@ -32,12 +32,25 @@ __all__ = ["admin", "register"]
     envvar="WORKBENCH_API_URL",
     help="Asset Repository URL (default http://<service_host>:<asset_repository_port>).",
 )
+@click.option(
+    "--controller-url",
+    default=None,
+    help="Communication Controller URL for the Operations page (default: the one workbench up "
+    "runs, else none).",
+)
+@click.option(
+    "--bots-url",
+    default=None,
+    help="Bot Service URL for the Operations page (default: the one workbench up runs, else none).",
+)
 @tls_options
 def admin(
     host: str | None,
     port: int | None,
     data_dir: Path | None,
     api_url: str | None,
+    controller_url: str | None,
+    bots_url: str | None,
     cert: Path | None,
     key: Path | None,
 ) -> None:
@@ -69,8 +82,9 @@ def admin(
         scrape_interval=settings.admin_scrape_interval,
         retention_s=settings.admin_metrics_retention_hours * 3600,
         hub_url=_hub_url(settings.service_host),
-        controller_url=_sibling(scheme, settings.service_host, "COMMUNICATION_CONTROLLER"),
-        bots_url=_sibling(scheme, settings.service_host, "BOT_SERVICE"),
+        controller_url=controller_url
+        or _sibling(scheme, settings.service_host, "COMMUNICATION_CONTROLLER"),
+        bots_url=bots_url or _sibling(scheme, settings.service_host, "BOT_SERVICE"),
     )
     click.echo(f"Admin Panel on {public} (Identity {identity}, API {api})", err=True)
     run(config, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile)
