@@ -155,7 +155,7 @@ def streams_query(quick: bool = False, backend: str | None = None) -> BenchRepor
             time_calls(lambda: streams.read(START, end, first=page_size, after=cursor), repeats)
         )
         page = streams.read(START, end, first=page_size, after=cursor).to_arrow()
-        landed = page.column("timestamp")[0].as_py()
+        landed = page.column("timeStamp")[0].as_py()
         if page.num_rows != page_size or landed != START + timedelta(seconds=row + 1):
             raise AssertionError(f"deep page landed at {landed}, not after row {row}")
 

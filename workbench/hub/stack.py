@@ -82,9 +82,9 @@ class HubProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the hub exited with status {self.process.returncode}:\n{self.log_tail()}"
-                )
+                status = self.process.returncode
+                self.stop()  # closes the log file
+                raise RuntimeError(f"the hub exited with status {status}:\n{self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/hub/health", timeout=1).status_code == 200:
                     return self
