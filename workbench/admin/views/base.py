@@ -12,14 +12,21 @@ from panel.viewable import Viewer
 from workbench.admin.api import AdminApi
 from workbench.errors import WorkbenchError
 
-__all__ = ["AdminView", "choose", "text"]
+__all__ = ["AdminView", "choose", "text", "typed"]
 
 T = TypeVar("T")
 
 
+def typed(widget: Any) -> str:
+    """What a text widget holds now: ``value_input`` follows every keystroke, while ``value``
+    changes only on Enter or blur, which can reach the server after the click that reads it."""
+    current = getattr(widget, "value_input", None)
+    return str(widget.value if current is None else current or "")
+
+
 def text(widget: Any) -> str:
-    """A text widget's value, stripped ('' when empty)."""
-    return str(widget.value or "").strip()
+    """A text widget's content, stripped ('' when empty)."""
+    return typed(widget).strip()
 
 
 def choose(select: Any, options: Any) -> None:

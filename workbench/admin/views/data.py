@@ -11,7 +11,7 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose, text
+from workbench.admin.views.base import AdminView, choose, text, typed
 from workbench.ck.model import CkModel
 from workbench.ck.naming import graphql_field_name
 
@@ -251,7 +251,7 @@ class DataView(AdminView):
         entity = self._current()
         if entity is None:
             return
-        raw = str(self.value.value or "")
+        raw = typed(self.value)
         try:
             value: Any = json.loads(raw)
         except ValueError:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose, text
+from workbench.admin.views.base import AdminView, choose, text, typed
 
 __all__ = ["TenantsView", "tenant_tree"]
 
@@ -117,16 +117,16 @@ class TenantsView(AdminView):
     def create(self) -> None:
         config: dict[str, Any] = {}
         if self.backend.value == "server":
-            if self.entities_url.value:
-                config["entities.url"] = self.entities_url.value
-            if self.streams_url.value:
-                config["streams.url"] = self.streams_url.value
+            if text(self.entities_url):
+                config["entities.url"] = text(self.entities_url)
+            if text(self.streams_url):
+                config["streams.url"] = text(self.streams_url)
         tenant_id = text(self.new_id)
         created = self.attempt(
             lambda: self.client.create_tenant(
                 tenant_id,
                 parent=self.new_parent.value or None,
-                description=self.new_description.value or None,
+                description=text(self.new_description) or None,
                 config=config,
             ),
             done=f"Tenant **{tenant_id}** created.",
@@ -137,7 +137,7 @@ class TenantsView(AdminView):
             self.selected.value = tenant_id
 
     def configure(self) -> None:
-        key, raw = text(self.config_key), self.config_value.value
+        key, raw = text(self.config_key), typed(self.config_value)
         tenant_id = self.selected.value
         if not raw:
             action = lambda: self.client.configure_tenant(tenant_id, unset=[key])  # noqa: E731

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose, text
+from workbench.admin.views.base import AdminView, choose, text, typed
 
 __all__ = ["UsersView"]
 
@@ -117,11 +117,12 @@ class UsersView(AdminView):
 
     def create_user(self) -> None:
         tenant, username = self.tenant.value, text(self.username)
-        password = self.password.value or secrets.token_urlsafe(12)
-        shown = "" if self.password.value else f" Initial password (shown once): `{password}`"
+        given = typed(self.password)
+        password = given or secrets.token_urlsafe(12)
+        shown = "" if given else f" Initial password (shown once): `{password}`"
         created = self.attempt(
             lambda: self.client.create_user(
-                tenant, username, password=password, email=self.email.value or None
+                tenant, username, password=password, email=text(self.email) or None
             ),
             done=f"User **{username}** created in {tenant}.{shown}",
         )
