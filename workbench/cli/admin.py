@@ -10,22 +10,13 @@ import click
 
 from workbench.cli.common import state
 from workbench.cli.platform import default_home
-from workbench.cli.serve import serve, tls_files, tls_options
+from workbench.cli.serve import serve, service_options, tls_files, tls_options
 
 __all__ = ["admin", "register"]
 
 
 @click.command("admin")
-@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, loopback only).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 5005).")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
-    "else ~/.workbench); the panel keeps its metrics history in <data>/admin/.",
-)
+@service_options(5005, data_dir_help="; the panel keeps its metrics history in <data>/admin/.")
 @click.option(
     "--api-url",
     default=None,

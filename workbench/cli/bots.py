@@ -22,7 +22,7 @@ from rich.table import Table
 
 from workbench.cli.common import emit, state, wb_command
 from workbench.cli.platform import default_home
-from workbench.cli.serve import serve, tls_files, tls_options
+from workbench.cli.serve import serve, service_options, tls_files, tls_options
 from workbench.errors import BackendUnavailable, Unauthenticated, WorkbenchError
 
 __all__ = ["bots", "register"]
@@ -213,16 +213,7 @@ def disable(tenant_id: str, name: str) -> None:
 
 
 @serve.command("bot-service")
-@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, loopback only).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 5009).")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
-    "else ~/.workbench).",
-)
+@service_options(5009)
 @click.option("--no-auth", is_flag=True, help="Accept requests without a token (developers only).")
 @tls_options
 def bot_service(

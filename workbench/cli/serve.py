@@ -13,7 +13,7 @@ import click
 from workbench.cli.common import state
 from workbench.cli.platform import default_home
 
-__all__ = ["register", "serve", "tls_files", "tls_options"]
+__all__ = ["register", "serve", "service_options", "tls_files", "tls_options"]
 
 
 def tls_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,6 +27,34 @@ def tls_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help=f"Serve HTTPS: {what} (with the other of --cert/--key).",
         )(command)
     return command
+
+
+def service_options(
+    default_port: int,
+    *,
+    host_help: str = "Interface to bind (default 127.0.0.1, loopback only).",
+    data_dir_help: str = ".",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--host``, ``--port`` and ``--data-dir`` of a ``workbench serve`` command."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=None,
+            envvar="WORKBENCH_HOME",
+            help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
+            f"else ~/.workbench){data_dir_help}",
+        )(command)
+        command = click.option(
+            "--port",
+            type=click.IntRange(0, 65535),
+            default=None,
+            help=f"Port (default {default_port}).",
+        )(command)
+        return click.option("--host", default=None, help=host_help)(command)
+
+    return decorate
 
 
 def tls_files(cert: Path | None, key: Path | None) -> tuple[Path | None, Path | None, str]:
@@ -49,16 +77,7 @@ def serve() -> None:
 
 
 @serve.command("asset-repository")
-@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, loopback only).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 5001).")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
-    "else ~/.workbench).",
-)
+@service_options(5001)
 @click.option(
     "--no-auth",
     is_flag=True,
@@ -116,16 +135,7 @@ def asset_repository(
 
 
 @serve.command("identity")
-@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, loopback only).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 5003).")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
-    "else ~/.workbench).",
-)
+@service_options(5003)
 @tls_options
 def identity(
     host: str | None, port: int | None, data_dir: Path | None, cert: Path | None, key: Path | None
@@ -161,16 +171,7 @@ def identity(
 
 
 @serve.command("hub")
-@click.option("--host", default=None, help="Interface the proxy binds (default 127.0.0.1).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8000).")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    envvar="WORKBENCH_HOME",
-    help="Data directory (default: $WORKBENCH_HOME, else ./.workbench if it exists, "
-    "else ~/.workbench).",
-)
+@service_options(8000, host_help="Interface the proxy binds (default 127.0.0.1).")
 @click.option(
     "--config",
     "config_file",
