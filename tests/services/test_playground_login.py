@@ -9,7 +9,6 @@ The explicit development modes (``--no-auth``, ``--dev-static-token``) need no l
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,21 +26,11 @@ import pytest
 import workbench
 from tests.services.conftest import build_tenants
 from workbench.services import create_app
+from workbench.testing.browser import LoopbackSession, chromium
 from workbench.testing.http import ServiceServer, free_port
-from workbench.testing.servers import in_ci
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SAMPLE_QUERY = "{ runtime { rtDemoEnergyEnergyMeter(first: 10) { items { rtId name } } } }"
 OTHER_TENANT = "acme"
 OTHER_USER = "alice"
@@ -138,45 +127,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if shutil.which(CHROMIUM) is None:
-        message = f"needs Debian's chromium at {CHROMIUM} (apt-get install -y chromium)"
-        if in_ci():
-            pytest.fail(f"CI=true but {message}", pytrace=False)
-        pytest.skip(message)
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
-class Session:
+class Session(LoopbackSession):
     """A browser context that records every request and aborts any leaving 127.0.0.1."""
 
-    def __init__(self, browser: Any) -> None:
-        self.requested: list[str] = []
-        self.console_errors: list[str] = []
-        self.context = browser.new_context()
-        self.context.route("**/*", self._record)
-        self.page = self.context.new_page()
-        self.page.on(
-            "console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None
-        )
-
-    def _record(self, route: Any) -> None:
-        self.requested.append(route.request.url)
-        if urlparse(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            route.abort()
-
     def close(self) -> None:
-        self.context.close()
-        assert self.requested, "the pages made no requests at all"
-        hosts = {urlparse(url).hostname for url in self.requested}
-        assert hosts == {"127.0.0.1"}, sorted(self.requested)
+        super().close()
         csp = [e for e in self.console_errors if "Content Security Policy" in e]
         assert not csp, csp
 
