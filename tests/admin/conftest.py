@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from workbench.testing.browser import LoopbackSession, chromium
 from workbench.testing.http import free_port
+from workbench.testing.up import read_until_up
 
 ADMIN_PASSWORD = "admin-panel-Pa55word"
 
@@ -30,20 +30,6 @@ class Platform:
     assets: str
     admin: str
     demo_password: str
-
-
-def _read_until_up(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl-C stops everything" in line:
-            break
-    return "".join(lines)
 
 
 @pytest.fixture(scope="package")
@@ -65,7 +51,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     )  # fmt: skip
     drain: threading.Thread | None = None
     try:
-        output = _read_until_up(process)
+        output = read_until_up(process, timeout=240)
         assert "Mesh Workbench is up" in output, output
         found = re.search(r"demo login: demo / (\S+)", output)
         assert found, output

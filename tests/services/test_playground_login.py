@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.services.conftest import build_tenants
 from workbench.services import create_app
 from workbench.testing.browser import LoopbackSession, chromium
 from workbench.testing.http import ServiceServer, free_port
+from workbench.testing.up import read_until_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -63,20 +63,6 @@ def _prepare_other_tenant(home: Path) -> None:
         )
 
 
-def _read_until_up(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl-C stops everything" in line:
-            break
-    return "".join(lines)
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """``workbench up`` with Identity and the Asset Repository on free loopback ports."""
@@ -97,7 +83,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     )
     drain: threading.Thread | None = None
     try:
-        output = _read_until_up(process)
+        output = read_until_up(process)
         found = re.search(r"demo login: demo / (\S+)", output)
         assert "Mesh Workbench is up" in output, output
         assert found, output

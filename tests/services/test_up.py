@@ -9,11 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from workbench.testing.up import read_until_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,20 +48,6 @@ def _client_credentials_token(home: Path, identity: str) -> str:
         return str(json.load(r)["access_token"])
 
 
-def _read_until_up(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl-C stops everything" in line:
-            break
-    return "".join(lines)
-
-
 def test_up_builds_the_demo_serves_it_and_stops_cleanly(tmp_path: Path) -> None:
     port, identity_port = _free_port(), _free_port()
     command = [
@@ -71,7 +58,7 @@ def test_up_builds_the_demo_serves_it_and_stops_cleanly(tmp_path: Path) -> None:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = ""
     try:
-        output = _read_until_up(process)
+        output = read_until_up(process, timeout=120)
         assert "Mesh Workbench is up" in output, output
         assert f"http://127.0.0.1:{port}/tenants/demo/graphql/playground" in output
         assert "demo login: demo / " in output
@@ -115,7 +102,7 @@ def test_a_hub_that_fails_to_start_leaves_the_rest_running(tmp_path: Path) -> No
     )
     output = rest = ""
     try:
-        output = _read_until_up(process)
+        output = read_until_up(process, timeout=120)
         assert "hub: not started" in output, output
         assert "make hub-proxy" in output
         assert "Mesh Workbench is up" in output
