@@ -16,9 +16,10 @@ import httpx
 import pytest
 from cryptography import x509
 
-from tests.services.test_up import _client_credentials_token, _free_port, _read_until_up
+from tests.services.test_up import _client_credentials_token, _free_port
 from workbench.errors import ValidationError
 from workbench.services.tls import check_tls_files, loopback_certificate, trust_bundle
+from workbench.testing.up import read_until_up
 
 
 def test_the_loopback_certificate_names_loopback_and_is_reused(tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_up_tls_serves_identity_and_the_asset_repository_over_https(
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = rest = ""
     try:
-        output = _read_until_up(process)
+        output = read_until_up(process)
         assert "Mesh Workbench is up" in output, output
         assert f"https://127.0.0.1:{port}/tenants/demo/graphql/playground" in output
         cert = tmp_path / "secrets" / "tls" / "loopback.crt"
