@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.communication import notebook as pipeline_magic
-from workbench.notebook import promote_magic
 from workbench.notebook.display import register_formatters, unregister_formatters
 from workbench.notebook.magics import WorkbenchMagics
+from workbench.notebook.promote_magic import register as register_promote_magic
 
 __all__ = ["load_ipython_extension", "magics_of", "unload_ipython_extension"]
 
@@ -33,7 +33,7 @@ def load_ipython_extension(shell: Any) -> None:
     shell.register_magics(magics)
     register_formatters(shell, magics.current_model)
     magics.bind_from_environment()
-    promote_magic.register(shell, magics)
+    register_promote_magic(shell, magics)
     pipeline_magic.register(shell, magics)  # %%pipeline and wb.pipelines
 
 
