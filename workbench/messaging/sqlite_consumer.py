@@ -13,22 +13,42 @@ import functools
 import json
 import os
 import secrets
+import socket
 import sqlite3
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from workbench.errors import BackendUnavailable
 from workbench.messaging.base import Consumer, Delivery, topic_matches
 from workbench.messaging.codec import decode_body
-from workbench.messaging.sqlite_wake import wake_all
+from workbench.messaging.sqlite_wake import WakeListener, wake_all
 
-if TYPE_CHECKING:
-    from workbench.messaging.sqlite_log import SqliteLogBus
+__all__ = ["GroupLog", "SqliteConsumer", "decode_or_raw"]
 
-__all__ = ["SqliteConsumer", "decode_or_raw"]
+
+class GroupLog(Protocol):
+    """What a member needs of :class:`workbench.messaging.sqlite_log.SqliteLogBus` (a protocol,
+    so this module does not import the bus that imports it)."""
+
+    poll_interval: float
+    lease_seconds: float
+    _wake_dir: Path
+    _sender: socket.socket
+
+    def listener(self, loop: asyncio.AbstractEventLoop) -> WakeListener: ...
+
+    async def ensure_group(self, topic: str, group: str, pattern: str = "#") -> None: ...
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def _bury(
+        self, conn: sqlite3.Connection, group: str, seq: int, reason: str, deliveries: int
+    ) -> None: ...
 
 
 def decode_or_raw(data: bytes) -> Any:
@@ -44,7 +64,7 @@ class SqliteConsumer(Consumer):
 
     def __init__(
         self,
-        bus: SqliteLogBus,
+        bus: GroupLog,
         topic: str,
         pattern: str,
         group: str,
