@@ -50,6 +50,7 @@ from workbench.messaging.base import (
     new_message_id,
     validate_name,
 )
+from workbench.messaging.bus_urls import redact_url, tenant_vhost
 from workbench.messaging.codec import encode_body
 from workbench.messaging.rabbitmq_members import (
     RabbitConsumer,
@@ -57,7 +58,6 @@ from workbench.messaging.rabbitmq_members import (
     decode_or_raw,
     user_headers,
 )
-from workbench.messaging.registry import redact_url, tenant_vhost
 
 __all__ = ["RabbitMqBus"]
 

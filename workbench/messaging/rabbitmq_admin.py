@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from workbench.errors import BackendUnavailable, NotFound, ValidationError
-from workbench.messaging.registry import redact_url, tenant_vhost
+from workbench.messaging.bus_urls import redact_url, tenant_vhost
 from workbench.settings import Settings
 from workbench.tenancy.ids import validate_tenant_id
 

@@ -10,21 +10,25 @@ import asyncio
 import contextlib
 import functools
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 
 from workbench.messaging.base import Consumer, Delivery
 from workbench.messaging.codec import decode_body
 from workbench.messaging.queued import QueuedSubscription
 
-if TYPE_CHECKING:
-    from workbench.messaging.rabbitmq import RabbitMqBus
+__all__ = ["MemberBus", "RabbitConsumer", "RabbitSubscription", "decode_or_raw", "user_headers"]
 
-__all__ = ["RabbitConsumer", "RabbitSubscription", "decode_or_raw", "user_headers"]
+T = TypeVar("T")
 
 _CLOSED = object()
 
@@ -46,6 +50,36 @@ def user_headers(headers: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in headers.items() if k not in _INTERNAL}
 
 
+class MemberBus(Protocol):
+    """What members need of :class:`workbench.messaging.rabbitmq.RabbitMqBus` (a protocol, so
+    this module does not import the bus that imports it)."""
+
+    async def _on_bus(self, coro: Coroutine[Any, Any, T]) -> T: ...
+
+    async def _exchange(self, topic: str) -> None: ...
+
+    async def _join(self, member: RabbitConsumer | RabbitSubscription) -> None: ...
+
+    async def _leave(self, member: RabbitConsumer | RabbitSubscription) -> None: ...
+
+    async def declare_group(
+        self, channel: AbstractChannel, topic: str, group: str, pattern: str
+    ) -> AbstractQueue: ...
+
+    async def bury(
+        self,
+        message: AbstractIncomingMessage,
+        group: str,
+        where: tuple[str, str],
+        reason: str,
+        deliveries: int,
+    ) -> None: ...
+
+    async def republish(
+        self, message: AbstractIncomingMessage, queue: str, extra: Mapping[str, Any]
+    ) -> None: ...
+
+
 async def _close(channel: AbstractChannel | None) -> None:
     if channel is not None and not channel.is_closed:
         with contextlib.suppress(Exception):
@@ -55,7 +89,7 @@ async def _close(channel: AbstractChannel | None) -> None:
 class RabbitSubscription(QueuedSubscription):
     """A transient subscription: an exclusive auto-deleted queue bound with the pattern."""
 
-    def __init__(self, bus: RabbitMqBus, topic: str, pattern: str, maxsize: int = 10_000) -> None:
+    def __init__(self, bus: MemberBus, topic: str, pattern: str, maxsize: int = 10_000) -> None:
         super().__init__(topic, pattern, maxsize)
         self.bus = bus
         self.channel: AbstractChannel | None = None
@@ -85,7 +119,7 @@ class RabbitConsumer(Consumer):
 
     def __init__(
         self,
-        bus: RabbitMqBus,
+        bus: MemberBus,
         topic: str,
         pattern: str,
         group: str,

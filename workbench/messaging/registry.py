@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from workbench.errors import ValidationError
 from workbench.messaging.base import MessageBus
+from workbench.messaging.bus_urls import redact_url, tenant_vhost
 from workbench.settings import Settings
 from workbench.tenancy.ids import validate_tenant_id
 
@@ -37,23 +37,9 @@ _memory_lock = threading.Lock()
 _memory_buses: dict[tuple[str, str], MessageBus] = {}
 
 
-def tenant_vhost(tenant: str) -> str:
-    """The RabbitMQ vhost of a tenant: ``wb-<tenant>``."""
-    return f"wb-{tenant}"
-
-
 def embedded_bus_url(home: Path) -> str:
     """The default bus of ``workbench up``: a SQLite log per tenant under the data directory."""
     return f"sqlite:///{home / 'tenants' / '{tenant}' / 'bus.db'}"
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password (for logs and errors)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
 
 
 def sqlite_path(url: str, tenant: str) -> Path:
