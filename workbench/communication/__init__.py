@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from workbench.communication.datacontext import DataContext
 from workbench.communication.definition import (
-    NodeConfig,
     PipelineDefinition,
     parse_pipeline,
     validate_pipeline,
@@ -24,7 +23,7 @@ from workbench.communication.executor import (
     build_pipeline,
     run_pipeline,
 )
-from workbench.communication.node import ExecutionEnvironment, Node, TriggerNode
+from workbench.communication.node import ExecutionEnvironment, Node, NodeConfig, TriggerNode
 from workbench.communication.registry import NodeRegistry, default_registry
 
 __all__ = [

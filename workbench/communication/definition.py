@@ -11,38 +11,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import yaml
 
 from workbench.communication.errors import PipelineDefinitionError, node_label
-from workbench.communication.registry import CHILDREN_KEY, NodeRegistry, default_registry
+from workbench.communication.node import NodeConfig
+from workbench.communication.registry import NodeRegistry, default_registry
+from workbench.communication.schema import CHILDREN_KEY
 from workbench.errors import ErrorDetail
 
 __all__ = ["NodeConfig", "PipelineDefinition", "parse_pipeline", "validate_pipeline"]
 
 ROOT_KEYS = ("triggers", "transformations")
 _NODE_TYPE = re.compile(r"^[A-Z][A-Za-z0-9]*@[1-9][0-9]*$")
-
-
-@dataclass
-class NodeConfig:
-    """One node of a definition: its type, properties, position (``transformations[2]``)."""
-
-    type: str
-    properties: dict[str, Any]
-    position: str
-    pipeline: str
-    line: int | None = None
-    #: child nodes by group: ``transformations`` for most control nodes, ``cases[0]`` and
-    #: ``default`` for Switch@1
-    groups: dict[str, list[NodeConfig]] = field(default_factory=dict)
-
-    @property
-    def children(self) -> list[NodeConfig]:
-        return self.groups.get(CHILDREN_KEY, [])
 
 
 @dataclass

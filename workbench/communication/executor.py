@@ -9,15 +9,21 @@ when debugging). Node errors are :class:`PipelineExecutionError` naming the pipe
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from workbench.communication.datacontext import DataContext
-from workbench.communication.definition import NodeConfig, PipelineDefinition, parse_pipeline
+from workbench.communication.definition import PipelineDefinition, parse_pipeline
 from workbench.communication.errors import PipelineExecutionError
-from workbench.communication.node import ExecutionEnvironment, Node, TriggerNode
+from workbench.communication.node import (
+    ExecutionEnvironment,
+    Node,
+    NodeConfig,
+    TriggerNode,
+    run_nodes,
+)
 from workbench.communication.registry import NodeRegistry, default_registry
 from workbench.errors import WorkbenchError
 
@@ -105,24 +111,6 @@ class Pipeline:
             trace=env.trace,
             printed=env.output,
         )
-
-
-async def run_nodes(nodes: Sequence[Node], context: DataContext, env: ExecutionEnvironment) -> None:
-    """Run ``nodes`` in order on ``context``; wrap unexpected errors with the node's name."""
-    for node in nodes:
-        try:
-            await node.run(context, env)
-        except PipelineExecutionError:
-            raise
-        except WorkbenchError as exc:
-            raise node.error(str(exc)) from exc
-        except Exception as exc:  # a node's own failure: the run fails, the adapter goes on
-            env.log.exception("node failed", extra={"pipeline": env.pipeline_name})
-            raise node.error(f"{type(exc).__name__}: {exc}") from exc
-        if env.debug:
-            env.trace.append(
-                {"node": f"{node.config.position} ({node.type_name})", "data": context.snapshot()}
-            )
 
 
 def build_pipeline(

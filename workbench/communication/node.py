@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from workbench.communication.datacontext import (
     DataContext,
@@ -22,18 +22,18 @@ from workbench.communication.datacontext import (
     WriteMode,
 )
 from workbench.communication.errors import PipelineExecutionError
-from workbench.communication.registry import enum_value
-
-if TYPE_CHECKING:
-    from workbench.communication.definition import NodeConfig
+from workbench.communication.schema import CHILDREN_KEY, enum_value
+from workbench.errors import WorkbenchError
 
 __all__ = [
     "ExecutionEnvironment",
     "Fire",
     "Node",
+    "NodeConfig",
     "TriggerHost",
     "TriggerNode",
     "TriggerType",
+    "run_nodes",
 ]
 
 T = TypeVar("T")
@@ -42,6 +42,24 @@ T = TypeVar("T")
 TriggerType = str
 #: what a trigger calls to start one execution: (input data, trigger type)
 Fire = Callable[[Any, TriggerType], Awaitable[Any]]
+
+
+@dataclass
+class NodeConfig:
+    """One node of a definition: its type, properties, position (``transformations[2]``)."""
+
+    type: str
+    properties: dict[str, Any]
+    position: str
+    pipeline: str
+    line: int | None = None
+    #: child nodes by group: ``transformations`` for most control nodes, ``cases[0]`` and
+    #: ``default`` for Switch@1
+    groups: dict[str, list[NodeConfig]] = field(default_factory=dict)
+
+    @property
+    def children(self) -> list[NodeConfig]:
+        return self.groups.get(CHILDREN_KEY, [])
 
 
 class TriggerHost(Protocol):
@@ -161,8 +179,6 @@ class Node:
     async def run_children(
         self, context: DataContext, env: ExecutionEnvironment, group: str = "transformations"
     ) -> None:
-        from workbench.communication.executor import run_nodes
-
         await run_nodes(self.groups.get(group, []), context, env)
 
 
@@ -178,3 +194,21 @@ class TriggerNode(Node):
 
     async def start(self, host: TriggerHost, fire: Fire) -> None:
         """Run until cancelled, firing executions (default: nothing to wait for)."""
+
+
+async def run_nodes(nodes: Sequence[Node], context: DataContext, env: ExecutionEnvironment) -> None:
+    """Run ``nodes`` in order on ``context``; wrap unexpected errors with the node's name."""
+    for node in nodes:
+        try:
+            await node.run(context, env)
+        except PipelineExecutionError:
+            raise
+        except WorkbenchError as exc:
+            raise node.error(str(exc)) from exc
+        except Exception as exc:  # a node's own failure: the run fails, the adapter goes on
+            env.log.exception("node failed", extra={"pipeline": env.pipeline_name})
+            raise node.error(f"{type(exc).__name__}: {exc}") from exc
+        if env.debug:
+            env.trace.append(
+                {"node": f"{node.config.position} ({node.type_name})", "data": context.snapshot()}
+            )

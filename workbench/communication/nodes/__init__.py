@@ -1,20 +1,22 @@
 """The nodes of this adapter runtime, grouped by what they do (triggers, control, extract,
-transform, updates, load); :func:`register_all` adds them all to a registry."""
+transform, updates, load) and the protocol nodes; :func:`all_nodes` lists them all."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from workbench.communication.registry import NodeRegistry
+    from workbench.communication.node import Node
 
-__all__ = ["register_all"]
+__all__ = ["all_nodes"]
 
 
-def register_all(registry: NodeRegistry) -> None:
-    from workbench.communication import protocols
+def all_nodes() -> list[type[Node]]:
+    """Every node class of the runtime (what the default registry holds)."""
     from workbench.communication.nodes import control, extract, load, transform, triggers, updates
+    from workbench.communication.protocols import NODES as PROTOCOL_NODES
 
-    for module in (triggers, control, extract, transform, updates, load, protocols):
-        for node in module.NODES:
-            registry.register(node)
+    nodes: list[type[Node]] = []
+    for module in (triggers, control, extract, transform, updates, load):
+        nodes.extend(module.NODES)
+    return [*nodes, *PROTOCOL_NODES]

@@ -10,7 +10,7 @@ from workbench.ck.naming import graphql_field_name
 from workbench.communication.datacontext import DataContext
 from workbench.communication.node import ExecutionEnvironment, Node
 from workbench.communication.nodes.updates import UPDATE_KINDS
-from workbench.communication.registry import enum_value
+from workbench.communication.schema import enum_value
 from workbench.errors import Conflict, ValidationError
 from workbench.runtime.entity import AssociationInput, EntityInput, EntityUpdate
 

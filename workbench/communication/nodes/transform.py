@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from workbench.communication.datacontext import DataContext
 from workbench.communication.node import ExecutionEnvironment, Node
-from workbench.communication.registry import enum_schema, enum_value
+from workbench.communication.schema import enum_schema, enum_value
 
 __all__ = ["NODES"]
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from workbench.communication.node import Fire, TriggerHost, TriggerNode
 from workbench.communication.nodes.timespan import TIMESPAN_PATTERN, parse_timespan
-from workbench.communication.registry import enum_schema, enum_value
+from workbench.communication.schema import enum_schema, enum_value
 from workbench.messaging.base import ENTITY_EVENTS, EntityEvent, dataflow_topic
 
 __all__ = ["NODES"]

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from workbench.communication.datacontext import DataContext
 from workbench.communication.node import ExecutionEnvironment, Node
-from workbench.communication.registry import enum_schema, enum_value
+from workbench.communication.schema import enum_schema, enum_value
 from workbench.runtime.ids import new_rt_id
 
 __all__ = ["NODES", "UPDATE_KINDS", "VALUE_TYPES", "convert_value"]

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from workbench.communication.datacontext import DataContext
 from workbench.communication.node import ExecutionEnvironment, Node
 from workbench.communication.protocols.connections import resolve_connection
-from workbench.communication.registry import enum_schema, enum_value
+from workbench.communication.schema import enum_schema, enum_value
 from workbench.errors import BackendUnavailable
 
 __all__ = ["NODES", "register_blocks"]

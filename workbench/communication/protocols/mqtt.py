@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from workbench.communication.datacontext import DataContext
 from workbench.communication.node import ExecutionEnvironment, Fire, Node, TriggerHost, TriggerNode
 from workbench.communication.protocols.connections import host_configurations, resolve_connection
-from workbench.communication.registry import enum_schema
+from workbench.communication.schema import enum_schema
 from workbench.errors import BackendUnavailable, ValidationError
 
 __all__ = ["NODES", "decode_payload", "encode_payload", "mqtt_client"]

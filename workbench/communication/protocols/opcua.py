@@ -18,7 +18,7 @@ from workbench.communication.datacontext import DataContext
 from workbench.communication.errors import PipelineExecutionError
 from workbench.communication.node import ExecutionEnvironment, Fire, Node, TriggerHost, TriggerNode
 from workbench.communication.protocols.connections import host_configurations, resolve_connection
-from workbench.communication.registry import enum_schema, enum_value
+from workbench.communication.schema import enum_schema, enum_value
 from workbench.errors import BackendUnavailable, ValidationError
 
 __all__ = ["NODES", "opcua_client"]
