@@ -91,6 +91,23 @@ def test_encode_json_matches_the_reference_encoding() -> None:
         assert encode_json(decode_json(text)) == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"big":123456789012345678901234567890,"n":-9223372036854775808}',
+        '{"s":"\\ud800 lone surrogate","u":"\\u00fc"}',
+        '{"f":1e400,"g":-1e400}',
+        '{"a":1,"a":2,"nested":[{"x":[1.5,null,true]}]}',
+        '{"id":"serial 12345678901234567890","v":0.1}',
+    ],
+)
+def test_decode_json_reads_what_json_reads(text: str) -> None:
+    # decode_json reads with orjson where it gives json's result, else with json
+    decoded = decode_json(text)
+    assert decoded == json.loads(text)
+    assert [type(v) for v in decoded.values()] == [type(v) for v in json.loads(text).values()]
+
+
 def test_encode_json_errors_stay_precise() -> None:
     cyclic: dict[str, Any] = {}
     cyclic["self"] = cyclic

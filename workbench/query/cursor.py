@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from workbench.errors import ValidationError
 from workbench.query.model import SortKey
@@ -50,8 +53,17 @@ def encode_cursor(values: list[Any], sort: Sequence[SortKey] | None = None) -> s
     """
     encoded = [_encode_value(v) for v in values]
     payload: Any = encoded if sort is None else {"s": sort_fingerprint(sort), "v": encoded}
-    raw = json.dumps(payload, separators=(",", ":"), default=str)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    # orjson: a page encodes one cursor per row; what it writes differently from json.dumps
+    # (NaN/infinity as null, integers beyond 64 bits) goes through json.dumps
+    raw: bytes | None = None
+    if not any(type(v) is float and not math.isfinite(v) for v in encoded):
+        try:
+            raw = orjson.dumps(payload, default=str)
+        except TypeError:
+            raw = None
+    if raw is None:
+        raw = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from workbench.errors import (
     ValidationError,
@@ -188,10 +191,21 @@ def _decode_object(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
 def decode_json(text: str) -> Any:
     """The inverse of :func:`encode_json`."""
     # A marker always shows up as '"$' in the text; skip the hook when there is none.
     if '"$' not in text:
+        # orjson is several times faster than json.loads on an entity's attributes; it reads
+        # integers beyond 64 bits as floats (so 19+ digits go to json) and rejects lone
+        # surrogates and 1e400 (which json reads as it always did)
+        if _LONG_DIGITS.search(text) is None:
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass
         return json.loads(text)
     return json.loads(text, object_hook=_decode_object)
 
