@@ -14,7 +14,7 @@ from typing import Any
 from workbench.errors import ValidationError
 from workbench.messaging.base import EntityEvent, UpdateType
 
-__all__ = ["decode_body", "encode_body"]
+__all__ = ["decode_body", "decode_or_raw", "encode_body"]
 
 _TAG = "$wb"
 
@@ -63,3 +63,11 @@ def encode_body(body: Any) -> bytes:
 def decode_body(data: bytes | str) -> Any:
     """The body back from :func:`encode_body`."""
     return json.loads(data, object_hook=_hook)
+
+
+def decode_or_raw(data: bytes) -> Any:
+    """The decoded body, or the raw bytes when they are not a valid body."""
+    try:
+        return decode_body(data)
+    except ValueError:
+        return data

@@ -51,11 +51,10 @@ from workbench.messaging.base import (
     validate_name,
 )
 from workbench.messaging.bus_urls import redact_url, tenant_vhost
-from workbench.messaging.codec import encode_body
+from workbench.messaging.codec import decode_or_raw, encode_body
 from workbench.messaging.rabbitmq_members import (
     RabbitConsumer,
     RabbitSubscription,
-    decode_or_raw,
     user_headers,
 )
 

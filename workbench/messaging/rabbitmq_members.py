@@ -23,10 +23,10 @@ from aio_pika.abc import (
 )
 
 from workbench.messaging.base import Consumer, Delivery
-from workbench.messaging.codec import decode_body
+from workbench.messaging.codec import decode_body, decode_or_raw
 from workbench.messaging.queued import QueuedSubscription
 
-__all__ = ["MemberBus", "RabbitConsumer", "RabbitSubscription", "decode_or_raw", "user_headers"]
+__all__ = ["MemberBus", "RabbitConsumer", "RabbitSubscription", "user_headers"]
 
 T = TypeVar("T")
 
@@ -36,13 +36,6 @@ _CLOSED = object()
 #: acked message ids a consumer remembers for dedupe
 DEDUPE_WINDOW = 10_000
 _INTERNAL = frozenset({"x-wb-deliveries", "x-wb-reason", "x-wb-topic", "x-wb-key"})
-
-
-def decode_or_raw(data: bytes) -> Any:
-    try:
-        return decode_body(data)
-    except ValueError:
-        return data
 
 
 def user_headers(headers: Mapping[str, Any]) -> dict[str, str]:

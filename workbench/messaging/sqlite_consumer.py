@@ -21,14 +21,14 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from workbench.errors import BackendUnavailable
 from workbench.messaging.base import Consumer, Delivery, topic_matches
 from workbench.messaging.codec import decode_body
 from workbench.messaging.sqlite_wake import WakeListener, wake_all
 
-__all__ = ["GroupLog", "SqliteConsumer", "decode_or_raw"]
+__all__ = ["GroupLog", "SqliteConsumer"]
 
 
 class GroupLog(Protocol):
@@ -49,14 +49,6 @@ class GroupLog(Protocol):
     def _bury(
         self, conn: sqlite3.Connection, group: str, seq: int, reason: str, deliveries: int
     ) -> None: ...
-
-
-def decode_or_raw(data: bytes) -> Any:
-    """The decoded body, or the raw bytes when they are not a valid body."""
-    try:
-        return decode_body(data)
-    except ValueError:
-        return data
 
 
 class SqliteConsumer(Consumer):

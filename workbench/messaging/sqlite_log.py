@@ -38,9 +38,9 @@ from workbench.messaging.base import (
     topic_matches,
     validate_name,
 )
-from workbench.messaging.codec import encode_body
+from workbench.messaging.codec import decode_or_raw, encode_body
 from workbench.messaging.queued import QueuedSubscription
-from workbench.messaging.sqlite_consumer import SqliteConsumer, decode_or_raw
+from workbench.messaging.sqlite_consumer import SqliteConsumer
 from workbench.messaging.sqlite_wake import WakeListener, new_sender, wake_all, wake_dir
 
 __all__ = ["SqliteLogBus"]
