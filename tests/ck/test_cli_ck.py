@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.ck.test_octo_kits import BASIC, ENERGY_DEMO, INDUSTRY_BASIC_2_0, INDUSTRY_ENERGY
+from tests.ck.test_octo_kits import (
+    BASIC,
+    ENERGY_COMMUNITY,
+    ENERGY_DEMO,
+    INDUSTRY_BASIC_2_0,
+    INDUSTRY_ENERGY,
+)
 from workbench.cli import cli
 
 
@@ -41,6 +47,25 @@ def test_strict_refuses_what_is_otherwise_a_warning(run: Any) -> None:
     assert "an error under --strict" in result.stderr
     listed = json.loads(run("ck", "list", "--tenant", "plant", "--json").stdout)
     assert "Basic-2.0.0" not in {row["modelId"] for row in listed}
+
+
+def test_an_absent_platform_library_is_a_warning_and_under_strict_an_error(run: Any) -> None:
+    assert run("tenant", "create", "plant").exit_code == 0
+    assert run("ck", "import", "--tenant", "plant", str(BASIC)).exit_code == 0
+    refused = run("ck", "import", "--tenant", "plant", "--strict", str(ENERGY_COMMUNITY))
+    assert refused.exit_code == 1
+    assert "EnergyCommunity-2.0.0 has 3 warning(s), errors under --strict" in refused.stderr
+    listed = json.loads(run("ck", "list", "--tenant", "plant", "--json").stdout)
+    assert "EnergyCommunity-2.0.0" not in {row["modelId"] for row in listed}
+    data = json.loads(
+        run("ck", "import", "--tenant", "plant", str(ENERGY_COMMUNITY), "--json").stdout
+    )
+    assert data["addedTypes"] == ["EnergyCommunity/Configuration", "EnergyCommunity/Member"]
+    assert [w.split("System.UI")[0].rsplit(": ", 1)[-1] for w in data["warnings"]] == [
+        "depends on ",
+        "attribute 'Colors' (",
+        "association ",
+    ]
 
 
 def test_validate_counts_types_per_library_like_import(run: Any) -> None:

@@ -28,10 +28,11 @@ INDUSTRY_BASIC_2_0 = FIXTURES / "ck-octo-industry-basic-2.0.0"
 INDUSTRY_BASIC_2_1 = FIXTURES / "ck-octo-industry-basic-2.1.0"
 INDUSTRY_ENERGY = FIXTURES / "ck-octo-industry-energy"
 ENERGY_DEMO = FIXTURES / "ck-octo-energy-demo"
+ENERGY_COMMUNITY = FIXTURES / "ck-octo-energy-community"
 RUNTIME = FIXTURES / "ck-octo-runtime" / "energy.yaml"
 ONE_ELEMENT_FILES = FIXTURES / "ck-octo-one-element-files"
 #: dependency order, as they are imported with ``workbench ck import``
-KITS = (BASIC, INDUSTRY_BASIC_2_0, INDUSTRY_ENERGY, ENERGY_DEMO)
+KITS = (BASIC, INDUSTRY_BASIC_2_0, INDUSTRY_ENERGY, ENERGY_DEMO, ENERGY_COMMUNITY)
 METER = "65b000000000000000000001"
 ALARM = "65b000000000000000000003"
 
@@ -142,6 +143,7 @@ def test_all_kits_import_in_dependency_order(tenant: workbench.Tenant) -> None:
         "Industry.Basic": "Industry.Basic-2.0.0",
         "Industry.Energy": "Industry.Energy-2.0.0",
         "Octo.Energy.Demo": "Octo.Energy.Demo-0.0.0",
+        "EnergyCommunity": "EnergyCommunity-2.0.0",
     }
     assert tenant.model.is_a("Octo.Energy.Demo/House", "Basic/Asset")
 
@@ -230,3 +232,95 @@ def test_one_element_files_are_read_into_ordinary_elements(tenant: workbench.Ten
         associations=[("siteDevices", site.rt_id)],
     )
     assert device_entity.attributes["level"] == "Low"  # the default, key 1
+
+
+def test_an_absent_platform_library_is_accepted_and_what_refers_to_it_left_out(
+    tenant: workbench.Tenant,
+) -> None:
+    settings = tenant.model.type("EnergyCommunity/Configuration")
+    assert settings.base_chain == ["System/Configuration", "System/Entity"]
+    assert list(settings.attributes) == ["CommunityName", "CommunityCode", "HeaderLogo"]
+    assert [a.role_id for a in settings.associations] == ["System/Related"]
+    assert load_library(ENERGY_COMMUNITY).warnings == []  # the loader cannot know the tenant
+    member = tenant.entities.create(
+        "EnergyCommunity/Configuration", {"communityName": "Sonnenfeld", "communityCode": "EC-1"}
+    )
+    assert member.ck_type_id == "EnergyCommunity/Configuration"
+
+
+def test_absent_platform_library_warnings_name_file_element_and_reference() -> None:
+    basic, community = load_library(BASIC), load_library(ENERGY_COMMUNITY)
+    resolve_model([basic, community])
+    resolve_model([basic, community])  # a tenant's model is resolved again and again: once each
+    assert [
+        (Path(w.location or "").name, w.element, w.message.split(" that is not installed")[0])
+        for w in community.warnings
+    ] == [
+        (
+            "ConstructionKit",
+            "EnergyCommunity-2.0.0",
+            "depends on System.UI-[2.0,3.0), an OctoMesh platform library",
+        ),
+        (
+            "settings.yaml",
+            "EnergyCommunity/Configuration",
+            "attribute 'Colors' (System.UI/Theme.Colors): System.UI is an OctoMesh platform "
+            "library",
+        ),
+        (
+            "settings.yaml",
+            "EnergyCommunity/Configuration",
+            "association System.UI/FolderItem to System.UI/Folder: System.UI is an OctoMesh "
+            "platform library",
+        ),
+    ]
+
+
+def test_what_refers_to_an_absent_platform_library_is_exported_again(
+    tenant: workbench.Tenant,
+) -> None:
+    exported = tenant.ck.export_library("EnergyCommunity")
+    assert "System.UI-[2.0,3.0)" in exported["dependencies"]
+    settings = next(t for t in exported["types"] if t["typeId"] == "Configuration")
+    assert {"id": "${System.UI}/Theme.Colors", "name": "Colors"} in settings["attributes"]
+    assert settings["associations"][0]["targetCkTypeId"] == "${System.UI}/Folder"
+
+
+def test_an_installed_platform_library_is_used(build: BuildLibrary) -> None:
+    ui = build(
+        "System.UI-2.1.0",
+        attributes__a="attributes: [{id: Theme.Colors, valueType: StringArray}]",
+        types__t="types: [{typeId: Folder, derivedFromCkTypeId: '${System}/Entity'}]",
+        associations__r=(
+            "associationRoles: [{id: FolderItem, outboundName: Folder, outboundMultiplicity: "
+            "ZeroOrOne, inboundName: Items, inboundMultiplicity: N}]"
+        ),
+    )
+    community = load_library(ENERGY_COMMUNITY)
+    model = resolve_model([load_library(BASIC), ui, community])
+    settings = model.type("EnergyCommunity/Configuration")
+    assert settings.attributes["Colors"].attribute_id == "System.UI/Theme.Colors"
+    assert "System.UI/FolderItem" in [a.role_id for a in settings.associations]
+    assert community.warnings == []
+
+
+def test_a_base_type_in_an_absent_platform_library_is_an_error(build: BuildLibrary) -> None:
+    needs_base = build(
+        "Dashboards-1.0.0",
+        dependencies=["System.UI-[2.0,3.0)"],
+        types__t="types: [{typeId: Board, derivedFromCkTypeId: '${System.UI}/Dashboard'}]",
+    )
+    with pytest.raises(ModelError) as error:
+        resolve_model([needs_base])
+    assert [str(d).split(": ", 2)[-1] for d in error.value.details] == [
+        "derivedFromCkTypeId refers to unknown type System.UI/Dashboard; no library System.UI "
+        "is in the model, import it first"
+    ]
+
+
+def test_a_missing_library_that_is_not_a_platform_library_stays_an_error(
+    build: BuildLibrary,
+) -> None:
+    lonely = build("Lonely-1.0.0", dependencies=["Elsewhere-[1.0,2.0)"])
+    with pytest.raises(ModelError, match="no library Elsewhere is available; import it first"):
+        resolve_model([lonely])

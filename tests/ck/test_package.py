@@ -57,6 +57,7 @@ def test_system_yaml_is_package_data() -> None:
         "system/attributes/common.yaml",
         "system/attributes/queries.yaml",
         "system/ckModel.yaml",
+        "system/types/configuration.yaml",
         "system/types/entity.yaml",
         "system/types/queries.yaml",
     ]

@@ -20,6 +20,12 @@ from workbench.ck.model import (
     Dependency,
     TypeAttribute,
 )
+from workbench.ck.platform import (
+    absent_platform_libraries,
+    dependency_warning,
+    is_platform_library,
+    leave_out_absent,
+)
 from workbench.ck.system import ROOT_TYPE_ID, SYSTEM_LIBRARY_NAME, builtin_libraries
 from workbench.ck.validation import validate_model
 from workbench.ck.versions import VersionRange
@@ -87,6 +93,8 @@ def _pick(
     errors: ErrorCollector,
 ) -> CkLibrary | None:
     listed = ", ".join(str(v) for v in sorted(lib.version for lib in versions))
+    if not versions and is_platform_library(name):
+        return None  # accepted with a warning by resolve_model (see workbench.ck.platform)
     if not versions:
         for version_range, requirer in ranges:
             errors.add(
@@ -172,10 +180,13 @@ def resolve_model(libraries: Iterable[CkLibrary]) -> CkModel:
         by_name[lib.name] = lib
     for builtin in builtin_libraries():
         by_name.setdefault(builtin.name, builtin)
+    absent = absent_platform_libraries(by_name)
     for lib in by_name.values():
         for dep in lib.dependencies:
             present = by_name.get(dep.name)
-            if present is None:
+            if present is None and dep.name in absent:
+                dependency_warning(lib, str(dep), dep.name)
+            elif present is None:
                 errors.add(
                     f"{lib.model_id} depends on {dep} but no library {dep.name} is available; "
                     "import it first",
@@ -193,6 +204,7 @@ def resolve_model(libraries: Iterable[CkLibrary]) -> CkModel:
     errors.raise_if_any(ModelError, "the libraries do not fit together")
     ordered = _dependencies_first(list(by_name.values()))
     model = _merge(ordered)
+    leave_out_absent(model, absent)
     _flatten(model, errors)
     validate_model(model, errors)
     errors.raise_if_any(ModelError, "the construction kit model is invalid")

@@ -46,6 +46,19 @@ def _print_warnings(console: Console, warnings: list[str]) -> None:
         console.print(f"    ... {len(ordered) - _SHOWN_WARNINGS} more kinds; --json lists all")
 
 
+def _refuse_resolve_warnings(resolve: Any, library: Any) -> None:
+    """Under ``--strict``: the warnings found only when the library meets the tenant's model (a
+    dependency on an OctoMesh platform library that is not installed) are errors too."""
+    from workbench.errors import ModelError
+
+    resolve(library)
+    if library.warnings:
+        raise ModelError(
+            f"{library.model_id} has {len(library.warnings)} warning(s), errors under --strict",
+            [*library.warnings],
+        )
+
+
 @click.group()
 def ck() -> None:
     """Construction Kit libraries: import, validate, list, show, export."""
@@ -60,7 +73,10 @@ def import_(tenant_id: str, strict: bool, path: Path) -> None:
     from workbench.ck import load_library
 
     library = load_library(path, strict=strict)
-    report = open_tenant(tenant_id).ck.import_library(library)
+    tenant = open_tenant(tenant_id)
+    if strict:
+        _refuse_resolve_warnings(tenant.ck.validate, library)
+    report = tenant.ck.import_library(library)
     warnings = _warnings([library])
     data = {**report.to_dict(), "types": len(library.types), "warnings": warnings}
 
