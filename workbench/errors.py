@@ -20,6 +20,7 @@ __all__ = [
     "ModelError",
     "NotFound",
     "PayloadTooLarge",
+    "SecretKeyError",
     "StoreLocked",
     "TimedOut",
     "TooManyRequests",
@@ -115,6 +116,12 @@ class BackendUnavailable(WorkbenchError, ConnectionError):
     """A backend server cannot be reached or a driver is not installed."""
 
     code = "BACKEND_UNAVAILABLE"
+
+
+class SecretKeyError(WorkbenchError):
+    """Stored secrets cannot be decrypted: the platform's key file is missing or different."""
+
+    code = "SECRET_KEY"
 
 
 class StoreLocked(Conflict):

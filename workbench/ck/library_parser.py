@@ -63,6 +63,7 @@ _ATTRIBUTE_KEYS = (
         "description",
         "metaData",
         "isRuntimeState",
+        "isSecret",
     },
 )
 _METADATA_KEYS = ({"key", "value"}, {"description"})
@@ -281,6 +282,7 @@ class LibraryParser(IndexParser):
             description=self._text(entry, "description", where, element),
             metadata=metadata,
             is_runtime_state=self._bool(entry, "isRuntimeState", where, element),
+            is_secret=self._bool(entry, "isSecret", where, element),
             source_file=where,
         )
 

@@ -118,6 +118,8 @@ class CkAttribute:
     description: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     is_runtime_state: bool = False
+    #: a secret (``isSecret``): stored encrypted, masked in every API (workbench.runtime.secrets)
+    is_secret: bool = False
     #: the file the element was declared in (for error messages; ignored by ``==``)
     source_file: str | None = field(default=None, compare=False)
 

@@ -16,6 +16,7 @@ from workbench.ck.model import CkModel
 from workbench.client.tenant_queries import TenantQueries
 from workbench.client.tenant_streams import TenantStreams
 from workbench.errors import ValidationError
+from workbench.runtime.secrets import KEY_FILE_NAME, SecretCipher
 from workbench.runtime.service import EntityService
 from workbench.settings import Settings
 from workbench.storage.base import EntityStore
@@ -87,6 +88,7 @@ class Tenant:
                 self._entities = PublishingEntityService(
                     self.entity_store, self.ck.model, tenant_id=self.id, bus=events
                 )
+            self._entities.secret_cipher = self._workbench.secret_cipher
         return self._entities
 
     @property
@@ -235,6 +237,8 @@ class Workbench:
         self._lock = threading.Lock()
         #: where in-process entity writes publish their events (None: nowhere)
         self.events: MessageBus | None = None
+        #: encrypts the secret attributes of every tenant (the platform's key file)
+        self.secret_cipher = SecretCipher(self.home / "secrets" / KEY_FILE_NAME)
 
     def publish_events_to(self, bus: MessageBus | None) -> None:
         """Publish an event per entity written in this process to ``bus`` (for example

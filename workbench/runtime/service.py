@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from workbench.ck.model import AssociationEnd, CkModel, CkType, Multiplicity
-from workbench.errors import ErrorCollector, NotFound, ValidationError
+from workbench.errors import ErrorCollector, NotFound, SecretKeyError, ValidationError
 from workbench.query.model import EntityQuery, Filter
 from workbench.runtime.entity import (
     AssociationInput,
@@ -39,12 +39,24 @@ from workbench.runtime.filters import (
     parse_cli_sort,
 )
 from workbench.runtime.ids import new_rt_id, validate_rt_id
+from workbench.runtime.secrets import (
+    MASK,
+    SECRETS_NAMESPACE,
+    SecretCipher,
+    secret_attribute_names,
+)
 from workbench.runtime.values import (
     externalize_attributes,
     fast_normalize,
     normalize_attributes,
 )
-from workbench.storage.base import EntityStore, StoredAssociation, StoredEntity, WriteBatch
+from workbench.storage.base import (
+    EntityStore,
+    MetaWrite,
+    StoredAssociation,
+    StoredEntity,
+    WriteBatch,
+)
 
 __all__ = ["EntityService", "WhereClause"]
 
@@ -92,12 +104,22 @@ class _ModelFacts:
         self.limited_ends: dict[str, list[AssociationEnd]] = {}
         #: concrete (non-abstract) types by id, as _concrete_type found them
         self.concrete: dict[str, CkType] = {}
+        #: type → stored names of its secret attributes (workbench.runtime.secrets)
+        self.secret_names: dict[str, frozenset[str]] = {}
         #: roles whose inbound side allows one source at most
         self.limited_inbound = frozenset(
             role_id
             for role_id, role in model.roles.items()
             if role.inbound_multiplicity is not Multiplicity.N
         )
+
+    def secrets_of(self, type_id: str) -> frozenset[str]:
+        names = self.secret_names.get(type_id)
+        if names is None:
+            ck_type = self.model.types.get(type_id)
+            names = secret_attribute_names(self.model, ck_type) if ck_type else frozenset()
+            self.secret_names[type_id] = names
+        return names
 
     def ends_to_check(self, type_id: str) -> list[AssociationEnd]:
         found = self.limited_ends.get(type_id)
@@ -131,6 +153,8 @@ class _Plan:
     remove_links: list[StoredAssociation] = field(default_factory=list)
     #: entities whose outbound links change (multiplicities to check)
     link_sources: set[str] = field(default_factory=set)
+    #: encrypted secrets put or deleted with the entities
+    meta: list[MetaWrite] = field(default_factory=list)
 
     def final(self, rt_id: str) -> StoredEntity | None:
         if rt_id in self.inserts:
@@ -146,6 +170,7 @@ class _Plan:
             erase=sorted(self.erase),
             add_associations=self.add_links,
             remove_associations=self.remove_links,
+            meta=self.meta,
         )
 
 
@@ -156,6 +181,8 @@ class EntityService(EntityWrites):
         self._store = store
         self._model = model
         self._facts: _ModelFacts | None = None
+        #: encrypts secret attributes (the platform key; set by the tenant that opens the store)
+        self.secret_cipher: SecretCipher | None = None
 
     def _facts_of(self, model: CkModel) -> _ModelFacts:
         facts = self._facts
@@ -410,6 +437,7 @@ class EntityService(EntityWrites):
         errors.raise_if_any(ValidationError, "nothing was written: the batch has invalid entities")
         self._check_multiplicities(model, plan, errors)
         errors.raise_if_any(ValidationError, "nothing was written: association rules are violated")
+        self._seal_secrets(model, plan)
         self._store.apply(plan.to_batch())
         if not return_entities:
             return []
@@ -802,6 +830,12 @@ class EntityService(EntityWrites):
             frontier = list(more)
         if erase:
             plan.erase.update(deleting)
+            facts = self._facts_of(model)
+            plan.meta.extend(
+                MetaWrite(SECRETS_NAMESPACE, rid, None)
+                for rid, entity in deleting.items()
+                if facts.secrets_of(entity.ck_type_id)
+            )
         else:
             for rid, entity in deleting.items():
                 if not entity.archived:
@@ -813,6 +847,69 @@ class EntityService(EntityWrites):
                     )
                     plan.updates[rid] = (archived, entity.rt_version)
         return list(deleting)
+
+    # ---- secrets -----------------------------------------------------------------------------
+
+    def _seal_secrets(self, model: CkModel, plan: _Plan) -> None:
+        """Move the new values of secret attributes into encrypted meta documents (same batch);
+        the entities keep MASK. MASK written back keeps the stored secret; a removed attribute
+        loses it."""
+        facts = self._facts_of(model)
+        touched = [
+            (e, rid in plan.inserts)
+            for rid, e in (
+                *plan.inserts.items(),
+                *((rid, u[0]) for rid, u in plan.updates.items()),
+            )
+            if facts.secrets_of(e.ck_type_id) and not e.archived
+        ]
+        if not touched:
+            return
+        updated = [e.rt_id for e, new in touched if not new]
+        stored = {r: self._store.get_meta(SECRETS_NAMESPACE, r) or {} for r in updated}
+        for entity, new in touched:
+            before = {} if new else stored[entity.rt_id]
+            document = dict(before)
+            for name in facts.secrets_of(entity.ck_type_id):
+                value = entity.attributes.get(name)
+                if value is None:
+                    document.pop(name, None)
+                elif value == MASK:
+                    if name not in document:  # nothing stored to keep: the attribute is unset
+                        del entity.attributes[name]
+                else:
+                    document[name] = self._cipher(entity.rt_id).encrypt(value)
+                    entity.attributes[name] = MASK
+            if document != before:
+                plan.meta.append(MetaWrite(SECRETS_NAMESPACE, entity.rt_id, document or None))
+
+    def _cipher(self, rt_id: str) -> SecretCipher:
+        if self.secret_cipher is None:
+            raise SecretKeyError(
+                f"entity {rt_id} has secret attributes but this entity service has no secret "
+                "key; open the tenant through workbench.open(DATA_DIR) (its key file is "
+                "DATA_DIR/secrets/entity-secrets.key) or set EntityService.secret_cipher"
+            )
+        return self.secret_cipher
+
+    def reveal_secrets(self, entity: Entity) -> dict[str, Any]:
+        """The attributes of ``entity`` (GraphQL names) with its secrets decrypted: only for the
+        adapter that uses the entity (the Communication Controller's configuration push),
+        never for an API answer."""
+        attributes = dict(entity.attributes)
+        model = self._model()
+        ck_type = model.types.get(entity.ck_type_id)
+        names = self._facts_of(model).secrets_of(entity.ck_type_id)
+        if ck_type is None or not names:
+            return attributes
+        document = self._store.get_meta(SECRETS_NAMESPACE, entity.rt_id) or {}
+        plain: dict[str, Any] = {}
+        for name, token in document.items():
+            if name in names:
+                what = f"secret attribute {name} of {entity.ck_type_id} {entity.rt_id}"
+                plain[name] = self._cipher(entity.rt_id).decrypt(str(token), what=what)
+        attributes.update(externalize_attributes(model, ck_type, plain, keyed_by="name"))
+        return attributes
 
     # ---- helpers -----------------------------------------------------------------------------
 

@@ -59,10 +59,13 @@ def require_adapter(tenant: Any, rt_id: str) -> Any:
     return entity
 
 
-def adapter_configuration(tenant: Any, adapter_rt_id: str) -> dict[str, Any]:
+def adapter_configuration(
+    tenant: Any, adapter_rt_id: str, *, reveal_secrets: bool = False
+) -> dict[str, Any]:
     """The configuration pushed to adapter ``adapter_rt_id``: its ``AdapterConfiguration`` and
     every enabled pipeline it executes (data flow id, definition, debug flag, configuration
-    entities it ``Uses``)."""
+    entities it ``Uses``). Secret attributes of those entities are ``***`` unless
+    ``reveal_secrets`` (only for the push to the authenticated adapter itself)."""
     adapter = require_adapter(tenant, adapter_rt_id)
     pipelines = []
     for pipeline in tenant.entities.navigate(adapter_rt_id, "pipelines"):
@@ -77,7 +80,7 @@ def adapter_configuration(tenant: Any, adapter_rt_id: str) -> dict[str, Any]:
                 "dataFlowRtId": parents[0].rt_id if parents else None,
                 "definition": pipeline.attributes.get("pipelineDefinition") or "",
                 "isDebuggingEnabled": bool(pipeline.attributes.get("isDebuggingEnabled")),
-                "configurations": [_without_secrets(c.to_dict()) for c in uses],
+                "configurations": [_configuration_entity(tenant, c, reveal_secrets) for c in uses],
             }
         )
     pipelines.sort(key=lambda p: p["rtId"])
@@ -90,13 +93,17 @@ def adapter_configuration(tenant: Any, adapter_rt_id: str) -> dict[str, Any]:
     }
 
 
-def _without_secrets(entity: dict[str, Any]) -> dict[str, Any]:
-    # secrets reach the adapter that uses them, never logs or other callers
-    return {
+def _configuration_entity(tenant: Any, entity: Any, reveal_secrets: bool) -> dict[str, Any]:
+    # decrypted secrets reach the adapter that uses the entity, never logs or other callers;
+    # the change times stay out so that the digest changes only with the content
+    view = {
         k: v
-        for k, v in entity.items()
+        for k, v in entity.to_dict().items()
         if k not in ("rtCreationDateTime", "rtChangedDateTime", "rtVersion")
     }
+    if reveal_secrets:
+        view.update(tenant.entities.reveal_secrets(entity))
+    return view
 
 
 def configuration_digest(configuration: dict[str, Any]) -> str:

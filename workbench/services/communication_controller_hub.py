@@ -28,7 +28,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from workbench.errors import Conflict, NotFound, ValidationError, WorkbenchError
+from workbench.errors import Conflict, NotFound, SecretKeyError, ValidationError, WorkbenchError
 from workbench.messaging.base import EntityEvent, MessageBus, entity_topic, new_message_id
 from workbench.services.communication_controller_config import (
     CONFIGURATION_TYPES,
@@ -211,10 +211,20 @@ class AdapterHub:
         """Send the adapter its configuration when it changed (or ``force``)."""
         try:
             configuration = await asyncio.to_thread(
-                adapter_configuration, session.tenant, session.adapter_rt_id
+                adapter_configuration, session.tenant, session.adapter_rt_id, reveal_secrets=True
             )
         except NotFound as exc:
             await _refuse(session.websocket, str(exc))
+            return False
+        except SecretKeyError as exc:  # the adapter cannot run without its secrets
+            log.error("configuration not pushed", extra={"error": exc.message})
+            await asyncio.to_thread(
+                set_state,
+                session.tenant,
+                session.adapter_rt_id,
+                configurationState="Error",
+                lastConfigurationError=exc.message,
+            )
             return False
         digest = configuration_digest(configuration)
         if digest == session.digest and not force:
