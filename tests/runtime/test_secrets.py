@@ -55,7 +55,8 @@ def test_secret_is_masked_in_answers_and_encrypted_at_rest(
     key_file = wb.home / "secrets" / "entity-secrets.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     stored = plant.entity_store.get_meta(SECRETS_NAMESPACE, created.rt_id)
-    assert set(stored) == {"Password"} and PASSWORD not in stored["Password"]
+    assert set(stored) == {"Password"}
+    assert PASSWORD not in stored["Password"]
     assert PASSWORD.encode() not in _stored_bytes(wb.home)
     # only the reveal (the configuration pushed to the adapter) decrypts
     assert plant.entities.reveal_secrets(created)["password"] == PASSWORD
@@ -84,14 +85,13 @@ def test_erasing_the_entity_erases_its_secret(plant: Any) -> None:
     assert plant.entity_store.get_meta(SECRETS_NAMESPACE, broker.rt_id) is None
 
 
-def test_export_and_reimport_keep_the_secret_without_showing_it(
-    plant: Any, tmp_path: Path
-) -> None:
+def test_export_and_reimport_keep_the_secret_without_showing_it(plant: Any, tmp_path: Path) -> None:
     broker = _broker(plant)
     target = tmp_path / "export.yaml"
     export_runtime_file(plant.entities, plant.model, target, ck_type_id=BROKER)
     text = target.read_text()
-    assert PASSWORD not in text and MASK in text
+    assert PASSWORD not in text
+    assert MASK in text
     from workbench.runtime.files import import_runtime_file
 
     import_runtime_file(plant.entities, plant.model, target)  # "***" back: keep the secret
@@ -105,39 +105,42 @@ def test_rest_and_graphql_answers_never_hold_the_secret(wb: workbench.Workbench)
         "System.Communication/ServiceAccount",
         {"name": "svc", "clientId": "c1", "clientSecret": CLIENT_SECRET},
     )
-    with ServiceServer(create_app(workbench=wb, no_auth=True)) as server:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            base = "/tenants/plant"
-            answers = [
-                client.get(f"{base}/entities/{broker.rt_id}"),
-                client.get(f"{base}/entities/{account.rt_id}"),
-                client.post(f"{base}/entities/find", json={"ckTypeId": BROKER}),
-                client.post(
-                    f"{base}/graphql",
-                    json={
-                        "query": "{ runtime { rtSystemCommunicationMqttBroker { items { rtId "
-                        "password } } rtSystemCommunicationServiceAccount { items { "
-                        "clientSecret } } } }"
+    with (
+        ServiceServer(create_app(workbench=wb, no_auth=True)) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        base = "/tenants/plant"
+        answers = [
+            client.get(f"{base}/entities/{broker.rt_id}"),
+            client.get(f"{base}/entities/{account.rt_id}"),
+            client.post(f"{base}/entities/find", json={"ckTypeId": BROKER}),
+            client.post(
+                f"{base}/graphql",
+                json={
+                    "query": "{ runtime { rtSystemCommunicationMqttBroker { items { rtId "
+                    "password } } rtSystemCommunicationServiceAccount { items { "
+                    "clientSecret } } } }"
+                },
+            ),
+        ]
+        # set a new secret through GraphQL; the answer masks it too
+        answers.append(
+            client.post(
+                f"{base}/graphql",
+                json={
+                    "query": "mutation($e: [SystemCommunicationMqttBrokerUpdateInput!]!) "
+                    "{ runtime { systemCommunicationMqttBrokers { update(entities: $e) { "
+                    "rtId password } } } }",
+                    "variables": {
+                        "e": [{"rtId": broker.rt_id, "item": {"password": "from-graphql"}}]
                     },
-                ),
-            ]
-            # set a new secret through GraphQL; the answer masks it too
-            answers.append(
-                client.post(
-                    f"{base}/graphql",
-                    json={
-                        "query": "mutation($e: [SystemCommunicationMqttBrokerUpdateInput!]!) "
-                        "{ runtime { systemCommunicationMqttBrokers { update(entities: $e) { "
-                        "rtId password } } } }",
-                        "variables": {
-                            "e": [{"rtId": broker.rt_id, "item": {"password": "from-graphql"}}]
-                        },
-                    },
-                )
+                },
             )
+        )
     for answer in answers:
         assert answer.status_code == 200, answer.text
-        assert PASSWORD not in answer.text and CLIENT_SECRET not in answer.text
+        assert PASSWORD not in answer.text
+        assert CLIENT_SECRET not in answer.text
         assert "from-graphql" not in answer.text
         assert MASK in answer.text, answer.text
     revealed = plant.entities.reveal_secrets(plant.entities.get(broker.rt_id))
@@ -175,8 +178,10 @@ def test_a_different_key_is_a_clear_error_naming_the_fix(
     with pytest.raises(SecretKeyError) as caught:
         plant.entities.reveal_secrets(plant.entities.get(broker.rt_id))
     message = str(caught.value)
-    assert "Password" in message and broker.rt_id in message
-    assert str(key_file) in message and "Restore" in message
+    assert "Password" in message
+    assert broker.rt_id in message
+    assert str(key_file) in message
+    assert "Restore" in message
     key_file.unlink()
     wb.secret_cipher._keys = None
     with pytest.raises(SecretKeyError, match="missing"):
@@ -192,7 +197,8 @@ def test_rotate_key_reencrypts_every_tenant(wb: workbench.Workbench, plant: Any)
     before = plant.entity_store.get_meta(SECRETS_NAMESPACE, broker.rt_id)
     stores = [plant.entity_store, other.entity_store]
     assert rotate_key(wb.secret_cipher, stores) == 2
-    assert key_file.read_text() != old_key and len(key_file.read_text().split()) == 1
+    assert key_file.read_text() != old_key
+    assert len(key_file.read_text().split()) == 1
     assert plant.entity_store.get_meta(SECRETS_NAMESPACE, broker.rt_id) != before
     assert plant.entities.reveal_secrets(plant.entities.get(broker.rt_id))["password"] == PASSWORD
     assert other.entities.reveal_secrets(other.entities.get(second.rt_id))["password"] == (
@@ -236,7 +242,7 @@ def library(tmp_path: Path) -> Iterator[Path]:
     (folder / "elements.yaml").write_text(
         yaml.safe_dump({k: LIBRARY[k] for k in ("attributes", "types")})
     )
-    yield folder
+    return folder
 
 
 def test_secret_markers_flag_metadata_and_naming_convention(plant: Any, library: Path) -> None:
