@@ -264,3 +264,31 @@ def test_secret_markers_flag_metadata_and_naming_convention(plant: Any, library:
         "apiKey": MASK,  # naming convention on a configuration entity
     }
     assert plant.entities.reveal_secrets(entity) == {"name": "gw", **values}
+
+
+def test_cli_rotate_key_also_encrypts_plaintext_left_from_before(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import cli
+    from workbench.storage.base import WriteBatch
+
+    home = tmp_path / "wb"
+    with workbench.open(home) as wb:
+        plant = wb.tenants.create("plant")
+        broker = _broker(plant)
+        legacy = _broker(plant, name="legacy")
+        # a value stored in plain text (before the attribute was secret)
+        stored = plant.entity_store.get_many([legacy.rt_id])[legacy.rt_id]
+        stored.attributes["Password"] = "legacy-plain"
+        plant.entity_store.apply(WriteBatch(updates=[(stored, None)]))
+    result = CliRunner().invoke(cli, ["secrets", "rotate-key", "--data-dir", str(home), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"reencrypted": 2' in result.output
+    assert '"sealed": 1' in result.output
+    with workbench.open(home) as wb:
+        plant = wb.tenant("plant")
+        again = plant.entities.get(legacy.rt_id)
+        assert again["password"] == MASK
+        assert plant.entities.reveal_secrets(again)["password"] == "legacy-plain"
+        first = plant.entities.get(broker.rt_id)
+        assert plant.entities.reveal_secrets(first)["password"] == PASSWORD

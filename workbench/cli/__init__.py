@@ -42,6 +42,7 @@ def _register() -> None:
         kernels,
         login,
         rt,
+        secrets,
         serve,
         streams,
         tenant,
@@ -62,6 +63,7 @@ def _register() -> None:
         login,
         admin,
         communication,
+        secrets,
     ):
         module.register(cli)
     from workbench.cli import bots, promote
