@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from workbench.errors import ValidationError, WorkbenchError
+from workbench.graphql.persisted import NO_CACHE, PersistedQueryError, resolve_persisted
 from workbench.services.access import service_state
 from workbench.services.context import current_request_id
 from workbench.services.errors import status_for
@@ -105,10 +106,14 @@ async def _handle(request: Request, tenant_id: str, raw: Any, *, allow_mutation:
     media_type = GRAPHQL_RESPONSE_MEDIA_TYPE if spec_media else "application/json"
     try:
         access = GRAPHQL_ACCESS.check(request, tenant_id)
+        raw = resolve_persisted(access.tenant, raw)  # APQ and the allow-list (graphql.persisted)
         graphql_request = GraphQLRequest.from_params(raw, allow_mutation=allow_mutation)
         outcome: Outcome = await service.pool.run_request(
             (tenant_id, *graphql_request.shape), execute, request, access, graphql_request
         )
+    except PersistedQueryError as error:  # a GraphQL response, as APQ clients expect it
+        body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+        return JSONResponse(body, error.status, headers=NO_CACHE, media_type=media_type)
     except WorkbenchError as error:
         return _error_response(error, media_type)
     except MutationOverGetError:
