@@ -114,6 +114,10 @@ class AdminSession(LoopbackSession):
     def tab(self, name: str) -> None:
         self.page.locator(".bk-tab", has_text=name).first.click()
 
+    def open_card(self, css_class: str) -> None:
+        """Open the collapsed card with this css class (its content is built on opening)."""
+        self.page.locator(f".{css_class} .card-header").first.click()
+
 
 @pytest.fixture
 def session(browser: Any) -> Iterator[AdminSession]:

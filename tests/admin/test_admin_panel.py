@@ -81,6 +81,7 @@ def test_tenant_owner_sees_their_tenant_only_edits_an_entity_and_plots_stream_da
     assert tenant.evaluate("e => Array.from(e.options).map(o => o.value)") == ["demo"]
     page.locator(".wb-data-type select").select_option("Demo.Energy/EnergyMeter")
     page.get_by_role("button", name="Find").click()
+    session.open_card("wb-editor-card")  # built when first opened
     entity = page.locator(".wb-entity select")
     assert _eventually(lambda: "Meter-001" in entity.evaluate("e => e.value"))
     found = re.search(r"\(([0-9a-f]{24})\)", entity.evaluate("e => e.value"))
@@ -95,6 +96,7 @@ def test_tenant_owner_sees_their_tenant_only_edits_an_entity_and_plots_stream_da
         saved = wb.tenant("demo").entities.get(rt_id)
     assert saved.attributes["name"] == "Meter renamed in the Admin Panel"
     # stream data of that meter, drawn (not an empty canvas)
+    session.open_card("wb-streams-card")
     page.get_by_role("button", name="Plot stream data").click()
     plot = page.locator(".wb-stream-plot")
     plot.locator("canvas").first.wait_for(timeout=90_000)

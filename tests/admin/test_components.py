@@ -115,3 +115,38 @@ def test_a_platform_admin_manages_tenants_but_reads_only_the_data_the_token_allo
     refused = shell.page("Data")
     assert "allows no tenant's data" in refused.object
     admin.close()
+
+
+def test_model_cache_fetches_once_per_stamp_and_again_when_the_model_changes() -> None:
+    import threading
+
+    from workbench.admin.model_cache import ModelCache
+    from workbench.ck.model import CkModel
+
+    cache = ModelCache()
+    fetched: list[CkModel] = []
+    gate = threading.Event()
+
+    def fetch() -> CkModel:
+        gate.wait(timeout=10)
+        model = CkModel.__new__(CkModel)
+        fetched.append(model)
+        return model
+
+    got: list[CkModel] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(cache.get(("api", "demo"), (1, 0), fetch)))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    gate.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(fetched) == 1  # eight sessions at once: one fetch, the others wait for it
+    assert all(model is fetched[0] for model in got)
+    assert cache.get(("api", "demo"), (1, 0), fetch) is fetched[0]
+    changed = cache.get(("api", "demo"), (2, 0), fetch)  # a library import changed the stamp
+    assert len(fetched) == 2
+    assert changed is fetched[1]
+    assert cache.get(("api", "other"), (2, 0), fetch) is fetched[2]  # per tenant

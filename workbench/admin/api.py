@@ -9,12 +9,15 @@ it where the user acted.
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import httpx
 
+from workbench.admin.model_cache import ModelCache
 from workbench.ck.model import CkModel
 from workbench.client.remote_tenants import RemoteTenants
 from workbench.errors import (
@@ -27,7 +30,7 @@ from workbench.errors import (
     WorkbenchError,
 )
 
-__all__ = ["AdminApi", "ServiceEndpoint", "ServiceHealth"]
+__all__ = ["AdminApi", "ServiceEndpoint", "ServiceHealth", "shared_tls_context"]
 
 _ERRORS: dict[int, type[WorkbenchError]] = {
     400: ValidationError,
@@ -57,11 +60,20 @@ class ServiceHealth:
     ms: float
 
 
+@cache
+def shared_tls_context() -> ssl.SSLContext:
+    """One TLS context for every session's clients: loading the trust store costs about a
+    quarter of a second of CPU, which each new ``httpx.Client`` would otherwise pay."""
+    return httpx.create_ssl_context()
+
+
 @dataclass
 class AdminApi:
     """Calls to Identity (``identity_url``) and the Asset Repository (``api_url``) as ``token``.
 
     ``services``: the endpoints the monitoring page checks (default: the two above).
+    ``models``: resolved CK models shared with the other sessions of the panel (see
+    :class:`~workbench.admin.model_cache.ModelCache`; default: this API's own).
     """
 
     identity_url: str
@@ -72,20 +84,31 @@ class AdminApi:
     #: the Communication Controller and the Bot Service (None: not part of this platform)
     controller_url: str | None = None
     bots_url: str | None = None
+    models: ModelCache = field(default_factory=ModelCache)
 
     def __post_init__(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        self._http = httpx.Client(headers=headers, timeout=self.timeout)
-        self._tenants = RemoteTenants(self.api_url, self.token, timeout=self.timeout)
+        self._http = httpx.Client(
+            headers=headers, timeout=self.timeout, verify=shared_tls_context()
+        )
+        self._remote_tenants: RemoteTenants | None = None
         if not self.services:
             self.services = [
                 ServiceEndpoint("identity", self.identity_url),
                 ServiceEndpoint("asset-repository", self.api_url),
             ]
 
+    @property
+    def _tenants(self) -> RemoteTenants:
+        # made on first use: only the tenant pages need it
+        if self._remote_tenants is None:
+            self._remote_tenants = RemoteTenants(self.api_url, self.token, timeout=self.timeout)
+        return self._remote_tenants
+
     def close(self) -> None:
         self._http.close()
-        self._tenants.close()
+        if self._remote_tenants is not None:
+            self._remote_tenants.close()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -256,12 +279,22 @@ class AdminApi:
         )
         return result
 
+    def model_stamp(self, tenant_id: str) -> tuple[int, ...]:
+        """The stamp of the tenant's model (changes on every library import)."""
+        data = self._assets("GET", f"/tenants/{tenant_id}/ck/stamp")
+        return tuple(int(x) for x in data["stamp"])
+
     def model(self, tenant_id: str) -> CkModel:
-        """The tenant's resolved model (through the remote SDK, as the user)."""
+        """The tenant's resolved model: the shared one while the stamp (asked as the user) is
+        unchanged, else fetched through the remote SDK as the user."""
         from workbench.client.remote import connect
 
-        with connect(self.api_url, tenant=tenant_id, token=self.token or "") as remote:
-            return remote.model
+        def fetch() -> CkModel:
+            with connect(self.api_url, tenant=tenant_id, token=self.token or "") as remote:
+                return remote.model
+
+        stamp = self.model_stamp(tenant_id)
+        return self.models.get((self.api_url, tenant_id), stamp, fetch)
 
     def find_entities(self, tenant_id: str, ck_type_id: str, **query: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._assets(
@@ -410,13 +443,16 @@ class AdminApi:
     def health(self) -> list[ServiceHealth]:
         """``/healthz`` and ``/readyz`` of every watched service (no token needed)."""
         out = []
+        tls = shared_tls_context()
         for endpoint in self.services:
             start = time.perf_counter()
             live = ready = False
             detail = ""
             try:
-                live = httpx.get(f"{endpoint.url}/healthz", timeout=5).status_code == 200
-                readyz = httpx.get(f"{endpoint.url}/readyz", timeout=5)
+                live = (
+                    httpx.get(f"{endpoint.url}/healthz", timeout=5, verify=tls).status_code == 200
+                )
+                readyz = httpx.get(f"{endpoint.url}/readyz", timeout=5, verify=tls)
                 ready = readyz.status_code == 200
                 detail = "ready" if ready else readyz.text[:200]
             except httpx.HTTPError as exc:

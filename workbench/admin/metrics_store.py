@@ -20,7 +20,7 @@ import httpx
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
-from workbench.admin.api import ServiceEndpoint
+from workbench.admin.api import ServiceEndpoint, shared_tls_context
 
 __all__ = ["MetricsScraper", "MetricsStore", "counter_rate", "parse_metrics"]
 
@@ -157,7 +157,9 @@ class MetricsScraper:
         for endpoint in self.services:
             up = 0.0
             try:
-                response = httpx.get(f"{endpoint.url}/metrics", timeout=5)
+                response = httpx.get(
+                    f"{endpoint.url}/metrics", timeout=5, verify=shared_tls_context()
+                )
                 if response.status_code == 200:
                     count += self.store.add(endpoint.name, parse_metrics(response.text), now)
                     up = 1.0

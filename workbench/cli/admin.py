@@ -34,6 +34,14 @@ __all__ = ["admin", "register"]
     default=None,
     help="Bot Service URL for the Operations page (default: the one workbench up runs, else none).",
 )
+@click.option(
+    "--num-procs",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    envvar="WORKBENCH_ADMIN_NUM_PROCS",
+    help="Server processes (forked, Linux; 0: one per core). Sessions are spread over them.",
+)
 @tls_options
 def admin(
     host: str | None,
@@ -42,6 +50,7 @@ def admin(
     api_url: str | None,
     controller_url: str | None,
     bots_url: str | None,
+    num_procs: int,
     cert: Path | None,
     key: Path | None,
 ) -> None:
@@ -76,6 +85,7 @@ def admin(
         controller_url=controller_url
         or _sibling(scheme, settings.service_host, "COMMUNICATION_CONTROLLER"),
         bots_url=bots_url or _sibling(scheme, settings.service_host, "BOT_SERVICE"),
+        num_procs=num_procs,
     )
     click.echo(f"Admin Panel on {public} (Identity {identity}, API {api})", err=True)
     run(config, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile)

@@ -1,11 +1,18 @@
-"""Data page: entity explorer (server-side filters, sort, keyset paging, edit in place,
-association navigation) and stream viewer (downsampled in the store; rasterised when long)."""
+"""Data page: persisted queries run by name, entity explorer (server-side filters, sort, keyset
+paging, edit in place, association navigation) and stream viewer (downsampled in the store;
+rasterised when long).
+
+The page opens with the explorer only: the query, editor and stream cards are built (and ask
+their services) when first opened, so a session costs one model lookup and one page of
+entities until the user wants more.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 import holoviews as hv
 import pandas as pd
@@ -14,13 +21,46 @@ import panel as pn
 from workbench.admin.views.base import AdminView, choose, text, typed
 from workbench.ck.model import CkModel
 from workbench.ck.naming import graphql_field_name
+from workbench.client.tenant_queries import RUN_QUERY
+from workbench.runtime.queries import SIMPLE_QUERY_TYPE, STREAM_QUERY_TYPE
 
-__all__ = ["DataView"]
+__all__ = ["DataView", "LazyCard"]
 
 #: points per entity drawn as lines; longer ranges are downsampled by the store to this many
 #: buckets, and beyond a million points in all the plot is rasterised (datashader)
 PLOT_BUCKETS = 2000
 RASTERIZE_ABOVE = 1_000_000
+
+
+class LazyCard:
+    """A collapsed card whose content is made by ``build`` when the user first opens it;
+    ``on_open`` runs then (and ``is_open`` tells the page whether to keep it up to date)."""
+
+    def __init__(self, title: str, build: Any, on_open: Any = None, css: str = "") -> None:
+        self._build, self._on_open = build, on_open
+        self.card = pn.Card(
+            title=title,
+            collapsed=True,
+            sizing_mode="stretch_width",
+            css_classes=[css] if css else [],
+        )
+        self.card.param.watch(lambda event: self._toggled(event.new), "collapsed")
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self.card.objects)
+
+    def open(self) -> None:
+        """Build and expand the card (as a click on its header does)."""
+        self.card.collapsed = False
+        self._toggled(False)
+
+    def _toggled(self, collapsed: bool) -> None:
+        if collapsed or self.card.objects:
+            return
+        self.card.objects = list(self._build())
+        if self._on_open is not None:
+            self._on_open()
 
 
 class DataView(AdminView):
@@ -85,7 +125,89 @@ class DataView(AdminView):
             height=360,
             name="stream-plot",
         )
+        self.query = pn.widgets.Select(
+            label="Persisted query", options={}, css_classes=["wb-query"]
+        )
+        self.query_first = pn.widgets.IntInput(
+            label="Rows (empty: the query's limit)",
+            value=None,
+            start=1,
+            css_classes=["wb-query-rows"],
+        )
+        self.query_from = pn.widgets.TextInput(
+            label="From (stream queries)", placeholder="2026-12-01T00:00:00Z"
+        )
+        self.query_to = pn.widgets.TextInput(label="To", placeholder="(the stored range)")
+        self.query_button = pn.widgets.Button(label="Run query", color="primary")
+        self.query_button.on_click(lambda _e: self.run_query())
+        self.query_message = pn.pane.Alert("", alert_type="light", visible=False)
+        self.query_table = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            disabled=True,
+            show_index=False,
+            height=260,
+            pagination="local",
+            page_size=50,
+            sizing_mode="stretch_width",
+            css_classes=["wb-query-results"],
+        )
+        self.queries_card = LazyCard(
+            "Persisted queries", self._query_widgets, self.list_queries, "wb-queries-card"
+        )
+        self.editor_card = LazyCard(
+            "Edit entity", self._editor_widgets, self._show_entity, "wb-editor-card"
+        )
+        self.streams_card = LazyCard(
+            "Stream data", self._stream_widgets, self._streams_for_type, "wb-streams-card"
+        )
         self.load_model()
+
+    # ------------------------------------------------------------------ persisted queries
+
+    def list_queries(self) -> None:
+        """The tenant's persisted queries (simple and stream data queries) by name."""
+        tenant = self.tenant.value
+        if not tenant:
+            return
+        found: dict[str, str] = {}
+        for ck_type, kind in ((SIMPLE_QUERY_TYPE, "entities"), (STREAM_QUERY_TYPE, "stream")):
+            find = partial(self.client.find_entities, tenant, ck_type, first=500, sort=["name"])
+            page = self.attempt(find)
+            for query in (page or {}).get("items", []):
+                name = query["attributes"].get("name") or query["rtId"]
+                found[f"{name} ({kind})"] = query["rtId"]
+        choose(self.query, dict(sorted(found.items())))
+        if not found:
+            self._query_note(
+                f"Tenant **{tenant}** has no persisted queries: create a {SIMPLE_QUERY_TYPE} or "
+                f"{STREAM_QUERY_TYPE} entity (a runtime file, GraphQL, or the SDK).",
+                "info",
+            )
+
+    def _query_note(self, text_: str, kind: Literal["info", "danger", "success"]) -> None:
+        self.query_message.object = text_
+        self.query_message.alert_type, self.query_message.visible = kind, True
+
+    def run_query(self) -> None:
+        """Run the chosen query with the parameters given; its rows in the results table."""
+        tenant, rt_id = self.tenant.value, self.query.value
+        if not tenant or not rt_id:
+            return
+        variables: dict[str, Any] = {"rtId": rt_id}
+        if self.query_first.value:
+            variables["first"] = int(self.query_first.value)
+        for name, widget in (("from", self.query_from), ("to", self.query_to)):
+            if text(widget):
+                variables[name] = text(widget)
+        try:
+            data = self.client.graphql(tenant, RUN_QUERY, variables)
+        except Exception as exc:  # the service's message, at the query
+            self._query_note(f"**{_label(self.query)}**: {exc}", "danger")
+            return
+        result = data["runtime"]["runQuery"]
+        rows = [{k: _cell(v) for k, v in row.items()} for row in result["rows"]]
+        self.query_table.value = pd.DataFrame(rows, columns=result["columns"])
+        self._query_note(f"**{_label(self.query)}**: {len(rows)} rows.", "success")
 
     # ------------------------------------------------------------------ entities
 
@@ -93,6 +215,8 @@ class DataView(AdminView):
         tenant = self.tenant.value
         if not tenant:
             return
+        if self.queries_card.is_open:
+            self.list_queries()
         model = self.attempt(lambda: self.client.model(tenant))
         if model is None:
             return
@@ -168,20 +292,22 @@ class DataView(AdminView):
                 for e in self._page
             },
         )
-        self._streams_for_type()
+        if self.streams_card.is_open:
+            self._streams_for_type()
 
     def _select(self) -> None:
         if self.table.selection:
             index = self.table.selection[0]
             if index < len(self._page):
                 self.entity.value = self._page[index]["rtId"]
+                self.editor_card.open()
 
     def _current(self) -> dict[str, Any] | None:
         return next((e for e in self._page if e["rtId"] == self.entity.value), None)
 
     def _show_entity(self) -> None:
         entity = self._current()
-        if entity is None or self._model is None:
+        if entity is None or self._model is None or not self.editor_card.is_open:
             return
         ck_type = self._model.types.get(entity["ckTypeId"])
         names = (
@@ -332,6 +458,28 @@ class DataView(AdminView):
                 hv.opts.Curve(responsive=True, height=340, tools=["hover"])
             )
 
+    def _query_widgets(self) -> list[Any]:
+        return [
+            pn.Row(self.query, self.query_first, self.query_from, self.query_to, self.query_button),
+            self.query_message,
+            self.query_table,
+        ]
+
+    def _editor_widgets(self) -> list[Any]:
+        return [
+            self.entity,
+            self.navigation,
+            pn.Row(self.follow, self.follow_button),
+            pn.Row(self.attribute, self.value, self.save_button),
+            self.edit_message,
+        ]
+
+    def _stream_widgets(self) -> list[Any]:
+        return [
+            pn.Row(self.stream_attributes, self.stream_days, self.stream_end, self.plot_button),
+            self.plot_pane,
+        ]
+
     def __panel__(self) -> pn.viewable.Viewable:
         explorer = pn.Column(
             pn.Row(self.tenant, self.ck_type),
@@ -340,24 +488,23 @@ class DataView(AdminView):
             pn.Row(self.prev_button, self.next_button, self.page_label),
             sizing_mode="stretch_width",
         )
-        editor = pn.Card(
-            self.entity,
-            self.navigation,
-            pn.Row(self.follow, self.follow_button),
-            pn.Row(self.attribute, self.value, self.save_button),
-            self.edit_message,
-            title="Edit entity",
-            sizing_mode="stretch_width",
-        )
-        streams = pn.Card(
-            pn.Row(self.stream_attributes, self.stream_days, self.stream_end, self.plot_button),
-            self.plot_pane,
-            title="Stream data",
-            sizing_mode="stretch_width",
-        )
         return pn.Column(
-            "## Data", self.message, explorer, editor, streams, sizing_mode="stretch_width"
+            "## Data",
+            self.message,
+            self.queries_card.card,
+            explorer,
+            self.editor_card.card,
+            self.streams_card.card,
+            sizing_mode="stretch_width",
         )
+
+
+def _label(select: Any) -> str:
+    """The label a select shows for its value."""
+    options = select.options
+    if isinstance(options, dict):
+        return next((k for k, v in options.items() if v == select.value), str(select.value))
+    return str(select.value)
 
 
 def _cell(value: Any) -> Any:

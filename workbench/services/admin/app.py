@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.admin.api import AdminApi, ServiceEndpoint
+from workbench.admin.api import AdminApi, ServiceEndpoint, shared_tls_context
 from workbench.admin.metrics_store import MetricsScraper, MetricsStore
+from workbench.admin.model_cache import ModelCache
 from workbench.secret_files import read_or_create_secret
 from workbench.settings import Settings
 
@@ -59,6 +60,9 @@ class AdminConfig:
     session_token: str | None = None
     session_tenants: list[str] = field(default_factory=list)
     session_roles: list[str] = field(default_factory=list)
+    #: server processes (forked, Linux only; 0: one per core): sessions are spread over them,
+    #: each process keeps its own model cache, and one of them scrapes the metrics
+    num_procs: int = 1
 
 
 def _handlers(config: AdminConfig, metrics: Any) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -79,7 +83,8 @@ def _handlers(config: AdminConfig, metrics: Any) -> list[tuple[str, Any, dict[st
                 ("assetRepository", config.api_url),
             ):
                 try:
-                    ok = httpx.get(f"{url}/healthz", timeout=3).status_code == 200
+                    answer = httpx.get(f"{url}/healthz", timeout=3, verify=shared_tls_context())
+                    ok = answer.status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 checks[name] = {"ok": ok}
@@ -142,12 +147,14 @@ def build_server(
     )
     store_dir = config.data_dir / "admin"
     store_dir.mkdir(parents=True, exist_ok=True)
-    store = MetricsStore(store_dir / "metrics.db", retention_s=config.retention_s)
     services = watched_services(config)
-    scraper = MetricsScraper(store, services, interval=config.scrape_interval)
-    scraper.start()
+    #: opened once the server has forked its processes (a SQLite connection and a thread do
+    #: not survive a fork), see below
+    store: MetricsStore | None = None
     metrics = ServiceMetrics(SERVICE_NAME)
     settings = Settings()
+    #: the tenants' models, shared by the sessions of this process
+    models = ModelCache()
 
     def app() -> Any:
         try:
@@ -166,6 +173,7 @@ def build_server(
             services=services,
             controller_url=config.controller_url,
             bots_url=config.bots_url,
+            models=models,
         )
         pn.state.on_session_destroyed(lambda _ctx: api.close())
         # ``?page=Data`` opens that page first (when the user's roles offer it)
@@ -188,8 +196,6 @@ def build_server(
     tls: dict[str, str] = {}
     if ssl_certfile is not None and ssl_keyfile is not None:
         tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
-    identity_public = (config.identity_public_url or config.identity_url).rstrip("/")
-    identity = config.identity_url.rstrip("/")
     public = config.public_url.rstrip("/")
     common: dict[str, Any] = {
         "port": port,
@@ -201,9 +207,52 @@ def build_server(
         "extra_patterns": _handlers(config, metrics),
         **tls,
     }
+    if config.num_procs != 1:
+        common["num_procs"] = config.num_procs
     if config.session_token is not None:  # benchmarks and tests: no login
         log.warning("admin panel without login: every session acts with the configured token")
-        return pn.serve({"/": app}, **common)
+        server = pn.serve({"/": app}, **common)
+    else:
+        server = _serve_with_login(config, app, common, cookie_secret, encryption_key)
+    # from here on, in each forked process (or the one process)
+    store = MetricsStore(store_dir / "metrics.db", retention_s=config.retention_s)
+    if _first_process():
+        MetricsScraper(store, services, interval=config.scrape_interval).start()
+    return server
+
+
+def _first_process() -> bool:
+    """Whether this is the only server process, or the first of the forked ones (which then
+    also ends when the parent that forked it ends)."""
+    from tornado.process import task_id
+
+    task = task_id()
+    if task is not None:
+        _end_with_parent()
+    return task in (None, 0)
+
+
+def _end_with_parent() -> None:
+    """A forked server process ends with its parent (Linux ``PR_SET_PDEATHSIG``): stopping
+    ``workbench serve admin --num-procs N`` stops every process."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _serve_with_login(
+    config: AdminConfig, app: Any, common: dict[str, Any], cookie_secret: str, encryption_key: str
+) -> Any:
+    """The server with the Identity login (OAuth authorization code with PKCE)."""
+    import panel as pn
+
+    identity_public = (config.identity_public_url or config.identity_url).rstrip("/")
+    identity = config.identity_url.rstrip("/")
+    public = config.public_url.rstrip("/")
     return pn.serve(
         {"/": app},
         **common,
