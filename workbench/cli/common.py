@@ -168,7 +168,7 @@ def open_tenant(tenant_id: str) -> Any:
     url = remote_url()
     if url is None:
         return open_wb().tenant(tenant_id)
-    from workbench.cli.login import access_token
+    from workbench.cli.credentials import access_token
     from workbench.client.remote import RemoteTenant
 
     token = access_token(url)

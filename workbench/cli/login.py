@@ -2,33 +2,37 @@
 
 ``workbench login`` asks the Identity service for a device code, prints the page to open and the
 code to enter there (log in with your user and tenant, approve), waits for the approval and keeps
-the tokens in ``$XDG_CONFIG_HOME/workbench/credentials.json`` (``~/.config/...``, mode 0600),
-one entry per Asset Repository URL. Remote commands use the access token and refresh it (the
-refresh token rotates) when it has expired. ``WORKBENCH_API_TOKEN``, when set, is used instead.
-The CLI is the public OAuth client ``workbench-cli`` that ``workbench up`` registers.
+the tokens, one entry per Asset Repository URL, where remote commands find them
+(:mod:`workbench.cli.credentials`, which also has :func:`access_token`). The CLI is the public
+OAuth client ``workbench-cli`` that ``workbench up`` registers.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 import httpx
 
 from workbench.cli.common import emit, remote_url, state, wb_command
+from workbench.cli.credentials import (
+    CLI_CLIENT,
+    access_token,
+    credentials_key,
+    credentials_path,
+    load_credentials,
+    oauth_error,
+    save_credentials,
+    stored_login,
+    token_request,
+)
 from workbench.errors import Unauthenticated
 
 __all__ = ["CLI_CLIENT", "access_token", "credentials_path", "ensure_cli_client", "register"]
 
-CLI_CLIENT = "workbench-cli"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SCOPE = "openid workbench_api"
-#: refresh this long before the access token expires
-_EARLY = 30
 
 
 def ensure_cli_client(directory: Any) -> None:
@@ -45,33 +49,6 @@ def ensure_cli_client(directory: Any) -> None:
         )
 
 
-def credentials_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "workbench" / "credentials.json"
-
-
-def _load() -> dict[str, dict[str, Any]]:
-    try:
-        data = json.loads(credentials_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _save(data: dict[str, dict[str, Any]]) -> None:
-    path = credentials_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = path.with_suffix(".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(data, out, indent=2)
-    partial.replace(path)
-
-
-def _key(api_url: str) -> str:
-    return api_url.rstrip("/")
-
-
 def _identity_url(explicit: str | None) -> str:
     if explicit:
         return explicit.rstrip("/")
@@ -83,66 +60,6 @@ def _identity_url(explicit: str | None) -> str:
         return found.identity_url.rstrip("/")
     settings = Settings()
     return (settings.identity_url or settings.issuer_url()).rstrip("/")
-
-
-def _token_request(identity: str, data: dict[str, str]) -> httpx.Response:
-    try:
-        return httpx.post(f"{identity}/token", data=data, timeout=30)
-    except httpx.TransportError as exc:
-        raise Unauthenticated(
-            f"cannot reach the Identity service at {identity}: {exc}; is the platform running "
-            "(workbench up)?"
-        ) from None
-
-
-def _stored(body: dict[str, Any], identity: str) -> dict[str, Any]:
-    return {
-        "identityUrl": identity,
-        "accessToken": body["access_token"],
-        "refreshToken": body.get("refresh_token"),
-        "expiresAt": time.time() + float(body.get("expires_in") or 300),
-    }
-
-
-def access_token(api_url: str) -> str | None:
-    """The bearer token for ``api_url``: ``WORKBENCH_API_TOKEN``, else the stored login
-    (refreshed when expired), else None."""
-    env = os.environ.get("WORKBENCH_API_TOKEN")
-    if env:
-        return env
-    data = _load()
-    entry = data.get(_key(api_url))
-    if entry is None:
-        return None
-    if float(entry.get("expiresAt", 0)) - _EARLY > time.time():
-        return str(entry["accessToken"])
-    if not entry.get("refreshToken"):
-        raise Unauthenticated(f"the login for {api_url} has expired; run `workbench login`")
-    identity = str(entry["identityUrl"])
-    response = _token_request(
-        identity,
-        {
-            "grant_type": "refresh_token",
-            "refresh_token": str(entry["refreshToken"]),
-            "client_id": CLI_CLIENT,
-        },
-    )
-    if response.status_code != 200:
-        raise Unauthenticated(
-            f"the login for {api_url} has expired and could not be renewed "
-            f"({_oauth_error(response)}); run `workbench login`"
-        )
-    data[_key(api_url)] = _stored(response.json(), identity)
-    _save(data)
-    return str(data[_key(api_url)]["accessToken"])
-
-
-def _oauth_error(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-        return str(body.get("error_description") or body.get("error") or response.status_code)
-    except ValueError:
-        return f"HTTP {response.status_code}"
 
 
 @click.option("--identity-url", envvar="WORKBENCH_IDENTITY_URL", help="Identity service URL.")
@@ -169,7 +86,7 @@ def login(identity_url: str | None, tenant_id: str | None, timeout: int) -> None
     if started.status_code != 200:
         raise Unauthenticated(
             f"the Identity service at {identity} refused the device login "
-            f"({_oauth_error(started)}); is the client {CLI_CLIENT} registered (workbench up)?"
+            f"({oauth_error(started)}); is the client {CLI_CLIENT} registered (workbench up)?"
         )
     grant = started.json()
     page = str(grant.get("verification_uri_complete") or grant["verification_uri"])
@@ -180,7 +97,7 @@ def login(identity_url: str | None, tenant_id: str | None, timeout: int) -> None
     deadline = time.monotonic() + min(timeout, int(grant.get("expires_in") or timeout))
     while time.monotonic() < deadline:
         time.sleep(interval)
-        response = _token_request(
+        response = token_request(
             identity,
             {
                 "grant_type": DEVICE_GRANT,
@@ -189,9 +106,9 @@ def login(identity_url: str | None, tenant_id: str | None, timeout: int) -> None
             },
         )
         if response.status_code == 200:
-            data = _load()
-            data[_key(api)] = _stored(response.json(), identity)
-            _save(data)
+            data = load_credentials()
+            data[credentials_key(api)] = stored_login(response.json(), identity)
+            save_credentials(data)
             emit(
                 {"url": api, "credentials": str(credentials_path())},
                 lambda c: c.print(f"logged in to {api}"),
@@ -201,17 +118,17 @@ def login(identity_url: str | None, tenant_id: str | None, timeout: int) -> None
         if error == "slow_down":
             interval += 5
         elif error != "authorization_pending":
-            raise Unauthenticated(f"the login was not approved ({_oauth_error(response)})")
+            raise Unauthenticated(f"the login was not approved ({oauth_error(response)})")
     raise Unauthenticated(f"the code was not approved within {timeout} s; run `workbench login`")
 
 
 def logout() -> None:
     """Forget the stored login for the platform (--url or the running one)."""
     api = remote_url()
-    data = _load()
-    removed = api is not None and data.pop(_key(api), None) is not None
+    data = load_credentials()
+    removed = api is not None and data.pop(credentials_key(api), None) is not None
     if removed:
-        _save(data)
+        save_credentials(data)
     emit({"url": api, "loggedOut": removed}, lambda c: c.print(f"logged out of {api}"))
 
 
