@@ -255,3 +255,69 @@ def test_validate_and_nodes_routes(platform: dict[str, Any]) -> None:
     nodes = httpx.get(f"{url}/tenants/plant-a/nodes", headers=headers).json()
     assert "CreateUpdateInfo@1" in nodes
     assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_an_edge_adapter_reports_its_last_synced_sequence_number(
+    platform: dict[str, Any],
+) -> None:
+    ws = platform["ws"]
+    tenant = platform["wb"].tenant("plant-a")
+    adapter_id, _ = platform["ids"]["plant-a"]
+
+    async def edge() -> None:
+        async with websockets.connect(
+            f"{ws}/tenants/plant-a/adapters/hub",
+            additional_headers={"Authorization": f"Bearer {TOKEN_A}"},
+        ) as conn:
+            register = {"type": "register", "adapterRtId": adapter_id, "nodes": {}}
+            await conn.send(json.dumps({**register, "lastSyncedSequenceNumber": 7}))
+            assert json.loads(await conn.recv())["type"] == "registered"
+            await asyncio.to_thread(
+                _wait,
+                lambda: tenant.entities.get(adapter_id)["lastSyncedSequenceNumber"] == 7,
+                "LastSyncedSequenceNumber 7 from register",
+            )
+            await conn.send(json.dumps({"type": "heartbeat", "lastSyncedSequenceNumber": 12}))
+            await asyncio.to_thread(
+                _wait,
+                lambda: tenant.entities.get(adapter_id)["lastSyncedSequenceNumber"] == 12,
+                "LastSyncedSequenceNumber 12 from a heartbeat",
+            )
+
+    asyncio.run(edge())
+
+
+def test_the_adapter_gets_the_secrets_of_the_entities_it_uses(platform: dict[str, Any]) -> None:
+    wb, url = platform["wb"], platform["url"]
+    tenant = wb.tenant("plant-a")
+    adapter_id, pipeline_id = platform["ids"]["plant-a"]
+    broker = tenant.entities.create(
+        "System.Communication/MqttBroker",
+        {"name": "plantBroker", "host": "127.0.0.1", "password": "broker-pass-1"},
+    )
+    tenant.entities.link(pipeline_id, "System.Communication/Uses", broker.rt_id)
+    headers = {"Authorization": f"Bearer {TOKEN_A}"}
+    running = _RunningAdapter(url, tenant, adapter_id, TOKEN_A)
+
+    def received() -> Any:
+        runtime = running.runtime
+        deployed = runtime.pipelines.get(pipeline_id) if runtime else None
+        return deployed.configurations if deployed and deployed.configurations else None
+
+    try:
+        assert _wait(received, "the configuration")[0]["password"] == "broker-pass-1"
+        # every other answer masks it: the adapter's REST view, the entity
+        shown = httpx.get(f"{url}/tenants/plant-a/adapters/{adapter_id}", headers=headers)
+        assert "broker-pass-1" not in shown.text
+        assert shown.json()["configuration"]["pipelines"][0]["configurations"][0]["password"] == (
+            "***"
+        )
+        assert tenant.entities.get(broker.rt_id)["password"] == "***"
+        # a new secret reaches the running adapter without a restart
+        tenant.entities.update(broker.rt_id, {"password": "broker-pass-2"})
+        _wait(
+            lambda: (received() or [{}])[0].get("password") == "broker-pass-2",
+            "the new secret",
+        )
+    finally:
+        running.stop()

@@ -21,6 +21,7 @@ __all__ = [
     "TRIGGER_TYPE",
     "TriggerSchedule",
     "adapter_configuration",
+    "changes_configuration",
     "configuration_digest",
     "cron_schedule",
     "pipeline_adapter",
@@ -38,11 +39,22 @@ EXECUTION_TYPE = f"{LIBRARY}/PipelineExecution"
 STATISTICS_TYPE = f"{LIBRARY}/PipelineStatistics"
 #: changes to entities of these types may change an adapter's configuration
 CONFIGURATION_TYPES = frozenset({ADAPTER_TYPE, PIPELINE_TYPE, TRIGGER_TYPE, DATAFLOW_TYPE})
+#: the configuration entities pipelines use (MqttBroker, ServiceAccount, ...) derive from it
+CONFIGURATION_ENTITY_TYPE = f"{LIBRARY}/ConfigurationEntity"
 _PAGE = 10_000
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def changes_configuration(tenant: Any, ck_type_id: str) -> bool:
+    """True when a change to an entity of ``ck_type_id`` may change an adapter's configuration
+    (the System.Communication types above, or a configuration entity a pipeline uses)."""
+    if ck_type_id in CONFIGURATION_TYPES:
+        return True
+    model = tenant.model
+    return ck_type_id in model.types and model.is_a(ck_type_id, CONFIGURATION_ENTITY_TYPE)
 
 
 def require_adapter(tenant: Any, rt_id: str) -> Any:

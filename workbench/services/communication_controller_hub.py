@@ -10,6 +10,7 @@ Protocol (JSON text frames on ``/tenants/{tenantId}/adapters/hub``):
 - adapter → ``configurationAck`` (``version``, ``errors``: ``pipelineRtId``, ``category``
   initialization/deserialization/trigger, ``message``) → ``Configured`` or ``Error``;
 - adapter → ``heartbeat`` every ``heartbeatSeconds``; none for ``offline_after`` → ``Offline``;
+  an edge adapter adds ``lastSyncedSequenceNumber`` (to ``register`` too), stored on the Adapter;
 - controller → ``executePipeline`` (``executionId``, ``pipelineRtId``, ``triggerType``,
   ``input``); adapter → ``executionResult`` for every run it makes (recorded as
   PipelineExecution, counted in PipelineStatistics).
@@ -31,9 +32,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from workbench.errors import Conflict, NotFound, SecretKeyError, ValidationError, WorkbenchError
 from workbench.messaging.base import EntityEvent, MessageBus, entity_topic, new_message_id
 from workbench.services.communication_controller_config import (
-    CONFIGURATION_TYPES,
     TriggerSchedule,
     adapter_configuration,
+    changes_configuration,
     configuration_digest,
     cron_schedule,
     pipeline_adapter,
@@ -60,6 +61,8 @@ class AdapterSession:
     version: int = 0
     digest: str = ""
     pipelines: list[str] = field(default_factory=list)
+    #: the edge adapter's LastSyncedSequenceNumber as last stored
+    synced: int | None = None
     waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -134,6 +137,7 @@ class AdapterHub:
             communicationState="Online",
             communicationStateTimestamp=_now(),
         )
+        await self._synced(session, first)
         self._count_online()
         log.info("adapter online", extra={"tenant": tenant.id, "adapter": adapter_rt_id})
         await session.send({"type": "registered", "heartbeatSeconds": self.heartbeat_seconds})
@@ -152,6 +156,7 @@ class AdapterHub:
         kind = message.get("type") if isinstance(message, dict) else None
         session.last_heartbeat = time.monotonic()
         if kind == "heartbeat":
+            await self._synced(session, message)
             return
         if kind == "configurationAck":
             await self._acknowledged(session, message)
@@ -159,6 +164,16 @@ class AdapterHub:
             await self._executed(session, message)
         else:
             await session.send({"type": "error", "message": f"unknown message type {kind!r}"})
+
+    async def _synced(self, session: AdapterSession, message: dict[str, Any]) -> None:
+        """Store an edge adapter's ``lastSyncedSequenceNumber`` when it moved."""
+        synced = message.get("lastSyncedSequenceNumber")
+        if not isinstance(synced, int) or synced == session.synced:
+            return
+        session.synced = synced
+        await asyncio.to_thread(
+            set_state, session.tenant, session.adapter_rt_id, lastSyncedSequenceNumber=synced
+        )
 
     async def _acknowledged(self, session: AdapterSession, message: dict[str, Any]) -> None:
         if message.get("version") != session.version:
@@ -268,7 +283,9 @@ class AdapterHub:
         await self.reload_schedules(tenant)
         try:
             async for event in subscription:
-                if isinstance(event, EntityEvent) and event.ck_type_id in CONFIGURATION_TYPES:
+                if isinstance(event, EntityEvent) and changes_configuration(
+                    tenant, event.ck_type_id
+                ):
                     await asyncio.sleep(0.05)  # let a batch of changes land first
                     await self.push_tenant(tenant.id)
                     await self.reload_schedules(tenant)
