@@ -136,6 +136,33 @@ def adapter() -> None:
     default=None,
     help="Serve FromHttpRequest@1 triggers on this port (127.0.0.1) under /<tenant><path>.",
 )
+@click.option(
+    "--edge",
+    is_flag=True,
+    help="Run as an edge adapter: everything it sends goes through a durable outbox, it keeps "
+    "working while the controller or the bus is unreachable, and stream writes go over the bus "
+    "(no Asset Repository needed).",
+)
+@click.option(
+    "--edge-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Edge state (outbox, last configuration); default DATA_DIR/edge/TENANT/ADAPTER.",
+)
+@click.option(
+    "--outbox-max-messages",
+    type=click.IntRange(1),
+    default=1_000_000,
+    show_default=True,
+    help="Edge: messages kept while the link is down; past it the oldest are dropped (counted).",
+)
+@click.option(
+    "--outbox-max-age",
+    type=click.FloatRange(min=1.0),
+    default=7 * 86400.0,
+    show_default=True,
+    help="Edge: seconds a message is kept while the link is down; older ones are dropped.",
+)
 def adapter_run(
     tenant_id: str,
     adapter_rt_id: str,
@@ -147,20 +174,42 @@ def adapter_run(
     identity_url: str | None,
     data_dir: Path | None,
     http_port: int | None,
+    edge: bool,
+    edge_dir: Path | None,
+    outbox_max_messages: int,
+    outbox_max_age: float,
 ) -> None:
     """Register with the controller, receive the pipelines, run them until Ctrl-C."""
     from workbench.client.remote import RemoteTenant
     from workbench.communication.adapter import AdapterRuntime
+    from workbench.communication.edge import EdgeState, EdgeTenant
     from workbench.logs import configure_logging
     from workbench.messaging.registry import bus_from_url, settings_bus_url
     from workbench.settings import Settings
 
     configure_logging(logging.INFO)
     settings = Settings().model_copy(update={"home": default_home(data_dir or state().data_dir)})
-    if client_id and client_secret:
+    token_provider = None
+    if client_id and client_secret and edge:
+        # the edge may start offline: a fresh token at each connection attempt
+        def token_provider() -> str:
+            return _client_credentials_token(settings, client_id, client_secret, identity_url)
+
+    elif client_id and client_secret:
         token = _client_credentials_token(settings, client_id, client_secret, identity_url)
-    bus = bus_from_url(settings_bus_url(settings), tenant_id)
-    tenant = RemoteTenant(api_url, tenant_id, token=token)
+    link = bus_from_url(settings_bus_url(settings), tenant_id)
+    state_dir: EdgeState | None = None
+    tenant: Any
+    if edge:
+        state_dir = EdgeState(edge_dir or settings.home / "edge" / tenant_id / adapter_rt_id)
+        bus: Any = state_dir.open_bus(
+            link, max_messages=outbox_max_messages, max_age_seconds=outbox_max_age
+        )
+        tenant = EdgeTenant(tenant_id, bus)
+        click.echo(f"edge state in {state_dir.directory}", err=True)
+    else:
+        bus = link
+        tenant = RemoteTenant(api_url, tenant_id, token=token)
     click.echo(f"adapter {adapter_rt_id} of tenant {tenant_id} -> {controller_url}", err=True)
 
     async def main() -> None:
@@ -176,6 +225,8 @@ def adapter_run(
             bus=bus,
             token=token,
             http_port=http_port,
+            token_provider=token_provider,
+            edge=state_dir,
         )
         try:
             await runtime.run(stop)
@@ -193,15 +244,18 @@ def _client_credentials_token(
 ) -> str:
     import httpx
 
-    from workbench.errors import Unauthenticated
+    from workbench.errors import BackendUnavailable, Unauthenticated
 
     url = (identity_url or settings.identity_url or settings.issuer_url()).rstrip("/")
-    response = httpx.post(
-        f"{url}/token",
-        data={"grant_type": "client_credentials"},
-        auth=(client_id, secret),
-        timeout=10,
-    )
+    try:
+        response = httpx.post(
+            f"{url}/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, secret),
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        raise BackendUnavailable(f"the Identity service at {url} is unreachable: {exc}") from exc
     if response.status_code != 200:
         raise Unauthenticated(f"the Identity service refused client {client_id!r}: {response.text}")
     return str(response.json()["access_token"])

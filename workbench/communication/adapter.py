@@ -1,4 +1,4 @@
-"""The mesh adapter runtime: ``workbench adapter run --tenant T --adapter RTID``.
+"""The adapter runtime: ``workbench adapter run --tenant T --adapter RTID [--edge]``.
 
 It connects to the Communication Controller's hub (WebSocket, bearer token), registers with the
 nodes it supports and their schemas, receives its configuration, builds the pipelines, starts
@@ -7,6 +7,13 @@ execution. A new configuration replaces the running pipelines in place (no resta
 connection is retried with backoff while the pipelines keep running. Entity and stream writes go
 through the tenant API it is given (the Asset Repository over HTTP, or an in-process tenant);
 data events between pipelines go over the tenant's bus.
+
+An edge adapter (``edge=EdgeState(...)``, its bus an
+:class:`~workbench.communication.outbox.OutboxBus`) keeps working without the mesh: it runs the
+configuration it was last given until the controller answers again, every message goes through
+its outbox, and it reports how far the platform has its data (``lastSyncedSequenceNumber`` in
+``register`` and every ``heartbeat``; the controller stores it as the Adapter's
+``LastSyncedSequenceNumber``).
 """
 
 from __future__ import annotations
@@ -17,15 +24,19 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.communication.definition import parse_pipeline
 from workbench.communication.errors import PipelineDefinitionError
 from workbench.communication.executor import ExecutionResult, Pipeline, build_pipeline
 from workbench.communication.node import ExecutionEnvironment, Fire
+from workbench.communication.outbox import OutboxBus
 from workbench.communication.registry import NodeRegistry, default_registry
 from workbench.errors import WorkbenchError
 from workbench.messaging.base import MessageBus, dataflow_topic
+
+if TYPE_CHECKING:
+    from workbench.communication.edge import EdgeState
 
 __all__ = ["AdapterRuntime", "DeployedPipeline", "hub_url"]
 
@@ -96,6 +107,7 @@ class AdapterRuntime:
         token_provider: Callable[[], str | None] | None = None,
         http_port: int | None = None,
         http_host: str = "127.0.0.1",
+        edge: EdgeState | None = None,
     ) -> None:
         self.controller_url = controller_url
         self.tenant_id = tenant_id
@@ -116,6 +128,16 @@ class AdapterRuntime:
         self._groups: set[str] = set()
         self._running: set[asyncio.Task[None]] = set()
         self.configured = asyncio.Event()
+        self.edge = edge
+        if edge is not None and not isinstance(bus, OutboxBus):
+            raise WorkbenchError("an edge adapter's bus must be an OutboxBus (EdgeState.open_bus)")
+
+    @property
+    def last_synced_sequence(self) -> int | None:
+        """How far the platform has this adapter's outbox (None: no outbox)."""
+        if isinstance(self.bus, OutboxBus):
+            return self.bus.outbox.delivered_sequence
+        return None
 
     # ---- connection
 
@@ -131,6 +153,29 @@ class AdapterRuntime:
                     self.tenant_id, self.http_routes, self.http_host, self.http_port
                 )
             )
+        deliverer: asyncio.Task[None] | None = None
+        if isinstance(self.bus, OutboxBus):
+            deliverer = asyncio.create_task(self.bus.run(stop))
+        try:
+            if self.edge is not None and not self.pipelines:
+                cached = self.edge.load_configuration()
+                if cached is not None:  # run what it was last given until the controller answers
+                    log.info(
+                        "running the last configuration", extra={"version": cached.get("version")}
+                    )
+                    await self.configure(cached, keep=False)
+            await self._stay_connected(stop)
+        finally:
+            await self.undeploy_all()
+            for task in (deliverer, http):
+                if task is not None and not task.done() and (task is http or not stop.is_set()):
+                    task.cancel()
+            for task in (deliverer, http):
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    async def _stay_connected(self, stop: asyncio.Event) -> None:
         delay = 0.2
         while not stop.is_set():
             try:
@@ -145,11 +190,6 @@ class AdapterRuntime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 10.0)
-        await self.undeploy_all()
-        if http is not None:
-            http.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await http
 
     async def _connect(self, stop: asyncio.Event) -> None:
         import websockets
@@ -169,6 +209,7 @@ class AdapterRuntime:
                     "type": "register",
                     "adapterRtId": self.adapter_rt_id,
                     "nodes": self.registry.schemas(),
+                    **self._sync_state(),
                 }
             )
             heartbeat: asyncio.Task[None] | None = None
@@ -215,7 +256,11 @@ class AdapterRuntime:
     ) -> None:
         while True:
             await asyncio.sleep(interval)
-            await send({"type": "heartbeat"})
+            await send({"type": "heartbeat", **self._sync_state()})
+
+    def _sync_state(self) -> dict[str, Any]:
+        synced = self.last_synced_sequence
+        return {} if synced is None else {"lastSyncedSequenceNumber": synced}
 
     async def _report(self, message: dict[str, Any]) -> None:
         if self._send is None:
@@ -233,8 +278,13 @@ class AdapterRuntime:
 
     # ---- configuration
 
-    async def configure(self, message: dict[str, Any]) -> list[dict[str, Any]]:
-        """Replace the running pipelines with those of ``message``; per-pipeline errors."""
+    async def configure(
+        self, message: dict[str, Any], *, keep: bool = True
+    ) -> list[dict[str, Any]]:
+        """Replace the running pipelines with those of ``message``; per-pipeline errors.
+        An edge adapter keeps ``message`` (``keep``) to run it again after a restart."""
+        if keep and self.edge is not None:
+            await asyncio.to_thread(self.edge.save_configuration, message)
         errors: list[dict[str, Any]] = []
         await self.undeploy_all()
         self.configuration_version = int(message.get("version") or 0)

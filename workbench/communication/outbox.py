@@ -228,8 +228,12 @@ class OutboxBus(MessageBus):
         self.batch = batch
         self.on_synced = on_synced
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._groups: list[tuple[str, str, str]] = []
+        self._ensured: set[tuple[str, str, str]] = set()
         self.online = False
+        #: set after each delivery the bus confirmed (see :func:`~.edge.wait_synced`)
+        self.synced = asyncio.Event()
 
     # ---- publishing: into the outbox
 
@@ -253,13 +257,24 @@ class OutboxBus(MessageBus):
         self._notify()
 
     def _notify(self) -> None:
-        with contextlib.suppress(RuntimeError):  # no loop in this thread: the deliverer polls
-            asyncio.get_running_loop().call_soon_threadsafe(self._wake.set)
+        loop = self._loop
+        if loop is None:
+            with contextlib.suppress(RuntimeError):  # no loop here: the deliverer polls
+                loop = asyncio.get_running_loop()
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
 
-    async def ensure_group(self, topic: str, group: str, pattern: str = "#") -> None:
-        # groups are created on the link before the next delivery (the link may be down now)
+    def wake(self) -> None:
+        """Messages were put into the outbox directly (any thread): deliver them now."""
+        self._notify()
+
+    def require_group(self, topic: str, group: str, pattern: str = "#") -> None:
+        """Create ``group`` on the link before the next delivery (the link may be down now)."""
         if (topic, group, pattern) not in self._groups:
             self._groups.append((topic, group, pattern))
+
+    async def ensure_group(self, topic: str, group: str, pattern: str = "#") -> None:
+        self.require_group(topic, group, pattern)
         self._notify()
 
     # ---- delivering
@@ -268,20 +283,25 @@ class OutboxBus(MessageBus):
         """Deliver the backlog whenever there is one, retrying with backoff while the link is
         down, until ``stop`` is set."""
         stop = stop or asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         delay = 0.1
         while not stop.is_set():
             try:
-                for topic, group, pattern in list(self._groups):
-                    await self.link.ensure_group(topic, group, pattern)
+                for wanted in list(self._groups):
+                    if wanted not in self._ensured:
+                        await self.link.ensure_group(*wanted)
+                        self._ensured.add(wanted)
                 delivered = await self.outbox.deliver(self.link.publish_many, batch=self.batch)
                 if not self.online:
                     log.info("bus link up", extra={"backlogDelivered": delivered})
                 self.online = True
                 delay = 0.1
-                if delivered and self.on_synced is not None:
-                    result = self.on_synced(self.outbox.delivered_sequence)
-                    if result is not None:
-                        await result
+                if delivered:
+                    self.synced.set()
+                    if self.on_synced is not None:
+                        result = self.on_synced(self.outbox.delivered_sequence)
+                        if result is not None:
+                            await result
                 self._wake.clear()
                 if self.outbox.backlog():
                     continue
@@ -301,6 +321,7 @@ class OutboxBus(MessageBus):
                         extra={"error": repr(exc), "backlog": self.outbox.backlog()},
                     )
                 self.online = False
+                self._ensured.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, 5.0)
