@@ -292,3 +292,40 @@ def test_cli_rotate_key_also_encrypts_plaintext_left_from_before(tmp_path: Path)
         assert plant.entities.reveal_secrets(again)["password"] == "legacy-plain"
         first = plant.entities.get(broker.rt_id)
         assert plant.entities.reveal_secrets(first)["password"] == PASSWORD
+
+
+@pytest.mark.integration
+def test_mongo_stores_only_ciphertext(wb: workbench.Workbench) -> None:
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import bson
+    import pymongo
+
+    from workbench.testing.servers import require_server_url
+
+    base = urlsplit(
+        require_server_url(
+            "WORKBENCH_TEST_MONGODB_URL", "MongoDB wire-protocol server (MongoDB or FerretDB)"
+        )
+    )
+    database = f"wbsecrets_{uuid.uuid4().hex[:12]}"
+    url = urlunsplit(base._replace(path=f"/{database}"))
+    plant = wb.tenants.create("plant-mongo", config={"entities.url": url})
+    try:
+        broker = _broker(plant)
+        assert plant.entities.get(broker.rt_id)["password"] == MASK
+        assert plant.entities.reveal_secrets(broker)["password"] == PASSWORD
+        client: Any = pymongo.MongoClient(urlunsplit(base._replace(path="/")))
+        try:
+            raw = b"".join(
+                bson.encode(doc)
+                for name in client[database].list_collection_names()
+                for doc in client[database][name].find()
+            )
+        finally:
+            client.close()
+        assert PASSWORD.encode() not in raw
+        assert b"Password" in raw  # the documents were read: the attribute's name is there
+    finally:
+        wb.tenants.delete("plant-mongo", confirm=True)
