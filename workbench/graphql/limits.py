@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -264,10 +265,37 @@ def check_operation(
     limits = current_limits()
     if limits is None:
         return None
-    size = measure(
-        schema, document, operation_name, variables, default_page=limits.graphql_default_page
-    )
+    size = _measured(schema, document, operation_name, variables, limits.graphql_default_page)
     check_size(size, limits)
+    return size
+
+
+#: (schema, document, operation, variables, default page) -> size, for the documents a service
+#: sees again and again (the entry holds the schema and document, so their ids stay theirs)
+_SIZES: dict[tuple[Any, ...], tuple[GraphQLSchema, DocumentNode, OperationSize]] = {}
+_SIZES_KEPT = 1024
+
+
+def _measured(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    default_page: int,
+) -> OperationSize:
+    """:func:`measure`, remembered per document and variables (a walk of the whole operation)."""
+    try:
+        values = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b""
+    except TypeError:  # what orjson does not encode: measure afresh
+        return measure(schema, document, operation_name, variables, default_page=default_page)
+    key = (id(schema), id(document), operation_name, values, default_page)
+    known = _SIZES.get(key)
+    if known is not None and known[0] is schema and known[1] is document:
+        return known[2]
+    size = measure(schema, document, operation_name, variables, default_page=default_page)
+    if len(_SIZES) >= _SIZES_KEPT:
+        _SIZES.clear()
+    _SIZES[key] = (schema, document, size)
     return size
 
 

@@ -7,7 +7,7 @@ from the entity source dicts by graphql-core's default resolver (see :mod:`.batc
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from graphql import (
@@ -103,11 +103,13 @@ def find_page(
     include_total: bool,
     first: int | None,
     rt_ids: Sequence[str] | None = None,
+    item_cursors: bool = True,
 ) -> Page[StoredEntity]:
     """Run a list query from GraphQL list arguments (``fieldFilter``, ``sortOrder``, ...).
 
     The service translates the arguments (names, enum values, paths) into a store query; the
     page comes from the store as is and :class:`SourceFactory` turns it into sources.
+    ``item_cursors=False``: only the page's end cursor is needed (no ``edges`` selected).
     """
     search = args.get("searchFilter")
     query = service.build_query(
@@ -121,6 +123,8 @@ def find_page(
         rt_ids=rt_ids if rt_ids is not None else _rt_ids(args),
         include_total=include_total,
     )
+    if not item_cursors:
+        query = replace(query, item_cursors=False)
     return service.store.find(query)
 
 
@@ -170,6 +174,7 @@ def _connection(
         args,
         include_total="totalCount" in names,
         first=_page_size(args.get("first")),
+        item_cursors="edges" in names,
     )
     return {**connection_source(page, names, factory.sources(page.items)), **statistics}
 

@@ -119,7 +119,8 @@ class EntityQuery:
     ``None`` means any type. The sort always ends with ``rtId`` ascending as a tie-breaker, so a
     cursor (from :mod:`workbench.query.cursor`) identifies one position: paging is keyset paging.
     Missing values sort before present ones in ascending order (after them when descending).
-    ``first=None`` returns every match.
+    ``first=None`` returns every match. ``item_cursors=False``: the caller needs only the page's
+    ``end_cursor``, so a store may leave :attr:`Page.cursors` empty (it costs one encoding a row).
     """
 
     type_ids: tuple[str, ...] | None = None
@@ -130,6 +131,7 @@ class EntityQuery:
     after: str | None = None
     include_total: bool = False
     include_archived: bool = False
+    item_cursors: bool = True
 
     def effective_sort(self) -> tuple[SortKey, ...]:
         """The sort with the ``rtId`` tie-breaker appended (unless already the last key)."""

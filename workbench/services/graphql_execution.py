@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from workbench.services.authorization import (
 )
 from workbench.services.context import current_request_id
 from workbench.services.graphql_pool import RunInPool
+from workbench.tenancy.catalog import one_model_stamp
 
 if TYPE_CHECKING:
     from workbench.graphql import TenantSchema
@@ -198,18 +200,23 @@ def execute(
     the event loop thread next time. Runs in a pool thread, or with ``inline`` on the event loop
     (then it raises :class:`RunInPool` before doing anything that may wait: a schema build, a
     mutation). Raises :class:`~workbench.errors.Forbidden` when an operation is not allowed."""
-    service = service_state(connection)
-    schema = _schema(connection, access, inline=inline)
-    document = schema.document(request.query)
-    operation = None
-    if not isinstance(document, list):
-        operation = authorize(access, request, document, inline=inline)
-    context = service.schemas.context(
-        access.tenant, principal=access.principal.subject, request_id=current_request_id()
-    )
-    result = schema.execute_sync(
-        request.query, request.variables, context=context, operation_name=request.operation_name
-    )
+    with ExitStack() as model_scope:
+        # the schema and the query's resolvers see one model, read once
+        model_scope.enter_context(one_model_stamp())
+        service = service_state(connection)
+        schema = _schema(connection, access, inline=inline)
+        document = schema.document(request.query)
+        operation = None
+        if not isinstance(document, list):
+            operation = authorize(access, request, document, inline=inline)
+        if operation is None or operation.operation is not OperationType.QUERY:
+            model_scope.close()  # a mutation may import a library: later reads see it
+        context = service.schemas.context(
+            access.tenant, principal=access.principal.subject, request_id=current_request_id()
+        )
+        result = schema.execute_sync(
+            request.query, request.variables, context=context, operation_name=request.operation_name
+        )
     before = isinstance(document, list) or operation is None or _before_execution(result)
     mutation = operation is not None and operation.operation is OperationType.MUTATION
     if mutation and not result.errors and not isinstance(document, list):

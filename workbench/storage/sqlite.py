@@ -434,15 +434,16 @@ class SqliteEntityStore(EntityStore):
         if has_next:
             rows = rows[: query.first]
         items = [_row_to_entity(row) for row in rows]
+        shown = items if query.item_cursors else items[-1:]
         cursors = [
             encode_cursor([_value_at(entity, key.path) for key in sort], sort=sort)
-            for entity in items
+            for entity in shown
         ]
         return Page(
             items=items,
             has_next_page=has_next,
             end_cursor=cursors[-1] if cursors else None,
-            cursors=cursors,
+            cursors=cursors if query.item_cursors else [],
             total_count=total,
         )
 

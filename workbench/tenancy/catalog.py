@@ -10,8 +10,9 @@ library of the same name takes precedence for the child.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +36,22 @@ from workbench.errors import ModelError, NotFound, ValidationError
 from workbench.query.model import EntityQuery
 from workbench.storage.base import EntityStore, MetaWrite, StoredEntity, WriteBatch
 
-__all__ = ["CkCatalog", "ImportReport", "index_specs"]
+__all__ = ["CkCatalog", "ImportReport", "index_specs", "one_model_stamp"]
+
+#: catalog -> the stamp it read in the current unit of work (see :func:`one_model_stamp`)
+_STAMPS: ContextVar[dict[int, tuple[int, ...]] | None] = ContextVar("ck_stamps", default=None)
+
+
+@contextmanager
+def one_model_stamp() -> Iterator[None]:
+    """Within the block each catalog reads its stamp once: one unit of work (a GraphQL request)
+    sees one model, and its several model look-ups cost one read of the generation counters."""
+    token = _STAMPS.set({})
+    try:
+        yield
+    finally:
+        _STAMPS.reset(token)
+
 
 _LIBRARIES = "ck.libraries"
 _STATE = "ck.state"
@@ -89,7 +105,17 @@ class CkCatalog:
         return int(doc["generation"]) if doc else 0
 
     def stamp(self) -> tuple[int, ...]:
-        """Changes whenever this tenant's or an ancestor's libraries change."""
+        """Changes whenever this tenant's or an ancestor's libraries change (read once per
+        :func:`one_model_stamp` block)."""
+        memo = _STAMPS.get()
+        if memo is not None:
+            stamp = memo.get(id(self))
+            if stamp is None:
+                stamp = memo[id(self)] = self._read_stamp()
+            return stamp
+        return self._read_stamp()
+
+    def _read_stamp(self) -> tuple[int, ...]:
         return (self.generation(), *(a.generation() for a in self._ancestors()))
 
     def own_libraries(self) -> dict[str, CkLibrary]:
