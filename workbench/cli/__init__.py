@@ -38,6 +38,7 @@ def _register() -> None:
         ck,
         communication,
         demo,
+        graphql,
         identity,
         kernels,
         login,
@@ -62,6 +63,7 @@ def _register() -> None:
         kernels,
         login,
         admin,
+        graphql,
         communication,
         secrets,
     ):
