@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Payload, grants
@@ -31,10 +31,9 @@ from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint, DeviceCodeGrant
 from workbench.errors import Unauthenticated
 from workbench.identity.directory import Directory
 from workbench.identity.model import API_SCOPE, READ_ONLY_SCOPE, SCOPES, Client
-from workbench.identity.tokens import Grant, Subject, unverified_claims
-
-if TYPE_CHECKING:
-    from workbench.identity.provider import Provider
+from workbench.identity.provider_config import ProviderConfig
+from workbench.identity.tokens import Grant, Subject, TokenStore, unverified_claims
+from workbench.identity.verification import JwtVerifier
 
 __all__ = [
     "ALL_AUTH_METHODS",
@@ -42,6 +41,7 @@ __all__ = [
     "OAuthClient",
     "OAuthResponse",
     "OAuthServer",
+    "TokenProvider",
     "check_client_scope",
 ]
 
@@ -71,6 +71,39 @@ class OAuthResponse:
             if name.lower() == "location":
                 return value
         return None
+
+
+class TokenProvider(Protocol):
+    """What the grants need of :class:`workbench.identity.provider.Provider` (a protocol, so
+    this module does not import the provider that imports it)."""
+
+    @property
+    def config(self) -> ProviderConfig: ...
+
+    @property
+    def directory(self) -> Directory: ...
+
+    @property
+    def tokens(self) -> TokenStore: ...
+
+    @property
+    def verifier(self) -> JwtVerifier: ...
+
+    def client_serves(self, client: Client, tenant_id: str) -> bool: ...
+
+    def refresh_subject(self, subject: Subject, client: Client | None = None) -> Subject | None: ...
+
+    def generate_token(
+        self,
+        grant_type: str,
+        client: OAuthClient,
+        user: Subject | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]: ...
+
+    def audit_event(self, grant: Grant, action: str, message: str) -> None: ...
 
 
 class _Payload(OAuth2Payload):  # type: ignore[misc]
@@ -465,7 +498,7 @@ class _IntrospectionEndpoint(_TokenLookup, IntrospectionEndpoint):  # type: igno
 class OAuthServer(AuthorizationServer):  # type: ignore[misc]
     """The authorization server of one :class:`~.provider.Provider`."""
 
-    def __init__(self, provider: Provider) -> None:
+    def __init__(self, provider: TokenProvider) -> None:
         super().__init__(scopes_supported=list(SCOPES))
         self.provider = provider
         self.register_token_generator("default", provider.generate_token)

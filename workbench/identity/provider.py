@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
@@ -29,6 +28,7 @@ from workbench.identity.authorization_server import (
 from workbench.identity.directory import Directory
 from workbench.identity.keys import SigningKeys
 from workbench.identity.model import OIDC_SCOPES, SCOPES, Client, User
+from workbench.identity.provider_config import ProviderConfig
 from workbench.identity.tokens import Grant, Subject, TokenIssuer, TokenStore, new_token
 from workbench.identity.verification import JwtVerifier, StaticJwks
 from workbench.tenancy.ids import SYSTEM_TENANT
@@ -38,17 +38,6 @@ __all__ = ["HttpRequest", "OAuthResponse", "Provider", "ProviderConfig"]
 log = logging.getLogger("workbench.identity.provider")
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-@dataclass(frozen=True)
-class ProviderConfig:
-    issuer: str
-    audience: str = "workbench-api"
-    access_token_ttl: int = 900
-    refresh_token_ttl: int = 30 * 24 * 3600
-    code_ttl: int = 120
-    device_code_ttl: int = 600
-    key_rotation_days: float = 30.0
 
 
 class Provider:
