@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import ErrorDetail, NotFound, ValidationError
-from workbench.promotion.kinds import PromotionKind
 from workbench.promotion.notebooks import Notebook, cell_magic_cells
+from workbench.promotion.promotion_kind import PromotionKind
 
 if TYPE_CHECKING:
     from workbench.client.local import Tenant

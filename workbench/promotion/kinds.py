@@ -1,8 +1,9 @@
 """What each kind of promotion checks and does: ``ck``, ``bot``, ``graphql``, ``adapter``.
 
-A :class:`PromotionKind` validates a notebook for its kind (returning the details kept in the
-artifact) and deploys an artifact (``ck``: import the libraries; ``bot`` and ``graphql``: the
-deployment pointer is what the Bot Service and the schema builder read, nothing more to do).
+A :class:`~workbench.promotion.promotion_kind.PromotionKind` validates a notebook for its kind
+(returning the details kept in the artifact) and deploys an artifact (``ck``: import the
+libraries; ``bot`` and ``graphql``: the deployment pointer is what the Bot Service and the schema
+builder read, nothing more to do; ``adapter``: :mod:`workbench.promotion.adapter_kind`).
 """
 
 from __future__ import annotations
@@ -11,29 +12,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import Conflict, ErrorDetail, ModelError, ValidationError, WorkbenchError
+from workbench.promotion.adapter_kind import AdapterKind
 from workbench.promotion.notebooks import Notebook, cell_magic_cells
+from workbench.promotion.promotion_kind import PromotionKind
 
 if TYPE_CHECKING:
     from workbench.client.local import Tenant
     from workbench.promotion.artifacts import Artifact
 
 __all__ = ["KIND_HANDLERS", "PromotionKind", "kind_handler"]
-
-
-class PromotionKind:
-    """Base of the kinds: override :meth:`validate`, and :meth:`deploy` where deploying works."""
-
-    name = "kind"
-
-    def validate(
-        self, tenant: Tenant, notebook: Notebook, options: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Check ``notebook`` for this kind; return what the artifact keeps about it."""
-        return {}
-
-    def deploy(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
-        """Make ``artifact`` live (before the pointer switches to it); return a report."""
-        return {}
 
 
 class CkKind(PromotionKind):
@@ -134,18 +121,12 @@ class GraphqlKind(PromotionKind):
         }
 
 
-def _handlers() -> dict[str, PromotionKind]:
-    from workbench.promotion.adapter_kind import AdapterKind
-
-    return {k.name: k for k in (CkKind(), BotKind(), GraphqlKind(), AdapterKind())}
-
-
-KIND_HANDLERS: dict[str, PromotionKind] = {}
+KIND_HANDLERS: dict[str, PromotionKind] = {
+    k.name: k for k in (CkKind(), BotKind(), GraphqlKind(), AdapterKind())
+}
 
 
 def kind_handler(kind: str) -> PromotionKind:
-    if not KIND_HANDLERS:
-        KIND_HANDLERS.update(_handlers())
     try:
         return KIND_HANDLERS[kind]
     except KeyError:
