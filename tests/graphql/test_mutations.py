@@ -137,4 +137,9 @@ def test_typed_mutations_reject_entities_of_another_type(demo_gql: Run) -> None:
 
 def test_stream_data_and_ck_namespaces_exist_in_mutations(demo_gql: Run) -> None:
     names = demo_gql('{ __type(name: "Mutation") { fields { name } } }')["__type"]["fields"]
-    assert {f["name"] for f in names} == {"runtime", "constructionKit", "streamData"}
+    assert {f["name"] for f in names} == {
+        "runtime",
+        "constructionKit",
+        "streamData",
+        "communication",
+    }

@@ -38,6 +38,10 @@ from workbench.ck.model import CkModel
 from workbench.ck.naming import graphql_list_query_name
 from workbench.errors import ModelError
 from workbench.graphql.aggregations import AGGREGATION_TYPE_NAMES, aggregation_args
+from workbench.graphql.communication import (
+    COMMUNICATION_TYPE_NAMES,
+    build_communication_mutation,
+)
 from workbench.graphql.construction_kit import CK_QUERY, import_library_field
 from workbench.graphql.context import GraphQLContext, Info
 from workbench.graphql.errors import shape_errors
@@ -110,6 +114,7 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
         "CkImportResult",
         *AGGREGATION_TYPE_NAMES,
         *QUERY_TYPE_NAMES,
+        *COMMUNICATION_TYPE_NAMES,
     ):
         names.claim(static, "the fixed part of the schema")
     outputs = OutputTypes(model, names)
@@ -157,6 +162,7 @@ def build_schema(model: CkModel, *, stamp: Any = None) -> TenantSchema:
                 ),
             ),
             "streamData": _namespace("streamData", build_stream_mutation(outputs, names)),
+            "communication": _namespace("communication", build_communication_mutation()),
         },
     )
     schema = GraphQLSchema(

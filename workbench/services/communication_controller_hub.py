@@ -29,6 +29,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from workbench.communication.commands import CONTROLLER_GROUP, EXECUTE_PIPELINE, commands_topic
 from workbench.errors import Conflict, NotFound, SecretKeyError, ValidationError, WorkbenchError
 from workbench.messaging.base import EntityEvent, MessageBus, entity_topic, new_message_id
 from workbench.services.communication_controller_config import (
@@ -277,6 +278,49 @@ class AdapterHub:
         if tenant.id in self._watchers:
             return
         self._watchers[tenant.id] = asyncio.create_task(self._follow(tenant))
+        self._tasks.append(
+            asyncio.create_task(self._take_commands(tenant), name=f"commands-{tenant.id}")
+        )
+
+    async def _take_commands(self, tenant: Any) -> None:
+        """Carry out the commands of the tenant's GraphQL mutations (workbench.communication.
+        commands); a failed execute is recorded as a Failed PipelineExecution."""
+        consumer = self.bus.consume(commands_topic(tenant.id), "#", group=CONTROLLER_GROUP)
+        async with consumer:
+            async for delivery in consumer:
+                body = delivery.body if isinstance(delivery.body, dict) else {}
+                try:
+                    await self.run_command(tenant, body)
+                except WorkbenchError as exc:
+                    log.warning("command failed", extra={"command": body, "error": str(exc)})
+                await delivery.ack()
+
+    async def run_command(self, tenant: Any, command: dict[str, Any]) -> None:
+        """One command of :mod:`workbench.communication.commands`."""
+        kind, rt_id = command.get("type"), str(command.get("rtId") or "")
+        if kind == EXECUTE_PIPELINE:
+            try:
+                await self.execute(
+                    tenant, rt_id, command.get("input"), execution_id=command.get("executionId")
+                )
+            except WorkbenchError as exc:
+                now = _now()
+                adapters = command.get("adapterRtIds") or [""]
+                failed = {
+                    "pipelineRtId": rt_id,
+                    "executionId": command.get("executionId") or new_message_id(),
+                    "status": "Failed",
+                    "triggerType": "Manual",
+                    "startedAt": now,
+                    "completedAt": now,
+                    "error": exc.message,
+                }
+                await asyncio.to_thread(record_execution, tenant, adapters[0], failed)
+            return
+        for adapter_rt_id in command.get("adapterRtIds") or []:
+            session = self.sessions.get((tenant.id, adapter_rt_id))
+            if session is not None:
+                await self.push(session, force=True)
 
     async def _follow(self, tenant: Any) -> None:
         subscription = self.bus.subscribe(entity_topic(tenant.id), "#")
@@ -310,6 +354,7 @@ class AdapterHub:
         *,
         trigger_type: str = "Manual",
         wait: float | None = None,
+        execution_id: str | None = None,
     ) -> dict[str, Any]:
         """Ask the pipeline's adapter to run it; with ``wait``, the execution result."""
         adapter_rt_id = await asyncio.to_thread(pipeline_adapter, tenant, pipeline_rt_id)
@@ -319,7 +364,7 @@ class AdapterHub:
                 f"adapter {adapter_rt_id} of pipeline {pipeline_rt_id} is not connected; start "
                 f"it: workbench adapter run --tenant {tenant.id} --adapter {adapter_rt_id}"
             )
-        execution_id = new_message_id()
+        execution_id = execution_id or new_message_id()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         if wait:
             session.waiting[execution_id] = future
