@@ -393,6 +393,53 @@ class AdminApi:
         )
         return result
 
+    def pipelines(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's pipeline entities (from the Asset Repository), by name."""
+        page = self.find_entities(
+            tenant_id, "System.Communication/Pipeline", first=1000, sort=["name"]
+        )
+        return list(page["items"])
+
+    def validate_pipeline(self, tenant_id: str, definition: str) -> dict[str, Any]:
+        """The controller's check of a pipeline definition: ``valid`` and ``problems`` (each
+        with message, location, element)."""
+        result: dict[str, Any] = self._service(
+            self.controller_url,
+            "Communication Controller",
+            "POST",
+            f"/tenants/{tenant_id}/pipelines/validate",
+            json={"definition": definition},
+        )
+        return result
+
+    def execute_pipeline(
+        self, tenant_id: str, rt_id: str, input: Any = None, *, wait: float | None = None
+    ) -> dict[str, Any]:
+        """Run pipeline ``rt_id`` on its adapter now (``wait``: seconds to wait for the result)."""
+        params = {"wait": wait} if wait else {}
+        result: dict[str, Any] = self._service(
+            self.controller_url,
+            "Communication Controller",
+            "POST",
+            f"/tenants/{tenant_id}/pipelines/{rt_id}/execute",
+            json={"input": input},
+            params=params,
+        )
+        return result
+
+    def pipeline_executions(
+        self, tenant_id: str, rt_id: str, first: int = 20
+    ) -> list[dict[str, Any]]:
+        """The latest executions of pipeline ``rt_id``, newest first."""
+        result: list[dict[str, Any]] = self._service(
+            self.controller_url,
+            "Communication Controller",
+            "GET",
+            f"/tenants/{tenant_id}/pipelines/{rt_id}/executions",
+            params={"first": first},
+        )
+        return result
+
     def bots(self, tenant_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._service(
             self.bots_url, "Bot Service", "GET", f"/tenants/{tenant_id}/bots"

@@ -1,17 +1,31 @@
-"""Operations page: the tenant's adapters (connected, states, deploy), bots (schedule, state,
-last run, run now, enable/disable, run history) and promotions (versions, roll back)."""
+"""Operations page: the tenant's adapters (connected, states, deploy), pipelines (validation
+problems, executions with input/output, execute now), bots (schedule, state, last run, run now,
+enable/disable, run history) and promotions (versions, roll back)."""
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose
+from workbench.admin.views.base import AdminView, choose, typed
 
 __all__ = ["OperationsView"]
+
+#: seconds "Execute now" waits for the pipeline's result before pointing at its executions
+EXECUTE_WAIT_S = 20.0
+EXECUTION_COLUMNS = [
+    "startedAt",
+    "status",
+    "triggerType",
+    "durationMs",
+    "errorMessage",
+    "inputData",
+    "outputData",
+]
 
 
 def _table(height: int, css: str) -> Any:
@@ -39,6 +53,19 @@ class OperationsView(AdminView):
         self.adapter = pn.widgets.Select(label="Adapter", options={})
         self.deploy_button = pn.widgets.Button(label="Deploy configuration", color="primary")
         self.deploy_button.on_click(lambda _e: self.deploy())
+        self.pipelines_table = _table(180, "pipelines-table")
+        self.pipeline = pn.widgets.Select(label="Pipeline", options={}, css_classes=["wb-pipeline"])
+        self.pipeline.param.watch(lambda _e: self.show_pipeline(), "value")
+        self.problems_table = _table(140, "pipeline-problems")
+        self.pipeline_input = pn.widgets.TextInput(
+            label="Input (JSON, optional)", placeholder="{}", css_classes=["wb-pipeline-input"]
+        )
+        self.execute_button = pn.widgets.Button(label="Execute now", color="primary")
+        self.execute_button.on_click(lambda _e: self.execute_now())
+        self.executions_table = _table(200, "executions-table")
+        self.pipelines_note = pn.pane.Markdown("")
+        self._pipelines: list[dict[str, Any]] = []
+        self._problems: dict[str, list[dict[str, Any]]] = {}
         self.bots_table = _table(180, "bots-table")
         self.bot = pn.widgets.Select(label="Bot", options=[], css_classes=["wb-bot"])
         self.bot.param.watch(lambda _e: self.show_runs(), "value")
@@ -70,21 +97,21 @@ class OperationsView(AdminView):
             [
                 {
                     "rtId": a.get("rtId"),
-                    "name": (a.get("attributes") or {}).get("name", ""),
+                    "name": a.get("name", ""),
                     "connected": a.get("connected", False),
-                    "type": a.get("ckTypeId"),
+                    "communication": a.get("communicationState", ""),
+                    "configuration": a.get("configurationState", ""),
+                    "deployment": a.get("deploymentState", ""),
                 }
                 for a in adapters
             ],
-            columns=["rtId", "name", "connected", "type"],
+            columns=["rtId", "name", "connected", "communication", "configuration", "deployment"],
         )
         choose(
             self.adapter,
-            {
-                f"{(a.get('attributes') or {}).get('name', '')} ({a['rtId']})": a["rtId"]
-                for a in adapters
-            },
+            {f"{a.get('name', '')} ({a['rtId']})": a["rtId"] for a in adapters},
         )
+        self.refresh_pipelines()
         self._bots = []
         if self.client.bots_url:
             self._bots = self.attempt(lambda: self.client.bots(tenant)) or []
@@ -112,6 +139,83 @@ class OperationsView(AdminView):
             [{k: _cell(v) for k, v in p.items()} for p in promotions]
         )
         choose(self.promotion, [str(p.get("name")) for p in promotions])
+
+    def refresh_pipelines(self) -> None:
+        """The pipelines with the controller's validation of each definition."""
+        tenant = self.tenant.value
+        self._pipelines, self._problems = [], {}
+        if self.client.controller_url and tenant:
+            self._pipelines = self.attempt(lambda: self.client.pipelines(tenant)) or []
+        for pipeline in self._pipelines:
+            definition = pipeline["attributes"].get("pipelineDefinition") or ""
+            checked = self.attempt(partial(self.client.validate_pipeline, tenant, definition))
+            self._problems[pipeline["rtId"]] = (checked or {}).get("problems", [])
+        self.pipelines_note.object = (
+            "" if self.client.controller_url else "No Communication Controller in this platform."
+        )
+        self.pipelines_table.value = pd.DataFrame(
+            [
+                {
+                    "name": p["attributes"].get("name", ""),
+                    "rtId": p["rtId"],
+                    "enabled": p["attributes"].get("enabled", True),
+                    "debugging": bool(p["attributes"].get("isDebuggingEnabled")),
+                    "problems": len(self._problems.get(p["rtId"], [])),
+                }
+                for p in self._pipelines
+            ],
+            columns=["name", "rtId", "enabled", "debugging", "problems"],
+        )
+        choose(
+            self.pipeline,
+            {
+                f"{p['attributes'].get('name', '')} ({p['rtId']})": p["rtId"]
+                for p in self._pipelines
+            },
+        )
+        self.show_pipeline()
+
+    def show_pipeline(self) -> None:
+        """The chosen pipeline's validation problems and latest executions."""
+        tenant, rt_id = self.tenant.value, self.pipeline.value
+        problems = self._problems.get(rt_id, []) if rt_id else []
+        self.problems_table.value = pd.DataFrame(
+            problems, columns=["message", "location", "element"]
+        )
+        executions: list[dict[str, Any]] = []
+        if tenant and rt_id:
+            executions = self.attempt(lambda: self.client.pipeline_executions(tenant, rt_id)) or []
+        self.executions_table.value = pd.DataFrame(
+            [{c: _cell(e.get(c)) for c in EXECUTION_COLUMNS} for e in executions],
+            columns=EXECUTION_COLUMNS,
+        )
+
+    def execute_now(self) -> None:
+        """Run the chosen pipeline on its adapter, wait for its result, list it."""
+        tenant, rt_id = self.tenant.value, self.pipeline.value
+        if not tenant or not rt_id:
+            return
+        raw = typed(self.pipeline_input).strip()
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError as exc:
+            self.message.object = (
+                f'**Input** is not JSON ({exc}): give an object such as `{{"value": 1}}`, '
+                "or leave it empty."
+            )
+            self.message.alert_type, self.message.visible = "danger", True
+            return
+        result = self.attempt(
+            lambda: self.client.execute_pipeline(tenant, rt_id, payload, wait=EXECUTE_WAIT_S)
+        )
+        if result is None:
+            return
+        status = result.get("status", "Sent")
+        error = f": {result['error']}" if result.get("error") else ""
+        self.message.object = f"Pipeline `{rt_id}` executed: **{status}**{error}."
+        self.message.alert_type = "success" if status == "Completed" else "warning"
+        self.message.visible = True
+        self.show_pipeline()
 
     def show_runs(self) -> None:
         tenant, name = self.tenant.value, self.bot.value
@@ -168,6 +272,17 @@ class OperationsView(AdminView):
                 self.adapters_table,
                 pn.Row(self.adapter, self.deploy_button),
                 title="Adapters (Communication Controller)",
+                sizing_mode="stretch_width",
+            ),
+            pn.Card(
+                self.pipelines_note,
+                self.pipelines_table,
+                pn.Row(self.pipeline, self.pipeline_input, self.execute_button),
+                "### Validation problems",
+                self.problems_table,
+                "### Executions (input and output when debugging is on)",
+                self.executions_table,
+                title="Pipelines (Communication Controller)",
                 sizing_mode="stretch_width",
             ),
             pn.Card(
