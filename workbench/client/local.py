@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import builtins
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.ck.model import CkModel
+from workbench.client.tenant_api import TenantApi
 from workbench.client.tenant_queries import TenantQueries
 from workbench.client.tenant_streams import TenantStreams
 from workbench.errors import ValidationError
@@ -51,6 +53,16 @@ class Tenant:
     def config(self) -> dict[str, Any]:
         """Effective configuration (own keys over those inherited from ancestors)."""
         return self._workbench.registry.effective_config(self.id)
+
+    @property
+    def home(self) -> Path:
+        """The data directory this tenant was opened from."""
+        return self._workbench.home
+
+    @property
+    def files_dir(self) -> Path:
+        """The tenant's file area (embedded databases, notebooks, artifacts)."""
+        return self._workbench.registry.tenant_dir(self.id)
 
     @property
     def entity_store(self) -> EntityStore:
@@ -106,7 +118,7 @@ class Tenant:
     def graphql(
         self,
         query: str,
-        variables: dict[str, Any] | None = None,
+        variables: Mapping[str, Any] | None = None,
         *,
         operation_name: str | None = None,
         raw: bool = False,
@@ -171,6 +183,10 @@ class Tenant:
 
     def __repr__(self) -> str:
         return f"<Tenant {self.id}>"
+
+
+#: mypy checks that the in-process tenant offers the SDK's API (see workbench.client.tenant_api)
+_TENANT_API: type[TenantApi] = Tenant
 
 
 class Tenants:

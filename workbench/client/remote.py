@@ -28,6 +28,7 @@ from workbench.ck import CkLibrary, CkModel, dump_library, resolve_model
 from workbench.ck.loader import load_library_from_documents
 from workbench.client.results import error_from_code as _error
 from workbench.client.results import graphql_result, raise_graphql_errors
+from workbench.client.tenant_api import TenantApi
 from workbench.client.tenant_queries import TenantQueries, remote_runner
 from workbench.client.tenant_streams import TenantStreams
 from workbench.errors import (
@@ -692,6 +693,10 @@ class RemoteTenant:
 
     def __repr__(self) -> str:
         return f"<RemoteTenant {self.id} at {self.url}>"
+
+
+#: mypy checks that the remote tenant offers the SDK's API (see workbench.client.tenant_api)
+_TENANT_API: type[TenantApi] = RemoteTenant
 
 
 def connect(

@@ -15,12 +15,12 @@ from workbench.messaging.base import MessageBus
 
 if TYPE_CHECKING:
     from workbench.ck.model import CkModel
-    from workbench.client.local import Tenant
+    from workbench.graphql.tenant import GraphQLTenant
 
 __all__ = ["SchemaCache"]
 
 
-def _stamp(tenant: Tenant) -> tuple[Any, ...]:
+def _stamp(tenant: GraphQLTenant) -> tuple[Any, ...]:
     """What the tenant's schema is built from: its CK model and its deployed extensions."""
     return (tenant.ck.stamp(), extensions_stamp(tenant))
 
@@ -45,7 +45,7 @@ class SchemaCache:
         #: number of schemas built (for tests and metrics)
         self.builds = 0
 
-    def get(self, tenant: Tenant) -> TenantSchema:
+    def get(self, tenant: GraphQLTenant) -> TenantSchema:
         """The schema for the tenant's current model."""
         stamp = _stamp(tenant)
         cached = self._schemas.get(tenant.id)
@@ -64,7 +64,7 @@ class SchemaCache:
             self.builds += 1
             return schema
 
-    def current(self, tenant: Tenant) -> TenantSchema | None:
+    def current(self, tenant: GraphQLTenant) -> TenantSchema | None:
         """The cached schema when it is for the tenant's current model, else None (never builds:
         for callers that must not wait for a build)."""
         cached = self._schemas.get(tenant.id)
@@ -76,13 +76,13 @@ class SchemaCache:
         """Drop a tenant's schema (tenant deleted)."""
         self._schemas.pop(tenant_id, None)
 
-    def context(self, tenant: Tenant, **extra: Any) -> GraphQLContext:
+    def context(self, tenant: GraphQLTenant, **extra: Any) -> GraphQLContext:
         """A request context for ``tenant`` using this cache's bus."""
         return GraphQLContext(tenant, self._bus, extra.pop("principal", None), extra)
 
     def execute(
         self,
-        tenant: Tenant,
+        tenant: GraphQLTenant,
         query: str,
         variables: Mapping[str, Any] | None = None,
         *,

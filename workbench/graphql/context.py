@@ -10,7 +10,7 @@ from graphql import GraphQLResolveInfo
 from workbench.messaging.base import MessageBus
 
 if TYPE_CHECKING:
-    from workbench.client.local import Tenant
+    from workbench.graphql.tenant import GraphQLTenant
     from workbench.runtime.service import EntityService
 
 __all__ = ["GraphQLContext", "Info"]
@@ -23,7 +23,7 @@ class GraphQLContext:
     ``principal`` names the authenticated caller (for logs; access checks happen before
     execution). ``extra`` is free for the transport (request, response, ...)."""
 
-    tenant: Tenant
+    tenant: GraphQLTenant
     bus: MessageBus | None = None
     principal: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
@@ -39,8 +38,8 @@ from graphql import (
 from workbench.ck.naming import graphql_type_name
 
 if TYPE_CHECKING:
-    from workbench.client.local import Tenant
     from workbench.graphql.schema import TenantSchema
+    from workbench.graphql.tenant import GraphQLTenant
     from workbench.promotion.artifacts import Artifact
     from workbench.promotion.graphql_functions import FunctionWorker
 
@@ -61,11 +60,11 @@ def _scalar(name: str, schema: GraphQLSchema) -> Any:
     return _SCALARS.get(name) or schema.type_map[name]
 
 
-def extensions_stamp(tenant: Tenant) -> int:
+def extensions_stamp(tenant: GraphQLTenant) -> int:
     """Changes whenever a promotion of the tenant is deployed, rolled back or retired."""
     from workbench.promotion.artifacts import ArtifactStore
 
-    return ArtifactStore(_tenant_dir(tenant), tenant.id).deployments_stamp()
+    return ArtifactStore(tenant.files_dir, tenant.id).deployments_stamp()
 
 
 class WorkerPool:
@@ -75,18 +74,18 @@ class WorkerPool:
         self._workers: dict[tuple[str, str, int], FunctionWorker] = {}
         self._lock = threading.Lock()
 
-    def get(self, tenant: Tenant, artifact: Artifact) -> FunctionWorker:
+    def get(self, tenant: GraphQLTenant, artifact: Artifact) -> FunctionWorker:
         from workbench.promotion.graphql_functions import FunctionWorker, worker_environment
 
         key = (tenant.id, artifact.name, artifact.version)
         with self._lock:
             worker = self._workers.get(key)
             if worker is None:
-                folder = _tenant_dir(tenant) / "promotions" / artifact.name / "workers"
+                folder = tenant.files_dir / "promotions" / artifact.name / "workers"
                 folder.mkdir(parents=True, exist_ok=True)
                 path = folder / f"{artifact.version}.json"
                 path.write_text(json.dumps(artifact.notebook), encoding="utf-8")
-                home = Path(tenant._workbench.home)
+                home = tenant.home
                 worker = FunctionWorker(path, worker_environment(home, tenant.id))
                 self._workers[key] = worker
             return worker
@@ -145,7 +144,9 @@ def _input_type(ref: str, schema: GraphQLSchema) -> Any:
     return GraphQLNonNull(kind) if required else kind
 
 
-def _resolver(tenant: Tenant, artifact: Artifact, function: dict[str, Any], entities: bool) -> Any:
+def _resolver(
+    tenant: GraphQLTenant, artifact: Artifact, function: dict[str, Any], entities: bool
+) -> Any:
     from workbench.graphql.sources import SourceFactory
     from workbench.promotion.graphql_functions import ExtensionFailed
 
@@ -172,10 +173,10 @@ def _resolver(tenant: Tenant, artifact: Artifact, function: dict[str, Any], enti
     return resolve
 
 
-def _fields(tenant: Tenant, schema: GraphQLSchema) -> dict[str, GraphQLField]:
+def _fields(tenant: GraphQLTenant, schema: GraphQLSchema) -> dict[str, GraphQLField]:
     from workbench.promotion.artifacts import ArtifactStore
 
-    store = ArtifactStore(_tenant_dir(tenant), tenant.id)
+    store = ArtifactStore(tenant.files_dir, tenant.id)
     fields: dict[str, GraphQLField] = {}
     live: set[tuple[str, int]] = set()
     for deployment in store.deployments("graphql"):
@@ -211,7 +212,7 @@ def _fields(tenant: Tenant, schema: GraphQLSchema) -> dict[str, GraphQLField]:
     return fields
 
 
-def with_extensions(schema: TenantSchema, tenant: Tenant) -> TenantSchema:
+def with_extensions(schema: TenantSchema, tenant: GraphQLTenant) -> TenantSchema:
     """``schema`` with the tenant's deployed extensions under ``Query.extensions`` and, when it
     has deployed bots, ``Query.bots`` (the same schema when it has neither)."""
     from workbench.graphql.schema import TenantSchema
@@ -254,7 +255,3 @@ def with_extensions(schema: TenantSchema, tenant: Tenant) -> TenantSchema:
     ]
     built = GraphQLSchema(new_query, base.mutation_type, base.subscription_type, types=types)
     return TenantSchema(built, schema.model, schema.stamp)
-
-
-def _tenant_dir(tenant: Tenant) -> Path:
-    return Path(tenant._workbench.registry.tenant_dir(tenant.id))

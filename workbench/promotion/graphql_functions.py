@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import BackendUnavailable, ValidationError, WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.client.local import Tenant
+    from workbench.graphql.tenant import GraphQLTenant
     from workbench.promotion.notebooks import Notebook
 
 __all__ = ["ExtensionFailed", "FunctionWorker", "describe_functions", "worker_environment"]
@@ -138,12 +138,12 @@ class FunctionWorker:
 
 
 def describe_functions(
-    notebook: Notebook, tenant: Tenant, options: Mapping[str, Any]
+    notebook: Notebook, tenant: GraphQLTenant, options: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Run the notebook's code in a worker process and describe its typed functions (all
     public ones, or ``options["functions"]``); ValidationError when none qualifies."""
     wanted = set(options.get("functions") or ())
-    home = tenant._workbench.home
+    home = tenant.home
     with tempfile.TemporaryDirectory(prefix="wb-graphql-") as folder:
         path = Path(folder) / "notebook.json"
         path.write_text(json.dumps(notebook.content), encoding="utf-8")
@@ -175,7 +175,7 @@ def describe_functions(
     return functions
 
 
-def _check_entity_types(tenant: Tenant, function: dict[str, Any]) -> None:
+def _check_entity_types(tenant: GraphQLTenant, function: dict[str, Any]) -> None:
     returns = str(function["returns"]).strip("[]!")
     if returns.startswith("entity:"):
         type_id = returns.removeprefix("entity:").rstrip("!]")
