@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     admin_scrape_interval: float = Field(
         default=5.0, description="Seconds between the Admin Panel's scrapes of /metrics."
     )
+    admin_prometheus_url: str | None = Field(
+        default=None,
+        description="A Prometheus server's URL: the Admin Panel's monitoring plots query its "
+        "HTTP API instead of the panel's own scraped store (production-length history).",
+    )
 
     # --- Message bus (workbench.messaging) ---
     bus_url: str = Field(
