@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import strawberry
-from graphql import GraphQLError, print_schema
+from graphql import GraphQLError, GraphQLSchema, print_schema
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from workbench.graphql.errors import shape_error
 from workbench.graphql.executor import FastExecutor
 
-if TYPE_CHECKING:
-    from workbench.graphql.schema import TenantSchema
-
 __all__ = ["StrawberryTenantSchema"]
+
+
+class _GeneratedSchema(Protocol):
+    """What is used of :class:`workbench.graphql.schema.TenantSchema` (a protocol, so this
+    module does not import the schema module that imports it)."""
+
+    graphql_schema: GraphQLSchema
 
 
 class _Executor(FastExecutor):
@@ -42,7 +46,7 @@ class _Placeholder:
 class StrawberryTenantSchema(strawberry.Schema):
     """Strawberry schema running one tenant's generated schema."""
 
-    def __init__(self, tenant_schema: TenantSchema) -> None:
+    def __init__(self, tenant_schema: _GeneratedSchema) -> None:
         super().__init__(query=_Placeholder)
         self.tenant_schema = tenant_schema
         self._schema = tenant_schema.graphql_schema
