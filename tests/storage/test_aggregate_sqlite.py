@@ -68,3 +68,32 @@ def test_aggregate_index_serves_the_statement_and_keeps_the_answer(tmp_path: Pat
         ]
     finally:
         store.close()
+
+
+def test_grouping_by_a_far_value_groups_by_its_rt_id_first_and_answers_the_same(
+    tmp_path: Path,
+) -> None:
+    from workbench.testing.entity_aggregate_contract import ENERGY, aggregation_fixture
+
+    store = SqliteEntityStore.open(f"sqlite://{tmp_path}/entities.db")
+    try:
+        aggregation_fixture(store)
+        functions = ("count", "sum", "avg", "min", "max")
+        measures = tuple(Measure(f, path, f) for f in functions for path in (POWER, ENERGY))
+        two_steps = EntityAggregation(METERS, measures, group_by=(STATE, PARENT_NAME))
+        sql, _params, _keys, _measures = compile_aggregation(store, two_steps)
+        # the far end's document is read once per group, after grouping by its rt id
+        assert sql.count("GROUP BY") == 2
+        assert "AS r1" in sql
+        # a measure across the association needs the far end per entity: one statement
+        one_step = EntityAggregation(
+            METERS, (*measures, Measure("count", PARENT_NAME, "n")), group_by=(STATE, PARENT_NAME)
+        )
+        assert compile_aggregation(store, one_step)[0].count("GROUP BY") == 1
+        expected = [
+            (r.keys, r.count, pytest.approx(r.values[:-1])) for r in store.aggregate(one_step).rows
+        ]
+        assert [(r.keys, r.count, r.values) for r in store.aggregate(two_steps).rows] == expected
+        assert len(expected) == 4
+    finally:
+        store.close()

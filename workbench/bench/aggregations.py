@@ -7,8 +7,11 @@ They run through the public API (``EntityService.aggregate``: path checks, the s
 ``GROUP BY``, the DataFrame), first on the plain JSON layout, then again after
 ``create_index=True`` made the store's aggregate indexes (expressions of the entity's attributes
 in a partial index, which SQLite answers from). The baseline is hand-written SQL doing the same
-``GROUP BY`` on the same SQLite file in the same run (with the same indexes in place); the ratio
-is service time / raw time (target <= 1.2), and p95 < 1 s is the target of the indexed layout.
+``GROUP BY`` on the same SQLite file in the same run (with the same indexes in place), its calls
+interleaved with the service's; the ratio is service time / raw time (target <= 1.2), and
+p95 < 1 s is the target of the indexed layout. The store groups by ``parent->name`` in two
+steps (by the parent's rt id, then by its name), so its time may be well below the raw
+one-statement join.
 """
 
 from __future__ import annotations
@@ -87,19 +90,27 @@ def _load(store: Any, total: int) -> None:
 
 
 def _measure(report: BenchReport, cases: list[Any], raw: Any, runs: int, suffix: str) -> None:
+    """Time each case through the service and, interleaved call by call, as raw SQL: on a
+    machine whose load changes from second to second both then see the same load."""
     for label, call, sql in cases:
-        service = percentiles(time_calls(call, runs))
+        statement: str = sql
+
+        def run_raw(s: str = statement) -> Any:
+            return raw.execute(s).fetchall()
+
+        service_samples: list[float] = []
+        raw_samples: list[float] = []
+        for _ in range(runs):
+            service_samples += time_calls(call, 1)
+            if raw is not None:
+                raw_samples += time_calls(run_raw, 1)
+        service = percentiles(service_samples)
         p95 = service["p95_ms"]
         name = f"group by {label}{suffix}"
         report.add(f"{name}: p50", service["p50_ms"], "ms")
         report.add(f"{name}: p95", p95, "ms", "< 1000", p95 < 1000)
         if raw is not None:
-            statement: str = sql
-
-            def run_raw(s: str = statement) -> Any:
-                return raw.execute(s).fetchall()
-
-            baseline = percentiles(time_calls(run_raw, runs))
+            baseline = percentiles(raw_samples)
             ratio = service["p50_ms"] / baseline["p50_ms"]
             report.add(f"{name}: raw SQL p50", baseline["p50_ms"], "ms")
             report.add(f"{name}: service / raw", ratio, "x", "<= 1.2", ratio <= 1.2)

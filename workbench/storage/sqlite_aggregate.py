@@ -56,25 +56,30 @@ class _Joins:
         if hops in self.aliases:
             return self.aliases[hops]
         near_alias = self.alias(hops[:-1])
-        role_id, direction = hops[-1]
-        if direction not in ("outbound", "inbound"):
-            raise ValidationError(f"association direction {direction!r} must be outbound/inbound")
         number = len(self.aliases)
         link, far = f"ga{number}", f"gt{number}"
+        link_sql, far_id = self.link(hops[-1], near_alias, link)
+        self.sql.append(f"{link_sql} LEFT JOIN entities AS {far} ON {far}.rt_id = {far_id}")
+        self.aliases[hops] = far
+        return far
+
+    def link(self, hop: Hop, near_alias: str, link: str) -> tuple[str, str]:
+        """The LEFT JOIN of the links of ``hop`` from ``near_alias``, and the far end's rt id."""
+        role_id, direction = hop
+        if direction not in ("outbound", "inbound"):
+            raise ValidationError(f"association direction {direction!r} must be outbound/inbound")
         near_end, far_end = ("source_rt_id", "target_rt_id")
         if direction == "inbound":
             near_end, far_end = far_end, near_end
         # links to archived far ends are left out in the link's own join condition, so an entity
         # with only such links still gets one row (with no value), and one with a live end and
         # an archived one is not counted twice; the far end then joins by its primary key
-        self.sql.append(
+        sql = (
             f"LEFT JOIN associations AS {link} ON {link}.{near_end} = {near_alias}.rt_id "
             f"AND {link}.role_id = {self.compiler.bind(role_id)} "
-            f"AND {link}.{far_end} NOT IN (SELECT rt_id FROM entities WHERE archived <> 0) "
-            f"LEFT JOIN entities AS {far} ON {far}.rt_id = {link}.{far_end}"
+            f"AND {link}.{far_end} NOT IN (SELECT rt_id FROM entities WHERE archived <> 0)"
         )
-        self.aliases[hops] = far
-        return far
+        return sql, f"{link}.{far_end}"
 
     def target(self, path: AggregatePath) -> _Target:
         return _resolve(path.path, self.alias(tuple(path.hops)))
@@ -96,8 +101,13 @@ def compile_aggregation(
     if aggregation.first is not None and aggregation.first < 0:
         raise ValidationError(f"first must be 0 or more, got {aggregation.first}")
     compiler = store._compiler()
-    joins = _Joins(compiler)
     where = compiler.where(aggregation.query)
+    joins = _Joins(compiler)
+    pre_aggregated = _pre_aggregated(joins, aggregation, where)
+    if pre_aggregated is not None:
+        two_steps, key_targets, measure_targets = pre_aggregated
+        paged = _paged(compiler, two_steps, key_targets, aggregation)
+        return paged, compiler.params, key_targets, measure_targets
     keys = [joins.target(path) for path in aggregation.group_by]
     measures: list[_Target] = []
     columns = [f"{t.sql} AS g{i}" for i, t in enumerate(keys)]
@@ -118,6 +128,13 @@ def compile_aggregation(
     if not keys:
         return sql, compiler.params, keys, measures
     sql += " GROUP BY " + ", ".join(f"g{i}" for i in range(len(keys)))
+    return _paged(compiler, sql, keys, aggregation), compiler.params, keys, measures
+
+
+def _paged(
+    compiler: _Compiler, sql: str, keys: Sequence[_Target], aggregation: EntityAggregation
+) -> str:
+    """The grouped statement ``sql`` in key order, after the cursor, at most ``first`` + 1."""
     outer: list[str] = []
     if aggregation.after:
         values = decode_cursor(aggregation.after, len(keys))
@@ -126,7 +143,92 @@ def compile_aggregation(
     sql = f"SELECT * FROM ({sql}) WHERE {' AND '.join(outer) or '1'} ORDER BY {order}"
     if aggregation.first is not None:
         sql += f" LIMIT {compiler.bind(aggregation.first + 1)}"
-    return sql, compiler.params, keys, measures
+    return sql
+
+
+#: how each measure is computed from per-group parts, and which parts it needs
+_PARTS = {
+    "count": (("c", "count({x})"),),
+    "sum": (("s", "sum({x})"),),
+    "avg": (("s", "sum({x})"), ("c", "count({x})")),
+    "min": (("lo", "min({x})"),),
+    "max": (("hi", "max({x})"),),
+}
+_COMBINE = {
+    "count": "sum({c})",
+    "sum": "sum({s})",
+    "avg": "sum({s}) * 1.0 / nullif(sum({c}), 0)",
+    "min": "min({lo})",
+    "max": "max({hi})",
+}
+
+
+def _pre_aggregated(
+    joins: _Joins, aggregation: EntityAggregation, where: list[str]
+) -> tuple[str, list[_Target], list[_Target]] | None:
+    """Grouping by a value one association away (``parent->name``) with measures of the entity
+    itself, as two steps: group by the entity's keys and the far end's rt id (indexes only, no
+    far-end document read per entity), then read each far end once per group and combine the
+    parts (sums, counts, minima, maxima; an average is a sum over a count). None when the
+    aggregation is not of that shape."""
+    hop_keys = [path for path in aggregation.group_by if path.hops]
+    if not hop_keys or any(len(p.hops) != 1 for p in hop_keys):
+        return None
+    if any(m.target.hops for m in aggregation.measures):
+        return None
+    inner: list[str] = []
+    groups: list[str] = []  # the inner statement's group columns
+    links: list[str] = []
+    far_ids: dict[Hop, str] = {}
+    for hop in dict.fromkeys(path.hops[0] for path in hop_keys):
+        number = len(far_ids) + 1
+        link_sql, far_id = joins.link(hop, "e", f"ga{number}")
+        links.append(link_sql)
+        far_ids[hop] = f"r{number}"
+        inner.append(f"{far_id} AS r{number}")
+        groups.append(f"r{number}")
+    keys: list[_Target] = []
+    outer: list[str] = []
+    for i, path in enumerate(aggregation.group_by):
+        if path.hops:
+            alias = f"gt{far_ids[path.hops[0]][1:]}"
+            key = _resolve(path.path, alias)
+            outer.append(f"{key.sql} AS g{i}")
+        else:
+            key = _resolve(path.path, "e")
+            inner.append(f"{key.sql} AS k{i}")
+            groups.append(f"k{i}")
+            outer.append(f"pre.k{i} AS g{i}")
+        keys.append(key)
+    outer.append("sum(pre.n) AS n")
+    inner.append("count(*) AS n")
+    measures: list[_Target] = []
+    for i, measure in enumerate(aggregation.measures):
+        if measure.function not in MEASURE_FUNCTIONS:
+            raise ValidationError(
+                f"unknown aggregate function {measure.function!r}; use one of "
+                f"{', '.join(MEASURE_FUNCTIONS)}"
+            )
+        target = _resolve(measure.target.path, "e")
+        measures.append(target)
+        parts = {}
+        for part, template in _PARTS[measure.function]:
+            inner.append(f"{template.format(x=target.sql)} AS {part}{i}")
+            parts[part] = f"pre.{part}{i}"
+        outer.append(f"{_COMBINE[measure.function].format(**parts)} AS m{i}")
+    inner_sql = (
+        f"SELECT {', '.join(inner)} FROM entities AS e {' '.join(links)} "
+        f"WHERE {' AND '.join(where) or '1'} GROUP BY {', '.join(groups)}"
+    )
+    far_joins = " ".join(
+        f"LEFT JOIN entities AS gt{name[1:]} ON gt{name[1:]}.rt_id = pre.{name}"
+        for name in far_ids.values()
+    )
+    sql = (
+        f"SELECT {', '.join(outer)} FROM ({inner_sql}) AS pre {far_joins} "
+        f"GROUP BY {', '.join(f'g{i}' for i in range(len(keys)))}"
+    )
+    return sql, keys, measures
 
 
 def _keyset(compiler: _Compiler, keys: Sequence[_Target], values: Sequence[Any]) -> str:

@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS entities (
     attributes TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sys_entities_type ON entities (ck_type_id, rt_id);
+-- the few archived entities: aggregations leave out links to them without scanning the table
+CREATE INDEX IF NOT EXISTS sys_entities_archived ON entities (rt_id) WHERE archived <> 0;
 CREATE UNIQUE INDEX IF NOT EXISTS sys_entities_well_known_name ON entities (rt_well_known_name)
     WHERE archived = 0 AND rt_well_known_name IS NOT NULL;
 CREATE TABLE IF NOT EXISTS associations (
