@@ -70,8 +70,11 @@ class EdgeTypeStreams:
         self.tenant = tenant
         self.ck_type_id = ck_type_id
 
-    def write(self, points: Sequence[Mapping[str, Any]]) -> int:
-        """Store the batch in the outbox (any thread); how many points it holds."""
+    def write(self, points: Any) -> int:
+        """Store the batch (dicts, or an Arrow table) in the outbox (any thread); how many
+        points it holds."""
+        if hasattr(points, "to_pylist"):
+            points = points.to_pylist()
         if not points:
             return 0
         self.tenant.bus.outbox.put_many([stream_points_message(self.ck_type_id, points)])

@@ -8,6 +8,7 @@ when debugging). Node errors are :class:`PipelineExecutionError` naming the pipe
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,30 @@ from workbench.communication.node import (
 from workbench.communication.registry import NodeRegistry, default_registry
 from workbench.errors import WorkbenchError
 
-__all__ = ["ExecutionResult", "Pipeline", "build_pipeline", "run_nodes", "run_pipeline"]
+__all__ = [
+    "ExecutionResult",
+    "Pipeline",
+    "build_pipeline",
+    "copy_data",
+    "run_nodes",
+    "run_pipeline",
+]
+
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def copy_data(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars; anything else deep-copied):
+    the execution's own context, several times faster than ``copy.deepcopy`` on a poll of
+    thousands of points."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMIC else copy_data(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMIC else copy_data(v) for v in value]
+    if kind in _ATOMIC:
+        return value
+    return copy.deepcopy(value)
 
 
 @dataclass
@@ -82,12 +106,10 @@ class Pipeline:
         self, input: Any = None, env: ExecutionEnvironment | None = None
     ) -> ExecutionResult:
         """Run the transformations once over a context holding ``input`` (deep-copied)."""
-        import copy
-
         env = env or ExecutionEnvironment(pipeline_name=self.name)
         started = datetime.now(UTC)
         began = time.perf_counter()
-        context = DataContext(copy.deepcopy(input) if input is not None else {})
+        context = DataContext(copy_data(input) if input is not None else {})
         if env.debug:
             env.trace.append({"node": "input", "data": context.snapshot()})
         error: str | None = None

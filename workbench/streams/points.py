@@ -245,6 +245,7 @@ def _from_dicts(rows: list[Any], errors: ErrorCollector) -> tuple[dict[str, Any]
     row and ``voltage`` in the next are the same column)."""
     spelling: dict[str, str] = {}
     columns: dict[str, list[Any]] = {}
+    n = len(rows)
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
             errors.add(f"expected a dict, got {type(row).__name__}", f"row {index}")
@@ -257,9 +258,12 @@ def _from_dicts(rows: list[Any], errors: ErrorCollector) -> tuple[dict[str, Any]
                 errors.add(f"key {key!r} is given twice (in another spelling)", f"row {index}")
                 continue
             seen.add(lowered)
-            name = spelling.setdefault(lowered, str(key))
-            columns.setdefault(name, [None] * len(rows))[index] = value
-    return columns, len(rows)
+            name = spelling.get(lowered)
+            if name is None:  # a new column (the list is made once, not once per value)
+                name = spelling[lowered] = str(key)
+                columns[name] = [None] * n
+            columns[name][index] = value
+    return columns, n
 
 
 # -- conversions ----------------------------------------------------------------------------------

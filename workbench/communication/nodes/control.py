@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from workbench.communication.datacontext import DataContext
 from workbench.communication.node import ExecutionEnvironment, Node
 from workbench.communication.nodes.conditions import compare, operator_schema
+from workbench.communication.nodes.timespan import TIMESPAN_PATTERN, parse_timespan
 
 __all__ = ["NODES"]
 
@@ -160,4 +161,74 @@ class SelectByPath(Node):
         self.write(context, context.get(self.path))
 
 
-NODES = [ForEach, For, If, Switch, SelectByPath]
+class BufferData(Node):
+    """Collects the value at ``path`` of many executions and runs its children once on the
+    batch: when ``maxItems`` values are collected or ``bufferTime`` after the first, whichever
+    comes first. The children's context holds the values, in arrival order, at ``targetPath``
+    (default ``$.items``). Each execution waits until its batch ran and fails when the batch
+    failed, so a trigger acknowledges a message only once its data is written (give the trigger
+    concurrency, e.g. ``FromPipelineDataEvent@1`` ``maxConcurrency``, so batches fill)."""
+
+    type_name = "BufferData@1"
+    has_children = True
+    properties: ClassVar[dict[str, Any]] = {
+        "bufferTime": {
+            "type": ["string", "number"],
+            "pattern": TIMESPAN_PATTERN,
+            "description": "longest wait after the first value (TimeSpan; default 00:00:01)",
+        },
+        "maxItems": {"type": "integer", "minimum": 1, "description": "batch size (default 100)"},
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.buffer_time = parse_timespan(self.prop("bufferTime", "00:00:01"))
+        self.max_items = int(self.prop("maxItems", 100))
+        self._items: list[Any] = []
+        self._waiting: list[asyncio.Future[None]] = []
+        self._env: ExecutionEnvironment | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def run(self, context: DataContext, env: ExecutionEnvironment) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._items.append(context.get(self.path))
+        self._waiting.append(done)
+        self._env = self._env or env
+        if len(self._items) >= self.max_items:
+            await self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.buffer_time, self._flush_later)
+        await done
+
+    def _flush_later(self) -> None:
+        task = asyncio.ensure_future(self._flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        items, waiting, env = self._items, self._waiting, self._env
+        self._items, self._waiting, self._env = [], [], None
+        if not items or env is None:
+            return
+        batch = DataContext({})
+        batch.set(self.prop("targetPath", "$.items"), items)
+        try:
+            await self.run_children(batch, env)
+        except BaseException as exc:
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for future in waiting:
+            if not future.done():
+                future.set_result(None)
+
+
+NODES = [ForEach, For, If, Switch, SelectByPath, BufferData]

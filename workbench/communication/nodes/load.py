@@ -21,10 +21,34 @@ _PATH = {"type": "string"}
 RETRIES = 3
 
 
+def _point_table(points: list[dict[str, Any]]) -> Any:
+    """The points as an Arrow table (one column per field, converted by the stream service in
+    bulk), or the dicts themselves when a column mixes types Arrow cannot hold together (the
+    service then names the point at fault)."""
+    import pyarrow as pa
+
+    fields: dict[str, None] = {}
+    for point in points:
+        if len(point) != len(fields) or point.keys() - fields.keys():
+            fields.update(dict.fromkeys(point))
+    try:
+        return pa.table({name: pa.array([p.get(name) for p in points]) for name in fields})
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return points
+
+
 def _items(value: Any) -> list[dict[str, Any]]:
+    """The dicts at a path: one, a list of them, or a list of such lists (a BufferData@1
+    batch of polls), flattened in order."""
     if value is None:
         return []
-    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, dict)]
+    out: list[dict[str, Any]] = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict):
+            out.append(item)
+        elif isinstance(item, list):
+            out.extend(v for v in item if isinstance(v, dict))
+    return out
 
 
 def apply_changes(
@@ -190,17 +214,23 @@ class SaveStreamDataInArchive(Node):
     async def run(self, context: DataContext, env: ExecutionEnvironment) -> None:
         tenant = env.require_tenant(self)
         by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        fixed_type = self.prop("ckTypeId")
+        names: dict[str, str] = {}  # attribute name -> API field name, once per batch
         for index, item in enumerate(_items(context.get(self.path))):
-            ck_type = self.prop("ckTypeId") or item.get("ckTypeId")
-            if not ck_type or not item.get("rtId"):
+            ck_type = fixed_type or item.get("ckTypeId")
+            rt_id = item.get("rtId")
+            if not ck_type or not rt_id:
                 raise self.error(f"point {index} needs rtId and ckTypeId", "path")
-            point = {"rtId": item["rtId"], "timestamp": item.get("timestamp")}
+            point = {"rtId": rt_id, "timestamp": item.get("timestamp")}
             for name, value in (item.get("attributes") or {}).items():
-                point[graphql_field_name(name)] = value
+                field = names.get(name)
+                if field is None:
+                    field = names[name] = graphql_field_name(name)
+                point[field] = value
             by_type[ck_type].append(point)
         written = 0
         for ck_type, points in by_type.items():
-            written += await env.call(tenant.streams(ck_type).write, points)
+            written += await env.call(tenant.streams(ck_type).write, _point_table(points))
         if "targetPath" in self.props:
             self.write(context, {"written": written})
 

@@ -67,6 +67,15 @@ class FromPipelineDataEvent(TriggerNode):
 
     type_name = "FromPipelineDataEvent@1"
     trigger_type = "Event"
+    properties: ClassVar[dict[str, Any]] = {
+        "maxConcurrency": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000,
+            "description": "executions in flight at once (default 1: one after the other); "
+            "each event is acknowledged when its execution ends",
+        },
+    }
 
     async def start(self, host: TriggerHost, fire: Fire) -> None:
         pipeline = getattr(host, "pipeline_rt_id", None)
@@ -75,11 +84,32 @@ class FromPipelineDataEvent(TriggerNode):
             raise self.error(
                 "the pipeline has no data flow: make it a child (System/ParentChild) of a DataFlow"
             )
+        concurrency = int(self.prop("maxConcurrency", 1))
         consumer = host.consume(dataflow_topic(data_flow), pipeline, f"pipeline-{pipeline}")
-        async with consumer:
-            async for delivery in consumer:
+        slots = asyncio.Semaphore(concurrency)
+        running: set[asyncio.Task[None]] = set()
+
+        async def one(delivery: Any) -> None:
+            try:
                 await fire(delivery.body, self.trigger_type)
                 await delivery.ack()
+            finally:
+                slots.release()
+
+        async with consumer:
+            try:
+                async for delivery in consumer:
+                    if concurrency == 1:
+                        await fire(delivery.body, self.trigger_type)
+                        await delivery.ack()
+                        continue
+                    await slots.acquire()
+                    task = asyncio.create_task(one(delivery))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+            finally:
+                for task in list(running):
+                    task.cancel()
 
 
 class FromHttpRequest(TriggerNode):
