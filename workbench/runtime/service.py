@@ -5,22 +5,25 @@ multiplicities), plans a batch of changes in memory and hands it to the entity s
 atomic :class:`~workbench.storage.base.WriteBatch`. Multiplicity checks read the store before
 writing; two processes racing on the same links are not serialised beyond what the store's own
 unique indexes enforce.
+
+The write path is in parts: the plan and the model facts (:mod:`.write_plan`), associations and
+deletes (:mod:`.association_planning`) and secret attributes (:mod:`.secret_sealing`); this
+module has the reads, the entity creates and updates, and the public API.
 """
 
 from __future__ import annotations
 
 import gc
-import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from workbench.ck.model import AssociationEnd, CkModel, CkType, Multiplicity
-from workbench.errors import ErrorCollector, NotFound, SecretKeyError, ValidationError
+from workbench.ck.model import CkModel, CkType
+from workbench.errors import ErrorCollector, NotFound, ValidationError
 from workbench.query.model import EntityQuery, Filter
+from workbench.runtime.association_planning import AssociationPlanning
 from workbench.runtime.entity import (
     AssociationInput,
     Entity,
@@ -39,23 +42,17 @@ from workbench.runtime.filters import (
     parse_cli_sort,
 )
 from workbench.runtime.ids import new_rt_id, validate_rt_id
-from workbench.runtime.secrets import (
-    MASK,
-    SECRETS_NAMESPACE,
-    SecretCipher,
-    secret_attribute_names,
-)
+from workbench.runtime.secret_sealing import SecretSealing
 from workbench.runtime.values import (
     externalize_attributes,
     fast_normalize,
     normalize_attributes,
 )
+from workbench.runtime.write_plan import WritePlan
 from workbench.storage.base import (
     EntityStore,
-    MetaWrite,
     StoredAssociation,
     StoredEntity,
-    WriteBatch,
 )
 
 __all__ = ["EntityService", "WhereClause"]
@@ -84,118 +81,8 @@ def _gc_paused(size: int) -> Iterator[None]:
         gc.enable()
 
 
-#: an rtId exactly as validate_rt_id returns it (lower case): such ids skip the full check
-_CANONICAL_RT_ID = re.compile(r"[0-9a-f]{24}")
-
-
-class _ModelFacts:
-    """Answers about one resolved model that the write path asks per entity and link.
-
-    Resolved models are not changed once built; the service keeps the facts of the model it
-    saw last and starts afresh when the tenant's model is replaced (a library import)."""
-
-    def __init__(self, model: CkModel) -> None:
-        self.model = model
-        #: (source type, role as given) → role id, for roles that resolved
-        self.roles: dict[tuple[str, str], str] = {}
-        #: (source type, role id, target type) → the source type declares that link
-        self.allowed: dict[tuple[str, str, str], bool] = {}
-        #: type → its outbound ends with a One / ZeroOrOne multiplicity (one per role id)
-        self.limited_ends: dict[str, list[AssociationEnd]] = {}
-        #: concrete (non-abstract) types by id, as _concrete_type found them
-        self.concrete: dict[str, CkType] = {}
-        #: type → stored names of its secret attributes (workbench.runtime.secrets)
-        self.secret_names: dict[str, frozenset[str]] = {}
-        #: roles whose inbound side allows one source at most
-        self.limited_inbound = frozenset(
-            role_id
-            for role_id, role in model.roles.items()
-            if role.inbound_multiplicity is not Multiplicity.N
-        )
-
-    def secrets_of(self, type_id: str) -> frozenset[str]:
-        names = self.secret_names.get(type_id)
-        if names is None:
-            ck_type = self.model.types.get(type_id)
-            names = secret_attribute_names(self.model, ck_type) if ck_type else frozenset()
-            self.secret_names[type_id] = names
-        return names
-
-    def ends_to_check(self, type_id: str) -> list[AssociationEnd]:
-        found = self.limited_ends.get(type_id)
-        if found is None:
-            ends = {e.role.id: e for e in self.model.outbound_ends(type_id)}.values()
-            found = self.limited_ends[type_id] = [
-                e for e in ends if e.multiplicity in (Multiplicity.ONE, Multiplicity.ZERO_OR_ONE)
-            ]
-        return found
-
-    def declares(self, source_type: CkType, role_id: str, target_type_id: str) -> bool:
-        key = (source_type.id, role_id, target_type_id)
-        found = self.allowed.get(key)
-        if found is None:
-            found = self.allowed[key] = any(
-                a.role_id == role_id and self.model.is_a(target_type_id, a.target_type_id)
-                for a in source_type.associations
-            )
-        return found
-
-
-@dataclass
-class _Plan:
-    """Changes being assembled for one atomic commit."""
-
-    now: datetime
-    inserts: dict[str, StoredEntity] = field(default_factory=dict)
-    updates: dict[str, tuple[StoredEntity, int | None]] = field(default_factory=dict)
-    erase: set[str] = field(default_factory=set)
-    add_links: list[StoredAssociation] = field(default_factory=list)
-    remove_links: list[StoredAssociation] = field(default_factory=list)
-    #: entities whose outbound links change (multiplicities to check)
-    link_sources: set[str] = field(default_factory=set)
-    #: encrypted secrets put or deleted with the entities
-    meta: list[MetaWrite] = field(default_factory=list)
-
-    def final(self, rt_id: str) -> StoredEntity | None:
-        if rt_id in self.inserts:
-            return self.inserts[rt_id]
-        if rt_id in self.updates:
-            return self.updates[rt_id][0]
-        return None
-
-    def to_batch(self) -> WriteBatch:
-        return WriteBatch(
-            inserts=list(self.inserts.values()),
-            updates=list(self.updates.values()),
-            erase=sorted(self.erase),
-            add_associations=self.add_links,
-            remove_associations=self.remove_links,
-            meta=self.meta,
-        )
-
-
-class EntityService(EntityWrites):
+class EntityService(AssociationPlanning, SecretSealing, EntityWrites):
     """CRUD, associations and queries over one tenant's runtime entities."""
-
-    def __init__(self, store: EntityStore, model: Callable[[], CkModel]) -> None:
-        self._store = store
-        self._model = model
-        self._facts: _ModelFacts | None = None
-        #: encrypts secret attributes (the platform key; set by the tenant that opens the store)
-        self.secret_cipher: SecretCipher | None = None
-
-    def _facts_of(self, model: CkModel) -> _ModelFacts:
-        facts = self._facts
-        if facts is None or facts.model is not model:
-            facts = self._facts = _ModelFacts(model)
-        return facts
-
-    def _stored_types(self, rt_ids: Sequence[str]) -> dict[str, str]:
-        """rtId → ckTypeId of the existing, non-archived entities among ``rt_ids``; through the
-        store (which need not decode the entities)."""
-        if not rt_ids:
-            return {}
-        return self._store.entity_types(rt_ids, include_archived=False)
 
     @property
     def store(self) -> EntityStore:
@@ -389,7 +276,7 @@ class EntityService(EntityWrites):
         Deleting an entity that another entity needs (an association whose outbound
         multiplicity is ``One``) fails unless ``cascade=True``, which deletes those too."""
         ids = [rt_ids] if isinstance(rt_ids, str) else list(rt_ids)
-        plan = _Plan(now=datetime.now(UTC))
+        plan = WritePlan(now=datetime.now(UTC))
         deleted = self._plan_delete(plan, [validate_rt_id(r) for r in ids], erase, cascade)
         self._store.apply(plan.to_batch())
         return deleted
@@ -413,7 +300,7 @@ class EntityService(EntityWrites):
         return_entities: bool,
     ) -> list[Entity]:
         model = self._model()
-        plan = _Plan(now=datetime.now(UTC))
+        plan = WritePlan(now=datetime.now(UTC))
         errors = ErrorCollector()
         order: list[str] = []
         pending_links: list[tuple[str, AssociationInput, str]] = []
@@ -448,7 +335,7 @@ class EntityService(EntityWrites):
     def _plan_create(
         self,
         model: CkModel,
-        plan: _Plan,
+        plan: WritePlan,
         item: EntityInput,
         location: str,
         errors: ErrorCollector,
@@ -501,7 +388,7 @@ class EntityService(EntityWrites):
     def _plan_update(
         self,
         model: CkModel,
-        plan: _Plan,
+        plan: WritePlan,
         change: EntityUpdate,
         existing: dict[str, StoredEntity],
         location: str,
@@ -566,350 +453,6 @@ class EntityService(EntityWrites):
         if change.add_associations or change.remove_associations:
             plan.link_sources.add(rt_id)
         return rt_id
-
-    def _resolve_role(
-        self, model: CkModel, ck_type: CkType, role: str, location: str, errors: ErrorCollector
-    ) -> str | None:
-        facts = self._facts_of(model)
-        found = facts.roles.get((ck_type.id, role))
-        if found is None:
-            found = self._find_role(model, ck_type, role, location, errors)
-            if found is not None:
-                facts.roles[(ck_type.id, role)] = found
-        return found
-
-    def _find_role(
-        self, model: CkModel, ck_type: CkType, role: str, location: str, errors: ErrorCollector
-    ) -> str | None:
-        if "/" in role:
-            if role not in model.roles:
-                errors.add(f"association role {role!r} is not in the model", location)
-                return None
-            return role
-        for end in model.outbound_ends(ck_type.id):
-            if end.name.lower() == role.lower():
-                return end.role.id
-        names = sorted({e.name for e in model.outbound_ends(ck_type.id)})
-        errors.add(
-            f"type {ck_type.id} has no outbound association {role!r}; "
-            f"use a role id or one of: {', '.join(names) or 'none'}",
-            location,
-        )
-        return None
-
-    def _plan_links(
-        self,
-        model: CkModel,
-        plan: _Plan,
-        pending: list[tuple[str, AssociationInput, str]],
-        errors: ErrorCollector,
-    ) -> None:
-        facts = self._facts_of(model)
-        canonical = _CANONICAL_RT_ID.fullmatch
-        target_ids: set[str] = set()
-        for _, link, location in pending:
-            target = link.target_rt_id
-            if type(target) is str and canonical(target):
-                target_ids.add(target)
-                continue
-            try:
-                target_ids.add(validate_rt_id(target, f"{location}.targetRtId"))
-            except ValidationError as exc:
-                errors.add(exc.message, location)
-        # types of the targets: planned ones from the plan, the others from the store
-        target_types: dict[str, str] = {}
-        outside = []
-        for target_id in target_ids:
-            planned = plan.final(target_id)
-            if planned is None:
-                outside.append(target_id)
-            else:
-                target_types[target_id] = planned.ck_type_id
-        target_types.update(self._stored_types(outside))
-        add = plan.add_links.append
-        inserts = plan.inserts
-        types = model.types
-        roles = facts.roles
-        allowed = facts.allowed
-        for source_id, link, location in pending:
-            source = inserts.get(source_id) or plan.final(source_id)
-            assert source is not None
-            source_type_id = source.ck_type_id
-            source_type = types[source_type_id]
-            role_id = roles.get((source_type_id, link.role)) or self._resolve_role(
-                model, source_type, link.role, location, errors
-            )
-            target_id = link.target_rt_id.lower()
-            target_type_id = target_types.get(target_id)
-            if role_id is None:
-                continue
-            if target_type_id is None:
-                errors.add(
-                    f"association {role_id} targets {link.target_rt_id!r}, which does not exist "
-                    "in this tenant (or is archived); create the target first or in the same batch",
-                    location,
-                )
-                continue
-            if link.target_ck_type_id and link.target_ck_type_id != target_type_id:
-                errors.add(
-                    f"association {role_id}: target {target_id} is a {target_type_id}, "
-                    f"not a {link.target_ck_type_id}",
-                    location,
-                )
-                continue
-            if not (
-                allowed.get((source_type_id, role_id, target_type_id))
-                or facts.declares(source_type, role_id, target_type_id)
-            ):
-                allowed_types = sorted(
-                    a.target_type_id for a in source_type.associations if a.role_id == role_id
-                )
-                reason = (
-                    f"its target must be a {' or '.join(allowed_types)} (or a subtype), "
-                    f"but {target_id} is a {target_type_id}"
-                    if allowed_types
-                    else f"{source_type.id} does not declare role {role_id}"
-                )
-                errors.add(
-                    f"association {role_id} from {source_type.id} is not allowed: {reason}",
-                    location,
-                )
-                continue
-            add(StoredAssociation(role_id, source_id, source_type_id, target_id, target_type_id))
-
-    def _plan_unlink(
-        self,
-        model: CkModel,
-        plan: _Plan,
-        source_id: str,
-        link: AssociationInput,
-        location: str,
-        errors: ErrorCollector,
-    ) -> None:
-        source = plan.final(source_id)
-        assert source is not None
-        role_id = self._resolve_role(
-            model, model.types[source.ck_type_id], link.role, location, errors
-        )
-        if role_id is None:
-            return
-        existing = [
-            a
-            for a in self._store.associations([source_id], "outbound", role_id)
-            if a.target_rt_id == link.target_rt_id.lower()
-        ]
-        if not existing:
-            errors.add(
-                f"{source_id} has no association {role_id} to {link.target_rt_id}; "
-                "nothing to remove",
-                location,
-            )
-        plan.remove_links.extend(existing)
-
-    def _check_multiplicities(self, model: CkModel, plan: _Plan, errors: ErrorCollector) -> None:
-        facts = self._facts_of(model)
-        erased = plan.erase
-        # only sources whose type has One / ZeroOrOne ends can break an outbound multiplicity
-        checked: dict[str, tuple[StoredEntity, list[AssociationEnd]]] = {}
-        inserts = plan.inserts
-        limited_ends = facts.limited_ends
-        for source_id in plan.link_sources:
-            if source_id in erased:
-                continue
-            entity = inserts.get(source_id) or plan.final(source_id)
-            assert entity is not None
-            ends = limited_ends.get(entity.ck_type_id)
-            if ends is None:
-                ends = facts.ends_to_check(entity.ck_type_id)
-            if ends:
-                checked[source_id] = (entity, ends)
-        if checked:
-            # each source's links after the batch: (stored - removed) | added; a new entity has
-            # no stored links (nor removals), so its links are those the batch adds
-            outbound: dict[str, set[tuple[str, str]]] = {}
-            existing_ids = sorted(s for s in checked if s not in inserts)
-            if existing_ids:
-                for link in self._store.associations(existing_ids, "outbound"):
-                    pair = (link.role_id, link.target_rt_id)
-                    outbound.setdefault(link.source_rt_id, set()).add(pair)
-                for link in plan.remove_links:
-                    pair = (link.role_id, link.target_rt_id)
-                    outbound.get(link.source_rt_id, set()).discard(pair)
-            for link in plan.add_links:
-                source_id = link.source_rt_id
-                if source_id in checked:
-                    pairs = outbound.get(source_id)
-                    if pairs is None:
-                        outbound[source_id] = {(link.role_id, link.target_rt_id)}
-                    else:
-                        pairs.add((link.role_id, link.target_rt_id))
-            violations: list[tuple[str, str]] = []
-            nothing: set[tuple[str, str]] = set()
-            for source_id, (entity, ends) in checked.items():
-                pairs = outbound.get(source_id, nothing)
-                for end in ends:
-                    role_id = end.role.id
-                    count = 0
-                    for pair_role, target in pairs:
-                        if pair_role == role_id and target not in erased:
-                            count += 1
-                    if end.multiplicity is Multiplicity.ONE and count != 1:
-                        violations.append(
-                            (
-                                source_id,
-                                f"{entity.ck_type_id} needs exactly one '{end.name}' ({role_id}), "
-                                f"has {count}; link it to a {end.target_type_id}",
-                            )
-                        )
-                    elif end.multiplicity is Multiplicity.ZERO_OR_ONE and count > 1:
-                        violations.append(
-                            (
-                                source_id,
-                                f"{entity.ck_type_id} may have at most one '{end.name}' "
-                                f"({role_id}), has {count}",
-                            )
-                        )
-            # by source, each source's ends in model order (a stable sort keeps that order)
-            violations.sort(key=lambda item: item[0])
-            for source_id, message in violations:
-                errors.add(message, source_id)
-        # inbound limits: only roles that allow one source per target at most
-        limited_roles = facts.limited_inbound
-        limited: dict[tuple[str, str], set[str]] = defaultdict(set)
-        if limited_roles:
-            for link in plan.add_links:
-                if link.role_id in limited_roles:
-                    limited[(link.target_rt_id, link.role_id)].add(link.source_rt_id)
-        if limited:
-            targets = sorted({t for t, _ in limited})
-            removed = {(a.source_rt_id, a.role_id, a.target_rt_id) for a in plan.remove_links}
-            for link in self._store.associations(targets, "inbound"):
-                if (link.source_rt_id, link.role_id, link.target_rt_id) not in removed:
-                    key = (link.target_rt_id, link.role_id)
-                    if key in limited:
-                        limited[key].add(link.source_rt_id)
-            for (target, role_id), sources_ in limited.items():
-                if len(sources_) > 1:
-                    role = model.roles[role_id]
-                    errors.add(
-                        f"{target} may be the '{role.inbound_name}' target of at most one entity "
-                        f"({role_id}), would have {len(sources_)}",
-                        target,
-                    )
-
-    def _plan_delete(self, plan: _Plan, rt_ids: list[str], erase: bool, cascade: bool) -> list[str]:
-        model = self._model()
-        found = self._store.get_many(rt_ids, include_archived=erase)
-        missing = [r for r in rt_ids if r not in found]
-        if missing:
-            raise NotFound(
-                f"cannot delete {', '.join(missing)}: no such runtime entity in this tenant"
-            )
-        deleting: dict[str, StoredEntity] = dict(found)
-        frontier = list(found)
-        while frontier:
-            blockers: dict[str, list[str]] = defaultdict(list)
-            for link in self._store.associations(frontier, "inbound"):
-                if link.source_rt_id in deleting:
-                    continue
-                ends = model.outbound_ends(link.source_ck_type_id)
-                end = next((e for e in ends if e.role.id == link.role_id), None)
-                if end is not None and end.multiplicity is Multiplicity.ONE:
-                    blockers[link.source_rt_id].append(link.target_rt_id)
-            if not blockers:
-                break
-            if not cascade:
-                first_source, targets = next(iter(blockers.items()))
-                raise ValidationError(
-                    f"cannot delete {', '.join(sorted(set(targets)))}: {len(blockers)} "
-                    f"entit{'y needs' if len(blockers) == 1 else 'ies need'} it (e.g. "
-                    f"{first_source}); delete those first or ask for a cascading delete"
-                )
-            more = self._store.get_many(list(blockers), include_archived=erase)
-            deleting.update(more)
-            frontier = list(more)
-        if erase:
-            plan.erase.update(deleting)
-            facts = self._facts_of(model)
-            plan.meta.extend(
-                MetaWrite(SECRETS_NAMESPACE, rid, None)
-                for rid, entity in deleting.items()
-                if facts.secrets_of(entity.ck_type_id)
-            )
-        else:
-            for rid, entity in deleting.items():
-                if not entity.archived:
-                    archived = replace(
-                        entity,
-                        archived=True,
-                        rt_version=entity.rt_version + 1,
-                        rt_changed_datetime=plan.now,
-                    )
-                    plan.updates[rid] = (archived, entity.rt_version)
-        return list(deleting)
-
-    # ---- secrets -----------------------------------------------------------------------------
-
-    def _seal_secrets(self, model: CkModel, plan: _Plan) -> None:
-        """Move the new values of secret attributes into encrypted meta documents (same batch);
-        the entities keep MASK. MASK written back keeps the stored secret; a removed attribute
-        loses it."""
-        facts = self._facts_of(model)
-        touched = [
-            (e, rid in plan.inserts)
-            for rid, e in (
-                *plan.inserts.items(),
-                *((rid, u[0]) for rid, u in plan.updates.items()),
-            )
-            if facts.secrets_of(e.ck_type_id) and not e.archived
-        ]
-        if not touched:
-            return
-        updated = [e.rt_id for e, new in touched if not new]
-        stored = {r: self._store.get_meta(SECRETS_NAMESPACE, r) or {} for r in updated}
-        for entity, new in touched:
-            before = {} if new else stored[entity.rt_id]
-            document = dict(before)
-            for name in facts.secrets_of(entity.ck_type_id):
-                value = entity.attributes.get(name)
-                if value is None:
-                    document.pop(name, None)
-                elif value == MASK:
-                    if name not in document:  # nothing stored to keep: the attribute is unset
-                        del entity.attributes[name]
-                else:
-                    document[name] = self._cipher(entity.rt_id).encrypt(value)
-                    entity.attributes[name] = MASK
-            if document != before:
-                plan.meta.append(MetaWrite(SECRETS_NAMESPACE, entity.rt_id, document or None))
-
-    def _cipher(self, rt_id: str) -> SecretCipher:
-        if self.secret_cipher is None:
-            raise SecretKeyError(
-                f"entity {rt_id} has secret attributes but this entity service has no secret "
-                "key; open the tenant through workbench.open(DATA_DIR) (its key file is "
-                "DATA_DIR/secrets/entity-secrets.key) or set EntityService.secret_cipher"
-            )
-        return self.secret_cipher
-
-    def reveal_secrets(self, entity: Entity) -> dict[str, Any]:
-        """The attributes of ``entity`` (GraphQL names) with its secrets decrypted: only for the
-        adapter that uses the entity (the Communication Controller's configuration push),
-        never for an API answer."""
-        attributes = dict(entity.attributes)
-        model = self._model()
-        ck_type = model.types.get(entity.ck_type_id)
-        names = self._facts_of(model).secrets_of(entity.ck_type_id)
-        if ck_type is None or not names:
-            return attributes
-        document = self._store.get_meta(SECRETS_NAMESPACE, entity.rt_id) or {}
-        plain: dict[str, Any] = {}
-        for name, token in document.items():
-            if name in names:
-                what = f"secret attribute {name} of {entity.ck_type_id} {entity.rt_id}"
-                plain[name] = self._cipher(entity.rt_id).decrypt(str(token), what=what)
-        attributes.update(externalize_attributes(model, ck_type, plain, keyed_by="name"))
-        return attributes
 
     # ---- helpers -----------------------------------------------------------------------------
 
