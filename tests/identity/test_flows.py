@@ -319,3 +319,13 @@ def test_management_api(identity: IdentityInstance, browser: Browser) -> None:
     )
     assert refused.status_code == 403
     assert httpx.get(identity.url + "/api/tenants/demo/users").status_code == 401
+
+
+def test_a_login_is_audited_as_the_users_last_activity(
+    identity: IdentityInstance, browser: Browser
+) -> None:
+    browser.authorize("notebook", username="bob", password="bob-password-123")
+    bob = identity.directory.get_user("demo", "bob")
+    assert identity.directory.audit is not None
+    [entry] = identity.directory.audit.query("demo", actor=bob.id, action="login.succeeded")
+    assert entry.target == "bob"

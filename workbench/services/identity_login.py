@@ -195,6 +195,15 @@ async def login_submit(request: Request) -> Response:
             status=401,
         )
     service.throttle.succeeded(account)
+    if service.directory.audit is not None:
+        # the user's last activity, which the user-management bot disables inactive users by
+        service.directory.audit.record(
+            user.tenant_id,
+            actor=user.id,
+            action="login.succeeded",
+            target=user.username,
+            request_id=current_request_id(),
+        )
     redirect = RedirectResponse(next_url, 303)
     service.set_session(redirect, user, tenant)
     return redirect
