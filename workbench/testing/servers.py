@@ -8,10 +8,13 @@ hide a broken provisioning step.
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-__all__ = ["in_ci", "require_server_url"]
+__all__ = ["in_ci", "rabbitmq_tenant", "require_server_url"]
 
 
 def in_ci() -> bool:
@@ -27,3 +30,24 @@ def require_server_url(env_var: str, server: str) -> str:
     if in_ci():
         pytest.fail(f"CI=true but {message}", pytrace=False)
     pytest.skip(message)
+
+
+@contextmanager
+def rabbitmq_tenant(prefix: str = "test") -> Iterator[tuple[str, str]]:
+    """``(amqp_url, tenant)``: a fresh tenant vhost on the real RabbitMQ of
+    WORKBENCH_TEST_AMQP_URL and WORKBENCH_TEST_RABBITMQ_MANAGEMENT_URL (skip or fail as
+    :func:`require_server_url`), deleted afterwards."""
+    from workbench.messaging.rabbitmq_admin import RabbitMqAdmin
+
+    url = require_server_url("WORKBENCH_TEST_AMQP_URL", "RabbitMQ")
+    management = require_server_url(
+        "WORKBENCH_TEST_RABBITMQ_MANAGEMENT_URL", "RabbitMQ management API"
+    )
+    admin = RabbitMqAdmin(management)
+    tenant = f"{prefix}-{secrets.token_hex(3)}"
+    admin.ensure_tenant(tenant)
+    try:
+        yield url, tenant
+    finally:
+        admin.delete_tenant(tenant)
+        admin.close()

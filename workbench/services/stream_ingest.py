@@ -1,0 +1,88 @@
+"""The Asset Repository's writer of bus stream points: one
+:class:`~workbench.streams.bus_ingest.StreamPointsConsumer` per tenant.
+
+It runs in the process that owns the tenants' stream stores (the Asset Repository, its primary
+worker with ``--workers``; an embedded DuckDB file has one writer). Tenants created later are
+found on the next scan; a deleted tenant's consumer stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from workbench.messaging.base import MessageBus
+from workbench.streams.bus_ingest import StreamPointsConsumer, stream_points_topic
+
+__all__ = ["StreamIngest"]
+
+log = logging.getLogger("workbench.services.stream_ingest")
+
+
+class StreamIngest:
+    """Consumers of every tenant's ``stream-points`` (see the module docstring)."""
+
+    def __init__(
+        self, workbench: Any, bus: MessageBus, *, scan_seconds: float = 5.0, **options: Any
+    ) -> None:
+        self.workbench = workbench
+        self.bus = bus
+        self.scan_seconds = scan_seconds
+        self.options = options
+        self.consumers: dict[str, StreamPointsConsumer] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._scanner: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start consuming (call on the service's event loop)."""
+        self._scanner = asyncio.create_task(self._scan(), name="stream-ingest")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._scanner, *self._tasks.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    def _writer(self, tenant_id: str) -> Any:
+        def write(ck_type_id: str, points: list[Mapping[str, Any]]) -> int:
+            written: int = self.workbench.tenant(tenant_id).streams(ck_type_id).write(points)
+            return written
+
+        return write
+
+    async def _scan(self) -> None:
+        while True:
+            try:
+                records = await asyncio.to_thread(self.workbench.tenants.list)
+                self.sync({r.id for r in records})
+            except Exception as exc:  # a scan that fails tries again on the next one
+                log.warning("cannot list tenants for stream ingest", extra={"error": repr(exc)})
+            await asyncio.sleep(self.scan_seconds)
+
+    def sync(self, tenant_ids: set[str]) -> None:
+        """Consume for exactly ``tenant_ids``; restart a consumer that ended with an error."""
+        for tenant_id in sorted(tenant_ids):
+            task = self._tasks.get(tenant_id)
+            if task is not None and not task.done():
+                continue
+            if task is not None and not task.cancelled() and task.exception() is not None:
+                log.warning(
+                    "stream ingest consumer ended; restarting",
+                    extra={"tenant": tenant_id, "error": repr(task.exception())},
+                )
+            consumer = StreamPointsConsumer(
+                self.bus, stream_points_topic(tenant_id), self._writer(tenant_id), **self.options
+            )
+            self.consumers[tenant_id] = consumer
+            self._tasks[tenant_id] = asyncio.create_task(
+                consumer.run(), name=f"stream-ingest-{tenant_id}"
+            )
+        for gone in set(self._tasks) - tenant_ids:
+            self._tasks.pop(gone).cancel()
+            self.consumers.pop(gone, None)
