@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from workbench.client.remote import _Http
+from workbench.client.remote_http import TenantHttp
 from workbench.errors import BackendUnavailable
 
 __all__ = ["RemoteTenants"]
@@ -32,7 +32,7 @@ class RemoteTenants:
                 f"cannot reach the Asset Repository at {self.url}: {exc}"
             ) from None
         if response.status_code >= 400:
-            raise _Http._to_error(response)
+            raise TenantHttp._to_error(response)
         return response
 
     def list(self) -> list[dict[str, Any]]:

@@ -1,0 +1,250 @@
+"""``RemoteTenant.entities``: the :class:`~workbench.runtime.service.EntityService` API over the
+Asset Repository's REST routes (:class:`RemoteEntityService`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from workbench.client.remote_http import JSON_HEADERS, TenantHttp, dumps_json, jsonable
+from workbench.errors import (
+    ValidationError,
+)
+from workbench.runtime.entity import (
+    AssociationInput,
+    Entity,
+    EntityInput,
+    EntityPage,
+    EntityUpdate,
+    EntityWrites,
+)
+from workbench.storage.base import StoredAssociation
+
+__all__ = ["RemoteEntityService"]
+
+
+def _entity(data: Mapping[str, Any]) -> Entity:
+    return Entity(
+        rt_id=data["rtId"],
+        ck_type_id=data["ckTypeId"],
+        rt_version=int(data["rtVersion"]),
+        rt_creation_datetime=datetime.fromisoformat(data["rtCreationDateTime"]),
+        rt_changed_datetime=datetime.fromisoformat(data["rtChangedDateTime"]),
+        attributes=dict(data.get("attributes") or {}),
+        rt_well_known_name=data.get("rtWellKnownName"),
+        archived=bool(data.get("archived", False)),
+    )
+
+
+def _where_item(value: Any) -> str | dict[str, Any]:
+    from workbench.runtime.filters import FieldFilter
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, FieldFilter):
+        return {
+            "attributePath": value.attribute_path,
+            "operator": str(getattr(value.operator, "value", value.operator)),
+            "comparisonValue": value.comparison_value,
+        }
+    if isinstance(value, tuple):
+        path, operator, comparison = value
+        return {"attributePath": path, "operator": str(operator), "comparisonValue": comparison}
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ValidationError(f"filter {value!r} is not a string, tuple, dict or FieldFilter")
+
+
+def _association(value: AssociationInput | tuple[str, str]) -> dict[str, Any]:
+    link = value if isinstance(value, AssociationInput) else AssociationInput(*value)
+    return {
+        "role": link.role,
+        "targetRtId": link.target_rt_id,
+        "targetCkTypeId": link.target_ck_type_id,
+    }
+
+
+class RemoteEntityService(EntityWrites):
+    """The :class:`~workbench.runtime.service.EntityService` API over HTTP."""
+
+    def __init__(self, http: TenantHttp) -> None:
+        self._http = http
+
+    # ---- reads
+
+    def get(self, rt_id: str, *, include_archived: bool = False) -> Entity:
+        data = self._http.json(
+            "GET", f"/entities/{rt_id}", params={"includeArchived": include_archived}
+        )
+        return _entity(data)
+
+    def get_many(
+        self, rt_ids: Sequence[str], *, include_archived: bool = False
+    ) -> dict[str, Entity]:
+        data = self._http.json(
+            "POST",
+            "/entities/get",
+            json={"rtIds": list(rt_ids), "includeArchived": include_archived},
+        )
+        return {rt_id: _entity(item) for rt_id, item in data.items()}
+
+    def get_by_well_known_name(self, name: str) -> Entity:
+        return _entity(self._http.json("GET", f"/entities/by-name/{name}"))
+
+    def entity_types(self, rt_ids: Sequence[str]) -> dict[str, str]:
+        return {rt_id: e.ck_type_id for rt_id, e in self.get_many(rt_ids).items()}
+
+    def find(
+        self,
+        ck_type_id: str,
+        *,
+        where: Iterable[Any] = (),
+        search: str | None = None,
+        search_paths: Sequence[str] = ("name",),
+        sort: Iterable[str | tuple[str, bool]] = (),
+        first: int | None = 100,
+        after: str | None = None,
+        rt_ids: Sequence[str] | None = None,
+        include_archived: bool = False,
+        include_total: bool = False,
+        polymorphic: bool = True,
+    ) -> EntityPage:
+        """A page of entities (same arguments as ``EntityService.find``)."""
+        body = {
+            "ckTypeId": ck_type_id,
+            "where": [_where_item(w) for w in where],
+            "search": search,
+            "searchPaths": list(search_paths),
+            "sort": [s if isinstance(s, str) else list(s) for s in sort],
+            "first": first,
+            "after": after,
+            "rtIds": list(rt_ids) if rt_ids is not None else None,
+            "includeArchived": include_archived,
+            "includeTotal": include_total,
+            "polymorphic": polymorphic,
+        }
+        data = self._http.json("POST", "/entities/find", json=body)
+        return EntityPage(
+            items=[_entity(item) for item in data["items"]],
+            has_next_page=bool(data["pageInfo"]["hasNextPage"]),
+            end_cursor=data["pageInfo"]["endCursor"],
+            total_count=data.get("totalCount"),
+            cursors=list(data.get("cursors") or []),
+        )
+
+    def count(self, ck_type_id: str, *, where: Iterable[Any] = ()) -> int:
+        body = {"ckTypeId": ck_type_id, "where": [_where_item(w) for w in where]}
+        return int(self._http.json("POST", "/entities/count", json=body)["count"])
+
+    def aggregate(
+        self,
+        ck_type_id: str,
+        *,
+        group_by: Sequence[str] = (),
+        avg: Sequence[str] = (),
+        count: Sequence[str] = (),
+        min: Sequence[str] = (),
+        max: Sequence[str] = (),
+        sum: Sequence[str] = (),
+        where: Iterable[Any] = (),
+        search: str | None = None,
+        search_paths: Sequence[str] = ("name",),
+        resolve_enum_values_to_names: bool = True,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Any:
+        """Statistics computed by the server, as ``EntityService.aggregate`` returns them."""
+        from workbench.client.remote_aggregate import remote_aggregate
+
+        def post(payload: dict[str, Any]) -> dict[str, Any]:
+            body: dict[str, Any] = self._http.json(
+                "POST", "/graphql", content=dumps_json(payload), headers=JSON_HEADERS
+            )
+            return body
+
+        lists = {"avg": avg, "count": count, "min": min, "max": max, "sum": sum}
+        return remote_aggregate(
+            post,
+            _where_item,
+            ck_type_id,
+            lists,
+            group_by=group_by,
+            where=where,
+            search=search,
+            search_paths=search_paths,
+            resolve_enum_values_to_names=resolve_enum_values_to_names,
+            first=first,
+            after=after,
+        )
+
+    def navigate(self, rt_id: str, name: str, *, include_archived: bool = False) -> list[Entity]:
+        data = self._http.json(
+            "GET",
+            f"/entities/{rt_id}/navigate/{name}",
+            params={"includeArchived": include_archived},
+        )
+        return [_entity(item) for item in data]
+
+    def links(
+        self, rt_ids: Sequence[str], direction: Literal["outbound", "inbound"] = "outbound"
+    ) -> list[StoredAssociation]:
+        data = self._http.json(
+            "POST", "/entities/links", json={"rtIds": list(rt_ids), "direction": direction}
+        )
+        return [
+            StoredAssociation(
+                source_rt_id=item["sourceRtId"],
+                source_ck_type_id=item["sourceCkTypeId"],
+                role_id=item["roleId"],
+                target_rt_id=item["targetRtId"],
+                target_ck_type_id=item["targetCkTypeId"],
+            )
+            for item in data
+        ]
+
+    # ---- writes
+
+    def delete(
+        self, rt_ids: Sequence[str] | str, *, erase: bool = False, cascade: bool = False
+    ) -> list[str]:
+        ids = [rt_ids] if isinstance(rt_ids, str) else list(rt_ids)
+        data = self._http.json(
+            "POST", "/entities/delete", json={"rtIds": ids, "erase": erase, "cascade": cascade}
+        )
+        return list(data["deleted"])
+
+    def apply(
+        self, *, creates: Sequence[EntityInput] = (), updates: Sequence[EntityUpdate] = ()
+    ) -> list[Entity]:
+        """Create and update entities in one atomic batch (on the server)."""
+        body = {
+            "creates": [
+                {
+                    "ckTypeId": c.ck_type_id,
+                    "attributes": jsonable(dict(c.attributes)),
+                    "rtId": c.rt_id,
+                    "rtWellKnownName": c.rt_well_known_name,
+                    "associations": [_association(a) for a in c.associations],
+                    "keyedBy": c.keyed_by,
+                }
+                for c in creates
+            ],
+            "updates": [
+                {
+                    "rtId": u.rt_id,
+                    "attributes": jsonable(dict(u.attributes)),
+                    "rtVersion": u.rt_version,
+                    "rtWellKnownName": u.rt_well_known_name,
+                    "addAssociations": [_association(a) for a in u.add_associations],
+                    "removeAssociations": [_association(a) for a in u.remove_associations],
+                    "keyedBy": u.keyed_by,
+                }
+                for u in updates
+            ],
+        }
+        data = self._http.json(
+            "POST", "/entities/apply", content=dumps_json(body), headers=JSON_HEADERS
+        )
+        return [_entity(item) for item in data]
