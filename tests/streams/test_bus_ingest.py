@@ -168,3 +168,31 @@ def test_no_point_lost_or_doubled_when_the_consumer_restarts_on_rabbitmq(demo: A
 
     with rabbitmq_tenant("ingest") as (url, tenant):
         asyncio.run(scenario(url, tenant))
+
+
+def test_stream_ingest_consumes_for_every_tenant_also_new_ones(demo: Any) -> None:
+    from workbench.communication import edge
+    from workbench.services.stream_ingest import StreamIngest
+
+    assert edge.STREAM_POINTS_GROUP == STREAM_POINTS_GROUP  # the group edge adapters create
+    wb = demo._workbench
+
+    async def scenario() -> None:
+        bus = LocalMessageBus()
+        ingest = StreamIngest(wb, bus, scan_seconds=0.05, linger_seconds=0.01)
+        ingest.start()
+        try:
+            await _until(lambda: demo.id in ingest.consumers, "a consumer for energy")
+            later = await asyncio.to_thread(wb.tenants.create, "later")
+            await _until(lambda: later.id in ingest.consumers, "a consumer for the new tenant")
+            topic = stream_points_topic(demo.id)
+            await bus.ensure_group(topic, STREAM_POINTS_GROUP)
+            await bus.publish_many([_message(topic, 0)])
+            await _until(lambda: ingest.consumers[demo.id].counts.messages == 1, "the points")
+            await asyncio.to_thread(wb.tenants.delete, "later", confirm=True)
+            await _until(lambda: "later" not in ingest.consumers, "the deleted tenant dropped")
+        finally:
+            await ingest.stop()
+        assert _stored(demo) == PER_MESSAGE
+
+    asyncio.run(scenario())
