@@ -80,5 +80,137 @@ for _name in BENCHMARKS:
     _make(_name)
 
 
+def summary_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per figure of every report (and one per benchmark that failed to run)."""
+    rows: list[dict[str, Any]] = []
+    for name, report in reports.items():
+        if "error" in report:
+            rows.append(
+                {
+                    "benchmark": name,
+                    "metric": "error",
+                    "value": None,
+                    "unit": "",
+                    "target": "",
+                    "met": False,
+                    "error": report["error"],
+                }
+            )
+            continue
+        for metric in report["metrics"]:
+            rows.append(
+                {
+                    "benchmark": name,
+                    "metric": metric["name"],
+                    "value": metric["value"],
+                    "unit": metric["unit"],
+                    "target": metric["target"],
+                    "met": metric["met"],
+                }
+            )
+    return rows
+
+
+def summary_markdown(rows: list[dict[str, Any]], *, quick: bool, hardware: dict[str, Any]) -> str:
+    """The summary as a Markdown table (what the README's figures are copied from)."""
+    size = "--quick" if quick else "--full"
+    lines = [
+        f"# `workbench bench all {size}`",
+        "",
+        f"{hardware.get('cpu')}, {hardware.get('cores')} cores, Python {hardware.get('python')}",
+        "",
+        "| benchmark | metric | value | unit | target | met |",
+        "|---|---|---:|---|---|---|",
+    ]
+    for row in rows:
+        if row["metric"] == "error":
+            lines.append(f"| {row['benchmark']} | **failed** | | | | {row['error']} |")
+            continue
+        met = "" if row["met"] is None else ("yes" if row["met"] else "**no**")
+        lines.append(
+            f"| {row['benchmark']} | {row['metric']} | {row['value']:,.4g} | {row['unit']} | "
+            f"{row['target'] or ''} | {met} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@bench.command("all")
+@data_dir_option
+@click.option("--quick/--full", default=False, help="Small sizes (CI) or the full runs.")
+@click.option("--backend", help="Backend URL for the benchmarks that take one.")
+@click.option(
+    "--json",
+    "json_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write every report (NAME.json) and the summary (summary.json, summary.md) here.",
+)
+@click.option("--only", multiple=True, metavar="NAME", help="Run only these benchmarks.")
+@click.option("--skip", multiple=True, metavar="NAME", help="Leave these benchmarks out.")
+def run_all(
+    quick: bool,
+    backend: str | None,
+    json_dir: Path | None,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+) -> None:
+    """Run every benchmark and print one summary table (BENCHMARKS.md).
+
+    A benchmark that fails is reported as failed and the others still run; the exit status is 1
+    when any failed (a target missed is a figure, not a failure)."""
+    from workbench.bench.common import hardware
+
+    unknown = sorted(set(only) | set(skip) - set(BENCHMARKS))
+    if unknown:
+        raise click.BadParameter(
+            f"no benchmark named {', '.join(unknown)}; the benchmarks: {', '.join(BENCHMARKS)}",
+            param_hint="--only/--skip",
+        )
+    names = [n for n in BENCHMARKS if (not only or n in only) and n not in skip]
+    reports: dict[str, dict[str, Any]] = {}
+    console = Console(stderr=True)
+    for index, name in enumerate(names, 1):
+        console.print(f"[{index}/{len(names)}] {name} ...")
+        module_name, function_name = BENCHMARKS[name]
+        try:
+            function = getattr(importlib.import_module(module_name), function_name)
+            reports[name] = function(quick=quick, backend=backend).to_dict()
+        except Exception as exc:  # one benchmark's failure must not hide the others' figures
+            reports[name] = {"benchmark": name, "error": f"{type(exc).__name__}: {exc}"}
+            console.print(f"  {name} failed: {type(exc).__name__}: {exc}")
+    rows = summary_rows(reports)
+    machine = hardware()
+    summary = {"quick": quick, "backend": backend, "hardware": machine, "rows": rows}
+    if json_dir is not None:
+        json_dir.mkdir(parents=True, exist_ok=True)
+        for name, report in reports.items():
+            (json_dir / f"{name}.json").write_text(
+                json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8"
+            )
+        (json_dir / "summary.json").write_text(
+            json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8"
+        )
+        (json_dir / "summary.md").write_text(
+            summary_markdown(rows, quick=quick, hardware=machine), encoding="utf-8"
+        )
+
+    def human(out: Console) -> None:
+        table = Table("benchmark", "metric", "value", "unit", "target", "met", title="bench all")
+        for row in rows:
+            if row["metric"] == "error":
+                table.add_row(row["benchmark"], "FAILED", "", "", "", row["error"])
+                continue
+            met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
+            value = f"{row['value']:,.4g}"
+            table.add_row(
+                row["benchmark"], row["metric"], value, row["unit"], row["target"] or "", met
+            )
+        out.print(table)
+
+    state().as_json = False
+    emit(summary, human)
+    if any("error" in report for report in reports.values()):
+        raise SystemExit(1)
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(bench)

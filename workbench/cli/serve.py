@@ -95,6 +95,15 @@ def serve() -> None:
     default=None,
     help="Log format (default: $WORKBENCH_LOG_FORMAT or text).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    envvar="WORKBENCH_ASSET_REPOSITORY_WORKERS",
+    help="Processes serving the port (SO_REUSEPORT): entity queries run in any of them, "
+    "writes and stream data in the first (docs/performance.md).",
+)
 @tls_options
 def asset_repository(
     host: str | None,
@@ -103,6 +112,7 @@ def asset_repository(
     no_auth: bool,
     dev_static_token: bool,
     log_format: str | None,
+    workers: int,
     cert: Path | None,
     key: Path | None,
 ) -> None:
@@ -119,10 +129,24 @@ def asset_repository(
     port = settings.asset_repository_port if port is None else port
     certfile, keyfile, scheme = tls_files(cert, key)
     configure_logging(logging.INFO, log_format or settings.log_format)
-    click.echo(f"Asset Repository on {scheme}://{host}:{port} (data: {home})", err=True)
+    if workers > 1 and certfile is not None:
+        raise click.UsageError(
+            f"--workers {workers} cannot serve HTTPS yet; run one worker with --cert/--key, "
+            "or terminate TLS in a proxy in front of the workers"
+        )
+    shown = f", {workers} workers" if workers > 1 else ""
+    click.echo(f"Asset Repository on {scheme}://{host}:{port} (data: {home}{shown})", err=True)
     click.echo(
         f"  playground: {scheme}://{host}:{port}/tenants/<tenant>/graphql/playground", err=True
     )
+    if workers > 1:
+        from workbench.services.worker_processes import WorkerOptions, run_workers
+
+        options = WorkerOptions(
+            home, host, port, no_auth, settings.dev_static_token, log_format=log_format
+        )
+        run_workers(options, workers)
+        return
     run(
         host=host,
         port=port,

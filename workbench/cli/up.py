@@ -71,6 +71,13 @@ def register(cli: click.Group) -> None:
         type=click.Path(path_type=Path, dir_okay=False, exists=True),
         help="PEM private key of --cert.",
     )
+    @click.option(
+        "--workers",
+        type=click.IntRange(1, 64),
+        default=1,
+        show_default=True,
+        help="Asset Repository processes on its port (serve asset-repository --workers).",
+    )
     def up(
         data_dir: Path | None,
         host: str,
@@ -82,6 +89,7 @@ def register(cli: click.Group) -> None:
         tls: bool,
         cert: Path | None,
         key: Path | None,
+        workers: int,
     ) -> None:
         """Run the platform on embedded backends (Ctrl-C stops everything)."""
         import workbench
@@ -108,6 +116,8 @@ def register(cli: click.Group) -> None:
         if dev_static_token:
             token = api_token(home)
             env = {"WORKBENCH_API_TOKEN": token, "WORKBENCH_DEV_STATIC_TOKEN": "true"}
+        if workers > 1:
+            env["WORKBENCH_ASSET_REPOSITORY_WORKERS"] = str(workers)
         supervisor = Supervisor(
             home, host, chosen, ports=ports, env=env, say=click.echo, tls=tls_files, trust=trust
         )

@@ -32,7 +32,7 @@ from workbench.services.limits import LimitsMiddleware
 from workbench.services.metrics import ServiceMetrics
 from workbench.services.middleware import RequestMiddleware
 
-__all__ = ["install_log_context", "run_service", "service_app"]
+__all__ = ["install_log_context", "run_service", "service_app", "uvicorn_options"]
 
 
 def service_app(
@@ -91,14 +91,26 @@ def run_service(
         app,
         host=host,
         port=port,
-        log_level=log_level,
-        access_log=False,  # RequestMiddleware logs each request with its id
-        log_config=None,  # keep the workbench log configuration
-        ws="websockets-sansio",
-        proxy_headers=False,
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        **uvicorn_options(log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile),
     )
+
+
+def uvicorn_options(
+    *,
+    log_level: str = "info",
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> dict[str, Any]:
+    """The uvicorn settings every service runs with (besides where it listens)."""
+    return {
+        "log_level": log_level,
+        "access_log": False,  # RequestMiddleware logs each request with its id
+        "log_config": None,  # keep the workbench log configuration
+        "ws": "websockets-sansio",
+        "proxy_headers": False,
+        "ssl_certfile": str(ssl_certfile) if ssl_certfile else None,
+        "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None,
+    }
 
 
 def install_log_context() -> None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -30,6 +30,7 @@ from workbench.services.audit import AuditMiddleware
 from workbench.services.auth import Authenticator, NoAuthAuthenticator, authenticator_from_settings
 from workbench.services.graphql_pool import GraphQLPool
 from workbench.services.metrics import ServiceMetrics
+from workbench.services.workers import ForwardToPrimary, PrimaryForwarder
 from workbench.settings import Settings
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class AssetRepository:
     schemas: SchemaCache = field(init=False)
     #: where GraphQL requests execute (threads, or inline on the event loop)
     pool: GraphQLPool = field(default_factory=GraphQLPool)
+    #: in a worker other than the primary (``--workers``): what sends requests on to it
+    forwarder: PrimaryForwarder | None = None
     _builds_seen: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -113,6 +116,8 @@ def create_app(
     no_auth: bool = False,
     bus: MessageBus | None = None,
     tune_collector: bool = False,
+    primary: tuple[Path, int] | None = None,
+    worker_index: int | None = None,
 ) -> FastAPI:
     """The Asset Repository application.
 
@@ -121,7 +126,9 @@ def create_app(
     :class:`NoAuthAuthenticator` when ``no_auth`` is true). ``bus``: the message bus feeding
     subscriptions (default: ``WORKBENCH_BUS_URL``'s, else an in-process bus).
     ``tune_collector``: apply :func:`tune_gc` on start-up (what :func:`serve` does: the process
-    is the service's own).
+    is the service's own). ``primary``: in a worker other than the primary of several
+    (``--workers``), the primary's Unix socket and this worker's index; ``worker_index``: the
+    primary's, 0 (see :mod:`workbench.services.workers`).
     """
     # the modules themselves, not the package (whose __init__ imports this module)
     from workbench.services.graphql_routes import router as graphql_router
@@ -144,7 +151,12 @@ def create_app(
         metrics=ServiceMetrics(SERVICE_NAME),
         owns_workbench=owns,
         audit_log=audit_log,
+        forwarder=PrimaryForwarder(primary[0]) if primary is not None else None,
     )
+    inner: list[tuple[Any, dict[str, Any]]] = [(AuditMiddleware, {"audit_log": audit_log})]
+    if primary is not None or worker_index is not None:
+        index = primary[1] if primary is not None else worker_index
+        inner.append((ForwardToPrimary, {"forwarder": service.forwarder, "index": index}))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -155,6 +167,8 @@ def create_app(
         try:
             yield
         finally:
+            if service.forwarder is not None:
+                await service.forwarder.close()
             service.close()
 
     app = service_app(
@@ -166,7 +180,7 @@ def create_app(
         metrics=service.metrics,
         lifespan=lifespan,
         # inner to the request middleware, so the request id is known when the entry is written
-        inner_middleware=[(AuditMiddleware, {"audit_log": audit_log})],
+        inner_middleware=inner,
         limits=Limits.from_settings(settings),
         routers=[
             sql_router,  # before rest's POST /streams/{ckTypeId}, which would take "sql"
@@ -192,7 +206,8 @@ def serve(
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
 ) -> None:
-    """Run the Asset Repository under uvicorn until interrupted."""
+    """Run the Asset Repository under uvicorn until interrupted (one process; several:
+    :func:`workbench.services.worker_processes.run_workers`)."""
     settings = settings or Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"home": data_dir})

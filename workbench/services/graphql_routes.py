@@ -37,6 +37,7 @@ from workbench.services.graphql_execution import (
     execute,
     response_body,
 )
+from workbench.services.workers import PrimaryForwarder, needs_primary
 
 __all__ = ["GRAPHQL_PATH", "GRAPHQL_RESPONSE_MEDIA_TYPE", "router"]
 
@@ -100,7 +101,9 @@ def _loads(body: bytes) -> Any:
         return json.loads(body)
 
 
-async def _handle(request: Request, tenant_id: str, raw: Any, *, allow_mutation: bool) -> Response:
+async def _handle(
+    request: Request, tenant_id: str, raw: Any, *, allow_mutation: bool, raw_body: bytes = b""
+) -> Response:
     service = service_state(request)
     spec_media = _accepts_graphql_response(request)
     media_type = GRAPHQL_RESPONSE_MEDIA_TYPE if spec_media else "application/json"
@@ -108,6 +111,11 @@ async def _handle(request: Request, tenant_id: str, raw: Any, *, allow_mutation:
         access = GRAPHQL_ACCESS.check(request, tenant_id)
         raw = resolve_persisted(access.tenant, raw)  # APQ and the allow-list (graphql.persisted)
         graphql_request = GraphQLRequest.from_params(raw, allow_mutation=allow_mutation)
+        forwarder: PrimaryForwarder | None = service.forwarder
+        if forwarder is not None and needs_primary(
+            graphql_request.query, graphql_request.operation_name
+        ):  # a worker of several: writes and stream data run in the primary (workers.py)
+            return await forwarder.forward(request, raw_body)
         outcome: Outcome = await service.pool.run_request(
             (tenant_id, *graphql_request.shape), execute, request, access, graphql_request
         )
@@ -157,7 +165,7 @@ async def graphql_post(request: Request, tenantId: str) -> Response:
             return _error_response(
                 error, GRAPHQL_RESPONSE_MEDIA_TYPE if spec else "application/json"
             )
-    return await _handle(request, tenantId, raw, allow_mutation=True)
+    return await _handle(request, tenantId, raw, allow_mutation=True, raw_body=body)
 
 
 @router.get(

@@ -41,6 +41,7 @@ from workbench.services.graphql_execution import (
     response_body,
     subscribe,
 )
+from workbench.services.workers import PrimaryForwarder, needs_primary
 
 __all__ = ["PROTOCOL", "TOKEN_CHECK_INTERVAL_S", "router"]
 
@@ -224,6 +225,11 @@ class _Session:
                     await self._send_errors(operation_id, outcome.result.errors)
                     return
                 await self._stream(operation_id, outcome)
+            elif service.forwarder is not None and needs_primary(
+                request.query, request.operation_name
+            ):  # a worker of several: writes and stream data run in the primary (workers.py)
+                await self._forwarded(operation_id, service.forwarder, payload)
+                return
             else:
                 done: Outcome = await service.pool.run_request(
                     (self.tenant_id, *request.shape), execute, connection, access, request
@@ -248,6 +254,29 @@ class _Session:
             pass
         finally:
             self.operations.pop(operation_id, None)
+
+    async def _forwarded(
+        self, operation_id: str, forwarder: PrimaryForwarder, payload: Any
+    ) -> None:
+        """A query or mutation answered by the primary worker over HTTP, with this session's
+        credentials (the primary checks them again)."""
+        headers = [
+            (k, v)
+            for k, v in self.credentials.scope["headers"]
+            if k in (b"authorization", b"cookie", b"x-request-id")
+        ]
+        headers.append((b"content-type", b"application/json"))
+        status, _headers, content = await forwarder.send(
+            "POST", self.websocket.url.path, headers, json.dumps(payload).encode()
+        )
+        body = json.loads(content) if content else {}
+        if status != 200 or "data" not in body:
+            errors = body.get("errors") or [{"message": f"the operation failed ({status})"}]
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.send({"id": operation_id, "type": "error", "payload": errors})
+            return
+        await self.send({"id": operation_id, "type": "next", "payload": body})
+        await self.send({"id": operation_id, "type": "complete"})
 
     async def _stream(self, operation_id: str, results: AsyncIterator[ExecutionResult]) -> None:
         try:
