@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.communication.conftest import redeploy_closes_the_old_connection
 from workbench.communication import build_pipeline
 from workbench.communication.node import ExecutionEnvironment
 from workbench.communication.protocols.modbus import register_blocks
@@ -204,3 +205,21 @@ async def test_unreachable_server_is_named(plc: Plc) -> None:
     result = await build_pipeline(READ).execute({}, ExecutionEnvironment(configurations=[config]))
     assert result.status == "Failed"
     assert "Modbus server 'plc1'" in (result.error or "")
+
+
+async def test_a_redeploy_closes_the_old_modbus_connection(plc: Plc) -> None:
+    read = """
+triggers: [{type: FromExecutePipelineCommand@1}]
+transformations:
+  - type: ReadModbusRegister@1
+    serverConfigurations:
+      - server: plc1
+        mappings: [{register: 10, valueType: Int16, targetPath: $.value}]
+"""
+
+    def configuration(port: int) -> dict[str, Any]:
+        return {**plc.configuration(), "port": port}
+
+    await redeploy_closes_the_old_connection(
+        plc.port, configuration, read, read.replace("register: 10", "register: 11")
+    )

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.communication.conftest import redeploy_closes_the_old_connection
 from workbench.communication import build_pipeline
 from workbench.communication.node import ExecutionEnvironment
 from workbench.communication.protocols.connections import CREDENTIALS_ENV
@@ -390,3 +391,23 @@ transformations:
                     break
     finally:
         await runtime.undeploy_all()
+
+
+async def test_a_redeploy_closes_the_old_mqtt_connection(broker: Broker) -> None:
+    publish = """
+triggers: [{type: FromExecutePipelineCommand@1}]
+transformations:
+  - type: SetPrimitiveValue@1
+    targetPath: $.v
+    value: 1
+  - type: ToMqtt@1
+    broker: plantBroker
+    path: $.v
+    topic: out/a
+"""
+    await redeploy_closes_the_old_connection(
+        broker.port,
+        lambda port: broker.configuration(port=port),
+        publish,
+        publish.replace("out/a", "out/b"),
+    )

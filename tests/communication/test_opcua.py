@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.communication.conftest import redeploy_closes_the_old_connection
 from workbench.communication import build_pipeline
 from workbench.communication.node import ExecutionEnvironment
 from workbench.communication.protocols.connections import CREDENTIALS_ENV
@@ -241,3 +242,19 @@ async def test_basic256sha256_with_certificates(
         assert plain.status == "Failed"
     finally:
         await p.server.stop()
+
+
+async def test_a_redeploy_closes_the_old_opcua_connection(plant: Plant) -> None:
+    read = """
+triggers: [{type: FromExecutePipelineCommand@1}]
+transformations:
+  - type: ReadOpcUaNodes@1
+    server: plantOpc
+    nodes: [{nodeId: "ns=2;s=Line1.Temperature", targetPath: $.t}]
+"""
+    port = int(plant.url.split(":")[2].split("/")[0])
+
+    def configuration(proxied: int) -> dict[str, Any]:
+        return plant.configuration(endpointUrl=plant.url.replace(f":{port}/", f":{proxied}/"))
+
+    await redeploy_closes_the_old_connection(port, configuration, read, read.replace("$.t", "$.u"))

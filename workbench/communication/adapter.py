@@ -370,6 +370,8 @@ class AdapterRuntime:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for deployed in self.pipelines.values():  # their connections (MQTT, Modbus, OPC UA)
+            await deployed.pipeline.aclose()
         self.pipelines.clear()
         self.http_routes.clear()
 

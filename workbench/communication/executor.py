@@ -9,6 +9,7 @@ when debugging). Node errors are :class:`PipelineExecutionError` naming the pipe
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,16 @@ class Pipeline:
     @property
     def name(self) -> str:
         return self.definition.name
+
+    async def aclose(self) -> None:
+        """Close what the nodes hold across executions (their connections)."""
+        for node in [*self.triggers, *self.transformations]:
+            try:
+                await node.aclose()
+            except Exception:  # a node that fails to close must not keep the others open
+                logging.getLogger("workbench.communication.pipeline").exception(
+                    "closing node %s failed", node.type_name
+                )
 
     async def execute(
         self, input: Any = None, env: ExecutionEnvironment | None = None

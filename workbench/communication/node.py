@@ -176,6 +176,13 @@ class Node:
     async def run(self, context: DataContext, env: ExecutionEnvironment) -> None:
         raise NotImplementedError
 
+    async def aclose(self) -> None:
+        """Release what the node holds across executions (connections), its children's too:
+        called when the adapter replaces or stops the pipeline. Never raises."""
+        for children in self.groups.values():
+            for child in children:
+                await child.aclose()
+
     async def run_children(
         self, context: DataContext, env: ExecutionEnvironment, group: str = "transformations"
     ) -> None:

@@ -26,7 +26,9 @@ class TcpProxy:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = int(probe.getsockname()[1])
+        #: connections forwarded so far, and those open now
         self.connections = 0
+        self.open_connections = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -84,6 +86,7 @@ class TcpProxy:
             writer.transport.abort()
             return
         self.connections += 1
+        self.open_connections += 1
         self._writers.update((writer, up_writer))
 
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
@@ -97,7 +100,10 @@ class TcpProxy:
                 with contextlib.suppress(Exception):
                     sink.transport.abort()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self.open_connections -= 1
         self._writers.discard(writer)
         self._writers.discard(up_writer)
 

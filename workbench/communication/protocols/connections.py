@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import NotFound, ValidationError
+from workbench.runtime.secrets import MASK
 
 __all__ = ["CREDENTIALS_ENV", "adapter_credentials", "host_configurations", "resolve_connection"]
 
@@ -96,4 +97,11 @@ def resolve_connection(
         if name in credentials:
             entity.update(credentials[name])
             break
+    masked = sorted(k for k, v in entity.items() if v == MASK)
+    if masked:
+        raise ValidationError(
+            f"configuration {wanted!r} has secret {', '.join(masked)} that only reaches "
+            "pipelines using it: link the pipeline to it (System.Communication/Uses), or give "
+            f"the value in the adapter's credentials file ({CREDENTIALS_ENV})"
+        )
     return entity

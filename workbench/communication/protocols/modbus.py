@@ -11,6 +11,7 @@ or 2000 bits a request), so a node reading a hundred tags makes a handful of rou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -129,6 +130,14 @@ class _ModbusNode(Node):
                 )
             self._clients[reference] = client
         return client, unit
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            clients, self._clients = self._clients, {}
+        for client in clients.values():
+            with contextlib.suppress(Exception):  # already broken
+                client.close()
+        await super().aclose()
 
     def _check(self, response: Any, what: str) -> Any:
         if response.isError():

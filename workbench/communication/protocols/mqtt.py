@@ -225,6 +225,11 @@ class ToMqtt(Node):
             except Exception:  # already broken
                 log.debug("MQTT client close failed", exc_info=True)
 
+    async def aclose(self) -> None:
+        async with self._lock:
+            await self._drop()
+        await super().aclose()
+
     async def run(self, context: DataContext, env: ExecutionEnvironment) -> None:
         import aiomqtt
 

@@ -10,6 +10,7 @@ certificate and key (``certFile``, ``keyFile``; optionally ``serverCertFile`` an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any, ClassVar
@@ -105,6 +106,14 @@ class _OpcUaNode(Node):
             )
             self._client = await opcua_client(settings)
         return self._client
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # already broken
+                await client.disconnect()
+        await super().aclose()
 
     async def _with_client(self, env: ExecutionEnvironment, work: Any) -> Any:
         async with self._lock:
