@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import sysconfig
@@ -42,3 +43,22 @@ def test_core_imports_no_web_framework() -> None:
 def test_every_top_level_folder_has_a_readme() -> None:
     for folder in ("kernels", "dashboards", "notebooks", "platform", "hub_config"):
         assert (ROOT / folder / "README.md").is_file(), folder
+
+
+#: a module longer than this mixes concerns (issue 10) unless its docstring says why: ``Size: ...``
+MAX_MODULE_LINES = 600
+
+
+def test_modules_stay_small_or_say_why() -> None:
+    too_long = []
+    for path in sorted((ROOT / "workbench").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") <= MAX_MODULE_LINES or path.name.endswith("_contract.py"):
+            continue  # the contract suites are one class per port, long by nature
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        if not any(line.startswith("Size:") for line in docstring.splitlines()):
+            too_long.append(f"{path.relative_to(ROOT)} ({text.count(chr(10))} lines)")
+    assert not too_long, (
+        f"modules over {MAX_MODULE_LINES} lines: split them by concern (each new module named "
+        "after what it defines), or give the docstring a line 'Size: <why>': " + ", ".join(too_long)
+    )
