@@ -329,3 +329,11 @@ def test_mongo_stores_only_ciphertext(wb: workbench.Workbench) -> None:
         assert b"Password" in raw  # the documents were read: the attribute's name is there
     finally:
         wb.tenants.delete("plant-mongo", confirm=True)
+
+
+def test_a_protocol_node_without_uses_gets_a_clear_error_not_the_mask(plant: Any) -> None:
+    from workbench.communication.protocols.connections import resolve_connection
+
+    _broker(plant)
+    with pytest.raises(workbench.ValidationError, match=r"password .*System.Communication/Uses"):
+        resolve_connection("plantBroker", BROKER, [], tenant=plant)
