@@ -29,6 +29,7 @@ from workbench.tenancy.registry import ENTITIES_URL, STREAMS_URL, TenantRecord, 
 
 if TYPE_CHECKING:
     from workbench.client.tenant_streams import TenantStreams
+    from workbench.graphql import SchemaCache
     from workbench.messaging.base import MessageBus
     from workbench.streams.service import StreamService, TypeStreams
 
@@ -249,7 +250,7 @@ class Workbench:
         self.registry = TenantRegistry(self._system_store, self.home, url_templates=templates)
         self.tenants = Tenants(self)
         self._tenants: dict[str, Tenant] = {}
-        self._schemas: Any = None
+        self._schemas: SchemaCache | None = None
         self._lock = threading.Lock()
         #: where in-process entity writes publish their events (None: nowhere)
         self.events: MessageBus | None = None
@@ -262,7 +263,7 @@ class Workbench:
         applies to tenants opened from now on."""
         self.events = bus
 
-    def schemas(self) -> Any:
+    def schemas(self) -> SchemaCache:
         """The process's GraphQL schema cache (built lazily; needs the ``api`` extra)."""
         with self._lock:
             if self._schemas is None:

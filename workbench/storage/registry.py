@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from workbench.errors import BackendUnavailable, ValidationError
 
 if TYPE_CHECKING:
-    from workbench.storage.base import EntityStore
+    from workbench.storage.base import EntityStore, StreamStore
 
 __all__ = ["ENTITY_STORES", "STREAM_STORES", "open_entity_store", "open_stream_store"]
 
@@ -50,7 +50,8 @@ def open_entity_store(url: str, **options: Any) -> EntityStore:
     return store
 
 
-def open_stream_store(url: str, **options: Any) -> Any:
+def open_stream_store(url: str, **options: Any) -> StreamStore:
     """Open the stream store at ``url`` (``duckdb:///path.duckdb``, ``crate://host:4200/schema``)."""
     cls = _load(STREAM_STORES, url, "stream store")
-    return cls.open(url, **options)
+    store: StreamStore = cls.open(url, **options)
+    return store

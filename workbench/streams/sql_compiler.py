@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -17,6 +17,8 @@ from workbench.streams.points import output_name
 
 if TYPE_CHECKING:
     import sqlglot.expressions as exp
+
+    from workbench.settings import Settings
 
 __all__ = [
     "SqlLimits",
@@ -41,7 +43,7 @@ class SqlLimits:
     max_bytes: int = 64 * 2**20
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SqlLimits:
+    def from_settings(cls, settings: Settings) -> SqlLimits:
         return cls(
             timeout_s=float(getattr(settings, "streams_sql_timeout_s", cls.timeout_s)),
             max_rows=int(getattr(settings, "streams_sql_max_rows", cls.max_rows)),
