@@ -95,5 +95,7 @@ def test_grouping_by_a_far_value_groups_by_its_rt_id_first_and_answers_the_same(
         ]
         assert [(r.keys, r.count, r.values) for r in store.aggregate(two_steps).rows] == expected
         assert len(expected) == 4
+        with store._connection() as conn:  # the sort ran with temporary files; reset after
+            assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2
     finally:
         store.close()
