@@ -302,14 +302,7 @@ class Directory(ClientDirectory):
         actor: str = "system",
         request_id: str | None = None,
     ) -> User:
-        check_roles([role])
-        with self._lock:
-            user = self.get_user(tenant_id, username)
-            if role not in user.roles:
-                user.roles.append(role)
-                self.save_user(user)
-        self._audit(tenant_id, actor, "role.grant", username, role=role, request_id=request_id)
-        return user
+        return self._set_role(tenant_id, username, role, True, actor, request_id)
 
     def revoke_role(
         self,
@@ -320,13 +313,28 @@ class Directory(ClientDirectory):
         actor: str = "system",
         request_id: str | None = None,
     ) -> User:
+        return self._set_role(tenant_id, username, role, False, actor, request_id)
+
+    def _set_role(
+        self,
+        tenant_id: str,
+        username: str,
+        role: str,
+        granted: bool,
+        actor: str,
+        request_id: str | None,
+    ) -> User:
         check_roles([role])
         with self._lock:
             user = self.get_user(tenant_id, username)
-            if role in user.roles:
-                user.roles.remove(role)
+            if granted != (role in user.roles):
+                if granted:
+                    user.roles.append(role)
+                else:
+                    user.roles.remove(role)
                 self.save_user(user)
-        self._audit(tenant_id, actor, "role.revoke", username, role=role, request_id=request_id)
+        action = "role.grant" if granted else "role.revoke"
+        self._audit(tenant_id, actor, action, username, role=role, request_id=request_id)
         return user
 
     def set_membership(
