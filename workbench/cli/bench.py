@@ -34,6 +34,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
 }
 
 
+BACKEND_OPTION = click.option(
+    "--backend", help="Backend URL (default: embedded) e.g. mongodb://host/db."
+)
+
+
 @click.group()
 def bench() -> None:
     """Benchmarks (BENCHMARKS.md): figures with a same-run baseline ratio."""
@@ -47,16 +52,16 @@ def _make(name: str) -> None:
     @bench.command(name, help=f"Run the {name} benchmark (see BENCHMARKS.md).")
     @data_dir_option
     @click.option("--quick", is_flag=True, help="Small size: proves it works (CI).")
-    @click.option("--backend", help="Backend URL (default: embedded) e.g. mongodb://host/db.")
+    @BACKEND_OPTION
     @click.option(
         "--json",
         "json_path",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Also write the report as JSON to this file.",
     )
-    def run(quick: bool, backend: str | None, json_path: Path | None) -> None:
+    def run(quick: bool, backend: str | None, json_path: Path | None, **extra: Any) -> None:
         function = getattr(importlib.import_module(module_name), function_name)
-        report = function(quick=quick, backend=backend)
+        report = function(quick=quick, backend=backend, **extra)
         data: dict[str, Any] = report.to_dict()
         if json_path is not None:
             json_path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
@@ -75,6 +80,22 @@ def _make(name: str) -> None:
         state().as_json = False
         emit(data, human)
 
+    for option in EXTRA_OPTIONS.get(name, ()):
+        option(run)
+
+
+#: options of single benchmarks, passed to their function as keyword arguments
+EXTRA_OPTIONS: dict[str, list[Any]] = {
+    "graphql-list-http": [
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 64),
+            default=1,
+            show_default=True,
+            help="Asset Repository processes (serve asset-repository --workers).",
+        )
+    ],
+}
 
 for _name in BENCHMARKS:
     _make(_name)
@@ -137,7 +158,7 @@ def summary_markdown(rows: list[dict[str, Any]], *, quick: bool, hardware: dict[
 @bench.command("all")
 @data_dir_option
 @click.option("--quick/--full", default=False, help="Small sizes (CI) or the full runs.")
-@click.option("--backend", help="Backend URL for the benchmarks that take one.")
+@BACKEND_OPTION
 @click.option(
     "--json",
     "json_dir",
