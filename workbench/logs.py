@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
+
+from workbench.settings import Settings
 
 __all__ = ["JsonFormatter", "configure_logging"]
 
@@ -31,7 +32,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: int = logging.INFO, fmt: str | None = None) -> None:
     """Send ``workbench`` logs to stderr as text or JSON (``WORKBENCH_LOG_FORMAT=json``)."""
-    fmt = fmt or os.environ.get("WORKBENCH_LOG_FORMAT", "text")
+    fmt = fmt or Settings().log_format
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
