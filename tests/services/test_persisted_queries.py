@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -160,3 +161,29 @@ def test_cli_persists_lists_sets_the_mode_and_removes(tmp_path: Any) -> None:
     assert [r["name"] for r in run("graphql", "persisted", "--tenant", "plant")["queries"]] == [
         "meterCount"
     ]
+
+
+async def _ws_first_message(server: ServiceServer, query: str) -> dict[str, Any]:
+    import websockets
+
+    url = f"{server.ws_url}/tenants/energy/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {ALL_TOKEN}"}}
+        await ws.send(json.dumps(init))
+        assert json.loads(await ws.recv()) == {"type": "connection_ack"}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        return message
+
+
+def test_allow_list_mode_holds_over_websocket_too(
+    server: ServiceServer, service_wb: workbench.Workbench
+) -> None:
+    persisted_queries(service_wb.tenant("energy")).add(QUERY)
+    allow_list_mode(service_wb, "energy", "allowList")
+    refused = asyncio.run(_ws_first_message(server, OTHER))
+    assert refused["type"] == "error"
+    assert refused["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+    listed = asyncio.run(_ws_first_message(server, QUERY))
+    assert listed["type"] == "next"
+    assert listed["payload"]["data"] == {"runtime": {"rtDemoEnergyEnergyMeter": {"totalCount": 2}}}

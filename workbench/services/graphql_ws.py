@@ -31,6 +31,7 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from workbench.errors import Forbidden, Unauthenticated, WorkbenchError
+from workbench.graphql.persisted import resolve_persisted
 from workbench.services.access import TenantAccess, service_state
 from workbench.services.graphql_execution import (
     GRAPHQL_ACCESS,
@@ -217,6 +218,7 @@ class _Session:
         service = service_state(self.websocket)
         connection = self.websocket
         try:
+            payload = resolve_persisted(access.tenant, payload)  # the tenant's allow-list, APQ
             request = GraphQLRequest.from_params(payload)
             kind = await operation_kind(connection, access, request)
             if kind is OperationType.SUBSCRIPTION:
