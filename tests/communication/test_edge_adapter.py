@@ -146,8 +146,12 @@ class Edge:
 
     async def produce(self, seconds: range) -> None:
         for second in seconds:
-            result = await self.runtime.execute(PIPELINE, _poll(second), "Scheduled")
-            assert result.status == "Completed", result.error
+            await self.produce_data(_poll(second))
+
+    async def produce_data(self, data: dict[str, Any]) -> None:
+        """One poll: an execution of the pipeline (it must complete, link or no link)."""
+        result = await self.runtime.execute(PIPELINE, data, "Scheduled")
+        assert result.status == "Completed", result.error
 
     async def crash(self) -> None:
         """Gone without a goodbye: nothing flushed, only what the outbox file holds survives."""
@@ -179,6 +183,7 @@ def test_edge_adapter_offline_restart_and_sync_exactly_once_in_order(tmp_path: P
         link_url = _proxied(url, proxy)
         await platform.ensure_group(STREAM_POINTS, STREAM_POINTS_GROUP)
         receiver = Receiver(platform)
+        receiver.expected = 70  # polls 0..69, each one message
         receiving = asyncio.create_task(receiver.run())
         state = EdgeState(tmp_path / "edge")
 
@@ -214,7 +219,6 @@ def test_edge_adapter_offline_restart_and_sync_exactly_once_in_order(tmp_path: P
         assert edge.bus.outbox.backlog() == 30
         await edge.produce(range(60, 70))
         assert await wait_synced(edge.bus) == 70
-        receiver.expected = 70
         await asyncio.wait_for(receiver.enough.wait(), 60)
         edge.stop.set()
         await edge.task
