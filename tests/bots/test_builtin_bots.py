@@ -17,8 +17,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.bots.builtin.conftest import BOT_JOBS_LIBRARY
-from tests.bots.builtin.test_stream_jobs import Receiver
+from tests.bots.builtin.conftest import BOT_JOBS_LIBRARY, Receiver
 from tests.bots.conftest import TENANT, Mailbox, Platform, client_token, start_platform
 from workbench.bots.builtin.anonymisation import create_key, reveal
 from workbench.identity.directory import Directory

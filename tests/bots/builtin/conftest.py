@@ -1,7 +1,9 @@
-"""An in-process tenant with Demo.Energy, its sample entities and the BotJobs library."""
+"""An in-process tenant with Demo.Energy, its sample entities and the BotJobs library; a local
+HTTP receiver for service hooks."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,3 +38,25 @@ def home(tmp_path: Path) -> Iterator[Workbench]:
 @pytest.fixture
 def tenant(home: Workbench) -> Any:
     return seed(home.tenants.create("jobs"))
+
+
+class Receiver:
+    """An ASGI app that keeps the JSON bodies and headers POSTed to it (500 on /fail)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str], Any]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.calls.append((scope["path"], headers, json.loads(body or b"null")))
+        status = 500 if scope["path"].endswith("/fail") else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tests.bots.builtin.conftest import Receiver
 from workbench.bots.builtin.rollups import rollup_streams
 from workbench.bots.builtin.service_hooks import call_service_hooks, hook_url
 from workbench.errors import ValidationError
@@ -45,28 +45,6 @@ def test_rollup_replaces_old_points_by_buckets_and_expires_the_oldest(tenant: An
 def test_rollup_refuses_a_function_that_is_not_a_value(tenant: Any) -> None:
     with pytest.raises(ValidationError, match="rollup function 'count'"):
         rollup_streams(tenant, "BotJobs/Machine", function="count")
-
-
-class Receiver:
-    """An ASGI app that keeps the JSON bodies and headers POSTed to it (500 on /fail)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, str], Any]] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.calls.append((scope["path"], headers, json.loads(body or b"null")))
-        status = 500 if scope["path"].endswith("/fail") else 200
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b"{}"})
 
 
 @pytest.fixture

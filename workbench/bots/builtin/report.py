@@ -45,7 +45,7 @@ def _plot_html(plot: Any) -> tuple[str, str]:
     import holoviews as hv
     from bokeh.embed import components
 
-    hv.extension("bokeh", logo=False)
+    # the renderer alone: hv.extension would also send BokehJS to the notebook's output
     model = hv.renderer("bokeh").get_plot(plot).state
     script, div = components(model)
     return str(script), str(div)
