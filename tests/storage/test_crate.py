@@ -281,12 +281,12 @@ def test_crate_wiring_append_sends_bulk_upsert_with_microseconds() -> None:
     assert written == 2
     stmt, params, bulk = recorder.requests[1]
     assert params is None
+    # new points: a plain bulk INSERT, no upsert at all
     assert stmt == (
         'INSERT INTO "tenant_a"."ts_test_streams__meter" ("rtId", "timestamp", "Voltage", "Seen") '
-        'VALUES (?, ?, ?, ?) ON CONFLICT ("rtId", "timestamp") DO UPDATE SET '
-        '"Voltage" = coalesce(excluded."Voltage", "Voltage"), '
-        '"Seen" = coalesce(excluded."Seen", "Seen")'
+        "VALUES (?, ?, ?, ?)"
     )
+    assert not any("ON CONFLICT" in s for s in recorder.statements)
     assert bulk == [
         ["a" * 24, 1_767_225_600_123_456, 1.5, 1_000_000],
         ["b" * 24, 1_767_225_601_000_000, None, None],
@@ -295,10 +295,32 @@ def test_crate_wiring_append_sends_bulk_upsert_with_microseconds() -> None:
     store.close()
 
 
+def test_crate_wiring_rows_with_a_stored_key_are_upserted() -> None:
+    def duplicate_second(stmt: str, params: Any, bulk: Any) -> dict[str, Any] | None:
+        if bulk is not None and "ON CONFLICT" not in stmt:
+            return {"cols": [], "results": [{"rowcount": 1}, {"rowcount": -2}, {"rowcount": 1}]}
+        return None
+
+    store, recorder, _ = recording_store(duplicate_second)
+    store.ensure_table(T, COLUMNS)
+    recorder.requests.clear()
+    rows = [{"rtId": "a" * 24, "timestamp": at(i), "Count": i} for i in range(3)]
+    assert store.append(T, points(rows)) == 3
+    (insert, _, first), (upsert, _, retried) = (r for r in recorder.requests if r[2] is not None)
+    assert "ON CONFLICT" not in insert
+    assert len(first) == 3
+    assert upsert == (
+        f'{insert} ON CONFLICT ("rtId", "timestamp") DO UPDATE SET '
+        '"Count" = coalesce(excluded."Count", "Count")'
+    )
+    assert retried == [first[1]]  # only the rejected row, as it was
+    store.close()
+
+
 def test_crate_wiring_failed_bulk_rows_are_reported() -> None:
     def fail(stmt: str, params: Any, bulk: Any) -> dict[str, Any] | None:
-        if bulk is not None:
-            return {"cols": [], "results": [{"rowcount": 1}, {"rowcount": -2}]}
+        if bulk is not None:  # rejected by the INSERT and again by the upsert
+            return {"cols": [], "results": [{"rowcount": 1}, {"rowcount": -2}][-len(bulk) :]}
         return None
 
     store, _, _ = recording_store(fail)
