@@ -2,9 +2,10 @@
 
 Both run through the real tenant layer (a temporary data directory, the Demo.Energy library and
 energy-meter entities) and the stream service, so the figures include validation, the entity
-check and the upsert probe. The baseline is raw DuckDB doing the same work in the same run: a
-plain ``INSERT INTO ... SELECT * FROM arrow`` of the same chunks into a table without keys, and
-the same bucket query on that table.
+check and the upsert probe. The baseline is the raw backend doing the same work in the same run:
+a plain ``INSERT INTO ... SELECT * FROM arrow`` of the same chunks into a DuckDB table without
+keys (on ``--backend crate://...``: plain bulk INSERTs of 10,000 rows through the ``crate``
+client), and the same bucket query on that table.
 """
 
 from __future__ import annotations
@@ -79,8 +80,43 @@ def _raw_append(path: Path, chunks: list[pa.Table]) -> float:
         connection.close()
 
 
+def _raw_crate_insert(url: str, chunks: list[pa.Table]) -> float:
+    """Seconds plain bulk INSERTs of ``chunks`` into a table without keys take through the
+    ``crate`` client, 10,000 rows a request (the baseline on CrateDB)."""
+    from crate import client
+
+    from workbench.storage.crate import parse_crate_url
+
+    kwargs, schema, _safe = parse_crate_url(url)
+    connection = client.connect(**kwargs)
+    table = f'"{schema}"."wb_bench_raw_points"'
+    cursor = connection.cursor()
+    try:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(
+            f'CREATE TABLE {table} ("rtId" TEXT, "timestamp" BIGINT, voltage DOUBLE, '
+            "current DOUBLE, activePower DOUBLE, energyImported DOUBLE)"
+        )
+        insert = f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?)"
+        prepared = []
+        for chunk in chunks:
+            columns = [chunk.column(i).to_pylist() for i in range(chunk.num_columns)]
+            columns[1] = [to_micros(t) for t in columns[1]]
+            prepared.append([list(row) for row in zip(*columns, strict=True)])
+        with timer() as elapsed:
+            for rows in prepared:
+                for offset in range(0, len(rows), 10_000):
+                    cursor.executemany(insert, rows[offset : offset + 10_000])
+            cursor.execute(f"REFRESH TABLE {table}")
+        return elapsed()
+    finally:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        connection.close()
+
+
 def streams_ingest(quick: bool = False, backend: str | None = None) -> BenchReport:
-    """Arrow → stream store through ``TypeStreams.write``, against raw DuckDB appends."""
+    """Arrow → stream store through ``TypeStreams.write``, against raw inserts on the same backend
+    (DuckDB, or CrateDB bulk INSERTs with ``--backend crate://...``)."""
     meters = 10
     total = 200_000 if quick else 10_000_000
     chunk_rows = 100_000 if quick else 1_000_000
@@ -102,15 +138,26 @@ def streams_ingest(quick: bool = False, backend: str | None = None) -> BenchRepo
                 streams.write(chunk)
                 advance(1)
         ours = elapsed()
-        raw = _raw_append(home / "raw.duckdb", chunks)
+        crate = bool(backend and backend.startswith("crate://"))
+        # the baseline runs on the same backend as the benchmark (BENCHMARKS.md)
+        if crate:
+            assert backend is not None
+            raw = _raw_crate_insert(backend, chunks)
+        else:
+            raw = _raw_append(home / "raw.duckdb", chunks)
     ours_rate, raw_rate = total / ours, total / raw
+    engine = "CrateDB bulk INSERT (crate client)" if crate else "DuckDB INSERT"
     report.baseline = {
-        "what": "raw DuckDB INSERT of the same Arrow chunks",
+        "what": f"raw {engine} of the same Arrow chunks",
         "pointsPerSecond": raw_rate,
     }
-    report.add("ingest", ours_rate, "points/s", ">= 2,000,000", ours_rate >= 2_000_000)
-    report.add("raw DuckDB append", raw_rate, "points/s")
-    report.add("ratio to raw", ours_rate / raw_rate, "x", ">= 0.5", ours_rate / raw_rate >= 0.5)
+    ratio, wanted = ours_rate / raw_rate, (0.8 if crate else 0.5)
+    if not crate:
+        report.add("ingest", ours_rate, "points/s", ">= 2,000,000", ours_rate >= 2_000_000)
+    else:
+        report.add("ingest", ours_rate, "points/s")
+    report.add(f"raw {engine}", raw_rate, "points/s")
+    report.add("ratio to raw", ratio, "x", f">= {wanted}", ratio >= wanted)
     report.add("elapsed", ours, "s")
     return report
 
