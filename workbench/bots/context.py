@@ -16,9 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_DIR_VARIABLE", "BotContext", "attach", "read_outputs"]
+__all__ = ["KERNEL_ENV_FILE", "RUN_DIR_VARIABLE", "BotContext", "attach", "prepare", "read_outputs"]
 
 RUN_DIR_VARIABLE = "WORKBENCH_BOT_RUN_DIR"
+#: the run's environment for a pre-started kernel (read once by :func:`prepare`, then removed)
+KERNEL_ENV_FILE = "kernel-env.json"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -90,6 +92,26 @@ def attach(namespace: dict[str, Any]) -> BotContext:
             object.__setattr__(wb, "bot", context)
     namespace["wb_bot"] = context
     return context
+
+
+def prepare(namespace: dict[str, Any], run_dir: str) -> BotContext:
+    """The setup cell of a run: a pre-started kernel (a pool's) takes the run's environment
+    (tenant, API URL and token, run directory) from ``run_dir``, moves to its ``work`` folder
+    and binds ``wb`` again; then :func:`attach`."""
+    env_file = Path(run_dir) / KERNEL_ENV_FILE
+    if env_file.is_file():
+        environment = json.loads(env_file.read_text(encoding="utf-8"))
+        env_file.unlink()  # the token stays in this kernel's memory only
+        os.environ.update(environment)
+        os.chdir(Path(run_dir) / "work")
+        from IPython import get_ipython
+
+        from workbench.notebook.extension import magics_of
+
+        shell = get_ipython()
+        if shell is not None:
+            magics_of(shell).bind_from_environment()
+    return attach(namespace)
 
 
 def read_outputs(run_dir: Path) -> dict[str, Any]:

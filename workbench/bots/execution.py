@@ -20,11 +20,25 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.bots.context import RUN_DIR_VARIABLE, read_outputs
+from workbench.bots.context import KERNEL_ENV_FILE, RUN_DIR_VARIABLE, read_outputs
 
-__all__ = ["RunOutcome", "execute_notebook", "kernel_path", "render_html", "stop_all_runs"]
+if TYPE_CHECKING:
+    from workbench.bots.kernel_pool import KernelPool
+
+__all__ = [
+    "SERVICE_STOPPED",
+    "RunOutcome",
+    "execute_notebook",
+    "kernel_path",
+    "render_html",
+    "stop_all_runs",
+    "stop_run",
+]
+
+#: the error of a run stopped because its service stopped (reason ``service-stopped``)
+SERVICE_STOPPED = "the Bot Service stopped while the run was going; run it again"
 
 #: runner processes of this process's runs (stopped together when the service stops)
 _ACTIVE: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
@@ -41,6 +55,18 @@ def stop_all_runs() -> int:
     for process, run_dir in active:
         _kill_tree(process, run_dir)
     return len(active)
+
+
+def stop_run(run_dir: Path) -> bool:
+    """Kill the run of ``run_dir`` if it is going here (it ends ``failed``,
+    ``service-stopped``); whether it was."""
+    target = run_dir.resolve()
+    with _ACTIVE_LOCK:
+        found = [(p, d) for p, d in _ACTIVE.values() if d == target]
+        _STOPPED.update(p.pid for p, _ in found)
+    for process, folder in found:
+        _kill_tree(process, folder)
+    return bool(found)
 
 
 @dataclass
@@ -112,59 +138,81 @@ def execute_notebook(
     parameters: Mapping[str, Any] | None = None,
     timeout: float = 600.0,
     memory_bytes: int | None = None,
+    pool: KernelPool | None = None,
 ) -> RunOutcome:
     """Execute ``notebook`` in ``run_dir`` (created) in a fresh kernel; see the module doc.
 
     ``env`` is added to the kernel's environment (``WORKBENCH_TENANT`` and the API URL and
     token, or the data directory); nothing of this process's credentials is passed on beyond
-    what ``env`` and the inherited environment hold."""
+    what ``env`` and the inherited environment hold. With a ``pool`` the kernel is one of its
+    pre-started ones (never used before), which takes ``env`` from the run directory."""
+    run_dir = run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "notebook.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
     from workbench.notebook.kernelspec import kernel_name
 
-    request = {"kernel": kernel_name(tenant), "parameters": dict(parameters or {})}
-    (run_dir / "request.json").write_text(json.dumps(request, default=str), encoding="utf-8")
-    jupyter = kernel_path(home, tenant)
-    child_env = {
-        **os.environ,
-        **env,
-        "WORKBENCH_TENANT": tenant,
-        RUN_DIR_VARIABLE: str(run_dir),
-        "JUPYTER_PATH": os.pathsep.join(
-            p for p in (str(jupyter), os.environ.get("JUPYTER_PATH", "")) if p
-        ),
-        "PYTHONUNBUFFERED": "1",
+    request = {
+        "kernel": kernel_name(tenant),
+        "parameters": dict(parameters or {}),
+        "memoryBytes": memory_bytes,
     }
+    (run_dir / "request.json").write_text(json.dumps(request, default=str), encoding="utf-8")
+    run_env = {**env, "WORKBENCH_TENANT": tenant, RUN_DIR_VARIABLE: str(run_dir)}
     started = time.time()
-    with open(run_dir / "runner.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "workbench.bots.runner", str(run_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_env,
-            cwd=str(run_dir),
-            start_new_session=True,
-            preexec_fn=_limits(memory_bytes),  # noqa: PLW1509 - only setrlimit, no locks
-        )
-        with _ACTIVE_LOCK:
-            _ACTIVE[process.pid] = (process, run_dir)
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_tree(process, run_dir)
-            return RunOutcome(
-                "timed-out",
-                started,
-                time.time(),
-                error=f"the run exceeded its timeout of {timeout:g} s and was stopped "
-                "(raise the bot's --timeout if it needs longer)",
-                reason="timeout",
-                outputs=read_outputs(run_dir),
+    standby = pool.take(tenant) if pool is not None else None
+    if standby is not None:
+        (run_dir / "work").mkdir(exist_ok=True)
+        descriptor = os.open(run_dir / KERNEL_ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(run_env, out)
+        process = standby.process
+        standby.assign(run_dir)
+    else:
+        jupyter = kernel_path(home, tenant)
+        child_env = {
+            **os.environ,
+            **run_env,
+            "JUPYTER_PATH": os.pathsep.join(
+                p for p in (str(jupyter), os.environ.get("JUPYTER_PATH", "")) if p
+            ),
+            "PYTHONUNBUFFERED": "1",
+        }
+        with open(run_dir / "runner.log", "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "workbench.bots.runner", str(run_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                cwd=str(run_dir),
+                start_new_session=True,
+                preexec_fn=_limits(memory_bytes),  # noqa: PLW1509 - only setrlimit, no locks
             )
-        finally:
-            with _ACTIVE_LOCK:
-                _ACTIVE.pop(process.pid, None)
+    return _wait(process, run_dir, started, timeout)
+
+
+def _wait(
+    process: subprocess.Popen[bytes], run_dir: Path, started: float, timeout: float
+) -> RunOutcome:
+    """The outcome of the runner ``process`` of ``run_dir`` (killed after ``timeout``)."""
+    with _ACTIVE_LOCK:
+        _ACTIVE[process.pid] = (process, run_dir)
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_tree(process, run_dir)
+        return RunOutcome(
+            "timed-out",
+            started,
+            time.time(),
+            error=f"the run exceeded its timeout of {timeout:g} s and was stopped "
+            "(raise the bot's --timeout if it needs longer)",
+            reason="timeout",
+            outputs=read_outputs(run_dir),
+        )
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(process.pid, None)
     finished = time.time()
     if code != 0:
         _kill_leftover_kernel(run_dir)
@@ -176,13 +224,14 @@ def execute_notebook(
             "failed",
             started,
             finished,
-            error="the Bot Service stopped while the run was going; run it again",
+            error=SERVICE_STOPPED,
             reason="service-stopped",
             outputs=read_outputs(run_dir),
         )
     result_file = run_dir / "result.json"
     if not result_file.is_file():
-        tail = (run_dir / "runner.log").read_text(errors="replace")[-2000:]
+        log_file = run_dir / "runner.log"
+        tail = log_file.read_text(errors="replace")[-2000:] if log_file.is_file() else ""
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"status {code}"
         return RunOutcome(
             "failed",

@@ -6,10 +6,17 @@ kernel and the parameters), writes ``output.ipynb`` as cells finish, the kernel'
 (its child): when the kernel dies before the last cell finished — SIGKILL from the OOM killer,
 a crash — it writes the signal and the kernel's last memory use to ``result.json`` and ends
 this process at once, because papermill can wait forever on a kernel that is gone.
+
+``python -m workbench.bots.runner --standby KERNEL`` is a pre-started runner of a
+:class:`~workbench.bots.kernel_pool.KernelPool`: it starts its kernel at once, prints
+``ready <kernel pid>``, and waits for one run directory on stdin; the run's environment reaches
+the kernel through the setup cell (:func:`workbench.bots.context.prepare`). It serves that one
+run and ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,11 +26,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workbench.bots.context import RUN_DIR_VARIABLE
+
 __all__ = ["EXIT_KERNEL_DIED", "main"]
 
 EXIT_KERNEL_DIED = 70
 _SETUP_TAG = "workbench-bot-setup"
-SETUP_SOURCE = "import workbench.bots.context as _wb_bot_context\n_wb_bot_context.attach(globals())"
+SETUP_SOURCE = (
+    "import workbench.bots.context as _wb_bot_context\n"
+    "_wb_bot_context.prepare(globals(), {run_dir!r})"
+)
 
 
 def _write_result(run_dir: Path, result: dict[str, Any]) -> None:
@@ -35,10 +47,10 @@ def _write_result(run_dir: Path, result: dict[str, Any]) -> None:
 class KernelWatch:
     """Follows the kernel child process: memory samples, and its death before the end."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, kernel_pid: int | None = None) -> None:
         self.run_dir = run_dir
         self.finished = threading.Event()
-        self.kernel_pid: int | None = None
+        self.kernel_pid: int | None = kernel_pid
         self.last_rss = 0
         self.peak_rss = 0
 
@@ -117,7 +129,7 @@ class KernelWatch:
         os._exit(EXIT_KERNEL_DIED)
 
 
-def _engine(watch: KernelWatch) -> Any:
+def _engine(watch: KernelWatch, km: Any = None) -> Any:
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine
 
@@ -146,12 +158,61 @@ def _engine(watch: KernelWatch) -> Any:
             )
             for key in ("execution_timeout", "start_timeout"):
                 final.pop(key, None)
+            if km is not None:
+                final["km"] = km  # a pool's kernel, started before the run
             return WatchedClient(nb_man, **final).execute()
 
     return WorkbenchEngine
 
 
+def standby(kernel: str) -> int:
+    """A pool's runner: start the kernel, say ``ready``, run the one run stdin names."""
+    import psutil
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    _imports()
+    km = AsyncKernelManager(kernel_name=kernel)
+    env = {k: v for k, v in os.environ.items() if k not in ("WORKBENCH_TENANT", RUN_DIR_VARIABLE)}
+    # the kernel's own output goes to the pool's log (this process's stdout says "ready")
+    run_sync(km.start_kernel)(env=env, stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno())
+    kernel_pid = int(km.provisioner.pid)  # type: ignore[union-attr]
+    print(f"ready {kernel_pid}", flush=True)
+    line = sys.stdin.readline().strip()
+    if not line:  # the pool closed: no run for this kernel
+        run_sync(km.shutdown_kernel)(now=True)
+        return 0
+    run_dir = Path(line)
+    with open(run_dir / "runner.log", "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    request = json.loads((run_dir / "request.json").read_text(encoding="utf-8"))
+    memory = request.get("memoryBytes")
+    if memory:
+        psutil.Process(kernel_pid).rlimit(psutil.RLIMIT_AS, (memory, memory))
+    try:
+        return run(run_dir, km=km, kernel_pid=kernel_pid)
+    finally:
+        with contextlib.suppress(OSError):
+            os.kill(kernel_pid, signal.SIGKILL)
+
+
+def _imports() -> None:
+    """What a run needs, imported before it (a pool's runner does this while it waits)."""
+    import nbformat  # noqa: F401
+    import papermill  # noqa: F401
+    from papermill.engines import papermill_engines  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--standby"]:
+        return standby(args[1])
+    return run(Path(args[0]).resolve())
+
+
+def run(run_dir: Path, *, km: Any = None, kernel_pid: int | None = None) -> int:
+    """Execute the run of ``run_dir`` (see the module docstring); the exit status."""
     import logging
     import warnings
 
@@ -162,16 +223,18 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore", module="papermill")
-    run_dir = Path((argv or sys.argv[1:])[0]).resolve()
     request = json.loads((run_dir / "request.json").read_text(encoding="utf-8"))
     notebook = nbformat.read(run_dir / "notebook.ipynb", as_version=4)
-    setup = nbformat.v4.new_code_cell(SETUP_SOURCE, metadata={"tags": [_SETUP_TAG]})
+    source = SETUP_SOURCE.format(run_dir=str(run_dir))
+    setup = nbformat.v4.new_code_cell(source, metadata={"tags": [_SETUP_TAG]})
     setup.metadata["jupyter"] = {"source_hidden": True}
     notebook.cells.insert(0, setup)
     nbformat.write(notebook, run_dir / "input.ipynb")
-    watch = KernelWatch(run_dir)
+    watch = KernelWatch(run_dir, kernel_pid)
+    if kernel_pid is not None:
+        (run_dir / "kernel.pid").write_text(str(kernel_pid), encoding="utf-8")
     watch.start()
-    papermill_engines.register("workbench", _engine(watch))
+    papermill_engines.register("workbench", _engine(watch, km))
     work = run_dir / "work"
     work.mkdir(exist_ok=True)
     began = time.time()

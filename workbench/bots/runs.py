@@ -13,16 +13,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.bots.alerts import send_alerts
-from workbench.bots.execution import execute_notebook, render_html
+from workbench.bots.execution import RunOutcome, execute_notebook, render_html
 from workbench.bots.history import RunHistory, RunRecord
 from workbench.bots.schedules import BotSettings
 from workbench.errors import WorkbenchError
 from workbench.promotion.artifacts import Artifact
 
-__all__ = ["BotRunner", "Credentials", "RunRequest"]
+if TYPE_CHECKING:
+    from workbench.bots.kernel_pool import KernelPool
+
+__all__ = ["Attempt", "BotRunner", "Credentials", "RunRequest"]
+
+#: executes one attempt: ``execute_notebook``'s signature (an executor sends it elsewhere)
+Attempt = Callable[..., RunOutcome]
 
 log = logging.getLogger("workbench.bots.runs")
 
@@ -55,6 +61,7 @@ class BotRunner:
         mail_from: str = "bots@workbench.local",
         link: Callable[[RunRecord], str] | None = None,
         default_memory_mb: int = 0,
+        pool: KernelPool | None = None,
     ) -> None:
         self.home = home
         self.history = history
@@ -63,8 +70,11 @@ class BotRunner:
         self.mail_from = mail_from
         self.link = link
         self.default_memory_mb = default_memory_mb
+        self.pool = pool
 
-    def run(self, request: RunRequest) -> RunRecord:
+    def run(self, request: RunRequest, execute: Attempt | None = None) -> RunRecord:
+        """Run ``request`` to its end; each attempt by ``execute`` (default: on this machine,
+        in a kernel of the runner's pool when it has one)."""
         record, settings = request.record, request.settings
         history = self.history(record.tenant)
         record.status = "running"
@@ -82,7 +92,7 @@ class BotRunner:
             except WorkbenchError as exc:
                 record.status, record.error, record.reason = "failed", exc.message, "credentials"
             else:
-                outcome = execute_notebook(
+                outcome = (execute or self._execute_here)(
                     request.artifact.notebook,
                     folder,
                     home=self.home,
@@ -108,7 +118,11 @@ class BotRunner:
                     render_html(folder)
                 except Exception as exc:  # a rendering problem must not hide the run's result
                     log.warning("could not render run %s: %s", record.run_id, exc)
-            if record.status == "succeeded" or attempt > settings.retries:
+            if (
+                record.status == "succeeded"
+                or record.reason == "service-stopped"  # not the notebook's fault: no retry
+                or attempt > settings.retries
+            ):
                 break
             record.details["previous"] = record.status
             record.status = "retrying"  # not final: waiters wait for the last attempt
@@ -126,6 +140,9 @@ class BotRunner:
         )
         self._alert(record, settings)
         return record
+
+    def _execute_here(self, *args: Any, **kwargs: Any) -> RunOutcome:
+        return execute_notebook(*args, pool=self.pool, **kwargs)
 
     def _alert(self, record: RunRecord, settings: BotSettings) -> None:
         outcome = "success" if record.status == "succeeded" else "failure"

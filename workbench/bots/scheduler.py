@@ -2,7 +2,7 @@
 
 :class:`BotScheduler` reads the deployed bots of every tenant (the promotion pointers), keeps
 each bot's next fire time in its :class:`~workbench.bots.history.BotState` (so a restart knows
-what it missed) and hands runs to an :class:`Executor`. Limits: at most
+what it missed) and hands runs to an :class:`~workbench.bots.executor.Executor`. Limits: at most
 ``tenant_concurrency`` runs of one tenant at a time (more wait in a queue) and ``concurrency``
 runs of one bot (a due run beyond it is skipped and recorded, or queued, per the bot's
 ``overlap``). A run that succeeds triggers the bots scheduled ``after`` it once all the bots they
@@ -15,53 +15,23 @@ import functools
 import logging
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from workbench.bots.executor import Executor, LocalPoolExecutor
 from workbench.bots.history import BotState, RunHistory, RunRecord, history_of, new_run_id
-from workbench.bots.runs import BotRunner, RunRequest
+from workbench.bots.runs import RunRequest
 from workbench.bots.schedules import BotSettings
 from workbench.errors import Conflict, NotFound
 from workbench.promotion.artifacts import Artifact, ArtifactStore
 
+# Executor and LocalPoolExecutor are re-exported: the scheduler is where callers meet them
 __all__ = ["BotScheduler", "DeployedBot", "Executor", "LocalPoolExecutor"]
 
 log = logging.getLogger("workbench.bots.scheduler")
-
-
-class Executor(ABC):
-    """Where runs execute. ``submit`` returns a future of the finished record."""
-
-    name = "executor"
-
-    @abstractmethod
-    def submit(self, request: RunRequest) -> Future[RunRecord]: ...
-
-    def shutdown(self) -> None:  # noqa: B027 - optional
-        """Stop accepting runs (running ones finish in their own processes)."""
-
-
-class LocalPoolExecutor(Executor):
-    """Runs on this machine: a thread per concurrent run, each run in processes of its own."""
-
-    name = "local"
-
-    def __init__(self, runner: BotRunner, workers: int = 4) -> None:
-        self.runner = runner
-        self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="bot-run")
-
-    def submit(self, request: RunRequest) -> Future[RunRecord]:
-        return self.pool.submit(self.runner.run, request)
-
-    def shutdown(self) -> None:
-        from workbench.bots.execution import stop_all_runs
-
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        stop_all_runs()
 
 
 @dataclass
@@ -137,6 +107,11 @@ class BotScheduler:
         with self._lock:
             self._bots = found
             self._scanned = _now()
+        for tenant_id in sorted({t for t, _ in found}):
+            try:
+                self.executor.prepare(tenant_id)
+            except Exception:  # pre-starting kernels is an optimisation: runs still work
+                log.exception("the executor could not prepare for tenant %s", tenant_id)
         return found
 
     def bot(self, tenant_id: str, name: str) -> DeployedBot:

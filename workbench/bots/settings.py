@@ -40,3 +40,41 @@ class BotServiceSettings(BaseSettings):
     memory_mb: int = Field(
         default=0, description="Default memory limit of a run's kernel in MB (0: none)."
     )
+    executor: str = Field(
+        default="local",
+        description="Where runs execute: 'local' (processes of the Bot Service's machine) or "
+        "'celery' (bot workers, `workbench serve bot-worker`, on the RabbitMQ of broker_url).",
+    )
+    broker_url: str = Field(
+        default="",
+        description="RabbitMQ of the bot workers, amqp://USER:PASS@HOST:PORT/VHOST (default: "
+        "WORKBENCH_BUS_URL when that is an amqp:// URL).",
+    )
+    queue: str = Field(
+        default="workbench.bots", description="The Celery queue bot runs are sent to."
+    )
+    worker_concurrency: int = Field(
+        default=2, description="Runs one bot worker executes at the same time."
+    )
+    worker_wait_s: float = Field(
+        default=600.0,
+        description="How long a run waits for a bot worker to take it before it fails "
+        "(reason no-worker).",
+    )
+    pool_size: int = Field(
+        default=1,
+        description="Pre-started kernels kept per tenant (a kernel serves one run and is "
+        "replaced after it; 0: every run starts its kernel).",
+    )
+
+    def broker(self, bus_url: str = "") -> str:
+        """The broker URL of the bot workers (``broker_url``, else an amqp:// bus URL)."""
+        from workbench.errors import ValidationError
+
+        url = self.broker_url or (bus_url if bus_url.startswith(("amqp://", "amqps://")) else "")
+        if not url:
+            raise ValidationError(
+                "bot workers need a RabbitMQ: set WORKBENCH_BOT_BROKER_URL (or --broker-url) "
+                "to amqp://USER:PASS@HOST:PORT/, or WORKBENCH_BUS_URL to an amqp:// URL"
+            )
+        return url

@@ -1,4 +1,5 @@
-"""``workbench bots ...`` (the Bot Service's REST API) and ``workbench serve bot-service``.
+"""``workbench bots ...`` (the Bot Service's REST API), ``workbench serve bot-service`` and
+``workbench serve bot-worker``.
 
 The Bot Service is found at ``--bot-url`` / ``$WORKBENCH_BOT_SERVICE_URL``, else the one of the
 platform ``workbench up`` runs on the data directory. Requests carry the login of
@@ -212,31 +213,64 @@ def disable(tenant_id: str, name: str) -> None:
     emit(call("POST", f"/tenants/{tenant_id}/bots/{name}/disable"), lambda c: c.print("disabled"))
 
 
+broker_url_option = click.option(
+    "--broker-url",
+    default=None,
+    help="RabbitMQ of the bot workers, amqp://USER:PASS@HOST:PORT/VHOST (default: "
+    "$WORKBENCH_BOT_BROKER_URL, else an amqp:// $WORKBENCH_BUS_URL).",
+)
+queue_option = click.option(
+    "--queue", default=None, help="Celery queue of bot runs (default: $WORKBENCH_BOT_QUEUE)."
+)
+
+
+def _bot_settings(**changes: Any) -> Any:
+    from workbench.bots.settings import BotServiceSettings
+
+    settings = BotServiceSettings()
+    return settings.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
 @serve.command("bot-service")
 @service_options(5009)
 @click.option("--no-auth", is_flag=True, help="Accept requests without a token (developers only).")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "celery"]),
+    default=None,
+    help="Where runs execute: local processes, or bot workers on RabbitMQ (default: "
+    "$WORKBENCH_BOT_EXECUTOR, else local).",
+)
+@broker_url_option
+@queue_option
 @tls_options
 def bot_service(
     host: str | None,
     port: int | None,
     data_dir: Path | None,
     no_auth: bool,
+    executor: str | None,
+    broker_url: str | None,
+    queue: str | None,
     cert: Path | None,
     key: Path | None,
 ) -> None:
     """The Bot Service: scheduled notebook bots, run history, promotions."""
-    from workbench.bots.settings import BotServiceSettings
     from workbench.logs import configure_logging
     from workbench.services.bot_service import serve as run_bot_service
     from workbench.settings import Settings
 
     settings = Settings()
+    bot_settings = _bot_settings(executor=executor, broker_url=broker_url, queue=queue)
     home = default_home(data_dir or state().data_dir)
     host = host or settings.service_host
-    port = BotServiceSettings().port if port is None else port
+    port = bot_settings.port if port is None else port
     certfile, keyfile, scheme = tls_files(cert, key)
     configure_logging(logging.INFO, settings.log_format)
-    click.echo(f"Bot Service on {scheme}://{host}:{port} (data: {home})", err=True)
+    click.echo(
+        f"Bot Service on {scheme}://{host}:{port} (data: {home}, executor {bot_settings.executor})",
+        err=True,
+    )
     os.environ.setdefault("WORKBENCH_HOME", str(home))
     run_bot_service(
         host=host,
@@ -244,9 +278,95 @@ def bot_service(
         data_dir=home,
         no_auth=no_auth,
         settings=settings,
+        bot_settings=bot_settings,
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
     )
+
+
+@serve.command("bot-worker")
+@service_options(
+    5010,
+    host_help="Interface of the worker's /healthz, /readyz and /metrics (default 127.0.0.1).",
+    data_dir_help="; runs execute in scratch folders under it.",
+)
+@broker_url_option
+@queue_option
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Runs at the same time (default: $WORKBENCH_BOT_WORKER_CONCURRENCY, else 2).",
+)
+@click.option(
+    "--pool-size",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="Pre-started kernels per tenant (default: $WORKBENCH_BOT_POOL_SIZE, else 1).",
+)
+@click.option("--hostname", default=None, help="Celery node name (default bot-worker@<host>).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Do not run: ping the worker of --hostname through the broker and exit 0 when it "
+    "answers, 1 when not (a liveness probe).",
+)
+def bot_worker(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    broker_url: str | None,
+    queue: str | None,
+    concurrency: int | None,
+    pool_size: int | None,
+    hostname: str | None,
+    check: bool,
+) -> None:
+    """A bot worker: executes Bot Service runs from RabbitMQ (start any number of them)."""
+    from workbench.bots.worker import DEFAULT_PORT, BotWorker, default_hostname
+    from workbench.logs import configure_logging
+    from workbench.settings import Settings
+
+    settings = Settings()
+    bot_settings = _bot_settings(
+        broker_url=broker_url,
+        queue=queue,
+        worker_concurrency=concurrency,
+        pool_size=pool_size,
+    )
+    try:
+        broker = bot_settings.broker(settings.bus_url)
+    except WorkbenchError as exc:
+        raise click.UsageError(exc.message) from None
+    name = hostname or default_hostname()
+    if check:
+        from workbench.bots.celery_app import celery_app
+
+        answers = celery_app(broker, bot_settings.queue).control.ping([name], timeout=5.0)
+        if not answers:
+            click.echo(f"bot worker {name} did not answer a ping through the broker", err=True)
+            sys.exit(1)
+        click.echo(f"bot worker {name}: ok")
+        return
+    home = default_home(data_dir or state().data_dir)
+    host = host or settings.service_host
+    port = DEFAULT_PORT if port is None else port
+    configure_logging(logging.INFO, settings.log_format)
+    worker = BotWorker(
+        broker,
+        home=home,
+        queue=bot_settings.queue,
+        concurrency=bot_settings.worker_concurrency,
+        pool_size=bot_settings.pool_size,
+        hostname=name,
+    )
+    server = worker.serve_http(host, port)
+    click.echo(
+        f"Bot worker {name} on queue {bot_settings.queue!r}: {bot_settings.worker_concurrency} "
+        f"run(s) at once; health on http://{host}:{server.server_port}/healthz (data: {home})",
+        err=True,
+    )
+    sys.exit(worker.run())
 
 
 def register(cli: click.Group) -> None:

@@ -22,9 +22,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from workbench.bots.credentials import BotCredentials, InProcessCredentials, StaticTokenCredentials
+from workbench.bots.executor import Executor, executor_from_settings
 from workbench.bots.history import history_of
+from workbench.bots.kernel_pool import KernelPool
 from workbench.bots.runs import BotRunner, Credentials
-from workbench.bots.scheduler import BotScheduler, Executor, LocalPoolExecutor
+from workbench.bots.scheduler import BotScheduler
 from workbench.bots.settings import BotServiceSettings
 from workbench.client.local import Workbench, open_workbench
 from workbench.identity.audit import AuditLog
@@ -109,10 +111,14 @@ def create_app(
         mail_from=bot_settings.mail_from,
         link=link,
         default_memory_mb=bot_settings.memory_mb,
+        # pre-started kernels where runs execute here; bot workers keep pools of their own
+        pool=KernelPool(opened.home, bot_settings.pool_size)
+        if executor is None and bot_settings.executor == "local"
+        else None,
     )
     scheduler = BotScheduler(
         opened,
-        executor or LocalPoolExecutor(runner, bot_settings.workers),
+        executor or executor_from_settings(runner, bot_settings, settings.bus_url),
         tenant_concurrency=bot_settings.tenant_concurrency,
         tick_s=bot_settings.tick_s,
         retention=(bot_settings.retention_days * 86400, bot_settings.retention_runs),
@@ -157,6 +163,7 @@ def serve(
     data_dir: Path | None = None,
     no_auth: bool = False,
     settings: Settings | None = None,
+    bot_settings: BotServiceSettings | None = None,
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
 ) -> None:
@@ -165,5 +172,10 @@ def serve(
     if data_dir is not None:
         settings = settings.model_copy(update={"home": data_dir})
     scheme = "https" if ssl_certfile else "http"
-    app = create_app(settings, no_auth=no_auth, public_url=f"{scheme}://{host}:{port}")
+    app = create_app(
+        settings,
+        no_auth=no_auth,
+        bot_settings=bot_settings,
+        public_url=f"{scheme}://{host}:{port}",
+    )
     run_service(app, host=host, port=port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
