@@ -121,8 +121,18 @@ def test_each_service_has_a_deployment_a_service_probes_and_limits(overlay: str)
         assert find(objects, "Service", name)["spec"]["ports"][0]["port"] == port
         if name != "admin":  # one Admin Panel: a budget would block every node drain
             assert find(objects, "PodDisruptionBudget", name)
-    worker = find(objects, "Deployment", "bot-worker")
-    assert pod_spec(worker)["containers"][0]["command"] == ["workbench", "serve", "bot-worker"]
+    # bot workers: no Service (nothing calls them), but probes on their HTTP side
+    worker = pod_spec(find(objects, "Deployment", "bot-worker"))["containers"][0]
+    assert worker["command"][:3] == ["workbench", "serve", "bot-worker"]
+    assert worker["ports"][0]["containerPort"] == 5010
+    assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert worker["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    settings = next(
+        o["data"]
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("workbench-settings")
+    )
+    assert settings["WORKBENCH_BOT_EXECUTOR"] == "celery"  # the Bot Service sends runs to them
     for obj in objects:
         if obj["kind"] not in ("Deployment", "StatefulSet"):
             continue

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from tests.platform.test_manifests import BUILDS, COMPOSE, kustomize_binary, rendered
+from workbench.bots.settings import BotServiceSettings
 from workbench.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +22,12 @@ NAME = re.compile(r"\bWORKBENCH_[A-Z0-9_]+\b")
 
 
 def setting_names() -> set[str]:
-    prefix = str(Settings.model_config.get("env_prefix", ""))
-    return {f"{prefix}{field}".upper() for field in Settings.model_fields}
+    """The fields of the settings trees: the platform's and the Bot Service's (bot workers)."""
+    names = set()
+    for tree in (Settings, BotServiceSettings):
+        prefix = str(tree.model_config.get("env_prefix", ""))
+        names |= {f"{prefix}{field}".upper() for field in tree.model_fields}
+    return names
 
 
 def names_the_code_reads() -> set[str]:
@@ -98,6 +103,7 @@ def test_a_renamed_setting_is_caught() -> None:
     """The positive twin: a manifest name that no longer matches a field is reported."""
     known = setting_names() | names_the_code_reads()
     assert "WORKBENCH_IDENTITY_PORT" in known
+    assert "WORKBENCH_BOT_EXECUTOR" in known
     assert unknown({"WORKBENCH_IDENTITY_PORT", "WORKBENCH_IDENTITY_PORTNUMBER"}, known) == {
         "WORKBENCH_IDENTITY_PORTNUMBER"
     }
