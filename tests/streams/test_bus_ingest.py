@@ -196,3 +196,34 @@ def test_stream_ingest_consumes_for_every_tenant_also_new_ones(demo: Any) -> Non
         assert _stored(demo) == PER_MESSAGE
 
     asyncio.run(scenario())
+
+
+def test_the_asset_repository_writes_the_points_of_its_tenants(demo: Any) -> None:
+    import httpx
+
+    from workbench.messaging.registry import embedded_bus_url
+    from workbench.messaging.tenants import TenantBuses
+    from workbench.services import create_app
+    from workbench.testing.http import ServiceServer
+
+    wb = demo._workbench
+    url = embedded_bus_url(wb.home)  # the bus of `workbench up`'s processes
+    topic = stream_points_topic(demo.id)
+    adapter_side = TenantBuses(url)  # another process's view of the same log
+    asyncio.run(adapter_side.ensure_group(topic, STREAM_POINTS_GROUP))
+    app = create_app(workbench=wb, no_auth=True, bus=TenantBuses(url))
+    with ServiceServer(app) as server:
+        asyncio.run(adapter_side.publish_many([_message(topic, 0), _message(topic, 1)]))
+
+        def answered() -> int:
+            rows = httpx.get(
+                f"{server.url}/tenants/{demo.id}/streams/{METER}",
+                params={"from": T0.isoformat(), "to": (T0 + timedelta(days=1)).isoformat()},
+                headers={"Accept": "application/x-ndjson"},
+                timeout=10,
+            )
+            assert rows.status_code == 200, rows.text
+            return len(rows.text.splitlines())
+
+        asyncio.run(_until(lambda: answered() == 2 * PER_MESSAGE, "the points served"))
+    adapter_side.close()

@@ -118,6 +118,7 @@ def create_app(
     tune_collector: bool = False,
     primary: tuple[Path, int] | None = None,
     worker_index: int | None = None,
+    ingest_stream_points: bool = True,
 ) -> FastAPI:
     """The Asset Repository application.
 
@@ -128,7 +129,9 @@ def create_app(
     ``tune_collector``: apply :func:`tune_gc` on start-up (what :func:`serve` does: the process
     is the service's own). ``primary``: in a worker other than the primary of several
     (``--workers``), the primary's Unix socket and this worker's index; ``worker_index``: the
-    primary's, 0 (see :mod:`workbench.services.workers`).
+    primary's, 0 (see :mod:`workbench.services.workers`). ``ingest_stream_points``: write the
+    points adapters publish on each tenant's ``stream-points`` topic
+    (:mod:`workbench.services.stream_ingest`; not in the workers other than the primary).
     """
     # the modules themselves, not the package (whose __init__ imports this module)
     from workbench.services.graphql_routes import router as graphql_router
@@ -163,10 +166,18 @@ def create_app(
         authenticator.on_start()
         if tune_collector:
             tune_gc()
+        ingest = None
+        if ingest_stream_points and primary is None:  # the process owning the stream stores
+            from workbench.services.stream_ingest import StreamIngest
+
+            ingest = StreamIngest(opened, service.bus)
+            ingest.start()
         log.info("asset repository ready", extra={"dataDir": str(opened.home)})
         try:
             yield
         finally:
+            if ingest is not None:
+                await ingest.stop()
             if service.forwarder is not None:
                 await service.forwarder.close()
             service.close()
