@@ -42,6 +42,28 @@ def test_rollup_replaces_old_points_by_buckets_and_expires_the_oldest(tenant: An
     assert streams.read().to_pandas()["power"].tolist() == frame["power"].tolist()
 
 
+def test_rollup_keeps_the_last_value_of_attributes_the_function_does_not_apply_to(
+    tenant: Any,
+) -> None:
+    meter = tenant.entities.find("Demo.Energy/EnergyMeter").items[0].rt_id
+    streams = tenant.streams("Demo.Energy/EnergyMeter")
+    start = NOW - timedelta(days=10)
+    streams.write(
+        [
+            {
+                "rtId": meter,
+                "timestamp": start + timedelta(minutes=20 * i),
+                "voltage": 230.0 + i,
+                "state": ["Active", "Faulty"][i % 2],
+            }
+            for i in range(3)
+        ]
+    )
+    rollup_streams(tenant, "Demo.Energy/EnergyMeter", interval="1h", now=NOW)
+    [point] = streams.read().to_pandas().to_dict("records")
+    assert (point["voltage"], point["state"]) == (231.0, "Active")
+
+
 def test_rollup_refuses_a_function_that_is_not_a_value(tenant: Any) -> None:
     with pytest.raises(ValidationError, match="rollup function 'count'"):
         rollup_streams(tenant, "BotJobs/Machine", function="count")

@@ -68,6 +68,8 @@ def test_export_by_filter_imports_into_a_new_tenant(home: Any, tenant: Any, tmp_
 def test_export_names_an_unknown_library(tenant: Any, tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="library Nope is not in tenant 'jobs'"):
         export_selection(tenant, tmp_path, libraries=["Nope"])
+    with pytest.raises(ValidationError, match="set ck_type_id as well"):
+        export_selection(tenant, tmp_path, where=["name EQUALS x"])
 
 
 def test_stream_archive_round_trip(home: Any, tenant: Any, tmp_path: Path) -> None:

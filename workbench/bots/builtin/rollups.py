@@ -77,7 +77,10 @@ def rollup_streams(
         if oldest.num_rows:
             start = _floor(oldest.column("timeStamp")[0].as_py(), step)
             raw = streams.read(start, end, rt_ids=rt_ids).table.num_rows
-            buckets = streams.aggregate(start, end, interval, [function], rt_ids=rt_ids).table
+            # "last" too: an attribute the function does not apply to (an enum, a string)
+            # keeps the bucket's last value instead of being lost with the raw points
+            functions = sorted({function, "last"})
+            buckets = streams.aggregate(start, end, interval, functions, rt_ids=rt_ids).table
             points = _as_points(buckets, function)
             streams.delete(start, end, rt_ids=rt_ids)
             if points.num_rows:
@@ -90,13 +93,14 @@ def rollup_streams(
 
 
 def _as_points(buckets: pa.Table, function: str) -> pa.Table:
-    """Aggregate columns (``voltageAvg``) back to attribute columns at the bucket start."""
-    suffix = function.capitalize()
+    """Aggregate columns (``voltageAvg``) back to attribute columns at the bucket start;
+    ``<attribute>Last`` where the function gave no column for an attribute."""
     columns: dict[str, Any] = {
         "rtId": buckets.column("rtId"),
         "timeStamp": buckets.column("bucket"),
     }
-    for name in buckets.column_names:
-        if name.endswith(suffix) and name not in ("rtId", "bucket"):
-            columns[name[: -len(suffix)]] = buckets.column(name)
+    for suffix in ("Last", function.capitalize()):  # the function's columns win
+        for name in buckets.column_names:
+            if name.endswith(suffix) and name not in ("rtId", "bucket"):
+                columns[name[: -len(suffix)]] = buckets.column(name)
     return pa.table(columns)

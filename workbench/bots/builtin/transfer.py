@@ -97,6 +97,10 @@ def export_selection(
     imports into a tenant that lacks the others; ``"all"`` keeps every outbound link."""
     if associations not in ("within", "all"):
         raise ValidationError(f"associations {associations!r}: use 'within' or 'all'")
+    if where and not ck_type_id:
+        raise ValidationError(
+            f"a filter ({where!r}) needs the type it applies to: set ck_type_id as well"
+        )
     target.mkdir(parents=True, exist_ok=True)
     own = sorted(tenant.ck.own_libraries())
     chosen = own if libraries is None else list(libraries)
