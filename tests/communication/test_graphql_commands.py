@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 import workbench
 from tests.communication.test_controller import TOKEN_A, _RunningAdapter, _setup, _wait
 from workbench.errors import Unauthenticated
+from workbench.identity.audit import AuditLog
 from workbench.messaging.local import LocalMessageBus
 from workbench.services import create_app as create_asset_repository
 from workbench.services.auth import ALL_SCOPES, READ_SCOPE, Authenticator, Principal
@@ -104,6 +105,8 @@ def test_execute_and_deploy_through_graphql(services: dict[str, Any]) -> None:
             return found[0] if found else None
 
         execution = _wait(recorded, "the PipelineExecution of the GraphQL execute")
+        audited = [e for e in AuditLog.for_workbench(wb).query("plant-a") if e.actor == "writer"]
+        assert [e.details["fields"] for e in audited] == [["communication.executePipeline"]]
         assert execution["status"] == "Completed"
         assert '"q": 7' in execution["outputData"]
         assert '"answer": 42' in execution["outputData"]
