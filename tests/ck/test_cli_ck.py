@@ -49,7 +49,9 @@ def test_strict_refuses_what_is_otherwise_a_warning(run: Any) -> None:
     assert "Basic-2.0.0" not in {row["modelId"] for row in listed}
 
 
-def test_an_absent_platform_library_is_a_warning_and_under_strict_an_error(run: Any) -> None:
+def test_an_absent_platform_library_is_a_warning_and_under_strict_an_error(
+    run: Any, tmp_path: Path
+) -> None:
     assert run("tenant", "create", "plant").exit_code == 0
     assert run("ck", "import", "--tenant", "plant", str(BASIC)).exit_code == 0
     refused = run("ck", "import", "--tenant", "plant", "--strict", str(ENERGY_COMMUNITY))
@@ -57,6 +59,18 @@ def test_an_absent_platform_library_is_a_warning_and_under_strict_an_error(run: 
     assert "EnergyCommunity-2.0.0 has 3 warning(s), errors under --strict" in refused.stderr
     listed = json.loads(run("ck", "list", "--tenant", "plant", "--json").stdout)
     assert "EnergyCommunity-2.0.0" not in {row["modelId"] for row in listed}
+    ui_user = tmp_path / "UiUser"
+    (ui_user / "types").mkdir(parents=True)
+    (ui_user / "ckModel.yaml").write_text("modelId: UiUser-1.0.0\ndependencies: [System.UI-2.0]\n")
+    (ui_user / "types" / "t.yaml").write_text(
+        "types: [{typeId: T, attributes: [{id: '${System.UI}/Theme.Colors', name: Colors}]}]\n"
+    )
+    assert run("ck", "validate", str(ui_user)).exit_code == 0
+    strict_check = run("ck", "validate", "--strict", str(ui_user))
+    assert strict_check.exit_code == 1
+    assert "UiUser-1.0.0 has 2 warning(s), errors under --strict" in strict_check.stderr
+    data = json.loads(run("ck", "validate", str(BASIC), str(ENERGY_COMMUNITY), "--json").stdout)
+    assert len(data["warnings"]) == 5  # Basic's two unknown keys, the three of System.UI
     data = json.loads(
         run("ck", "import", "--tenant", "plant", str(ENERGY_COMMUNITY), "--json").stdout
     )

@@ -46,12 +46,11 @@ def _print_warnings(console: Console, warnings: list[str]) -> None:
         console.print(f"    ... {len(ordered) - _SHOWN_WARNINGS} more kinds; --json lists all")
 
 
-def _refuse_resolve_warnings(resolve: Any, library: Any) -> None:
-    """Under ``--strict``: the warnings found only when the library meets the tenant's model (a
-    dependency on an OctoMesh platform library that is not installed) are errors too."""
+def _refuse_warnings(library: Any) -> None:
+    """Under ``--strict``: the warnings found only when the library meets a model (a dependency
+    on an OctoMesh platform library that is not installed) are errors too."""
     from workbench.errors import ModelError
 
-    resolve(library)
     if library.warnings:
         raise ModelError(
             f"{library.model_id} has {len(library.warnings)} warning(s), errors under --strict",
@@ -75,7 +74,8 @@ def import_(tenant_id: str, strict: bool, path: Path) -> None:
     library = load_library(path, strict=strict)
     tenant = open_tenant(tenant_id)
     if strict:
-        _refuse_resolve_warnings(tenant.ck.validate, library)
+        tenant.ck.validate(library)  # what only resolving finds (see workbench.ck.platform)
+        _refuse_warnings(library)
     report = tenant.ck.import_library(library)
     warnings = _warnings([library])
     data = {**report.to_dict(), "types": len(library.types), "warnings": warnings}
@@ -122,6 +122,9 @@ def validate(strict: bool, paths: tuple[Path, ...]) -> None:
         available.setdefault(lib.name, []).append(lib)
     request = [Dependency(lib.name, VersionRange.exactly(lib.version)) for lib in libraries]
     model = resolve_model(select_versions(request, available))
+    if strict:
+        for lib in libraries:
+            _refuse_warnings(lib)
     own = {lib.name for lib in libraries}
     data: dict[str, Any] = {
         "valid": [lib.model_id for lib in libraries],
