@@ -124,3 +124,54 @@ def test_disabled_bots_do_not_fire(setup, tmp_path: Path) -> None:  # type: igno
     scheduler.set_enabled("acme", "nightly", False)
     scheduler.tick(now + 120)
     assert executor.submitted == []
+
+
+def test_event_bots_run_on_matching_entity_events_from_the_bus(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from workbench.messaging.base import EntityEvent, UpdateType, entity_topic
+    from workbench.messaging.local import LocalMessageBus
+
+    wb, _, executor = setup
+    deploy(
+        wb,
+        tmp_path,
+        "on-site",
+        on_event="Demo.Energy/Site:insert,DELETE",
+        event_filter={"region": ["north", "south"]},
+    )
+    bus = LocalMessageBus()
+    scheduler = BotScheduler(wb, executor, rescan_s=0, bus=bus)
+    executor.scheduler = scheduler
+    assert scheduler.bots("acme")[0].settings.schedule.describe() == (
+        "on Demo.Energy/Site events (INSERT/DELETE) where {'region': ['north', 'south']}"
+    )
+    scheduler.start()
+    try:
+        assert scheduler.events is not None
+        assert scheduler.events.following["acme"].wait(30)
+
+        def event(rt_id: str, kind: UpdateType, type_id: str = "Demo.Energy/Site", **attrs: str):  # type: ignore[no-untyped-def]
+            return EntityEvent("acme", kind, rt_id, type_id, {"rtId": rt_id, **attrs})
+
+        for message in (
+            event("a", UpdateType.INSERT, region="north"),
+            event("b", UpdateType.UPDATE, region="north"),  # not a kind it runs on
+            event("c", UpdateType.INSERT, region="east"),  # filtered out
+            event("d", UpdateType.INSERT, "Demo.Energy/EnergyMeter", region="north"),
+            event("e", UpdateType.DELETE, region="south"),
+        ):
+            bus.publish(entity_topic("acme"), message)
+        deadline = time.monotonic() + 30
+        while len(executor.submitted) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # events are handled on the trigger's own loop
+    finally:
+        scheduler.stop()
+    fired = [(r.trigger, r.parameters["event"]["rtId"]) for r in executor.submitted]
+    assert fired == [("event:Demo.Energy/Site.INSERT", "a"), ("event:Demo.Energy/Site.DELETE", "e")]
+    assert executor.submitted[0].parameters["event"]["entity"]["region"] == "north"
+
+
+def test_event_schedules_are_checked() -> None:
+    with pytest.raises(ValidationError, match="update kind"):
+        BotSettings.from_options({}, {"on_event": "Demo.Energy/Site:CHANGE"})
+    with pytest.raises(ValidationError, match="names the CK type"):
+        Schedule("event").check()

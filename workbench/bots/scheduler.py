@@ -21,11 +21,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from workbench.bots.event_triggers import (
+    EntityEventTrigger,
+    event_matches,
+    event_parameter,
+    tenants_with_event_bots,
+)
 from workbench.bots.executor import Executor, LocalPoolExecutor
 from workbench.bots.history import BotState, RunHistory, RunRecord, history_of, new_run_id
 from workbench.bots.runs import RunRequest
 from workbench.bots.schedules import BotSettings
 from workbench.errors import Conflict, NotFound
+from workbench.messaging.base import EntityEvent, MessageBus
 from workbench.promotion.artifacts import Artifact, ArtifactStore
 
 # Executor and LocalPoolExecutor are re-exported: the scheduler is where callers meet them
@@ -58,6 +65,7 @@ class BotScheduler:
         tick_s: float = 0.2,
         rescan_s: float = 1.0,
         retention: tuple[float, int] = (0.0, 0),
+        bus: MessageBus | None = None,
     ) -> None:
         self.workbench = workbench
         self.executor = executor
@@ -75,6 +83,9 @@ class BotScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.started = False
+        #: the entity events of event-scheduled bots (from ``start()`` on, with a bus)
+        self.bus = bus
+        self.events: EntityEventTrigger | None = None
 
     # ---- lookups -----------------------------------------------------------------------------
 
@@ -107,6 +118,8 @@ class BotScheduler:
         with self._lock:
             self._bots = found
             self._scanned = _now()
+        if self.events is not None:
+            self.events.follow(tenants_with_event_bots(found))
         for tenant_id in sorted({t for t, _ in found}):
             try:
                 self.executor.prepare(tenant_id)
@@ -233,6 +246,19 @@ class BotScheduler:
             if ready:
                 self._fire(bot, f"after:{done.bot}", {})
 
+    def on_entity_event(self, tenant_id: str, event: EntityEvent) -> list[RunRecord]:
+        """Fire the tenant's enabled event bots that ``event`` matches; their records."""
+        with self._lock:
+            bots = [b for (t, _), b in sorted(self._bots.items()) if t == tenant_id]
+        fired = []
+        history = self.history(tenant_id)
+        for bot in bots:
+            if event_matches(bot.settings.schedule, event) and history.state(bot.name).enabled:
+                kind = getattr(event.update_type, "value", event.update_type)
+                trigger = f"event:{event.ck_type_id}.{kind}"
+                fired.append(self._fire(bot, trigger, {"event": event_parameter(event)}))
+        return fired
+
     def wait(self, tenant_id: str, name: str, run_id: str, timeout: float = 600.0) -> RunRecord:
         """The run's record once it is final (Conflict when ``timeout`` passes first)."""
         deadline = time.monotonic() + timeout
@@ -313,6 +339,8 @@ class BotScheduler:
                 log.exception("the bot scheduler's tick failed; it goes on")
 
     def start(self) -> None:
+        if self.bus is not None:
+            self.events = EntityEventTrigger(self.bus, self.on_entity_event)
         self.scan()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="bot-scheduler")
         self._thread.start()
@@ -322,4 +350,6 @@ class BotScheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.events is not None:
+            self.events.close()
         self.executor.shutdown()

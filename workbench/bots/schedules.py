@@ -76,12 +76,21 @@ class Schedule:
             if not self.after:
                 raise ValidationError("an 'after' schedule names the bots it follows (--after a,b)")
         elif self.kind == "event":
-            # the scheduler does not subscribe to entity events yet: refuse rather than accept
-            # a schedule that would never fire
-            raise ValidationError(
-                "event schedules (--on-event) are not available yet; schedule the bot with "
-                "--every or --cron, or run it with `workbench bots run`"
-            )
+            if not self.event_type:
+                raise ValidationError(
+                    "an event schedule names the CK type: --on-event TYPE[:INSERT,UPDATE,DELETE]"
+                )
+            unknown = [k for k in self.event_kinds if k not in ("INSERT", "UPDATE", "DELETE")]
+            if unknown:
+                raise ValidationError(
+                    f"update kind(s) {', '.join(unknown)} of --on-event are unknown; use "
+                    "INSERT, UPDATE and DELETE (e.g. --on-event Demo.Energy/Site:INSERT,UPDATE)"
+                )
+            if not isinstance(self.event_filter, dict):
+                raise ValidationError(
+                    f"event_filter {self.event_filter!r} is not a mapping of attribute names to "
+                    'values, e.g. {"state": "ALARM"} or {"state": ["ALARM", "WARN"]}'
+                )
         elif self.kind != "manual":
             raise ValidationError(
                 f"schedule kind {self.kind!r} is unknown; use cron, interval, once, event, "
@@ -125,7 +134,9 @@ class Schedule:
         if self.kind == "after":
             return "after " + ", ".join(self.after)
         if self.kind == "event":
-            return f"on {self.event_type} events"
+            kinds = "/".join(self.event_kinds) or "any"
+            where = f" where {self.event_filter}" if self.event_filter else ""
+            return f"on {self.event_type} events ({kinds}){where}"
         return "manual"
 
 
@@ -219,7 +230,7 @@ def _schedule_from_flat(data: Mapping[str, Any]) -> Schedule:
         return Schedule(
             "event",
             event_type=type_id,
-            event_kinds=tuple(k for k in kinds.split(",") if k),
+            event_kinds=tuple(k.strip().upper() for k in kinds.split(",") if k.strip()),
             event_filter=dict(data.get("event_filter") or {}),
         )
     return Schedule("manual", timezone=timezone)

@@ -30,6 +30,8 @@ from workbench.bots.scheduler import BotScheduler
 from workbench.bots.settings import BotServiceSettings
 from workbench.client.local import Workbench, open_workbench
 from workbench.identity.audit import AuditLog
+from workbench.messaging.base import MessageBus
+from workbench.messaging.tenants import service_bus
 from workbench.promotion.service import Promotions
 from workbench.services.app import run_service, service_app
 from workbench.services.audit import AuditMiddleware
@@ -88,8 +90,11 @@ def create_app(
     credentials: Credentials | None = None,
     executor: Executor | None = None,
     public_url: str = "",
+    bus: MessageBus | None = None,
 ) -> FastAPI:
-    """The Bot Service application; the scheduler starts with the app and stops with it."""
+    """The Bot Service application; the scheduler starts with the app and stops with it.
+    ``bus``: where event-scheduled bots get entity events (default: ``WORKBENCH_BUS_URL``'s,
+    else an in-process bus)."""
     from workbench.services import bot_service_routes
 
     settings = settings or Settings()
@@ -122,6 +127,7 @@ def create_app(
         tenant_concurrency=bot_settings.tenant_concurrency,
         tick_s=bot_settings.tick_s,
         retention=(bot_settings.retention_days * 86400, bot_settings.retention_runs),
+        bus=bus or service_bus(settings),
     )
     service = BotService(
         workbench=opened,
@@ -177,5 +183,6 @@ def serve(
         no_auth=no_auth,
         bot_settings=bot_settings,
         public_url=f"{scheme}://{host}:{port}",
+        bus=service_bus(settings, embedded_default=True),
     )
     run_service(app, host=host, port=port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
