@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,8 +21,10 @@ import pytest
 from tests.bots.builtin.conftest import BOT_JOBS_LIBRARY, Receiver
 from tests.bots.conftest import TENANT, Mailbox, Platform, client_token, start_platform
 from workbench.bots.builtin.anonymisation import create_key, reveal
+from workbench.bots.builtin.report import CHROMIUM
 from workbench.identity.directory import Directory
 from workbench.testing.http import ServiceServer
+from workbench.testing.servers import in_ci
 
 BOTS = Path(__file__).resolve().parents[2] / "notebooks" / "bots"
 AUTHOR_ROLES = ["Development", "DataModelManagement", "StreamDataWriter"]
@@ -395,9 +398,19 @@ def test_user_management_bot_needs_an_author_with_user_management(platform: Plat
     assert "UserManagement" in response.text
 
 
+def _needs(program: str, install: str) -> None:
+    if shutil.which(program) is None:
+        message = f"needs {program} ({install})"
+        if in_ci():
+            pytest.fail(f"CI=true but {message}", pytrace=False)
+        pytest.skip(message)
+
+
 def test_report_bot_renders_plots_offline_to_html_pdf_and_mail(
     platform: Platform, mailbox: Mailbox, tmp_path: Path
 ) -> None:
+    _needs(CHROMIUM, "apt-get install chromium")
+    _needs("pdftoppm", "apt-get install poppler-utils")
     tenant = platform.workbench.tenant(TENANT)
     meters = list(_entities(tenant, "Demo.Energy/EnergyMeter"))
     end = datetime(2026, 2, 1, tzinfo=UTC)
