@@ -13,10 +13,18 @@ __all__ = ["all_nodes"]
 
 def all_nodes() -> list[type[Node]]:
     """Every node class of the runtime (what the default registry holds)."""
-    from workbench.communication.nodes import control, extract, load, transform, triggers, updates
+    from workbench.communication.nodes import (
+        control,
+        extract,
+        load,
+        transform,
+        triggers,
+        updates,
+        values,
+    )
     from workbench.communication.protocols import NODES as PROTOCOL_NODES
 
     nodes: list[type[Node]] = []
-    for module in (triggers, control, extract, transform, updates, load):
+    for module in (triggers, control, extract, transform, values, updates, load):
         nodes.extend(module.NODES)
     return [*nodes, *PROTOCOL_NODES]
