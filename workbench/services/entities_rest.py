@@ -33,7 +33,7 @@ __all__ = ["HEAVY_PAGE_ITEMS", "entity_json", "router"]
 #: a page of more entities than this (or of all: ``first: null``) counts as a heavy request
 HEAVY_PAGE_ITEMS = 10_000
 
-router = APIRouter()
+router = APIRouter(prefix="/tenants/{tenantId}")
 
 
 def entity_json(entity: Entity) -> dict[str, Any]:

@@ -45,7 +45,7 @@ MAX_RUNTIME_BYTES = 512 * 2**20
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"}
 ZIP_TYPES = {"application/zip", "application/x-zip-compressed"}
 
-router = APIRouter()
+router = APIRouter(prefix="/tenants/{tenantId}")
 
 
 def _content_type(request: Request) -> str:

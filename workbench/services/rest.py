@@ -16,7 +16,9 @@ from workbench.services.streams_rest import router as streams_router
 
 __all__ = ["entity_json", "router"]
 
-router = APIRouter(prefix="/tenants/{tenantId}")
-router.include_router(streams_router)
+router = APIRouter()
+router.include_router(streams_router, prefix="/tenants/{tenantId}")
+# these two carry the prefix themselves: FastAPI includes routers lazily, and a request's
+# route (the metrics' and the audit's route template) is the route as its own router defined it
 router.include_router(files_router)
 router.include_router(entities_router)
