@@ -17,6 +17,7 @@ def all_nodes() -> list[type[Node]]:
         control,
         extract,
         load,
+        reads,
         transform,
         triggers,
         updates,
@@ -25,6 +26,6 @@ def all_nodes() -> list[type[Node]]:
     from workbench.communication.protocols import NODES as PROTOCOL_NODES
 
     nodes: list[type[Node]] = []
-    for module in (triggers, control, extract, transform, values, updates, load):
+    for module in (triggers, control, extract, reads, transform, values, updates, load):
         nodes.extend(module.NODES)
     return [*nodes, *PROTOCOL_NODES]
