@@ -67,6 +67,9 @@ class AdminShell(Viewer):
 
     api = param.ClassSelector(class_=AdminApi)
     store = param.ClassSelector(class_=MetricsStore, allow_None=True)
+    history = param.Parameter(
+        default=None, doc="Where the monitoring plots come from (default: the store's samples)."
+    )
     settings = param.ClassSelector(class_=Settings, allow_None=True)
     tenant_ids = param.List(
         default=None,
@@ -145,7 +148,7 @@ class AdminShell(Viewer):
         if name == "Users":
             return UsersView(**common)
         if name == "Monitoring":
-            return MonitoringView(store=self.store, **common)
+            return MonitoringView(store=self.store, history=self.history, **common)
         if name == "Models":
             return ModelsView(**common)
         if name == "Data":

@@ -86,6 +86,7 @@ def admin(
         or _sibling(scheme, settings.service_host, "COMMUNICATION_CONTROLLER"),
         bots_url=bots_url or _sibling(scheme, settings.service_host, "BOT_SERVICE"),
         num_procs=num_procs,
+        prometheus_url=settings.admin_prometheus_url,
     )
     click.echo(f"Admin Panel on {public} (Identity {identity}, API {api})", err=True)
     run(config, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile)

@@ -12,9 +12,21 @@ from panel.viewable import Viewer
 from workbench.admin.api import AdminApi
 from workbench.errors import WorkbenchError
 
-__all__ = ["AdminView", "choose", "text", "typed"]
+__all__ = ["AdminView", "choose", "plotting", "text", "typed"]
 
 T = TypeVar("T")
+
+
+def plotting() -> None:
+    """Load HoloViews' Bokeh backend (its element options, ``hv.opts.Curve``), on the first
+    plot rather than at import: a server's pages may draw none. A backend already chosen (in a
+    notebook, ``hv.extension``) is kept."""
+    from holoviews import Store
+
+    if Store.current_backend not in Store.renderers:
+        import holoviews.plotting.bokeh  # noqa: F401
+
+        Store.set_current_backend("bokeh")
 
 
 def typed(widget: Any) -> str:

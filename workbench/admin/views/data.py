@@ -18,7 +18,7 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose, text, typed
+from workbench.admin.views.base import AdminView, choose, plotting, text, typed
 from workbench.ck.model import CkModel
 from workbench.ck.naming import graphql_field_name
 from workbench.client.tenant_queries import RUN_QUERY
@@ -128,11 +128,8 @@ class DataView(AdminView):
         self.query = pn.widgets.Select(
             label="Persisted query", options={}, css_classes=["wb-query"]
         )
-        self.query_first = pn.widgets.IntInput(
-            label="Rows (empty: the query's limit)",
-            value=None,
-            start=1,
-            css_classes=["wb-query-rows"],
+        self.query_first = pn.widgets.TextInput(
+            label="Rows", placeholder="(the query's limit)", css_classes=["wb-query-rows"]
         )
         self.query_from = pn.widgets.TextInput(
             label="From (stream queries)", placeholder="2026-12-01T00:00:00Z"
@@ -194,8 +191,16 @@ class DataView(AdminView):
         if not tenant or not rt_id:
             return
         variables: dict[str, Any] = {"rtId": rt_id}
-        if self.query_first.value:
-            variables["first"] = int(self.query_first.value)
+        first = text(self.query_first)
+        if first:
+            if not first.isdigit() or int(first) < 1:
+                self._query_note(
+                    f"**Rows** must be a whole number of at least 1, not {first!r} (or empty: "
+                    "the query's own limit).",
+                    "danger",
+                )
+                return
+            variables["first"] = int(first)
         for name, widget in (("from", self.query_from), ("to", self.query_to)):
             if text(widget):
                 variables[name] = text(widget)
@@ -410,6 +415,7 @@ class DataView(AdminView):
             self.stream_attributes.value = self.stream_attributes.options[:1]
 
     def plot(self) -> None:
+        plotting()
         tenant, ck_type = self.tenant.value, self.ck_type.value
         entity = self._current()
         rt_ids = [entity["rtId"]] if entity else [e["rtId"] for e in self._page[:5]]

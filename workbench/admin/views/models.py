@@ -8,7 +8,7 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose
+from workbench.admin.views.base import AdminView, choose, plotting
 from workbench.ck.model import CkModel
 from workbench.errors import ValidationError
 
@@ -19,6 +19,7 @@ def type_graph(model: CkModel, *, prefix: str = "") -> hv.Graph:
     """Inheritance (derives from) and association edges between the model's types, laid out
     in columns by inheritance depth. ``prefix`` limits it to types whose id starts with it
     (their base types are kept so every edge has both ends)."""
+    plotting()
     shown = {t for t in model.types if t.startswith(prefix)}
     for type_id in list(shown):
         shown.update(model.types[type_id].base_chain)

@@ -1,4 +1,5 @@
-"""Monitoring page: health of every service, metric history as time plots, the audit log."""
+"""Monitoring page: health of every service, metric history as time plots (requests, latency,
+errors, up, adapters online, pipeline runs, bot runs), the audit log."""
 
 from __future__ import annotations
 
@@ -9,42 +10,58 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.admin.metrics_store import MetricsStore, counter_rate
-from workbench.admin.views.base import AdminView
+from workbench.admin.metrics_history import MetricsHistory, Plot, StoreHistory
+from workbench.admin.metrics_store import MetricsStore
+from workbench.admin.views.base import AdminView, plotting
 
 __all__ = ["MonitoringView"]
 
-REQUESTS = "workbench_http_requests_total"
-LATENCY = "workbench_http_request_duration_seconds"
 
-
-def _curves(frame: pd.DataFrame, value: str, label: str) -> hv.Overlay | hv.Text:
+def _curves(plot: Plot) -> hv.NdOverlay | hv.Text:
+    frame = plot.frame
     if frame.empty:
-        return hv.Text(0, 0, f"no {label} samples yet").opts(height=220, responsive=True)
+        return hv.Text(0, 0, f"no {plot.title} samples yet").opts(height=220, responsive=True)
     curves = {
-        service: hv.Curve(group, "time", value, label=str(service))
-        for service, group in frame.groupby("service")
+        str(series): hv.Curve(group, "time", "value", label=str(series))
+        for series, group in frame.groupby("series")
     }
-    return hv.NdOverlay(curves, kdims="service").opts(
-        hv.opts.Curve(height=220, responsive=True, tools=["hover"], ylabel=label)
+    return hv.NdOverlay(curves, kdims="series").opts(
+        hv.opts.Curve(height=220, responsive=True, tools=["hover"], ylabel=plot.title)
     )
 
 
+def _latest(plot: Plot, most: int = 4) -> str:
+    """The latest value of each series, as text under the plot's title."""
+    frame = plot.frame.dropna(subset=["value"])
+    if frame.empty:
+        return "no samples yet"
+    last = frame.sort_values("time").groupby("series")["value"].last()
+    shown = [f"{series}: {value:.3g}" for series, value in list(last.items())[:most]]
+    return "latest " + ", ".join(shown)
+
+
 class MonitoringView(AdminView):
-    """``/healthz`` + ``/readyz`` table, request rate / latency / errors plots, audit log."""
+    """``/healthz`` + ``/readyz`` table, the metric plots of ``history``, the audit log."""
 
     store = param.ClassSelector(class_=MetricsStore, allow_None=True, doc="Scraped metrics.")
+    history = param.Parameter(
+        default=None,
+        doc="Where the plots come from (a MetricsHistory); default: the store's samples.",
+    )
     window_s = param.Integer(default=3600, doc="Seconds of history plotted.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        if self.history is None and self.store is not None:
+            self.history = StoreHistory(self.store)
         self.health_table = pn.widgets.Tabulator(
             pd.DataFrame(),
             disabled=True,
             show_index=False,
             sizing_mode="stretch_width",
         )
-        self.plots = pn.Column(sizing_mode="stretch_width")
+        self.source = pn.pane.Markdown("", css_classes=["wb-metrics-source"])
+        self.plots = pn.Column(sizing_mode="stretch_width", css_classes=["wb-metric-plots"])
         self.refresh_button = pn.widgets.Button(label="Refresh", color="primary")
         self.refresh_button.on_click(lambda _e: self.refresh())
         self.audit_tenant = pn.widgets.Select(label="Tenant", options=list(self.tenants))
@@ -80,34 +97,27 @@ class MonitoringView(AdminView):
             ],
             columns=["service", "url", "live", "ready", "detail", "ms"],
         )
-        if self.store is None:
+        history: MetricsHistory | None = self.history
+        if history is None:
+            self.source.object = ""
             self.plots.objects = [pn.pane.Markdown("No metrics store configured.")]
             return
-        window = self.window_s
-        rate = self.store.rate(REQUESTS, since_s=window)
-        errors = self.store.series(REQUESTS, since_s=window)
-        if not errors.empty:
-            errors = errors[errors["labels"].str.contains(r"status=5\d\d", regex=True)]
-        error_rate = counter_rate(errors)
-        p50 = self.store.latency_quantile(LATENCY, 0.5, since_s=window)
-        p95 = self.store.latency_quantile(LATENCY, 0.95, since_s=window)
-        up = self.store.series("up", since_s=window)
+        self.source.object = f"Metrics from {history.describe()}, the last {self.window_s} s."
+        plots = self.attempt(lambda: history.plots(self.window_s))
+        if plots is None:
+            return
+        plotting()
+        panes = [
+            pn.Column(
+                pn.pane.Markdown(f"**{plot.title}** · {_latest(plot)}", margin=(0, 10)),
+                pn.pane.HoloViews(_curves(plot), sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+                css_classes=["wb-metric-plot"],
+            )
+            for plot in plots
+        ]
         self.plots.objects = [
-            pn.pane.HoloViews(_curves(rate, "rate", "requests/s"), sizing_mode="stretch_width"),
-            pn.Row(
-                pn.pane.HoloViews(
-                    _curves(p50, "seconds", "latency p50 (s)"), sizing_mode="stretch_width"
-                ),
-                pn.pane.HoloViews(
-                    _curves(p95, "seconds", "latency p95 (s)"), sizing_mode="stretch_width"
-                ),
-            ),
-            pn.Row(
-                pn.pane.HoloViews(
-                    _curves(error_rate, "rate", "5xx/s"), sizing_mode="stretch_width"
-                ),
-                pn.pane.HoloViews(_curves(up, "value", "up"), sizing_mode="stretch_width"),
-            ),
+            pn.Row(*panes[i : i + 2], sizing_mode="stretch_width") for i in range(0, len(panes), 2)
         ]
 
     def load_audit(self) -> None:
@@ -130,6 +140,7 @@ class MonitoringView(AdminView):
             self.message,
             pn.Row(self.refresh_button),
             self.health_table,
+            self.source,
             self.plots,
             "### Audit log",
             pn.Row(self.audit_tenant, self.audit_actor, self.audit_action, self.audit_button),

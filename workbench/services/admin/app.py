@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.admin.api import AdminApi, ServiceEndpoint, shared_tls_context
+from workbench.admin.metrics_history import MetricsHistory, PrometheusHistory, StoreHistory
 from workbench.admin.metrics_store import MetricsScraper, MetricsStore
 from workbench.admin.model_cache import ModelCache
 from workbench.secret_files import read_or_create_secret
@@ -60,6 +61,8 @@ class AdminConfig:
     session_token: str | None = None
     session_tenants: list[str] = field(default_factory=list)
     session_roles: list[str] = field(default_factory=list)
+    #: a Prometheus server the monitoring plots query instead of the panel's own store
+    prometheus_url: str | None = None
     #: server processes (forked, Linux only; 0: one per core): sessions are spread over them,
     #: each process keeps its own model cache, and one of them scrapes the metrics
     num_procs: int = 1
@@ -151,6 +154,7 @@ def build_server(
     #: opened once the server has forked its processes (a SQLite connection and a thread do
     #: not survive a fork), see below
     store: MetricsStore | None = None
+    history: MetricsHistory | None = None
     metrics = ServiceMetrics(SERVICE_NAME)
     settings = Settings()
     #: the tenants' models, shared by the sessions of this process
@@ -182,6 +186,7 @@ def build_server(
         shell = AdminShell(
             api=api,
             store=store,
+            history=history,
             settings=settings,
             tenant_ids=list(config.session_tenants) if fixed else None,
             role_names=list(config.session_roles) if fixed else None,
@@ -216,7 +221,12 @@ def build_server(
         server = _serve_with_login(config, app, common, cookie_secret, encryption_key)
     # from here on, in each forked process (or the one process)
     store = MetricsStore(store_dir / "metrics.db", retention_s=config.retention_s)
-    if _first_process():
+    if config.prometheus_url:
+        history = PrometheusHistory(config.prometheus_url)
+    else:
+        history = StoreHistory(store)
+    # with a Prometheus, it scrapes; the panel's own store stays empty
+    if _first_process() and not config.prometheus_url:
         MetricsScraper(store, services, interval=config.scrape_interval).start()
     return server
 
