@@ -121,3 +121,32 @@ def test_hook_url_needs_http() -> None:
     assert hook_url("http://h/a/", "/b") == "http://h/a/b"
     with pytest.raises(ValidationError, match="BaseUri 'ftp://h' is not an http"):
         hook_url("ftp://h", None)
+
+
+def test_on_an_event_a_hook_gets_that_entity_only_when_it_matches(
+    tenant: Any, receiver: Any
+) -> None:
+    app, url = receiver
+    meters = {
+        e.attributes["state"]: e.rt_id
+        for e in tenant.entities.find("Demo.Energy/EnergyMeter").items
+    }
+    tenant.entities.create(
+        "System.Bot/ServiceHook",
+        {
+            "name": "faulty",
+            "queryCkTypeId": "Demo.Energy/EnergyMeter",
+            "fieldFilter": '["state EQUALS Faulty"]',
+            "baseUri": url,
+        },
+    )
+    tenant.entities.create(
+        "System.Bot/ServiceHook",
+        {"name": "lines", "queryCkTypeId": "BotJobs/Line", "baseUri": url},
+    )
+    event = {"ckTypeId": "Demo.Energy/EnergyMeter", "updateType": "UPDATE"}
+    assert call_service_hooks(tenant, event={**event, "rtId": meters["Active"]}) == []
+    [call] = call_service_hooks(tenant, event={**event, "rtId": meters["Faulty"]})
+    assert (call.name, call.entities) == ("faulty", 1)
+    [(_, _, body)] = app.calls
+    assert (body["rtIds"], body["event"]) == ([meters["Faulty"]], "UPDATE")

@@ -45,9 +45,15 @@ def parse_filter(value: Any, *, what: str = "filter") -> list[Any]:
 
 
 def find_all(
-    tenant: Any, ck_type_id: str, where: Any = None, *, include_archived: bool = False
+    tenant: Any,
+    ck_type_id: str,
+    where: Any = None,
+    *,
+    include_archived: bool = False,
+    rt_ids: list[str] | None = None,
 ) -> list[Entity]:
-    """Every entity of ``ck_type_id`` (and its subtypes) matching ``where``, page by page."""
+    """Every entity of ``ck_type_id`` (and its subtypes) matching ``where`` (among ``rt_ids``
+    when given), page by page."""
     conditions = parse_filter(where)
     found: list[Entity] = []
     after: str | None = None
@@ -58,6 +64,7 @@ def find_all(
             first=PAGE_SIZE,
             after=after,
             include_archived=include_archived,
+            rt_ids=rt_ids,
         )
         found.extend(page.items)
         if not page.has_next_page or not page.end_cursor:

@@ -7,7 +7,9 @@ and POSTs them to ``BaseUri`` (+ ``Action``) as JSON::
      "count": 2, "rtIds": ["...", "..."]}
 
 with ``X-Api-Key: <ApiKey>`` when one is set. ``LastRunAt`` and ``LastStatus`` record the
-answer. Run it on a schedule, or on entity events (``--on-event TYPE``) to call on change.
+answer. Run it on a schedule, or on entity events (``--on-event TYPE``) to call on change: with
+the run's ``event`` only the hooks of that entity's type are called, with that entity alone (and
+only when it matches the hook's filter), and the body also has ``"event": "<updateType>"``.
 """
 
 from __future__ import annotations
@@ -57,19 +59,25 @@ def call_service_hooks(
     timeout: float = 30.0,
     now: datetime | None = None,
     http: httpx.Client | None = None,
+    event: dict[str, Any] | None = None,
 ) -> list[HookCall]:
-    """Call every enabled hook (or those ``names``); a failing hook does not stop the others."""
+    """Call every enabled hook (or those ``names``; with ``event``, those of its type — see the
+    module doc); a failing hook does not stop the others."""
     hooks = [
         h
         for h in find_all(tenant, SERVICE_HOOK_TYPE)
         if h.attributes.get("enabled", True) is not False
         and (names is None or h.attributes.get("name") in names)
+        and (event is None or h.attributes.get("queryCkTypeId") == event.get("ckTypeId"))
     ]
     client = http or httpx.Client(timeout=timeout)
     calls: list[HookCall] = []
     try:
         for hook in hooks:
-            calls.append(_call(tenant, hook, client))
+            call = _call(tenant, hook, client, event)
+            if call is None:
+                continue  # the event's entity does not match this hook's filter
+            calls.append(call)
             tenant.entities.update(
                 hook.rt_id,
                 {
@@ -83,16 +91,22 @@ def call_service_hooks(
     return calls
 
 
-def _call(tenant: Any, hook: Any, client: httpx.Client) -> HookCall:
+def _call(
+    tenant: Any, hook: Any, client: httpx.Client, event: dict[str, Any] | None
+) -> HookCall | None:
     attributes = hook.attributes
     name = str(attributes.get("name", hook.rt_id))
     url = str(attributes.get("baseUri", ""))
     try:
         url = hook_url(url, attributes.get("action"))
         type_id = str(attributes["queryCkTypeId"])
-        rt_ids = [e.rt_id for e in find_all(tenant, type_id, attributes.get("fieldFilter"))]
+        only = [str(event["rtId"])] if event is not None else None
+        found = find_all(tenant, type_id, attributes.get("fieldFilter"), rt_ids=only)
+        rt_ids = [e.rt_id for e in found]
     except Exception as exc:
         return HookCall(hook.rt_id, name, url, 0, None, False, f"not called: {exc}")
+    if event is not None and not rt_ids:
+        return None
     headers = {"User-Agent": "workbench-service-hook"}
     if attributes.get("apiKey"):
         headers["X-Api-Key"] = str(attributes["apiKey"])
@@ -104,6 +118,8 @@ def _call(tenant: Any, hook: Any, client: httpx.Client) -> HookCall:
         "count": len(rt_ids),
         "rtIds": rt_ids,
     }
+    if event is not None:
+        body["event"] = event.get("updateType")
     try:
         response = client.post(url, json=body, headers=headers)
     except httpx.HTTPError as exc:
