@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.query.aggregation import EntityAggregation, Measure
+from workbench.query.aggregation import EntityAggregation, Measure, MeasureFunction
 from workbench.storage.sqlite import SqliteEntityStore
 from workbench.storage.sqlite_aggregate import compile_aggregation
 from workbench.testing.entity_aggregate_contract import (
@@ -78,7 +78,7 @@ def test_grouping_by_a_far_value_groups_by_its_rt_id_first_and_answers_the_same(
     store = SqliteEntityStore.open(f"sqlite://{tmp_path}/entities.db")
     try:
         aggregation_fixture(store)
-        functions = ("count", "sum", "avg", "min", "max")
+        functions: tuple[MeasureFunction, ...] = ("count", "sum", "avg", "min", "max")
         measures = tuple(Measure(f, path, f) for f in functions for path in (POWER, ENERGY))
         two_steps = EntityAggregation(METERS, measures, group_by=(STATE, PARENT_NAME))
         sql, _params, _keys, _measures = compile_aggregation(store, two_steps)
@@ -90,10 +90,11 @@ def test_grouping_by_a_far_value_groups_by_its_rt_id_first_and_answers_the_same(
             METERS, (*measures, Measure("count", PARENT_NAME, "n")), group_by=(STATE, PARENT_NAME)
         )
         assert compile_aggregation(store, one_step)[0].count("GROUP BY") == 1
-        expected = [
-            (r.keys, r.count, pytest.approx(r.values[:-1])) for r in store.aggregate(one_step).rows
-        ]
-        assert [(r.keys, r.count, r.values) for r in store.aggregate(two_steps).rows] == expected
+        expected = store.aggregate(one_step).rows
+        got = store.aggregate(two_steps).rows
+        assert [(r.keys, r.count) for r in got] == [(r.keys, r.count) for r in expected]
+        for row, want in zip(got, expected, strict=True):
+            assert list(row.values) == pytest.approx(list(want.values[:-1]))
         assert len(expected) == 4
         with store._connection() as conn:  # the sort ran with temporary files; reset after
             assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2
