@@ -4,15 +4,19 @@ the token."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 import workbench
 from workbench.bench.graphql import GRAPHQL_BENCH_LIBRARY
@@ -129,6 +133,63 @@ def test_every_worker_checks_the_token(service: tuple[str, Path]) -> None:
             assert response.status_code == 401, (worker, response.text)
     names = _post(url, LIST).json()["data"]["runtime"]["rtBenchMeterSite"]["items"]
     assert "intruder" not in {item["name"] for item in names}
+
+
+SUBSCRIBE = (
+    "subscription { benchMeterSiteEvents(updateTypes: [INSERT]) "
+    "{ updateType entity { ... on BenchMeterSite { name } } } }"
+)
+
+
+async def _events_in_worker_1(url: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """On a WebSocket held by worker 1: subscribe to site inserts, then create sites with
+    mutations sent over the same socket (run by the primary) until an event arrives."""
+    for _ in range(400):
+        ws = await websockets.connect(
+            url.replace("http://", "ws://") + f"/tenants/{TENANT}/graphql",
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        )
+        if ws.response is not None and ws.response.headers.get(WORKER_HEADER) == "1":
+            break
+        await ws.close()
+    else:
+        raise AssertionError("no WebSocket reached worker 1")
+    async with ws:
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {TOKEN}"}}
+        await ws.send(json.dumps(init))
+        assert json.loads(await ws.recv()) == {"type": "connection_ack"}
+        subscribe = {"id": "events", "type": "subscribe", "payload": {"query": SUBSCRIBE}}
+        await ws.send(json.dumps(subscribe))
+        created: list[str] = []
+        events: list[dict[str, Any]] = []
+        for attempt in range(20):  # until the subscription is registered with the bus
+            name = f"over-ws-{attempt}"
+            mutation = {"query": CREATE % name}
+            await ws.send(json.dumps({"id": name, "type": "subscribe", "payload": mutation}))
+            deadline = asyncio.get_running_loop().time() + 3
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                try:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), left))
+                except TimeoutError:
+                    break
+                if message["id"] == "events":
+                    events.append(message["payload"]["data"]["benchMeterSiteEvents"])
+                elif message["type"] == "next":
+                    assert "errors" not in message["payload"], message
+                    created.append(message["id"])
+                if name in created and events:
+                    return created, events
+        raise AssertionError(f"no event reached worker 1 for {created}")
+
+
+def test_mutations_over_a_workers_websocket_reach_its_subscriptions(
+    service: tuple[str, Path],
+) -> None:
+    url, _home = service
+    created, events = asyncio.run(_events_in_worker_1(url))
+    assert created, "the mutations sent over worker 1's socket ran (in the primary)"
+    assert {event["updateType"] for event in events} == {"INSERT"}
+    assert {event["entity"]["name"] for event in events} <= set(created)
 
 
 @pytest.mark.parametrize(

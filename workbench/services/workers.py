@@ -172,13 +172,17 @@ class ForwardToPrimary:
         self.index = str(index).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if self.forwarder is None or _SERVED_BY_ANY.match(scope["path"]):
+        if (
+            scope["type"] == "websocket"
+            or self.forwarder is None
+            or _SERVED_BY_ANY.match(scope["path"])
+        ):
 
             async def named(message: Message) -> None:
-                if message["type"] == "http.response.start":
+                if message["type"] in ("http.response.start", "websocket.accept"):
                     headers = list(message.get("headers", ()))
                     if all(k != _WORKER_HEADER for k, _ in headers):  # not the primary's answer
                         headers.append((_WORKER_HEADER, self.index))
