@@ -428,6 +428,7 @@ def test_report_bot_renders_plots_offline_to_html_pdf_and_mail(
     record = _run(
         platform,
         "report",
+        ck_type_id="Demo.Energy/EnergyMeter",
         end=end.isoformat(),
         days=1,
         title="Meter voltage",
