@@ -36,7 +36,12 @@ class Platform:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     pytest.importorskip("panel")
     home = tmp_path_factory.mktemp("admin-platform")
-    ports = {"identity": free_port(), "asset-repository": free_port(), "admin": free_port()}
+    ports = {
+        "identity": free_port(),
+        "asset-repository": free_port(),
+        "communication-controller": free_port(),
+        "admin": free_port(),
+    }
     command = [sys.executable, "-m", "workbench", "up", "--data-dir", str(home), "--demo-days", "1"]
     for name, port in ports.items():
         command += ["--service", name, "--port", f"{name}={port}"]
@@ -117,6 +122,13 @@ class AdminSession(LoopbackSession):
     def open_card(self, css_class: str) -> None:
         """Open the collapsed card with this css class (its content is built on opening)."""
         self.page.locator(f".{css_class} .card-header").first.click()
+
+    def screenshot(self, name: str) -> None:
+        """With ``WORKBENCH_ADMIN_SCREENSHOTS=DIR``, the page as ``DIR/NAME.png`` (how the
+        screenshots in docs/images are made: ``WORKBENCH_ADMIN_SCREENSHOTS=docs/images``)."""
+        folder = os.environ.get("WORKBENCH_ADMIN_SCREENSHOTS")
+        if folder:
+            self.page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

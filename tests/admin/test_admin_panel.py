@@ -130,3 +130,113 @@ def _drawn(png: bytes) -> bool:
     image = Image.open(io.BytesIO(png)).convert("RGB")
     colours: Any = image.getcolors(maxcolors=1_000_000) or []
     return len(colours) > 20
+
+
+QUERY_NAME = "Meters by name"
+VALID_DEFINITION = (
+    "triggers:\n  - type: FromExecutePipelineCommand@1\ntransformations:\n"
+    "  - type: SetPrimitiveValue@1\n    targetPath: $.answer\n    value: 42\n"
+)
+BROKEN_DEFINITION = (
+    "triggers:\n  - type: FromExecutePipelineCommand@1\ntransformations:\n  - type: NoSuchNode@1\n"
+)
+
+
+def test_data_page_runs_a_persisted_query_by_name_with_parameters(
+    platform: Platform, session: AdminSession
+) -> None:
+    with workbench.open(platform.home) as wb:
+        wb.tenant("demo").entities.create(
+            "System/SimpleRtQuery",
+            {
+                "name": QUERY_NAME,
+                "queryCkTypeId": "Demo.Energy/EnergyMeter",
+                "queryColumns": ["name", "serialNumber"],
+                "querySorting": "name",
+            },
+        )
+    page = session.page
+    session.sign_in(platform, "demo", "demo", platform.demo_password)
+    session.tab("Data")
+    session.open_card("wb-queries-card")
+    choice = page.locator(".wb-query select")
+    assert _eventually(lambda: QUERY_NAME in choice.inner_text())
+    choice.select_option(label=f"{QUERY_NAME} (entities)")
+    page.locator(".wb-query-rows input").fill("1")
+    page.get_by_role("button", name="Run query").click()
+    page.get_by_text(f"{QUERY_NAME} (entities): 1 rows.").first.wait_for(timeout=60_000)
+    results = page.locator(".wb-query-results")
+    results.locator(".tabulator-cell", has_text="EM-0001").first.wait_for(timeout=60_000)
+    assert results.locator(".tabulator-cell", has_text="EM-0002").count() == 0
+    session.screenshot("admin-data")
+    # without the parameter: the query's own limit, every meter
+    page.locator(".wb-query-rows input").fill("")
+    page.get_by_role("button", name="Run query").click()
+    results.locator(".tabulator-cell", has_text="EM-0002").first.wait_for(timeout=60_000)
+
+
+def test_operations_page_shows_pipeline_problems_and_the_controllers_answer(
+    platform: Platform, session: AdminSession
+) -> None:
+    with workbench.open(platform.home) as wb:
+        entities = wb.tenant("demo").entities
+        adapter = entities.create("System.Communication/Adapter", {"name": "plant adapter"})
+        flow = entities.create("System.Communication/DataFlow", {"name": "readings"})
+        links = [
+            ("System/ParentChild", flow.rt_id),
+            ("System.Communication/Executes", adapter.rt_id),
+        ]
+        entities.create(
+            "System.Communication/Pipeline",
+            {"name": "broken pipeline", "enabled": False, "pipelineDefinition": BROKEN_DEFINITION},
+            associations=links,
+        )
+        entities.create(
+            "System.Communication/Pipeline",
+            {
+                "name": "readings pipeline",
+                "pipelineDefinition": VALID_DEFINITION,
+            },
+            associations=links,
+        )
+    page = session.page
+    session.sign_in(platform, "demo", "demo", platform.demo_password)
+    session.tab("Operations")
+    pipelines = page.locator(".wb-pipelines-table")
+    pipelines.locator(".tabulator-cell", has_text="broken pipeline").first.wait_for(timeout=60_000)
+    choice = page.locator(".wb-pipeline select")
+    broken = next(o for o in _options(choice) if o.startswith("broken pipeline"))
+    choice.select_option(label=broken)
+    problems = page.locator(".wb-pipeline-problems")
+    problems.locator(".tabulator-cell", has_text="NoSuchNode").first.wait_for(timeout=60_000)
+    # execute now: the controller answers that the pipeline's adapter is not connected
+    readings = next(o for o in _options(choice) if o.startswith("readings pipeline"))
+    choice.select_option(label=readings)
+    page.get_by_role("button", name="Execute now").click()
+    page.get_by_text("is not connected").first.wait_for(timeout=60_000)
+    assert page.get_by_text("workbench adapter run").count() >= 1  # what to do about it
+    session.screenshot("admin-operations")
+
+
+def test_monitoring_plots_adapters_online_pipeline_runs_and_bot_runs(
+    platform: Platform, session: AdminSession
+) -> None:
+    page = session.page
+    session.sign_in(platform, "system", "admin", ADMIN_PASSWORD)
+    session.tab("Monitoring")
+    page.get_by_text("Metrics from the panel's scraped metrics").first.wait_for(timeout=60_000)
+    for title in ("requests/s", "adapters online", "pipeline runs/s", "bot runs/s"):
+        page.locator(".wb-metric-plot", has_text=title).first.wait_for(timeout=60_000)
+    # the controller's gauge, scraped: no adapter is connected
+    online = page.locator(".wb-metric-plot", has_text="adapters online").first
+    online.get_by_text("latest communication-controller: 0").wait_for(timeout=60_000)
+    online.locator("canvas").first.wait_for(timeout=60_000)
+    # no pipeline has run and no Bot Service runs here: said, not an empty frame
+    runs = page.locator(".wb-metric-plot", has_text="pipeline runs/s").first
+    runs.get_by_text("no samples yet").wait_for(timeout=60_000)
+    session.screenshot("admin-monitoring")
+
+
+def _options(select: Any) -> list[str]:
+    labels: list[str] = select.evaluate("e => Array.from(e.options).map(o => o.text)")
+    return labels

@@ -424,7 +424,15 @@ class DataView(AdminView):
         if end.tzinfo is None:
             end = end.replace(tzinfo=UTC)
         start = end - timedelta(days=int(self.stream_days.value or 7))
+        if not self.stream_attributes.value:
+            # a click that came before the card's stream columns did (callbacks run on threads)
+            self._streams_for_type()
         attributes = list(self.stream_attributes.value)
+        if not attributes:
+            self.plot_pane.object = hv.Text(
+                0, 0, f"{ck_type} has no stream attributes to plot"
+            ).opts(responsive=True, height=340)
+            return
         rows = self.attempt(
             lambda: self.client.downsample(
                 tenant,

@@ -26,7 +26,8 @@ def _curves(plot: Plot) -> hv.NdOverlay | hv.Text:
         for series, group in frame.groupby("series")
     }
     return hv.NdOverlay(curves, kdims="series").opts(
-        hv.opts.Curve(height=220, responsive=True, tools=["hover"], ylabel=plot.title)
+        hv.opts.Curve(height=220, responsive=True, tools=["hover"], ylabel=plot.title),
+        hv.opts.NdOverlay(title=""),  # the title is the caption above the plot
     )
 
 
