@@ -32,6 +32,7 @@ from typing import Any
 from workbench.communication.outbox import Outbox, OutboxBus
 from workbench.errors import ValidationError, WorkbenchError
 from workbench.messaging.base import STREAM_POINTS, MessageBus, OutgoingMessage
+from workbench.streams.bus_ingest import STREAM_POINTS_GROUP  # the stream service's group
 
 __all__ = [
     "STREAM_POINTS_GROUP",
@@ -39,10 +40,6 @@ __all__ = [
     "EdgeTenant",
     "stream_points_message",
 ]
-
-#: the durable group of ``stream-points`` the stream service consumes (kept for it while the
-#: service is away; an edge adapter creates it before its first delivery)
-STREAM_POINTS_GROUP = "stream-service"
 
 _CONFIGURATION_FILE = "configuration.json"
 _OUTBOX_FILE = "outbox.sqlite"
