@@ -10,6 +10,7 @@ executed notebook rendered as HTML, and the outputs the notebook declared.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -188,7 +189,11 @@ def execute_notebook(
                 start_new_session=True,
                 preexec_fn=_limits(memory_bytes),  # noqa: PLW1509 - only setrlimit, no locks
             )
-    return _wait(process, run_dir, started, timeout)
+    try:
+        return _wait(process, run_dir, started, timeout)
+    finally:
+        if pool is not None:
+            pool.warm(tenant)  # replace the kernel this run used (or start the first ones)
 
 
 def _wait(
@@ -261,19 +266,30 @@ def _kill_leftover_kernel(run_dir: Path) -> None:
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
+_EXPORTER_LOCK = threading.Lock()
+
+
+@functools.cache
+def _html_exporter() -> Any:
+    """One exporter per process: building its templates costs seconds, rendering does not."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter()
+
+
 def render_html(run_dir: Path) -> Path | None:
     """``output.html``: the executed notebook rendered by nbconvert (None without output)."""
     source = run_dir / "output.ipynb"
     if not source.is_file():
         return None
     import nbformat
-    from nbconvert import HTMLExporter
 
     notebook = nbformat.read(source, as_version=4)
     notebook.cells = [
         c for c in notebook.cells if "workbench-bot-setup" not in c.metadata.get("tags", [])
     ]
-    body, _ = HTMLExporter().from_notebook_node(notebook)
+    with _EXPORTER_LOCK:
+        body, _ = _html_exporter().from_notebook_node(notebook)
     target = run_dir / "output.html"
     target.write_text(body, encoding="utf-8")
     return target

@@ -2,8 +2,9 @@
 
 A :class:`KernelPool` keeps ``size`` standby runners per tenant kernel spec: each is
 ``python -m workbench.bots.runner --standby KERNEL`` with its kernel already started (and
-papermill imported). :meth:`KernelPool.take` hands one to a run and starts its replacement at
-once; a standby serves exactly one run and ends with it, so a kernel never serves two runs.
+papermill imported). :meth:`KernelPool.take` hands one to a run, and its replacement starts
+once the run is over; a standby serves exactly one run and ends with it, so a kernel never
+serves two runs.
 Standbys of a tenant start when :meth:`KernelPool.warm` is first called for it (the scheduler
 does that for tenants with deployed bots; a run of a tenant without standbys starts its own).
 """
@@ -100,8 +101,9 @@ class KernelPool:
             self._standby[kernel] = found
 
     def take(self, tenant: str) -> Standby | None:
-        """A ready standby of ``tenant`` for one run (None: the caller starts its own kernel);
-        its replacement starts at once."""
+        """A ready standby of ``tenant`` for one run (None: the caller starts its own kernel).
+        Call :meth:`warm` when the run is over: the replacement starts after the run, so it
+        does not take the CPU the run needs."""
         if self.size == 0:
             return None
         from workbench.notebook.kernelspec import kernel_name
@@ -112,9 +114,7 @@ class KernelPool:
                 waiting = self._standby.get(kernel, [])
                 standby = waiting.pop(0) if waiting else None
             if standby is None:
-                self.warm(tenant)
                 return None
-            self.warm(tenant)  # the replacement
             ready = standby.ready.wait(READY_WAIT_S)
             if ready and standby.kernel_pid is not None and standby.alive():
                 return standby

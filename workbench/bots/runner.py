@@ -177,6 +177,7 @@ def standby(kernel: str) -> int:
     # the kernel's own output goes to the pool's log (this process's stdout says "ready")
     run_sync(km.start_kernel)(env=env, stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno())
     kernel_pid = int(km.provisioner.pid)  # type: ignore[union-attr]
+    run_sync(_warm_kernel)(km)
     print(f"ready {kernel_pid}", flush=True)
     line = sys.stdin.readline().strip()
     if not line:  # the pool closed: no run for this kernel
@@ -195,6 +196,28 @@ def standby(kernel: str) -> int:
     finally:
         with contextlib.suppress(OSError):
             os.kill(kernel_pid, signal.SIGKILL)
+
+
+#: what binding ``wb`` and a first query import, loaded in a standby kernel ahead of its run
+WARM_UP = (
+    "import workbench, workbench.client.local, workbench.client.remote, "
+    "workbench.bots.context, workbench.notebook.extension"
+)
+
+
+async def _warm_kernel(km: Any) -> None:
+    """Import in the standby kernel what its run will need (no history, no output)."""
+    client = km.client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=120)
+        msg_id = client.execute(WARM_UP, silent=True, store_history=False)
+        while True:
+            reply = await client.get_shell_msg(timeout=120)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+    finally:
+        client.stop_channels()
 
 
 def _imports() -> None:
