@@ -28,8 +28,14 @@ def identity_api(tenant: Any, url: str | None = None) -> AdminApi:
         from workbench.settings import Settings
 
         url = Settings().issuer_url()
-    header = str(tenant._http.client.headers.get("Authorization", ""))
-    return AdminApi(identity_url=url, api_url=tenant.url, token=header.removeprefix("Bearer "))
+    if hasattr(tenant, "_http"):
+        token = str(tenant._http.client.headers.get("Authorization", "")).removeprefix("Bearer ")
+    else:  # an in-process tenant: the platform's token from the environment, if any
+        from workbench.settings import Settings
+
+        secret = Settings().api_token
+        token = secret.get_secret_value() if secret is not None else ""
+    return AdminApi(identity_url=url, api_url=getattr(tenant, "url", ""), token=token or None)
 
 
 def _parse(moment: str) -> datetime:
