@@ -26,8 +26,9 @@ __all__ = ["KernelPool", "Standby"]
 
 log = logging.getLogger("workbench.bots.kernel_pool")
 
-#: how long a run waits for a standby that is still starting before it starts its own kernel
-READY_WAIT_S = 30.0
+#: how long a run waits for a standby that is still starting (it is always nearer to ready
+#: than a kernel the run would start itself) before it starts its own kernel
+READY_WAIT_S = 120.0
 
 
 @dataclass
@@ -118,7 +119,11 @@ class KernelPool:
             ready = standby.ready.wait(READY_WAIT_S)
             if ready and standby.kernel_pid is not None and standby.alive():
                 return standby
-            log.warning("a standby kernel of %s did not start; trying the next", tenant)
+            if not ready and standby.alive():  # slow (a loaded machine): keep it for later
+                with self._lock:
+                    self._standby.setdefault(kernel, []).append(standby)
+                return None
+            log.warning("a standby kernel of %s ended before its run; trying the next", tenant)
             standby.kill()
 
     def wait_ready(self, tenant: str, timeout: float = 120.0) -> bool:
