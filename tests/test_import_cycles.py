@@ -100,21 +100,7 @@ def cycles(graph: dict[Path, set[Path]], root: Path = PACKAGE.parent) -> list[li
 
 #: Cycles known to be open, each to be cut by the work named: the test fails on any other cycle,
 #: and on a known one that is gone (remove it here then).
-KNOWN_CYCLES: list[list[str]] = [
-    # Bot Service work (issue 15, executor port and kernel pool): the local executor factory
-    # imports the Celery adapter, which subclasses the port
-    ["workbench/bots/celery_executor.py", "workbench/bots/executor.py"],
-    # Bot Service work (issue 15): execution <-> kernel_pool (kernel_path), bots/context ->
-    # notebook/extension (magics_of), notebook/promote_magic -> bots/context (wb.bot)
-    [
-        "workbench/bots/context.py",
-        "workbench/bots/execution.py",
-        "workbench/bots/kernel_pool.py",
-        "workbench/notebook/extension.py",
-        "workbench/notebook/promote_magic.py",
-        "workbench/promotion/service.py",
-    ],
-]
+KNOWN_CYCLES: list[list[str]] = []
 
 
 def _listed(found: list[list[str]]) -> str:

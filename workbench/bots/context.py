@@ -106,11 +106,11 @@ def prepare(namespace: dict[str, Any], run_dir: str) -> BotContext:
         os.chdir(Path(run_dir) / "work")
         from IPython import get_ipython
 
-        from workbench.notebook.extension import magics_of
-
         shell = get_ipython()
-        if shell is not None:
-            magics_of(shell).bind_from_environment()
+        # the extension's magics, looked up by name (this module is imported by the extension)
+        magics = shell.magics_manager.registry.get("WorkbenchMagics") if shell else None
+        if magics is not None:
+            magics.bind_from_environment()
     return attach(namespace)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.bots.context import KERNEL_ENV_FILE, RUN_DIR_VARIABLE, read_outputs
+from workbench.bots.kernel_dir import kernel_path
 
 if TYPE_CHECKING:
     from workbench.bots.kernel_pool import KernelPool
@@ -85,25 +86,6 @@ class RunOutcome:
     @property
     def seconds(self) -> float:
         return self.finished - self.started
-
-
-def kernel_path(home: Path, tenant: str, python: str | None = None) -> Path:
-    """A Jupyter data directory holding the tenant's kernel spec (``workbench-<tenant>``, the
-    ``workbench.notebook`` extension loaded) for runs; returns the directory for JUPYTER_PATH."""
-    from workbench.notebook.kernelspec import kernel_name, kernel_spec
-
-    root = home / "bots" / "jupyter"
-    folder = root / "kernels" / kernel_name(tenant)
-    spec = kernel_spec(tenant, python=python or sys.executable)
-    spec["env"] = {}  # the run's environment (tenant, URL, token) comes from the runner
-    text = json.dumps(spec, indent=1) + "\n"
-    target = folder / "kernel.json"
-    if not target.is_file() or target.read_text(encoding="utf-8") != text:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".kernel.{os.getpid()}.json"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    return root
 
 
 def _limits(memory_bytes: int | None) -> Any:

@@ -10,6 +10,7 @@ differs only in where each attempt's notebook executes:
 - ``celery`` (:class:`~workbench.bots.celery_executor.CeleryExecutor`): a Celery worker on the
   platform's RabbitMQ (``workbench serve bot-worker``, on any number of machines).
 
+:func:`workbench.bots.executors.executor_from_settings` picks one by name;
 ``workbench.testing.bot_executor_contract`` is the suite every adapter passes.
 """
 
@@ -19,14 +20,11 @@ from abc import ABC, abstractmethod
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from workbench.errors import ValidationError
-
 if TYPE_CHECKING:
     from workbench.bots.history import RunRecord
     from workbench.bots.runs import BotRunner, RunRequest
-    from workbench.bots.settings import BotServiceSettings
 
-__all__ = ["EXECUTORS", "Executor", "LocalPoolExecutor", "executor_from_settings"]
+__all__ = ["Executor", "LocalPoolExecutor"]
 
 
 class Executor(ABC):
@@ -67,33 +65,3 @@ class LocalPoolExecutor(Executor):
         if self.runner.pool is not None:
             self.runner.pool.close()
         stop_all_runs()
-
-
-#: executor names (``WORKBENCH_BOT_EXECUTOR``) and what to install for them
-EXECUTORS = {"local": "", "celery": "pip install 'mesh-workbench[bots]'"}
-
-
-def executor_from_settings(
-    runner: BotRunner, settings: BotServiceSettings, bus_url: str = ""
-) -> Executor:
-    """The executor ``settings.executor`` names, built for ``runner``."""
-    if settings.executor == "local":
-        return LocalPoolExecutor(runner, settings.workers)
-    if settings.executor == "celery":
-        try:
-            from workbench.bots.celery_executor import CeleryExecutor
-        except ImportError:
-            raise ValidationError(
-                f"WORKBENCH_BOT_EXECUTOR=celery needs Celery: {EXECUTORS['celery']}"
-            ) from None
-        return CeleryExecutor(
-            runner,
-            settings.broker(bus_url),
-            queue=settings.queue,
-            workers=settings.workers,
-            worker_wait_s=settings.worker_wait_s,
-        )
-    raise ValidationError(
-        f"bot executor {settings.executor!r} is unknown: set WORKBENCH_BOT_EXECUTOR to "
-        + " or ".join(EXECUTORS)
-    )

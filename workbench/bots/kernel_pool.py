@@ -136,7 +136,7 @@ class KernelPool:
         return all(s.ready.wait(timeout) and s.kernel_pid is not None for s in standbys)
 
     def _start(self, tenant: str, kernel: str) -> Standby:
-        from workbench.bots.execution import kernel_path
+        from workbench.bots.kernel_dir import kernel_path
 
         folder = self.home / "bots" / "pool"
         folder.mkdir(parents=True, exist_ok=True)

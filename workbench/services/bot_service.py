@@ -22,7 +22,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from workbench.bots.credentials import BotCredentials, InProcessCredentials, StaticTokenCredentials
-from workbench.bots.executor import Executor, executor_from_settings
+from workbench.bots.executor import Executor
+from workbench.bots.executors import executor_from_settings
 from workbench.bots.history import history_of
 from workbench.bots.kernel_pool import KernelPool
 from workbench.bots.runs import BotRunner, Credentials
