@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema  # type: ignore[import-untyped]
 import yaml
 
 from workbench.communication.errors import PipelineDefinitionError, node_label
@@ -22,6 +21,9 @@ from workbench.communication.node import NodeConfig
 from workbench.communication.registry import NodeRegistry, default_registry
 from workbench.communication.schema import CHILDREN_KEY
 from workbench.errors import ErrorDetail
+
+if TYPE_CHECKING:
+    import jsonschema  # type: ignore[import-untyped]
 
 __all__ = ["NodeConfig", "PipelineDefinition", "parse_pipeline", "validate_pipeline"]
 
@@ -226,6 +228,10 @@ def _node(
         expected = "triggers" if cls.kind == "trigger" else "transformations"
         problem(f"{node_type} is a {cls.kind} node: list it under {expected}:", path, node_type)
         return None
+    # imported when a definition is checked: jsonschema's format module costs ~1 s at import
+    # (rfc3987_syntax builds a grammar), which every service importing the GraphQL schema paid
+    import jsonschema
+
     from workbench.communication.registry import node_schema
 
     validator = jsonschema.Draft202012Validator(node_schema(cls))
