@@ -89,7 +89,9 @@ class CeleryExecutor(Executor):
         }
         queued = time.time()
         if self._stopping.is_set():
-            return self._stopped(queued)
+            return RunOutcome(
+                "failed", queued, time.time(), error=SERVICE_STOPPED, reason="service-stopped"
+            )
         result = self.app.send_task(EXECUTE_TASK, args=[payload], queue=self.queue)
         try:
             value = self._wait(result, timeout, queued)
@@ -124,47 +126,37 @@ class CeleryExecutor(Executor):
         taken_by = time.monotonic() + self.worker_wait_s
         while True:
             if self._stopping.is_set():
-                self._stop_on_workers(result.id)
-                return self._stopped(queued)
+                return self._take_back(result.id, queued, "service-stopped", SERVICE_STOPPED)
             try:
                 return result.get(timeout=1.0, propagate=False, on_message=on_message)
             except CeleryTimeout:
                 pass
             now = time.monotonic()
             if not started and now > taken_by:
-                self._stop_on_workers(result.id)
-                return RunOutcome(
-                    "failed",
+                return self._take_back(
+                    result.id,
                     queued,
-                    time.time(),
-                    error=f"no bot worker took the run within {self.worker_wait_s:g} s: start "
-                    f"one with `workbench serve bot-worker` on the queue {self.queue!r} (or "
-                    "raise WORKBENCH_BOT_WORKER_WAIT_S)",
-                    reason="no-worker",
+                    "no-worker",
+                    f"no bot worker took the run within {self.worker_wait_s:g} s: start one "
+                    f"with `workbench serve bot-worker` on the queue {self.queue!r} (or raise "
+                    "WORKBENCH_BOT_WORKER_WAIT_S)",
                 )
             if started and now > started[0] + timeout + GRACE_S:
-                self._stop_on_workers(result.id)
-                return RunOutcome(
-                    "failed",
+                return self._take_back(
+                    result.id,
                     queued,
-                    time.time(),
-                    error=f"the bot worker running it did not answer within the run's timeout "
+                    "worker-lost",
+                    f"the bot worker running it did not answer within the run's timeout "
                     f"({timeout:g} s) and {GRACE_S:g} s more; it was probably stopped or lost "
                     "its connection",
-                    reason="worker-lost",
                 )
+
+    def _take_back(self, task_id: str, queued: float, reason: str, error: str) -> RunOutcome:
+        """Stop the run on the workers and fail it with ``reason``."""
+        self._stop_on_workers(task_id)
+        return RunOutcome("failed", queued, time.time(), error=error, reason=reason)
 
     def _stop_on_workers(self, task_id: str) -> None:
         """Take the run back: not started yet (revoke) or going on a worker (stop command)."""
         self.app.control.revoke(task_id)
         self.app.control.broadcast(STOP_RUNS_COMMAND, arguments={"task_ids": [task_id]})
-
-    @staticmethod
-    def _stopped(queued: float) -> RunOutcome:
-        return RunOutcome(
-            "failed",
-            queued,
-            time.time(),
-            error=SERVICE_STOPPED,
-            reason="service-stopped",
-        )
