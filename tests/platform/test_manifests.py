@@ -38,6 +38,9 @@ SERVICES = {
     "bot-service": 5009,
     "admin": 5005,
 }
+#: services that run as one pod: the Admin Panel (sessions live in its process) and the Bot
+#: Service (the scheduler: two would fire every cron and interval run twice)
+SINGLE_REPLICA = {"admin", "bot-service"}
 
 
 def kustomize_binary() -> str:
@@ -70,6 +73,13 @@ def find(objects: tuple[dict[str, Any], ...], kind: str, name: str) -> dict[str,
     matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
     assert len(matches) == 1, f"{kind}/{name}: {len(matches)} rendered"
     return matches[0]
+
+
+def find_optional(
+    objects: tuple[dict[str, Any], ...], kind: str, name: str
+) -> dict[str, Any] | None:
+    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return matches[0] if matches else None
 
 
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +129,12 @@ def test_each_service_has_a_deployment_a_service_probes_and_limits(overlay: str)
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert find(objects, "Service", name)["spec"]["ports"][0]["port"] == port
-        if name != "admin":  # one Admin Panel: a budget would block every node drain
+        if name in SINGLE_REPLICA:  # a budget would block every node drain
+            assert deployment["spec"]["replicas"] == 1
+            assert not find_optional(objects, "PodDisruptionBudget", name)
+            if name == "bot-service":  # never an old and a new scheduler side by side
+                assert deployment["spec"]["strategy"]["type"] == "Recreate"
+        else:
             assert find(objects, "PodDisruptionBudget", name)
     # bot workers: no Service (nothing calls them), but probes on their HTTP side
     worker = pod_spec(find(objects, "Deployment", "bot-worker"))["containers"][0]
