@@ -37,9 +37,14 @@ from workbench.bench.bus import open_bus
 async def main():
     bus = open_bus(sys.argv[1])
     subscription = bus.subscribe("bench.latency")
-    print("ready", flush=True)
+    # subscribe() returns before the queue is bound; this bus's own publish after it is sent
+    # once it is, so receiving the probe means the publisher's messages will arrive too
+    bus.publish("bench.latency", {"probe": True})
     latencies = []
     async for body in subscription:
+        if body.get("probe"):
+            print("ready", flush=True)
+            continue
         latencies.append(time.time() - body["t"])
         if len(latencies) == int(sys.argv[2]):
             break

@@ -133,6 +133,9 @@ class RabbitMqBus(MessageBus):
         self._closing = False
         self._members: set[RabbitConsumer | RabbitSubscription] = set()
         self.reconnects = 0
+        # made here, not in _setup: a subscribe() right after the constructor queues its step
+        # (which sets it) on the bus loop before _setup's first step has run there
+        self._wake_pump = asyncio.Event()
         self._run(self._setup())
 
     # ---- the bus thread ------------------------------------------------------------------
@@ -145,7 +148,6 @@ class RabbitMqBus(MessageBus):
 
     async def _setup(self) -> None:
         self._connected = asyncio.Event()
-        self._wake_pump = asyncio.Event()
         self._conn: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._declared: set[str] = set()
