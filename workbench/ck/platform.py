@@ -17,7 +17,8 @@ or record of an attribute), and a missing library that is not a platform library
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from workbench.ck.model import CkLibrary, CkModel, TypeAssociation, TypeAttribute
 from workbench.errors import ErrorDetail
@@ -85,49 +86,38 @@ def leave_out_absent(model: CkModel, absent: set[str]) -> None:
         library = element_id.rpartition("/")[0]
         return library if library in absent else None
 
-    def keep_members(
-        members: list[TypeAttribute], owner: str, where: str | None
-    ) -> list[TypeAttribute]:
+    def keep(
+        items: list[Any],
+        owner: str,
+        where: str | None,
+        refers: Callable[[Any], tuple[str | None, str]],
+    ) -> list[Any]:
+        """``items`` without those ``refers`` finds in an absent library (each one noted)."""
         kept = []
-        for member in members:
-            library = gone(member.attribute_id)
+        for item in items:
+            library, described = refers(item)
             if library is None:
-                kept.append(member)
+                kept.append(item)
                 continue
             lib = model.libraries[owner.rpartition("/")[0]]
-            note(
-                lib,
-                f"attribute {member.name!r} ({member.attribute_id}): {_missing(library)}",
-                where,
-                owner,
-            )
+            note(lib, f"{described}: {_missing(library)}", where, owner)
         return kept
 
-    def keep_associations(
-        associations: list[TypeAssociation], owner: str, where: str | None
-    ) -> list[TypeAssociation]:
-        kept = []
-        for association in associations:
-            library = gone(association.role_id) or gone(association.target_type_id)
-            if library is None:
-                kept.append(association)
-                continue
-            lib = model.libraries[owner.rpartition("/")[0]]
-            note(
-                lib,
-                f"association {association.role_id} to {association.target_type_id}: "
-                f"{_missing(library)}",
-                where,
-                owner,
-            )
-        return kept
+    def member(m: TypeAttribute) -> tuple[str | None, str]:
+        return gone(m.attribute_id), f"attribute {m.name!r} ({m.attribute_id})"
+
+    def association(a: TypeAssociation) -> tuple[str | None, str]:
+        return (
+            gone(a.role_id) or gone(a.target_type_id),
+            f"association {a.role_id} to {a.target_type_id}",
+        )
 
     for record in model.records.values():
-        record.own_attributes = keep_members(record.own_attributes, record.id, record.source_file)
+        record.own_attributes = keep(record.own_attributes, record.id, record.source_file, member)
     for ck_type in model.types.values():
-        ck_type.own_attributes = keep_members(
-            ck_type.own_attributes, ck_type.id, ck_type.source_file
+        ck_type.own_attributes = keep(
+            ck_type.own_attributes, ck_type.id, ck_type.source_file, member
         )
-        ck_type.own_associations = keep_associations(
-            ck_type.own_associations, ck_type.id, ck_type.source_file
+        ck_type.own_associations = keep(
+            ck_type.own_associations, ck_type.id, ck_type.source_file, association
         )
