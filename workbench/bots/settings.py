@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workbench.errors import ValidationError
+
 __all__ = ["BotServiceSettings"]
 
 
@@ -69,8 +71,6 @@ class BotServiceSettings(BaseSettings):
 
     def broker(self, bus_url: str = "") -> str:
         """The broker URL of the bot workers (``broker_url``, else an amqp:// bus URL)."""
-        from workbench.errors import ValidationError
-
         url = self.broker_url or (bus_url if bus_url.startswith(("amqp://", "amqps://")) else "")
         if not url:
             raise ValidationError(
