@@ -41,9 +41,7 @@ def _print_warnings(console: Console, warnings: list[str]) -> None:
     ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
     for message, places in ordered[:_SHOWN_WARNINGS]:
         more = f" (+{len(places) - 1} more)" if len(places) > 1 else ""
-        console.print(
-            f"    {places[0]}{more}: {message}", markup=False, highlight=False, soft_wrap=True
-        )
+        console.print(f"    {places[0]}{more}: {message}", markup=False, highlight=False)
     if len(ordered) > _SHOWN_WARNINGS:
         console.print(f"    ... {len(ordered) - _SHOWN_WARNINGS} more kinds; --json lists all")
 
