@@ -19,7 +19,7 @@ from workbench.admin.views.operations import OperationsView
 from workbench.messaging.local import LocalMessageBus
 from workbench.services import StaticTokenAuthenticator
 from workbench.services import create_app as assets_app
-from workbench.services.communication_controller import create_app as controller_app
+from workbench.services.communication_controller.app import create_app as controller_app
 from workbench.testing.http import ServiceServer
 
 TOKEN = "operations-page-token"

@@ -20,10 +20,10 @@ from workbench.bots.credentials import BotCredentials
 from workbench.bots.settings import BotServiceSettings
 from workbench.client.local import Workbench, open_workbench
 from workbench.identity.verification import JwtVerifier, RemoteJwks
-from workbench.services.asset_repository import create_app as asset_repository_app
+from workbench.services.asset_repository.app import create_app as asset_repository_app
 from workbench.services.auth import JwtAuthenticator
-from workbench.services.bot_service import create_app as bot_service_app
-from workbench.services.identity import create_app as identity_app
+from workbench.services.bot_service.app import create_app as bot_service_app
+from workbench.services.identity.app import create_app as identity_app
 from workbench.settings import Settings
 from workbench.testing.http import ServiceServer
 

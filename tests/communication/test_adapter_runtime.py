@@ -18,7 +18,7 @@ from tests.conftest import METER_1
 from workbench.communication.adapter import AdapterRuntime
 from workbench.messaging.local import LocalMessageBus
 from workbench.runtime.files import import_runtime_file
-from workbench.services.communication_controller_config import adapter_configuration
+from workbench.services.communication_controller.config import adapter_configuration
 from workbench.testing.http import free_port
 
 HTTP_PIPELINE = f"""

@@ -19,7 +19,7 @@ import workbench
 from workbench.communication.adapter import AdapterRuntime
 from workbench.messaging.local import LocalMessageBus
 from workbench.services.auth import StaticTokenAuthenticator
-from workbench.services.communication_controller import create_app
+from workbench.services.communication_controller.app import create_app
 from workbench.testing.http import ServiceServer
 
 TOKEN_A = "token-of-tenant-a"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from workbench.errors import ValidationError
-from workbench.services.communication_controller_config import cron_schedule
+from workbench.services.communication_controller.config import cron_schedule
 
 START = datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from workbench.identity.audit import AuditLog
 from workbench.messaging.local import LocalMessageBus
 from workbench.services import create_app as create_asset_repository
 from workbench.services.auth import ALL_SCOPES, READ_SCOPE, Authenticator, Principal
-from workbench.services.communication_controller import create_app as create_controller
+from workbench.services.communication_controller.app import create_app as create_controller
 from workbench.testing.http import ServiceServer
 
 READER = "token-of-a-reader"

@@ -20,10 +20,10 @@ from workbench.client.remote import RemoteTenant
 from workbench.identity.directory import Directory
 from workbench.identity.verification import JwtVerifier, RemoteJwks
 from workbench.messaging.local import LocalMessageBus
-from workbench.services.asset_repository import create_app as asset_repository_app
+from workbench.services.asset_repository.app import create_app as asset_repository_app
 from workbench.services.auth import JwtAuthenticator
-from workbench.services.communication_controller import create_app as controller_app
-from workbench.services.identity import create_app as identity_app
+from workbench.services.communication_controller.app import create_app as controller_app
+from workbench.services.identity.app import create_app as identity_app
 from workbench.settings import Settings
 from workbench.testing.http import ServiceServer
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from workbench.client.local import Workbench, open_workbench
-from workbench.services.identity import IdentityService, create_app
+from workbench.services.identity.app import IdentityService, create_app
 from workbench.settings import Settings
 from workbench.testing.http import ServiceServer
 

@@ -17,7 +17,7 @@ from workbench.errors import SecretKeyError
 from workbench.runtime.files import export_runtime_file
 from workbench.runtime.secrets import MASK, SECRETS_NAMESPACE, rotate_key
 from workbench.services import create_app
-from workbench.services.communication_controller_config import adapter_configuration
+from workbench.services.communication_controller.config import adapter_configuration
 from workbench.testing.http import ServiceServer
 
 BROKER = "System.Communication/MqttBroker"

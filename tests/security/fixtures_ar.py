@@ -24,7 +24,7 @@ from tests.conftest import DEMO_LIBRARY
 from tests.identity.conftest import IdentityInstance, identity
 from workbench.identity.revocation import RemoteRevocations
 from workbench.identity.verification import JwtVerifier, RemoteJwks
-from workbench.services.asset_repository import create_app as asset_repository_app
+from workbench.services.asset_repository.app import create_app as asset_repository_app
 from workbench.services.auth import JwtAuthenticator
 from workbench.testing.http import ServiceServer
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import METER_1, METER_2
 from workbench.errors import ValidationError
-from workbench.services.streams_rest import MEDIA_TYPES, negotiate
+from workbench.services.asset_repository.streams_rest import MEDIA_TYPES, negotiate
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ def test_timestamp_spelling_accepted_timestamp_returned(client: httpx.Client, fm
 def test_whole_range_streams_in_pages(
     client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workbench.services import streams_rest
+    from workbench.services.asset_repository import streams_rest
 
     monkeypatch.setattr(streams_rest, "STREAM_PAGE_ROWS", 7)
     table = _points(50)

@@ -21,7 +21,7 @@ import websockets
 import workbench
 from workbench.bench.graphql import GRAPHQL_BENCH_LIBRARY
 from workbench.ck.loader import load_library_from_text
-from workbench.services.workers import WORKER_HEADER, needs_primary, primary_socket
+from workbench.services.asset_repository.workers import WORKER_HEADER, needs_primary, primary_socket
 from workbench.testing.http import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

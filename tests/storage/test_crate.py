@@ -30,9 +30,9 @@ from crate import client as crate_client
 from cratedb_sqlparse import sqlparse
 
 from workbench.errors import Conflict, ValidationError
+from workbench.storage.backends import open_stream_store
 from workbench.storage.base import StreamAggregation, StreamColumn, StreamQuery
 from workbench.storage.crate import CrateStreamStore, parse_crate_url
-from workbench.storage.registry import open_stream_store
 from workbench.testing.stream_store_contract import (
     AGGREGATE_FUNCTIONS,
     COLUMNS,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import StoreLocked, ValidationError
+from workbench.storage.backends import open_stream_store
 from workbench.storage.base import StreamColumn, StreamQuery
 from workbench.storage.duckdb import DuckDBStreamStore, read_owner
-from workbench.storage.registry import open_stream_store
 from workbench.testing.stream_store_contract import COLUMNS, StreamStoreContract, T, at, points
 
 

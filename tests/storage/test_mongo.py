@@ -22,9 +22,9 @@ from pymongo.errors import AutoReconnect
 from workbench.errors import BackendUnavailable, Conflict, ValidationError
 from workbench.query.model import Condition, EntityQuery, Operator, SortKey, TextSearch
 from workbench.storage import mongo
+from workbench.storage.backends import open_entity_store
 from workbench.storage.base import MetaWrite, WriteBatch
 from workbench.storage.mongo import MongoEntityStore, decode_datetime, encode_datetime
-from workbench.storage.registry import open_entity_store
 from workbench.testing.entity_store_contract import (
     EntityStoreContract,
     attr,

@@ -21,8 +21,8 @@ from workbench.query.model import (
     SortKey,
     TextSearch,
 )
+from workbench.storage.backends import open_entity_store
 from workbench.storage.base import IndexSpec, WriteBatch
-from workbench.storage.registry import open_entity_store
 from workbench.storage.sqlite import SqliteEntityStore
 from workbench.testing.entity_store_contract import (
     METER,

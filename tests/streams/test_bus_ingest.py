@@ -172,7 +172,7 @@ def test_no_point_lost_or_doubled_when_the_consumer_restarts_on_rabbitmq(demo: A
 
 def test_stream_ingest_consumes_for_every_tenant_also_new_ones(demo: Any) -> None:
     from workbench.communication import edge
-    from workbench.services.stream_ingest import StreamIngest
+    from workbench.services.asset_repository.stream_ingest import StreamIngest
 
     assert edge.STREAM_POINTS_GROUP == STREAM_POINTS_GROUP  # the group edge adapters create
     wb = demo._workbench

@@ -111,7 +111,7 @@ def _interleaved(
 def _service_gc() -> Iterator[None]:
     """The Asset Repository's collector settings (``tune_gc``) for the timed part, undone after:
     what the service process runs with."""
-    from workbench.services.asset_repository import tune_gc
+    from workbench.services.asset_repository.app import tune_gc
 
     previous = tune_gc()
     try:

@@ -257,7 +257,7 @@ def bot_service(
 ) -> None:
     """The Bot Service: scheduled notebook bots, run history, promotions."""
     from workbench.logs import configure_logging
-    from workbench.services.bot_service import serve as run_bot_service
+    from workbench.services.bot_service.app import serve as run_bot_service
     from workbench.settings import Settings
 
     settings = Settings()

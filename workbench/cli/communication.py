@@ -75,7 +75,7 @@ def communication_controller(
 ) -> None:
     """The Communication Controller: adapter hub at /tenants/{id}/adapters/hub, REST, metrics."""
     from workbench.logs import configure_logging
-    from workbench.services.communication_controller import serve as run
+    from workbench.services.communication_controller.app import serve as run
 
     home = default_home(data_dir or state().data_dir)
     certfile, keyfile, scheme = tls_files(cert, key)

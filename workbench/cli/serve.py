@@ -118,7 +118,7 @@ def asset_repository(
 ) -> None:
     """The Asset Repository: per-tenant GraphQL at /tenants/{id}/graphql, REST bulk, playground."""
     from workbench.logs import configure_logging
-    from workbench.services.asset_repository import serve as run
+    from workbench.services.asset_repository.app import serve as run
     from workbench.settings import Settings
 
     settings = Settings()
@@ -140,7 +140,7 @@ def asset_repository(
         f"  playground: {scheme}://{host}:{port}/tenants/<tenant>/graphql/playground", err=True
     )
     if workers > 1:
-        from workbench.services.worker_processes import WorkerOptions, run_workers
+        from workbench.services.asset_repository.worker_processes import WorkerOptions, run_workers
 
         options = WorkerOptions(
             home, host, port, no_auth, settings.dev_static_token, log_format=log_format
@@ -166,7 +166,7 @@ def identity(
 ) -> None:
     """The Identity service: OAuth 2.0 / OpenID Connect provider and user management."""
     from workbench.logs import configure_logging
-    from workbench.services.identity import serve as run
+    from workbench.services.identity.app import serve as run
     from workbench.settings import Settings
 
     settings = Settings()

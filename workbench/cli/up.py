@@ -134,7 +134,7 @@ def register(cli: click.Group) -> None:
         access = None
         if "identity" in chosen and "asset-repository" in chosen:
             from workbench.cli.login import ensure_cli_client
-            from workbench.demo.access import prepare_demo_access
+            from workbench.demo.logins import prepare_demo_access
             from workbench.identity.directory import Directory
 
             with workbench.open(home) as wb:
@@ -262,12 +262,12 @@ def _available(service: str) -> bool:
                 f"services start. {SERVICES['hub'].optional_hint}"
             )
             return False
-        return importlib.util.find_spec("workbench.services.identity") is not None
+        return importlib.util.find_spec("workbench.services.identity.app") is not None
     module = {
-        "asset-repository": "workbench.services.asset_repository",
-        "identity": "workbench.services.identity",
+        "asset-repository": "workbench.services.asset_repository.app",
+        "identity": "workbench.services.identity.app",
         "admin": "panel",
-        "communication-controller": "workbench.services.communication_controller",
+        "communication-controller": "workbench.services.communication_controller.app",
         "bot-service": "papermill",
     }[service]
     return importlib.util.find_spec(module) is not None

@@ -21,8 +21,8 @@ from workbench.errors import ValidationError
 from workbench.runtime.secrets import KEY_FILE_NAME, SecretCipher
 from workbench.runtime.service import EntityService
 from workbench.settings import Settings
+from workbench.storage.backends import open_entity_store, open_stream_store
 from workbench.storage.base import EntityStore
-from workbench.storage.registry import open_entity_store, open_stream_store
 from workbench.tenancy.catalog import CkCatalog
 from workbench.tenancy.ids import validate_tenant_id
 from workbench.tenancy.registry import ENTITIES_URL, STREAMS_URL, TenantRecord, TenantRegistry

@@ -4,7 +4,7 @@
 - :func:`build_pipeline` / :func:`run_pipeline`: run it over a JSON data context;
 - :func:`default_registry`: every supported node (``Name@Version``) with its JSON Schema.
 
-The Communication Controller service is :mod:`workbench.services.communication_controller`;
+The Communication Controller service is :mod:`workbench.services.communication_controller.app`;
 the adapter process is :mod:`workbench.communication.adapter`.
 """
 

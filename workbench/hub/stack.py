@@ -140,8 +140,9 @@ class HubStack:
 
         from workbench.client.local import open_workbench
         from workbench.hub.provisioning import register_hub_client
-        from workbench.services import asset_repository, identity
+        from workbench.services.asset_repository import app as asset_repository
         from workbench.services.auth import JwtAuthenticator
+        from workbench.services.identity import app as identity
         from workbench.settings import Settings
         from workbench.testing.http import ServiceServer
 

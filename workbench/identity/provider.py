@@ -1,6 +1,6 @@
 """The OAuth 2.0 / OpenID Connect provider, built on Authlib's server grants and endpoints.
 
-Framework-neutral: the web layer (:mod:`workbench.services.identity`) turns an HTTP request into
+Framework-neutral: the web layer (:mod:`workbench.services.identity.app`) turns an HTTP request into
 an :class:`HttpRequest` (method, URL, headers, query and form values) and gets back an
 :class:`OAuthResponse` (status, body, headers). The grants and endpoints are in
 :mod:`.authorization_server`; this module supplies the storage (:mod:`.directory`,

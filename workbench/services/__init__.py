@@ -1,10 +1,12 @@
 """Web services (FastAPI). Only this package and :mod:`workbench.graphql` import web frameworks.
 
-- :mod:`.asset_repository`: per-tenant GraphQL, REST bulk endpoints (``create_app``, ``serve``)
-- :mod:`.auth`: the authenticator port (static token, no-auth; JWT plugs in later)
+- :mod:`.asset_repository`, :mod:`.identity`, :mod:`.communication_controller`,
+  :mod:`.bot_service`, :mod:`.admin`: one package per service (its `app` module assembles it)
+- :mod:`.app`: the skeleton every service is built on
+- :mod:`.auth`: the authenticator port (JWT, static token, no-auth)
 """
 
-from workbench.services.asset_repository import AssetRepository, create_app, serve
+from workbench.services.asset_repository.app import AssetRepository, create_app, serve
 from workbench.services.auth import (
     Authenticator,
     NoAuthAuthenticator,

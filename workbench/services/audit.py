@@ -5,8 +5,8 @@ A pure ASGI middleware records, for each write request (POST/PUT/PATCH/DELETE) u
 template, plus the GraphQL mutation's root fields) and the request id, into the tenant's audit
 log (:class:`workbench.identity.audit.AuditLog`, queryable with ``workbench audit --tenant T``
 and the Identity service's API). GraphQL mutations, over HTTP and WebSocket alike, are recorded
-by the GraphQL execution path (:func:`workbench.services.graphql_execution.record_mutation`),
-not here.
+by the GraphQL execution path
+(:func:`workbench.services.asset_repository.graphql_execution.record_mutation`), not here.
 """
 
 from __future__ import annotations

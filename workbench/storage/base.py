@@ -1,6 +1,6 @@
 """Storage ports: the contracts every backend adapter implements.
 
-An adapter is a class registered by URL scheme in :mod:`workbench.storage.registry`. It must pass
+An adapter is a class registered by URL scheme in :mod:`workbench.storage.backends`. It must pass
 the contract suite for its port in :mod:`workbench.testing` unchanged. Adapters translate driver
 exceptions into :mod:`workbench.errors` at their boundary.
 

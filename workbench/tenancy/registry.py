@@ -191,7 +191,7 @@ class TenantRegistry:
 
 
 def _check_backend_urls(tenant_id: str, config: dict[str, Any]) -> None:
-    from workbench.storage.registry import ENTITY_STORES, STREAM_STORES
+    from workbench.storage.backends import ENTITY_STORES, STREAM_STORES
 
     for key, registry in ((ENTITIES_URL, ENTITY_STORES), (STREAMS_URL, STREAM_STORES)):
         url = str(config[key])

@@ -39,7 +39,7 @@ __all__ = [
     "primary_socket",
 ]
 
-log = logging.getLogger("workbench.services.workers")
+log = logging.getLogger("workbench.services.asset_repository.workers")
 
 #: response header naming the worker that answered (0: the primary), with ``--workers`` > 1
 WORKER_HEADER = "x-workbench-worker"

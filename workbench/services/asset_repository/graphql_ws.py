@@ -2,8 +2,8 @@
 
 The session authenticates with the ``connection_init`` payload's ``Authorization`` (or the
 handshake's header) against the route's requirement
-(:data:`~workbench.services.graphql_execution.GRAPHQL_ACCESS`), and runs every operation through
-the same authorization-and-execution path as HTTP (:mod:`workbench.services.graphql_execution`):
+(:data:`~.graphql_execution.GRAPHQL_ACCESS`), and runs every operation through
+the same authorization-and-execution path as HTTP (:mod:`.graphql_execution`):
 operation scopes, tenant and audit alike.
 
 A session never outlives its token: the token is checked again before every operation, before
@@ -33,7 +33,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from workbench.errors import Forbidden, Unauthenticated, WorkbenchError
 from workbench.graphql.persisted import resolve_persisted
 from workbench.services.access import TenantAccess, service_state
-from workbench.services.graphql_execution import (
+from workbench.services.asset_repository.graphql_execution import (
     GRAPHQL_ACCESS,
     GraphQLRequest,
     Outcome,
@@ -42,7 +42,7 @@ from workbench.services.graphql_execution import (
     response_body,
     subscribe,
 )
-from workbench.services.workers import PrimaryForwarder, needs_primary
+from workbench.services.asset_repository.workers import PrimaryForwarder, needs_primary
 
 __all__ = ["PROTOCOL", "TOKEN_CHECK_INTERVAL_S", "router"]
 

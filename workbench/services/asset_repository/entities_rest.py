@@ -1,7 +1,7 @@
 """REST endpoints for the remote SDK's entity calls under ``/tenants/{tenantId}/entities/...``.
 
 The same :class:`~workbench.runtime.service.EntityService` methods, one endpoint each. Part of
-:mod:`workbench.services.rest`, which mounts the router; every handler does its work in a worker
+:mod:`.rest`, which mounts the router; every handler does its work in a worker
 thread (the stores are synchronous).
 """
 
@@ -26,7 +26,7 @@ from workbench.services.access import (
     TenantAccess,
     service_state,
 )
-from workbench.services.heavy_request import heavy_request
+from workbench.services.asset_repository.heavy_request import heavy_request
 
 __all__ = ["HEAVY_PAGE_ITEMS", "entity_json", "router"]
 

@@ -1,7 +1,7 @@
 """REST endpoints for whole files under ``/tenants/{tenantId}/``: CK libraries (``/ck/...``) and
 runtime entity files (``/runtime/import``, ``/runtime/export``), as YAML, JSON or zip.
 
-Part of :mod:`workbench.services.rest`, which mounts the router; every handler does its work in
+Part of :mod:`.rest`, which mounts the router; every handler does its work in
 a worker thread (the stores are synchronous).
 """
 
@@ -33,7 +33,7 @@ from workbench.services.access import (
     ReadAccess,
     TenantAccess,
 )
-from workbench.services.heavy_request import heavy_request
+from workbench.services.asset_repository.heavy_request import heavy_request
 
 __all__ = ["router"]
 

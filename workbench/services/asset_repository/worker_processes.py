@@ -4,7 +4,7 @@
 a worker again when it dies; SIGINT/SIGTERM stop them all. Each worker (:func:`worker_main`)
 binds the port with ``SO_REUSEPORT`` (the kernel spreads new connections over the workers);
 worker 0, the primary, also listens on its Unix socket (:func:`.workers.primary_socket`). How
-requests are shared between them: :mod:`workbench.services.workers`.
+requests are shared between them: :mod:`.workers`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ValidationError
-from workbench.services.workers import primary_socket
+from workbench.services.asset_repository.workers import primary_socket
 
 __all__ = ["WorkerOptions", "run_workers", "worker_main"]
 
-log = logging.getLogger("workbench.services.workers")
+log = logging.getLogger("workbench.services.asset_repository.workers")
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def worker_main(argv: list[str]) -> None:  # pragma: no cover - runs in the work
     from workbench.logs import configure_logging
     from workbench.messaging.tenants import service_bus
     from workbench.services.app import install_log_context, uvicorn_options
-    from workbench.services.asset_repository import create_app
+    from workbench.services.asset_repository.app import create_app
     from workbench.settings import Settings
 
     index, options = int(argv[0]), WorkerOptions.from_json(argv[1])
@@ -101,7 +101,7 @@ def worker_main(argv: list[str]) -> None:  # pragma: no cover - runs in the work
 
 
 _WORKER_CODE = (
-    "import sys; from workbench.services.worker_processes import worker_main; "
+    "import sys; from workbench.services.asset_repository.worker_processes import worker_main; "
     "worker_main(sys.argv[1:])"
 )
 

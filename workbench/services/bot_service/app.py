@@ -2,7 +2,7 @@
 
 ``create_app(...)`` builds the FastAPI app on the shared skeleton (:mod:`workbench.services.app`:
 errors, request ids, ``/healthz``, ``/readyz``, ``/metrics``); routes are in
-:mod:`workbench.services.bot_service_routes`. Callers authenticate like at the Asset Repository
+:mod:`workbench.services.bot_service.routes`. Callers authenticate like at the Asset Repository
 (the same authenticator, the same tenant and operation checks of :mod:`workbench.services.access`,
 mutations recorded in the tenant's audit log). Runs execute in processes of their own under
 a token of the bot's own OAuth client (see :mod:`workbench.bots.credentials`), so they go on
@@ -42,7 +42,7 @@ from workbench.settings import Settings
 
 __all__ = ["SERVICE_NAME", "BotService", "create_app", "serve"]
 
-log = logging.getLogger("workbench.services.bot_service")
+log = logging.getLogger("workbench.services.bot_service.app")
 
 SERVICE_NAME = "bot-service"
 
@@ -96,7 +96,7 @@ def create_app(
     """The Bot Service application; the scheduler starts with the app and stops with it.
     ``bus``: where event-scheduled bots get entity events (default: ``WORKBENCH_BUS_URL``'s,
     else an in-process bus)."""
-    from workbench.services import bot_service_routes
+    from workbench.services.bot_service import routes
 
     settings = settings or Settings()
     bot_settings = bot_settings or BotServiceSettings()
@@ -159,7 +159,7 @@ def create_app(
         metrics=service.metrics,
         lifespan=lifespan,
         inner_middleware=[(AuditMiddleware, {"audit_log": AuditLog.for_workbench(opened)})],
-        routers=[bot_service_routes.router],
+        routers=[routes.router],
     )
 
 

@@ -31,13 +31,13 @@ from starlette.requests import HTTPConnection
 
 from workbench.errors import ValidationError
 from workbench.services.access import TenantAccess, requires, service_state
+from workbench.services.asset_repository.graphql_pool import RunInPool
 from workbench.services.authorization import (
     READ_SCOPE,
     graphql_operation_scopes,
     mutation_fields,
 )
 from workbench.services.context import current_request_id
-from workbench.services.graphql_pool import RunInPool
 from workbench.tenancy.catalog import one_model_stamp
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from workbench.errors import NotFound
 from workbench.services.access import EntityWriteAccess, ReadAccess
-from workbench.services.communication_controller_config import (
+from workbench.services.communication_controller.config import (
     DATAFLOW_TYPE,
     PIPELINE_TYPE,
     TRIGGER_TYPE,

@@ -61,9 +61,9 @@ __all__ = [
     "static_files",
 ]
 
-log = logging.getLogger("workbench.services.playground")
+log = logging.getLogger("workbench.services.asset_repository.playground")
 
-STATIC_DIR = Path(str(files("workbench.services") / "static"))
+STATIC_DIR = Path(str(files("workbench.services.asset_repository") / "static"))
 
 #: the public first-party OAuth client the playground logs in as (registered by ``workbench up``)
 PLAYGROUND_CLIENT = "workbench-playground"

@@ -1,6 +1,6 @@
 """The Communication Controller service (port 5015): adapters register over a WebSocket, get
 their configuration and pipelines, report heartbeats and executions; REST routes list adapters,
-validate, deploy and execute pipelines (see :mod:`communication_controller_hub` for the
+validate, deploy and execute pipelines (see :mod:`.hub` for the
 protocol). Authorized like the other services: the token's tenant and scopes are checked with
 :mod:`workbench.services.access`.
 """
@@ -23,23 +23,23 @@ from workbench.communication import default_registry, validate_pipeline
 from workbench.errors import Conflict, WorkbenchError
 from workbench.messaging.base import MessageBus
 from workbench.messaging.tenants import service_bus
-from workbench.services import communication_controller_dataflows
 from workbench.services.access import EntityWriteAccess, ReadAccess, requires
 from workbench.services.app import run_service, service_app
 from workbench.services.auth import Authenticator, authenticator_from_settings
 from workbench.services.authorization import READ_SCOPE
-from workbench.services.communication_controller_config import (
+from workbench.services.communication_controller import dataflows
+from workbench.services.communication_controller.config import (
     ADAPTER_TYPE,
     adapter_configuration,
     require_adapter,
 )
-from workbench.services.communication_controller_hub import AdapterHub
+from workbench.services.communication_controller.hub import AdapterHub
 from workbench.services.metrics import ServiceMetrics
 from workbench.settings import Settings
 
 __all__ = ["DEFAULT_PORT", "SERVICE_NAME", "CommunicationController", "create_app", "serve"]
 
-log = logging.getLogger("workbench.services.communication_controller")
+log = logging.getLogger("workbench.services.communication_controller.app")
 
 SERVICE_NAME = "communication-controller"
 DEFAULT_PORT = 5015
@@ -102,7 +102,7 @@ def _controller(connection: Any) -> CommunicationController:
 
 @router.websocket("/tenants/{tenantId}/adapters/hub")
 async def adapter_hub(websocket: WebSocket, tenantId: str) -> None:
-    """An adapter's session (see the protocol in communication_controller_hub)."""
+    """An adapter's session (see the protocol in .hub)."""
     controller = _controller(websocket)
     try:
         access = requires(READ_SCOPE).check(websocket, tenantId)
@@ -252,7 +252,7 @@ def create_app(
         service=controller,
         metrics=controller.metrics,
         lifespan=lifespan,
-        routers=[router, communication_controller_dataflows.router],
+        routers=[router, dataflows.router],
     )
 
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from workbench.services.access import ReadTenantDep
-from workbench.services.streams_rest import _ENCODERS, MEDIA_TYPES, negotiate
+from workbench.services.asset_repository.streams_rest import _ENCODERS, MEDIA_TYPES, negotiate
 from workbench.settings import Settings
 from workbench.streams.io import timestamps_as_text
 from workbench.streams.sql import SqlLimits, run_stream_sql

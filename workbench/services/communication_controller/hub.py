@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from workbench.communication.commands import CONTROLLER_GROUP, EXECUTE_PIPELINE, commands_topic
 from workbench.errors import Conflict, NotFound, SecretKeyError, ValidationError, WorkbenchError
 from workbench.messaging.base import EntityEvent, MessageBus, entity_topic, new_message_id
-from workbench.services.communication_controller_config import (
+from workbench.services.communication_controller.config import (
     TriggerSchedule,
     adapter_configuration,
     changes_configuration,
@@ -47,7 +47,7 @@ from workbench.services.communication_controller_config import (
 
 __all__ = ["AdapterHub", "AdapterSession"]
 
-log = logging.getLogger("workbench.services.communication_controller")
+log = logging.getLogger("workbench.services.communication_controller.app")
 
 
 @dataclass

@@ -26,7 +26,7 @@ from workbench.identity.model import User
 from workbench.identity.provider import HttpRequest, OAuthResponse, Provider
 from workbench.identity.upstream import OidcSettings, OidcUpstream, PendingLogin
 from workbench.services.context import current_request_id
-from workbench.services.identity_service import (
+from workbench.services.identity.service import (
     UPSTREAM_COOKIE,
     IdentityService,
     cut,
@@ -40,7 +40,7 @@ from workbench.services.identity_service import (
 
 __all__ = ["router"]
 
-log = logging.getLogger("workbench.services.identity")
+log = logging.getLogger("workbench.services.identity.app")
 
 router = APIRouter()
 

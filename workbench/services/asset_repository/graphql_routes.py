@@ -1,9 +1,9 @@
 """GraphQL over HTTP at ``/tenants/{id}/graphql`` (GET and POST).
 
 The transport is deliberately thin: it reads the request, checks the route's requirement
-(:data:`~workbench.services.graphql_execution.GRAPHQL_ACCESS`) and hands the request to the one
-authorization-and-execution path (:mod:`workbench.services.graphql_execution`) that the WebSocket
-transport (:mod:`workbench.services.graphql_ws`) uses too.
+(:data:`~.graphql_execution.GRAPHQL_ACCESS`) and hands the request to the one
+authorization-and-execution path (:mod:`.graphql_execution`) that the WebSocket
+transport (:mod:`.graphql_ws`) uses too.
 
 Responses follow the GraphQL-over-HTTP spec: a request that fails before execution (parse,
 validation) has no ``data``; a client accepting ``application/graphql-response+json`` gets that
@@ -27,9 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from workbench.errors import ValidationError, WorkbenchError
 from workbench.graphql.persisted import NO_CACHE, PersistedQueryError, resolve_persisted
 from workbench.services.access import service_state
-from workbench.services.context import current_request_id
-from workbench.services.errors import status_for
-from workbench.services.graphql_execution import (
+from workbench.services.asset_repository.graphql_execution import (
     GRAPHQL_ACCESS,
     GraphQLRequest,
     MutationOverGetError,
@@ -37,7 +35,9 @@ from workbench.services.graphql_execution import (
     execute,
     response_body,
 )
-from workbench.services.workers import PrimaryForwarder, needs_primary
+from workbench.services.asset_repository.workers import PrimaryForwarder, needs_primary
+from workbench.services.context import current_request_id
+from workbench.services.errors import status_for
 
 __all__ = ["GRAPHQL_PATH", "GRAPHQL_RESPONSE_MEDIA_TYPE", "router"]
 

@@ -19,7 +19,7 @@ from workbench.streams.bus_ingest import StreamPointsConsumer, stream_points_top
 
 __all__ = ["StreamIngest"]
 
-log = logging.getLogger("workbench.services.stream_ingest")
+log = logging.getLogger("workbench.services.asset_repository.stream_ingest")
 
 
 class StreamIngest:

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from workbench.errors import Unauthenticated
 from workbench.identity.tokens import Subject, userinfo_claims
 from workbench.services.auth import bearer_token
-from workbench.services.identity_service import (
+from workbench.services.identity.service import (
     SESSION_COOKIE,
     http_request,
     service_of,

@@ -26,11 +26,11 @@ from workbench.limits import Limits
 from workbench.messaging.base import MessageBus
 from workbench.messaging.tenants import service_bus
 from workbench.services.app import run_service, service_app
+from workbench.services.asset_repository.graphql_pool import GraphQLPool
+from workbench.services.asset_repository.workers import ForwardToPrimary, PrimaryForwarder
 from workbench.services.audit import AuditMiddleware
 from workbench.services.auth import Authenticator, NoAuthAuthenticator, authenticator_from_settings
-from workbench.services.graphql_pool import GraphQLPool
 from workbench.services.metrics import ServiceMetrics
-from workbench.services.workers import ForwardToPrimary, PrimaryForwarder
 from workbench.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVICE_NAME", "AssetRepository", "create_app", "serve"]
 
-log = logging.getLogger("workbench.services.asset_repository")
+log = logging.getLogger("workbench.services.asset_repository.app")
 
 SERVICE_NAME = "asset-repository"
 
@@ -129,18 +129,18 @@ def create_app(
     ``tune_collector``: apply :func:`tune_gc` on start-up (what :func:`serve` does: the process
     is the service's own). ``primary``: in a worker other than the primary of several
     (``--workers``), the primary's Unix socket and this worker's index; ``worker_index``: the
-    primary's, 0 (see :mod:`workbench.services.workers`). ``ingest_stream_points``: write the
+    primary's, 0 (see :mod:`.workers`). ``ingest_stream_points``: write the
     points adapters publish on each tenant's ``stream-points`` topic
-    (:mod:`workbench.services.stream_ingest`; not in the workers other than the primary).
+    (:mod:`.stream_ingest`; not in the workers other than the primary).
     """
     # the modules themselves, not the package (whose __init__ imports this module)
-    from workbench.services.graphql_routes import router as graphql_router
-    from workbench.services.graphql_ws import router as graphql_ws_router
-    from workbench.services.playground import router as playground_router
-    from workbench.services.playground import static_files
-    from workbench.services.rest import router as rest_router
-    from workbench.services.sql_rest import router as sql_router
-    from workbench.services.tenants_rest import router as tenants_router
+    from workbench.services.asset_repository.graphql_routes import router as graphql_router
+    from workbench.services.asset_repository.graphql_ws import router as graphql_ws_router
+    from workbench.services.asset_repository.playground import router as playground_router
+    from workbench.services.asset_repository.playground import static_files
+    from workbench.services.asset_repository.rest import router as rest_router
+    from workbench.services.asset_repository.sql_rest import router as sql_router
+    from workbench.services.asset_repository.tenants_rest import router as tenants_router
 
     settings = settings or Settings()
     authenticator = auth or authenticator_from_settings(settings, no_auth=no_auth)
@@ -168,7 +168,7 @@ def create_app(
             tune_gc()
         ingest = None
         if ingest_stream_points and primary is None:  # the process owning the stream stores
-            from workbench.services.stream_ingest import StreamIngest
+            from workbench.services.asset_repository.stream_ingest import StreamIngest
 
             ingest = StreamIngest(opened, service.bus)
             ingest.start()
@@ -218,7 +218,7 @@ def serve(
     ssl_keyfile: Path | None = None,
 ) -> None:
     """Run the Asset Repository under uvicorn until interrupted (one process; several:
-    :func:`workbench.services.worker_processes.run_workers`)."""
+    :func:`workbench.services.asset_repository.worker_processes.run_workers`)."""
     settings = settings or Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"home": data_dir})

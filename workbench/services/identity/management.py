@@ -18,7 +18,7 @@ from workbench.identity.model import ROLES
 from workbench.identity.upstream import OidcSettings
 from workbench.services.auth import Principal
 from workbench.services.context import current_request_id
-from workbench.services.identity_service import cut, service_of
+from workbench.services.identity.service import cut, service_of
 from workbench.tenancy.ids import SYSTEM_TENANT
 
 __all__ = ["api", "router"]

@@ -1,18 +1,18 @@
 """REST endpoints under ``/tenants/{tenantId}/``: CK libraries, runtime files, entities, streams.
 
-GraphQL is for applications; these move whole files (:mod:`workbench.services.files_rest`),
-carry the remote SDK's entity calls (:mod:`workbench.services.entities_rest`) and stream data
-(:mod:`workbench.services.streams_rest`). This module mounts them under one prefix.
+GraphQL is for applications; these move whole files (:mod:`.files_rest`),
+carry the remote SDK's entity calls (:mod:`.entities_rest`) and stream data
+(:mod:`.streams_rest`). This module mounts them under one prefix.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from workbench.services.entities_rest import entity_json
-from workbench.services.entities_rest import router as entities_router
-from workbench.services.files_rest import router as files_router
-from workbench.services.streams_rest import router as streams_router
+from workbench.services.asset_repository.entities_rest import entity_json
+from workbench.services.asset_repository.entities_rest import router as entities_router
+from workbench.services.asset_repository.files_rest import router as files_router
+from workbench.services.asset_repository.streams_rest import router as streams_router
 
 __all__ = ["entity_json", "router"]
 

@@ -1,11 +1,11 @@
 """The Identity service (port 5003): OAuth 2.0 / OpenID Connect provider and management API.
 
-This module assembles the application; the routes live in :mod:`.identity_oidc` (discovery,
+This module assembles the application; the routes live in :mod:`.oauth` (discovery,
 JWKS, authorize's protocol partners: token, revocation, introspection, device authorization,
-userinfo, end-session, the revocation list), :mod:`.identity_login` (login, authorize and
-consent, device and upstream login pages) and :mod:`.identity_api` (the management REST API
+userinfo, end-session, the revocation list), :mod:`.pages` (login, authorize and
+consent, device and upstream login pages) and :mod:`.management` (the management REST API
 under ``/api``, UserManagement / TenantManagement roles); what they share is in
-:mod:`.identity_service`. Protocol work is delegated to
+:mod:`.service`. Protocol work is delegated to
 :class:`workbench.identity.provider.Provider`.
 """
 
@@ -23,15 +23,15 @@ from workbench.client.local import Workbench, open_workbench
 from workbench.identity.directory import Directory
 from workbench.identity.provider import Provider, ProviderConfig
 from workbench.identity.throttle import LoginThrottle
-from workbench.services import identity_api, identity_login, identity_oidc
 from workbench.services.app import run_service, service_app
-from workbench.services.identity_service import IdentityService
+from workbench.services.identity import management, oauth, pages
+from workbench.services.identity.service import IdentityService
 from workbench.services.metrics import ServiceMetrics
 from workbench.settings import Settings
 
 __all__ = ["SERVICE_NAME", "IdentityService", "build_service", "create_app", "serve"]
 
-log = logging.getLogger("workbench.services.identity")
+log = logging.getLogger("workbench.services.identity.app")
 
 SERVICE_NAME = "identity"
 
@@ -99,10 +99,10 @@ def create_app(
         metrics=service.metrics,
         lifespan=lifespan,
         routers=[
-            identity_oidc.router,
-            identity_login.router,
-            identity_api.api,
-            identity_api.router,
+            oauth.router,
+            pages.router,
+            management.api,
+            management.router,
         ],
     )
     return app

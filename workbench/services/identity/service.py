@@ -2,9 +2,9 @@
 throttle, templates), the session cookie and CSRF tokens, and helpers that turn Starlette
 requests into the provider's :class:`~workbench.identity.provider.HttpRequest` and back.
 
-The routes are in :mod:`.identity_login` (login, authorize, consent, device and upstream pages),
-:mod:`.identity_oidc` (the protocol endpoints) and :mod:`.identity_api` (management API);
-:mod:`.identity` assembles the application.
+The routes are in :mod:`.pages` (login, authorize, consent, device and upstream pages),
+:mod:`.oauth` (the protocol endpoints) and :mod:`.management` (management API);
+:mod:`.app` assembles the application.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ UPSTREAM_COOKIE = "wb_upstream"
 SESSION_MAX_AGE = 12 * 3600
 #: error messages quote at most this many characters of an input
 _MAX_ECHO = 200
-_TEMPLATES = Path(__file__).parent / "templates" / "identity"
+_TEMPLATES = Path(__file__).parent / "templates"
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "frame-ancestors 'none'; base-uri 'none'",
