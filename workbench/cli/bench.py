@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "bot-overhead": ("workbench.bench.bots", "bot_overhead"),
     "admin-sessions": ("workbench.bench.admin", "admin_sessions"),
     "pipeline-ingest": ("workbench.bench.ingest", "pipeline_ingest"),
+    "edge-offline": ("workbench.bench.edge", "edge_offline"),
 }
 
 
@@ -93,6 +94,14 @@ EXTRA_OPTIONS: dict[str, list[Any]] = {
             default=1,
             show_default=True,
             help="Asset Repository processes (serve asset-repository --workers).",
+        )
+    ],
+    "edge-offline": [
+        click.option(
+            "--minutes",
+            type=click.FloatRange(min=0.05),
+            default=None,
+            help="How long the link is cut, in minutes of wall clock (default 10; --quick: 5 s).",
         )
     ],
 }
