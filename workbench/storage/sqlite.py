@@ -41,6 +41,7 @@ from workbench.storage.base import (
     StoredEntity,
     WriteBatch,
 )
+from workbench.storage.parents import PARENT_ROLE
 from workbench.storage.sqlite_aggregate import aggregate_sqlite, create_aggregate_index
 from workbench.storage.sqlite_codec import decode_json, encode_json, format_datetime
 from workbench.storage.sqlite_query import (
@@ -57,11 +58,14 @@ from workbench.storage.sqlite_schema import (
     _check_new_ids,
     _check_spec,
     _check_versions,
+    _ensure_parent_column,
     _entity_row,
     _existing_duplicate,
     _index_ddl,
     _index_name,
+    _parent_sources_of,
     _rebuild_outdated_indexes,
+    _refresh_parents,
     _row_to_entity,
     _spec_from_json,
     _spec_to_json,
@@ -159,6 +163,7 @@ class SqliteEntityStore(EntityStore):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                _ensure_parent_column(conn, self.path)
                 rows = conn.execute("SELECT spec FROM model_indexes").fetchall()
                 self._specs = {spec.name: spec for spec in (_spec_from_json(r[0]) for r in rows)}
                 rebuilt = _rebuild_outdated_indexes(conn, self._specs)
@@ -262,7 +267,14 @@ class SqliteEntityStore(EntityStore):
         updates: list[tuple[tuple[Any, ...], int | None]],
         meta: list[tuple[str, str, str | None]],
     ) -> None:
+        # children whose parent id (entities.parent_rt_id, storage/parents.py) may change
+        parented = [
+            a.source_rt_id
+            for a in (*batch.remove_associations, *batch.add_associations)
+            if a.role_id == PARENT_ROLE
+        ]
         if batch.erase:
+            parented += _parent_sources_of(conn, batch.erase)
             ids = json.dumps(list(batch.erase))
             for column in ("source_rt_id", "target_rt_id"):
                 conn.execute(
@@ -318,6 +330,7 @@ class SqliteEntityStore(EntityStore):
                     for a in batch.add_associations
                 ],
             )
+        _refresh_parents(conn, parented)
         for namespace, key, document in meta:
             if document is None:
                 conn.execute("DELETE FROM meta WHERE namespace = ? AND key = ?", (namespace, key))

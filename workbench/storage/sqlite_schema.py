@@ -5,9 +5,10 @@ remembered in ``model_indexes`` and the messages for values a unique index rejec
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from workbench.errors import (
@@ -19,6 +20,7 @@ from workbench.storage.base import (
     IndexSpec,
     StoredEntity,
 )
+from workbench.storage.parents import MANY_PARENTS, PARENT_ROLE
 from workbench.storage.sqlite_codec import (
     _display,
     _parse_datetime,
@@ -34,6 +36,8 @@ from workbench.storage.sqlite_query import (
     _value_at,
 )
 
+_log = logging.getLogger("workbench.storage")
+
 _INDEX_PREFIX = "mdl_"
 _UNIQUE_FAILED = re.compile(r"UNIQUE constraint failed: (?:index '([^']+)'|(.+))")
 
@@ -46,7 +50,8 @@ CREATE TABLE IF NOT EXISTS entities (
     rt_creation_datetime TEXT NOT NULL,
     rt_changed_datetime TEXT NOT NULL,
     archived INTEGER NOT NULL DEFAULT 0,
-    attributes TEXT NOT NULL
+    attributes TEXT NOT NULL,
+    parent_rt_id TEXT
 );
 CREATE INDEX IF NOT EXISTS sys_entities_type ON entities (ck_type_id, rt_id);
 -- the few archived entities: aggregations leave out links to them without scanning the table
@@ -306,3 +311,83 @@ def _duplicate(spec: IndexSpec, values: Sequence[Any], holders: str) -> Conflict
         f"unique index {spec.name!r} ({paths}) allows each value once{scope}, but {shown} is "
         f"held by {holders}; change or archive one of them"
     )
+
+
+# -- the parent id on the entity row (workbench/storage/parents.py) ------------------------------
+
+#: rows back-filled per statement when a store gets the column (and a progress line each time)
+_BACKFILL_CHUNK = 100_000
+
+_PARENT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS sys_entities_parent ON entities (parent_rt_id) "
+    "WHERE parent_rt_id IS NOT NULL"
+)
+
+#: the parent id of the entity ``entities.rt_id`` from its links (NULL, the one, or many)
+_PARENT_OF_ROW = (
+    "SELECT CASE count(*) WHEN 0 THEN NULL WHEN 1 THEN min(a.target_rt_id) ELSE ? END "
+    "FROM associations AS a WHERE a.source_rt_id = entities.rt_id AND a.role_id = ?"
+)
+
+
+def _ensure_parent_column(conn: sqlite3.Connection, path: str) -> None:
+    """Add and back-fill ``entities.parent_rt_id`` in a store written before it existed.
+
+    Runs inside the transaction that opens the store: an interruption (a crash, a kill, an
+    error) rolls the column back with everything else, and the next open starts again."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(entities)")}
+    if "parent_rt_id" not in columns:
+        conn.execute("ALTER TABLE entities ADD COLUMN parent_rt_id TEXT")
+        total = conn.execute(
+            "SELECT count(DISTINCT source_rt_id) FROM associations WHERE role_id = ?",
+            (PARENT_ROLE,),
+        ).fetchone()[0]
+        if total:
+            _log.info("entity store %s: keeping parent ids on %d entities", path, total)
+        # the links in primary-key order (role, source): one pass, grouped without a sort
+        links = conn.execute(
+            "SELECT CASE count(*) WHEN 1 THEN min(target_rt_id) ELSE ? END, source_rt_id "
+            "FROM associations WHERE role_id = ? GROUP BY source_rt_id",
+            (MANY_PARENTS, PARENT_ROLE),
+        )
+        done = 0
+        while chunk := links.fetchmany(_BACKFILL_CHUNK):
+            _backfill(conn, chunk)
+            done += len(chunk)
+            _log.info("entity store %s: parent ids %d of %d", path, done, total)
+    conn.execute(_PARENT_INDEX)
+
+
+def _backfill(conn: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
+    """Write ``(parent id, child id)`` pairs (a step of :func:`_ensure_parent_column`)."""
+    conn.executemany("UPDATE entities SET parent_rt_id = ? WHERE rt_id = ?", rows)
+
+
+def _parent_sources_of(conn: sqlite3.Connection, parent_ids: Iterable[str]) -> list[str]:
+    """The children linked to ``parent_ids`` (read before the links are erased with them)."""
+    ids = json.dumps(list(parent_ids))
+    rows = conn.execute(
+        "SELECT source_rt_id FROM associations WHERE role_id = ? "
+        "AND target_rt_id IN (SELECT value FROM json_each(?))",
+        (PARENT_ROLE, ids),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _refresh_parents(conn: sqlite3.Connection, rt_ids: Iterable[str]) -> None:
+    """Recompute ``parent_rt_id`` of ``rt_ids`` from their links as they now are."""
+    ids = list(dict.fromkeys(rt_ids))
+    if ids:
+        conn.execute(
+            f"UPDATE entities SET parent_rt_id = ({_PARENT_OF_ROW}) "
+            "WHERE rt_id IN (SELECT value FROM json_each(?))",
+            (MANY_PARENTS, PARENT_ROLE, json.dumps(ids)),
+        )
+
+
+def _has_many_parents(conn: sqlite3.Connection) -> bool:
+    """True when some child has several parent links (the column then cannot stand for them)."""
+    row = conn.execute(
+        "SELECT 1 FROM entities WHERE parent_rt_id = ? LIMIT 1", (MANY_PARENTS,)
+    ).fetchone()
+    return row is not None
