@@ -14,9 +14,13 @@ __all__ = ["all_nodes"]
 def all_nodes() -> list[type[Node]]:
     """Every node class of the runtime (what the default registry holds)."""
     from workbench.communication.nodes import (
+        archive,
         control,
         extract,
+        http,
         load,
+        mail,
+        python_exec,
         reads,
         transform,
         triggers,
@@ -26,6 +30,9 @@ def all_nodes() -> list[type[Node]]:
     from workbench.communication.protocols import NODES as PROTOCOL_NODES
 
     nodes: list[type[Node]] = []
-    for module in (triggers, control, extract, reads, transform, values, updates, load):
+    for module in (
+        triggers, control, extract, reads, transform, values, python_exec, http, updates, load,
+        archive, mail,
+    ):  # fmt: skip
         nodes.extend(module.NODES)
     return [*nodes, *PROTOCOL_NODES]

@@ -15,10 +15,40 @@ from workbench.communication.datacontext import DataContext
 from workbench.communication.node import ExecutionEnvironment, Node
 from workbench.communication.schema import enum_schema
 
-__all__ = ["NODES"]
+__all__ = ["ARGUMENTS_SCHEMA", "NODES", "fill_template"]
 
 _PATH = {"type": "string", "description": "a JSONPath ($.a.b)"}
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
+
+#: the ``arguments`` of a template: each placeholder name with the path of its value
+ARGUMENTS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "path": _PATH},
+        "required": ["name", "path"],
+        "additionalProperties": False,
+    },
+}
+
+
+def fill_template(node: Node, template: str, values: dict[str, Any], prop: str) -> str:
+    """``template`` with each ``{name}`` / ``{name:spec}`` replaced by ``values[name]``; a
+    name without a value, or a value the spec cannot format, fails ``node`` naming ``prop``."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, spec = match.group(1), match.group(2) or ""
+        if name not in values:
+            raise node.error(
+                f"{{{name}}} has no argument; add {{name: {name}, path: ...}} to arguments", prop
+            )
+        value = values[name]
+        try:
+            return format(value, spec) if spec else ("" if value is None else str(value))
+        except (ValueError, TypeError) as exc:
+            raise node.error(f"{{{name}:{spec}}} cannot format {value!r}: {exc}", prop) from exc
+
+    return _PLACEHOLDER.sub(replace, template)
 
 
 def _each(value: Any, func: Any) -> Any:
@@ -60,35 +90,13 @@ class FormatString(Node):
     type_name = "FormatString@1"
     properties: ClassVar[dict[str, Any]] = {
         "format": {"type": "string", "description": 'e.g. "{meter}: {value:.1f} kWh"'},
-        "arguments": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "path": _PATH},
-                "required": ["name", "path"],
-                "additionalProperties": False,
-            },
-        },
+        "arguments": ARGUMENTS_SCHEMA,
     }
     required = ("format",)
 
     async def run(self, context: DataContext, env: ExecutionEnvironment) -> None:
         values = {a["name"]: context.get(a["path"]) for a in self.prop("arguments", [])}
-
-        def replace(match: re.Match[str]) -> str:
-            name, spec = match.group(1), match.group(2) or ""
-            if name not in values:
-                raise self.error(
-                    f"{{{name}}} has no argument; add {{name: {name}, path: ...}} to arguments",
-                    "format",
-                )
-            value = values[name]
-            try:
-                return format(value, spec) if spec else ("" if value is None else str(value))
-            except (ValueError, TypeError) as exc:
-                raise self.error(f"{{{name}:{spec}}} cannot format {value!r}: {exc}") from exc
-
-        self.write(context, _PLACEHOLDER.sub(replace, str(self.prop("format"))))
+        self.write(context, fill_template(self, str(self.prop("format")), values, "format"))
 
 
 _ALGORITHMS = ["Sha256", "Sha1", "Sha512", "Md5"]
