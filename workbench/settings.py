@@ -110,6 +110,91 @@ class Settings(BaseSettings):
         "HTTP API instead of the panel's own scraped store (production-length history).",
     )
 
+    # --- Where the services find each other (`workbench up` exports the ports it chose) ---
+    api_url: str = Field(
+        default="",
+        description="The Asset Repository's URL as the hub's notebook servers and the Admin "
+        "Panel reach it; default http://<service_host>:<asset_repository_port>.",
+    )
+    communication_controller_url: str = Field(
+        default="",
+        description="The Communication Controller's URL for the Admin Panel's Operations page; "
+        "default: the one `workbench up` runs (communication_controller_port), else none.",
+    )
+    communication_controller_port: int | None = Field(
+        default=None,
+        description="Port of the Communication Controller `workbench up` runs (set by up).",
+    )
+    bot_service_url: str = Field(
+        default="",
+        description="The Bot Service's URL for the Admin Panel's Operations page and the "
+        "notebooks' promotion; default: the one `workbench up` runs (bot_service_port), else none.",
+    )
+    bot_service_port: int | None = Field(
+        default=None, description="Port of the Bot Service `workbench up` runs (set by up)."
+    )
+
+    # --- JupyterHub (hub_config/: jupyterhub_config.py, kubernetes_config.py) ---
+    hub_url: str = Field(
+        default="",
+        description="JupyterHub's URL for the Admin Panel's service list; default: the one "
+        "`workbench up` runs (hub_port), else none.",
+    )
+    hub_port: int | None = Field(
+        default=None, description="Port of the hub's proxy `workbench up` runs (set by up)."
+    )
+    hub_bind_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="One machine: the public URL the hub's proxy listens on (`workbench serve "
+        "hub --port` sets it).",
+    )
+    hub_api_port: int = Field(
+        default=8081, description="One machine: the hub's internal API port (loopback)."
+    )
+    hub_proxy_api_port: int = Field(
+        default=8001, description="One machine: configurable-http-proxy's API port (loopback)."
+    )
+    hub_public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Kubernetes: the hub's public URL (https://<host>; TLS ends at the ingress).",
+    )
+    hub_client_id: str = Field(
+        default="jupyterhub",
+        description="The hub's OAuth client in the system tenant (registered by `workbench up`).",
+    )
+    hub_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The hub client's secret; one machine default: <home>/secrets/"
+        "hub-client-secret (written by `workbench up`).",
+    )
+    hub_default_tenant: str = Field(
+        default="", description="Tenant pre-filled on the hub's login page."
+    )
+    hub_isolation: str = Field(
+        default="auto",
+        description="One machine: how tenant servers are isolated: 'auto' (own accounts as "
+        "root, else bubblewrap), 'accounts', 'bubblewrap' or 'none'.",
+    )
+    hub_kernel_python: str = Field(
+        default="",
+        description="One machine: interpreter of the tenant servers and kernels (default: "
+        "/opt/workbench-kernels/bin/python of `make kernel-venv` when it exists, else the hub's).",
+    )
+    hub_work_root: str = Field(
+        default="",
+        description="One machine: root of the tenant servers' working directories (default "
+        "/var/lib/workbench/hub-work/<hash> as root, else <home>/hub-work).",
+    )
+    hub_notebooks: str = Field(
+        default="",
+        description="One machine: folder of notebooks copied into new working directories "
+        "(default: the project's notebooks/).",
+    )
+    hub_notebook_image: str = Field(
+        default="mesh-workbench/notebook:latest",
+        description="Kubernetes: the image of the tenant servers' pods.",
+    )
+
     # --- Message bus (workbench.messaging) ---
     bus_url: str = Field(
         default="",
@@ -218,6 +303,21 @@ class Settings(BaseSettings):
         "placeholders (e.g. 'crate://HOST:4200/wb_{tenant_sql}'); empty: duckdb under the data "
         "directory.",
     )
+
+    def asset_repository_url(self, scheme: str = "http") -> str:
+        """The Asset Repository's URL: ``api_url``, or derived from host and port."""
+        url = self.api_url or f"{scheme}://{self.service_host}:{self.asset_repository_port}"
+        return url.rstrip("/")
+
+    def neighbour_url(self, service: str, scheme: str = "http") -> str | None:
+        """``<service>_url``, else the one ``workbench up`` runs beside this process
+        (``<service>_port``), else None: ``service`` is hub, communication_controller or
+        bot_service."""
+        url: str = getattr(self, f"{service}_url")
+        if url:
+            return url.rstrip("/")
+        port: int | None = getattr(self, f"{service}_port")
+        return f"{scheme}://{self.service_host}:{port}" if port else None
 
     def issuer_url(self) -> str:
         """The Identity service's issuer URL (explicit, or derived from host and port)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import click
@@ -20,8 +19,8 @@ __all__ = ["admin", "register"]
 @click.option(
     "--api-url",
     default=None,
-    envvar="WORKBENCH_API_URL",
-    help="Asset Repository URL (default http://<service_host>:<asset_repository_port>).",
+    help="Asset Repository URL (default: the api_url setting, WORKBENCH_API_URL, else "
+    "http://<service_host>:<asset_repository_port>).",
 )
 @click.option(
     "--controller-url",
@@ -71,7 +70,7 @@ def admin(
     certfile, keyfile, scheme = tls_files(cert, key)
     configure_logging(logging.INFO, settings.log_format)
     identity = settings.identity_url or settings.issuer_url()
-    api = api_url or (f"{scheme}://{settings.service_host}:{settings.asset_repository_port}")
+    api = api_url or settings.asset_repository_url(scheme)
     public = settings.admin_public_url or f"{scheme}://{host}:{port}"
     config = AdminConfig(
         data_dir=home,
@@ -81,32 +80,15 @@ def admin(
         public_url=public.rstrip("/"),
         scrape_interval=settings.admin_scrape_interval,
         retention_s=settings.admin_metrics_retention_hours * 3600,
-        hub_url=_hub_url(settings.service_host),
-        controller_url=controller_url
-        or _sibling(scheme, settings.service_host, "COMMUNICATION_CONTROLLER"),
-        bots_url=bots_url or _sibling(scheme, settings.service_host, "BOT_SERVICE"),
+        # JupyterHub's proxy speaks plain HTTP on one machine (TLS ends before it at scale)
+        hub_url=settings.neighbour_url("hub"),
+        controller_url=controller_url or settings.neighbour_url("communication_controller", scheme),
+        bots_url=bots_url or settings.neighbour_url("bot_service", scheme),
         num_procs=num_procs,
         prometheus_url=settings.admin_prometheus_url,
     )
     click.echo(f"Admin Panel on {public} (Identity {identity}, API {api})", err=True)
     run(config, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile)
-
-
-def _hub_url(host: str) -> str | None:
-    """JupyterHub's URL when it runs next to the panel (``workbench up`` exports its port)."""
-    if os.environ.get("WORKBENCH_HUB_URL"):
-        return os.environ["WORKBENCH_HUB_URL"]
-    port = os.environ.get("WORKBENCH_HUB_PORT")
-    return f"http://{host}:{port}" if port else None
-
-
-def _sibling(scheme: str, host: str, service: str) -> str | None:
-    """``WORKBENCH_<SERVICE>_URL``, or the service next to the panel when ``workbench up`` runs
-    it (it exports ``WORKBENCH_<SERVICE>_PORT``); None when the platform has none."""
-    if os.environ.get(f"WORKBENCH_{service}_URL"):
-        return os.environ[f"WORKBENCH_{service}_URL"]
-    port = os.environ.get(f"WORKBENCH_{service}_PORT")
-    return f"{scheme}://{host}:{port}" if port else None
 
 
 def register(cli: click.Group) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from datetime import UTC, timedelta
@@ -285,14 +284,20 @@ def _prepare_hub(wb: Any, home: Path, supervisor: Any, *, default_tenant: str) -
 
     register_hub_client(Directory.for_workbench(wb), home, reachable("hub"))
     crypt_key(home)
+    from workbench.settings import Settings
     from workbench.testing.http import free_port
+
+    settings = Settings()
+
+    def internal_port(field: str) -> str:
+        """The hub's own API and the proxy's API are internal: the configured port, else any
+        free loopback port (their defaults may be taken on a developer's machine)."""
+        return str(getattr(settings, field) if field in settings.model_fields_set else free_port())
 
     env = {
         "WORKBENCH_HUB_DEFAULT_TENANT": default_tenant,
-        # the hub's own API and the proxy's API are internal: any free loopback port
-        "WORKBENCH_HUB_API_PORT": os.environ.get("WORKBENCH_HUB_API_PORT") or str(free_port()),
-        "WORKBENCH_HUB_PROXY_API_PORT": os.environ.get("WORKBENCH_HUB_PROXY_API_PORT")
-        or str(free_port()),
+        "WORKBENCH_HUB_API_PORT": internal_port("hub_api_port"),
+        "WORKBENCH_HUB_PROXY_API_PORT": internal_port("hub_proxy_api_port"),
     }
     if "asset-repository" in supervisor.ports:
         env["WORKBENCH_API_URL"] = reachable("asset-repository")
