@@ -63,7 +63,8 @@ class MakeHttpRequest(Node):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._token: tuple[str, float] | None = None  # (access token, expiry monotonic)
+        # (issuer, client id, secret), access token, monotonic expiry
+        self._token: tuple[tuple[str, str, str], str, float] | None = None
 
     def _url(self, context: DataContext) -> str:
         url = context.get(self.prop("urlPath")) if "urlPath" in self.props else self.prop("url")
@@ -101,8 +102,6 @@ class MakeHttpRequest(Node):
         return {"json": value}
 
     async def _bearer(self, http: Any, env: ExecutionEnvironment) -> str:
-        if self._token is not None and self._token[1] > time.monotonic():
-            return self._token[0]
         account = resolve_connection(
             self.prop("serviceAccount"), SERVICE_ACCOUNT_TYPE, env.configurations, env.tenant
         )
@@ -112,6 +111,9 @@ class MakeHttpRequest(Node):
                 f"ServiceAccount {self.prop('serviceAccount')!r} needs issuerUri and clientId",
                 "serviceAccount",
             )
+        key = (issuer, str(account["clientId"]), str(account.get("clientSecret") or ""))
+        if self._token is not None and self._token[0] == key and self._token[2] > time.monotonic():
+            return self._token[1]
         discovery = f"{issuer}/.well-known/openid-configuration"
         answer = await http.get(discovery)
         if answer.status_code != 200:
@@ -136,8 +138,9 @@ class MakeHttpRequest(Node):
             )
         grant = answer.json()
         lifetime = float(grant.get("expires_in") or 300)
-        self._token = (str(grant["access_token"]), time.monotonic() + lifetime - _TOKEN_MARGIN)
-        return self._token[0]
+        token = str(grant["access_token"])
+        self._token = (key, token, time.monotonic() + lifetime - _TOKEN_MARGIN)
+        return token
 
     async def run(self, context: DataContext, env: ExecutionEnvironment) -> None:
         import httpx
