@@ -1,14 +1,19 @@
-"""``pipeline-ingest`` (issue 14): points per second through a pipeline into stream data.
+"""``pipeline-ingest`` (issue 14): points per second from devices into queryable stream data.
 
-Simulated devices deliver one message per poll (every meter's four values at one second: a
-message carries many points, as one Modbus poll of many registers does); each message is one
-execution of a pipeline, up to ``CONCURRENCY`` in flight as ``FromPipelineDataEvent@1`` with
-``maxConcurrency`` runs them; ``BufferData@1`` collects the messages of concurrent executions
-and its ``SaveStreamDataInArchive@1`` writes each batch through the tenant's stream service
-(validation, entity check, upsert) in one call. The same-run baseline writes the same points
-with ``TypeStreams.write`` directly, one call per message (no pipeline), so the ratio is what
-the pipeline and its batching do. Ingest latency is from the start of an execution to its
-points being queryable (an execution ends once its batch is written).
+:func:`pipeline_ingest` measures the real path, every leg its own process (devices → mosquitto →
+an edge adapter process → RabbitMQ → the Asset Repository's stream-points consumer → DuckDB,
+:mod:`workbench.bench.ingest_processes`), with :func:`in_process_ingest` as the same-run
+baseline.
+
+:func:`in_process_ingest`: simulated devices deliver one message per poll (every meter's four
+values at one second: a message carries many points, as one Modbus poll of many registers does);
+each message is one execution of a pipeline, up to ``CONCURRENCY`` in flight as
+``FromPipelineDataEvent@1`` with ``maxConcurrency`` runs them; ``BufferData@1`` collects the
+messages of concurrent executions and its ``SaveStreamDataInArchive@1`` writes each batch
+through the tenant's stream service (validation, entity check, upsert) in one call. Its own
+baseline writes the same points with ``TypeStreams.write`` directly, one call per message (no
+pipeline). Its latency is from the start of an execution to its points being queryable (an
+execution ends once its batch is written).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from workbench.bench.common import BenchReport, percentiles, progress, timer
+from workbench.bench.ingest_processes import meter_poll
 from workbench.bench.streams import METER, START, _tenant
 
 __all__ = ["pipeline_ingest"]
@@ -44,25 +50,12 @@ transformations:
 
 
 def _poll(rt_ids: list[str], second: int, offset: timedelta) -> list[dict[str, Any]]:
-    stamp = (START + offset + timedelta(seconds=second)).isoformat()
-    return [
-        {
-            "rtId": rt_id,
-            "ckTypeId": METER,
-            "timestamp": stamp,
-            "attributes": {
-                "voltage": 230.0 + (i + second) % 7,
-                "current": 5.0 + i % 3,
-                "activePower": 1150.0 + second % 11,
-                "energyImported": float(second),
-            },
-        }
-        for i, rt_id in enumerate(rt_ids)
-    ]
+    return meter_poll(rt_ids, START + offset, second)
 
 
-def pipeline_ingest(quick: bool = False, backend: str | None = None) -> BenchReport:
-    """Messages of many points through ``SaveStreamDataInArchive@1`` against direct writes."""
+def in_process_ingest(quick: bool = False, backend: str | None = None) -> BenchReport:
+    """The pipeline in this process: messages of many points through
+    ``SaveStreamDataInArchive@1`` against direct writes (:func:`pipeline_ingest`'s baseline)."""
     from workbench.communication import build_pipeline
     from workbench.communication.node import ExecutionEnvironment
 
@@ -71,7 +64,7 @@ def pipeline_ingest(quick: bool = False, backend: str | None = None) -> BenchRep
     points_per_message = meters * 4
     total = messages * points_per_message
     report = BenchReport(
-        "pipeline-ingest",
+        "pipeline-ingest-in-process",
         quick,
         backend or "duckdb (embedded)",
         {
@@ -147,4 +140,80 @@ def pipeline_ingest(quick: bool = False, backend: str | None = None) -> BenchRep
         "rows read back", float(rows), "rows", f"= {messages * meters}", rows == messages * meters
     )
     report.add("elapsed", ours, "s")
+    return report
+
+
+def pipeline_ingest(quick: bool = False, backend: str | None = None) -> BenchReport:
+    """Devices → MQTT → an edge adapter process → RabbitMQ → the Asset Repository process's
+    stream-points consumer → DuckDB (:mod:`workbench.bench.ingest_processes`); the pipeline in
+    this process (:func:`in_process_ingest`) is the same-run baseline. ``backend``: the
+    RabbitMQ (``amqp://...``; default ``WORKBENCH_TEST_AMQP_URL``)."""
+    import os
+
+    from workbench.bench.ingest_processes import ingest_through_processes
+    from workbench.bench.rabbitmq import amqp_url, bench_vhost
+
+    url = amqp_url(backend)
+    meters = 50 if quick else 250
+    messages = 40 if quick else 600
+    window = 20
+    paced = 20 if quick else 200
+    total = messages * meters * 4
+    report = BenchReport(
+        "pipeline-ingest",
+        quick,
+        "mosquitto → edge adapter process → RabbitMQ → Asset Repository process → DuckDB",
+        {
+            "messages": messages,
+            "meters": meters,
+            "pointsPerMessage": meters * 4,
+            "pollsAheadOfQueryable": window,
+            "pacedPolls": paced,
+        },
+    )
+    with bench_vhost("bench-ingest") as tenant_id:
+        figures = ingest_through_processes(
+            url, tenant_id, meters=meters, messages=messages, window=window, paced=paced
+        )
+    load = os.getloadavg()
+    baseline = in_process_ingest(quick=quick)
+    in_process_rate = next(m.value for m in baseline.metrics if m.unit == "points/s")
+    rate = total / figures["elapsed"]
+    rows, distinct = int(figures["rows"]), int(figures["distinctRows"])
+    expected_rows = int(figures["expectedRows"])
+    report.baseline = {
+        "what": "the same pipeline in this process, writing the stream service directly "
+        "(pipeline-ingest-in-process, same run)",
+        "pointsPerSecond": in_process_rate,
+        "metrics": [m.__dict__ for m in baseline.metrics],
+    }
+    p50, p95 = figures["latency_p50_ms"], figures["latency_p95_ms"]
+    report.add("ingest through the processes", rate, "points/s", ">= 100,000", rate >= 100_000)
+    report.add("ingest-to-queryable p50", p50, "ms")
+    report.add("ingest-to-queryable p95", p95, "ms", "< 1000", p95 < 1000)
+    report.add("paced at half that rate", figures["pacedPointsPerSecond"], "points/s")
+    report.add("paced: ingest-to-queryable p50", figures["pacedLatency_p50_ms"], "ms")
+    paced_p95 = figures["pacedLatency_p95_ms"]
+    report.add("paced: ingest-to-queryable p95", paced_p95, "ms", "< 1000", paced_p95 < 1000)
+    report.add("in-process pipeline (baseline)", in_process_rate, "points/s")
+    report.add("ratio to in-process", rate / in_process_rate, "x")
+    cpu = figures["cpuAdapter"] + figures["cpuRepository"] + figures["cpuBroker"]
+    report.add("CPU: edge adapter", figures["cpuAdapter"], "s")
+    report.add("CPU: Asset Repository", figures["cpuRepository"], "s")
+    report.add("CPU: mosquitto", figures["cpuBroker"], "s")
+    report.add("points per CPU-second (adapter + repository + broker)", total / cpu, "points")
+    report.add(
+        "lost at the store",
+        float(expected_rows - distinct),
+        "rows",
+        "= 0",
+        distinct == expected_rows,
+    )
+    report.add("duplicated at the store", float(rows - distinct), "rows", "= 0", rows == distinct)
+    values_right = figures["valueSum"] == figures["expectedValueSum"]
+    report.add("values as sent (sum check)", float(values_right), "1 = yes", "= 1", values_right)
+    report.add("edge adapter peak memory", figures["adapterPeakMiB"], "MiB")
+    report.add("Asset Repository peak memory", figures["repositoryPeakMiB"], "MiB")
+    report.add("elapsed", figures["elapsed"], "s")
+    report.add("load average (1 min, at the end)", load[0], "")
     return report
