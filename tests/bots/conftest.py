@@ -26,6 +26,7 @@ from workbench.services.bot_service.app import create_app as bot_service_app
 from workbench.services.identity.app import create_app as identity_app
 from workbench.settings import Settings
 from workbench.testing.http import ServiceServer
+from workbench.testing.smtp import Mailbox
 
 TENANT = "energy"
 
@@ -126,29 +127,6 @@ def start_platform(home: Path, **bot_options: Any) -> Iterator[Platform]:
         assets.stop()
         identity.stop()
         workbench.close()
-
-
-class Mailbox:
-    """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it receives."""
-
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        from workbench.testing.http import free_port
-
-        self.messages: list[Any] = []
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        from email import message_from_bytes
-
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
 
 
 @pytest.fixture

@@ -54,7 +54,9 @@ def smtp_security(settings: dict[str, Any]) -> tuple[str, int]:
     return chosen, int(port or default)
 
 
-def _send(settings: dict[str, Any], message: EmailMessage, timeout: float) -> None:
+def _send(
+    settings: dict[str, Any], message: EmailMessage, recipients: list[str], timeout: float
+) -> None:
     host = settings.get("host")
     name = settings.get("name") or settings.get("rtWellKnownName") or settings.get("rtId")
     if not host:
@@ -71,7 +73,7 @@ def _send(settings: dict[str, Any], message: EmailMessage, timeout: float) -> No
             smtp.starttls(context=tls)
         if settings.get("username"):
             smtp.login(str(settings["username"]), str(settings.get("password") or ""))
-        smtp.send_message(message)
+        smtp.send_message(message, to_addrs=recipients)
 
 
 def _text(value: bytes | str) -> str:
@@ -140,7 +142,7 @@ class SendEMail(Node):
         timeout = float(self.prop("timeoutSeconds", 30))
         server = f"{settings.get('host')}:{settings.get('port') or ''}".rstrip(":")
         try:
-            await env.call(_send, settings, message, timeout)
+            await env.call(_send, settings, message, [*to, *cc, *bcc], timeout)
         except smtplib.SMTPAuthenticationError as exc:
             raise self.error(
                 f"the SMTP server {server} refused the login of {settings.get('username')!r}: "
