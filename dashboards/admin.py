@@ -12,12 +12,9 @@ from __future__ import annotations
 import panel as pn
 
 from workbench.admin import notebook_api
-from workbench.admin.shell import AdminShell
+from workbench.admin.shell import TITLE, AdminShell, admin_page
 
 pn.config.resources = "server"
 pn.extension("tabulator", design="bootstrap")
 
-pn.template.BootstrapTemplate(
-    title="Mesh Workbench · Admin Panel (development)",
-    main=[AdminShell(api=notebook_api(), store=None)],
-).servable()
+admin_page(AdminShell(api=notebook_api(), store=None), f"{TITLE} (development)").servable()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -35,36 +36,39 @@ def test_platform_admin_creates_a_tenant_and_a_user_with_a_role(
     platform: Platform, session: AdminSession
 ) -> None:
     page = session.page
+    # names of their own: the test runs again against the same platform (repeated runs)
+    suffix = uuid.uuid4().hex[:6]
+    tenant, user, client = f"plant-{suffix}", f"erika-{suffix}", f"demo-reader-{suffix}"
     session.sign_in(platform, "system", "admin", ADMIN_PASSWORD)
     for name in ("Tenants", "Users", "Monitoring", "Models", "Data", "Settings"):
         assert page.locator(".bk-tab", has_text=name).count() >= 1, name
     # a tenant: created through the Asset Repository's /tenants with the admin's token
-    page.locator("input[placeholder='e.g. plant-linz']").fill("plant-linz")
+    page.locator("input[placeholder='e.g. plant-linz']").fill(tenant)
     page.get_by_role("button", name="Create tenant").click()
-    assert _eventually(lambda: _tenant_exists(platform, "plant-linz"))
-    page.locator(".tabulator-cell", has_text="plant-linz").first.wait_for(timeout=60_000)
+    assert _eventually(lambda: _tenant_exists(platform, tenant))
+    page.locator(".tabulator-cell", has_text=tenant).first.wait_for(timeout=60_000)
     # a user of the demo tenant, then a role for them
     session.tab("Users")
-    page.locator(".wb-username input").fill("erika")
+    page.locator(".wb-username input").fill(user)
     page.locator(".wb-password input").fill("erika-Pa55word-1")
     page.get_by_role("button", name="Create user").click()
-    page.get_by_text("erika", exact=True).first.wait_for(timeout=60_000)
-    page.locator(".wb-user select").select_option("erika")
+    page.get_by_text(user, exact=True).first.wait_for(timeout=60_000)
+    page.locator(".wb-user select").select_option(user)
     page.locator(".wb-role select").select_option("UserManagement")
     page.get_by_role("button", name="Grant role").click()
     from workbench.identity.directory import Directory
 
     def granted() -> bool:
         with workbench.open(platform.home) as wb:
-            return "UserManagement" in Directory.for_workbench(wb).get_user("demo", "erika").roles
+            return "UserManagement" in Directory.for_workbench(wb).get_user("demo", user).roles
 
     assert _eventually(granted)
     # a confidential client: its secret shown once, then rotated
-    page.locator(".wb-client-id input").fill("demo-reader")
+    page.locator(".wb-client-id input").fill(client)
     page.get_by_role("button", name="Register confidential client").click()
     page.get_by_text("Secret (shown once)").first.wait_for(timeout=60_000)
-    assert _eventually(lambda: "demo-reader" in page.locator(".wb-client select").inner_text())
-    page.locator(".wb-client select").select_option("demo-reader")
+    assert _eventually(lambda: client in page.locator(".wb-client select").inner_text())
+    page.locator(".wb-client select").select_option(client)
     page.get_by_role("button", name="Rotate secret").click()
     page.get_by_text("New secret of").first.wait_for(timeout=60_000)
 

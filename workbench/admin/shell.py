@@ -7,6 +7,7 @@ action of every page goes to a service API with the user's token, and the servic
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
 from typing import Any
@@ -27,7 +28,7 @@ from workbench.admin.views.users import UsersView
 from workbench.settings import Settings
 from workbench.tenancy.ids import SYSTEM_TENANT
 
-__all__ = ["PAGE_ROLES", "AdminShell", "token_claims"]
+__all__ = ["PAGE_ROLES", "TITLE", "AdminShell", "admin_page", "token_claims"]
 
 log = logging.getLogger("workbench.admin")
 
@@ -46,6 +47,31 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
 PLATFORM_PAGES = frozenset({"Settings"})
 #: pages that read and write a tenant's own data: offered for the tenants the token allows
 DATA_PAGES = frozenset({"Models", "Data", "Operations"})
+
+
+TITLE = "Mesh Workbench · Admin Panel"
+HEADER_BACKGROUND = "#1f3b57"
+
+
+def admin_page(shell: Any, title: str = TITLE) -> pn.viewable.Viewable:
+    """The page around ``shell``: a header bar with ``title`` above it.
+
+    Not a Panel template: a ``BootstrapTemplate`` cost about as much server CPU per session as
+    the page inside it (its Jinja page, its own models and stylesheets), for a header bar.
+    """
+    header = pn.pane.HTML(
+        f"<span>{html.escape(title)}</span>",
+        sizing_mode="stretch_width",
+        margin=0,
+        css_classes=["wb-header"],
+        styles={
+            "background": HEADER_BACKGROUND,
+            "color": "white",
+            "font-size": "1.4em",
+            "padding": "12px 20px",
+        },
+    )
+    return pn.Column(header, shell, sizing_mode="stretch_width", margin=0)
 
 
 def token_claims(token: str | None) -> dict[str, Any]:

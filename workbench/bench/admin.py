@@ -124,7 +124,6 @@ def _serve_child(kind: str, spec: dict[str, Any]) -> None:  # pragma: no cover -
         from workbench.services.metrics import ServiceMetrics
 
         pn.config.resources = "server"
-        setattr(pn.config, "nthreads", 4)  # noqa: B010 - as build_server does
         pn.extension("tabulator", design="bootstrap")
         config = AdminConfig(Path(spec["data_dir"]), "", "", f"http://127.0.0.1:{port}")
         server = pn.serve(  # type: ignore[no-untyped-call]

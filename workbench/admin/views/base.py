@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,9 +15,49 @@ from panel.viewable import Viewer
 from workbench.admin.api import AdminApi
 from workbench.errors import WorkbenchError
 
-__all__ = ["AdminView", "choose", "plotting", "text", "typed"]
+__all__ = ["AdminView", "choose", "in_background", "plotting", "queued", "text", "typed"]
 
 T = TypeVar("T")
+
+#: set inside an action running on a worker thread: what it triggers runs inline, in order
+_IN_ACTION = contextvars.ContextVar("admin_action", default=False)
+#: one queue (a FIFO lock) per browser session: its actions run one at a time, in order
+_TURNS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def in_background(action: Callable[..., Any], *args: Any) -> None:
+    """Run ``action(*args)`` off the event loop, after the session's earlier actions.
+
+    In a server session, called on the event loop (a browser event, a page being built),
+    ``action`` is queued: a coroutine waits for the session's turn, then runs it in
+    :func:`asyncio.to_thread`, so a slow service call holds up neither the other sessions nor
+    this session's later events, which queue behind it in the order they came. The widget
+    changes it makes are sent from the loop (Panel schedules updates made on other threads).
+    Within an action, or outside a server (a notebook, a test), ``action`` runs at once: what an
+    action triggers (a select it sets, whose watcher loads data) runs inline, as before.
+    """
+    doc = pn.state.curdoc
+    if _IN_ACTION.get() or doc is None or doc.session_context is None:
+        action(*args)
+        return
+
+    async def turn() -> None:
+        lock = _TURNS.setdefault(doc, asyncio.Lock())
+        async with lock:
+            await asyncio.to_thread(_as_action, action, *args)
+
+    pn.state.execute(turn)
+
+
+def _as_action(action: Callable[..., Any], *args: Any) -> None:
+    _IN_ACTION.set(True)  # in the worker thread's copy of the context only
+    action(*args)
+
+
+def queued(action: Callable[..., Any], *args: Any) -> Callable[[Any], None]:
+    """A widget callback (``on_click``, ``param.watch``) that runs ``action(*args)`` with
+    :func:`in_background` (the event itself is not passed)."""
+    return lambda _event: in_background(action, *args)
 
 
 def plotting() -> None:

@@ -12,17 +12,27 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose, plotting, text, typed
+from workbench.admin.views.base import (
+    AdminView,
+    choose,
+    in_background,
+    plotting,
+    queued,
+    text,
+    typed,
+)
 from workbench.ck.model import CkModel
 from workbench.ck.naming import graphql_field_name
 from workbench.client.tenant_queries import RUN_QUERY
 from workbench.runtime.queries import SIMPLE_QUERY_TYPE, STREAM_QUERY_TYPE
+
+if TYPE_CHECKING:  # HoloViews is imported with the first plot
+    pass
 
 __all__ = ["DataView", "LazyCard"]
 
@@ -44,7 +54,7 @@ class LazyCard:
             sizing_mode="stretch_width",
             css_classes=[css] if css else [],
         )
-        self.card.param.watch(lambda event: self._toggled(event.new), "collapsed")
+        self.card.param.watch(lambda event: in_background(self._toggled, event.new), "collapsed")
 
     @property
     def is_open(self) -> bool:
@@ -74,20 +84,20 @@ class DataView(AdminView):
         self.tenant = pn.widgets.Select(
             label="Tenant", options=list(self.tenants), css_classes=["wb-data-tenant"]
         )
-        self.tenant.param.watch(lambda _e: self.load_model(), "value")
+        self.tenant.param.watch(queued(self.load_model), "value")
         self.ck_type = pn.widgets.Select(label="Type", options=[], css_classes=["wb-data-type"])
-        self.ck_type.param.watch(lambda _e: self.first_page(), "value")
+        self.ck_type.param.watch(queued(self.first_page), "value")
         self.where = pn.widgets.TextInput(
             label="Filter", placeholder="voltage > 230; parent->name EQUALS 'Hall A'"
         )
         self.search = pn.widgets.TextInput(label="Search name")
         self.sort = pn.widgets.TextInput(label="Sort", placeholder="-serialNumber")
         self.find_button = pn.widgets.Button(label="Find", color="primary")
-        self.find_button.on_click(lambda _e: self.first_page())
+        self.find_button.on_click(queued(self.first_page))
         self.next_button = pn.widgets.Button(label="Next page ▶")
-        self.next_button.on_click(lambda _e: self.next_page())
+        self.next_button.on_click(queued(self.next_page))
         self.prev_button = pn.widgets.Button(label="◀ Previous page")
-        self.prev_button.on_click(lambda _e: self.previous_page())
+        self.prev_button.on_click(queued(self.previous_page))
         self.page_label = pn.pane.Markdown("")
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(),
@@ -97,57 +107,25 @@ class DataView(AdminView):
             height=300,
             sizing_mode="stretch_width",
         )
-        self.table.param.watch(lambda _e: self._select(), "selection")
-        self.entity = pn.widgets.Select(label="Entity", options={}, css_classes=["wb-entity"])
-        self.entity.param.watch(lambda _e: self._show_entity(), "value")
-        self.attribute = pn.widgets.Select(
-            label="Attribute", options=[], css_classes=["wb-attribute"]
-        )
-        self.attribute.param.watch(lambda _e: self._show_value(), "value")
-        self.value = pn.widgets.TextInput(
-            label="New value (JSON or text)", css_classes=["wb-value"]
-        )
-        self.save_button = pn.widgets.Button(label="Save", color="primary")
-        self.save_button.on_click(lambda _e: self.save())
-        self.edit_message = pn.pane.Alert("", alert_type="light", visible=False)
-        self.navigation = pn.pane.Markdown("")
-        self.follow = pn.widgets.Select(label="Follow association", options={})
-        self.follow_button = pn.widgets.Button(label="Open")
-        self.follow_button.on_click(lambda _e: self.follow_link())
-        self.stream_attributes = pn.widgets.MultiChoice(label="Stream attributes", options=[])
-        self.stream_days = pn.widgets.IntSlider(label="Days back", start=1, end=30, value=7)
-        self.stream_end = pn.widgets.DatetimeInput(label="Until (UTC)", value=None)
-        self.plot_button = pn.widgets.Button(label="Plot stream data", color="primary")
-        self.plot_button.on_click(lambda _e: self.plot())
-        self.plot_pane = pn.pane.HoloViews(
-            css_classes=["wb-stream-plot"],
-            sizing_mode="stretch_width",
-            height=360,
-            name="stream-plot",
-        )
-        self.query = pn.widgets.Select(
-            label="Persisted query", options={}, css_classes=["wb-query"]
-        )
-        self.query_first = pn.widgets.TextInput(
-            label="Rows", placeholder="(the query's limit)", css_classes=["wb-query-rows"]
-        )
-        self.query_from = pn.widgets.TextInput(
-            label="From (stream queries)", placeholder="2026-12-01T00:00:00Z"
-        )
-        self.query_to = pn.widgets.TextInput(label="To", placeholder="(the stored range)")
-        self.query_button = pn.widgets.Button(label="Run query", color="primary")
-        self.query_button.on_click(lambda _e: self.run_query())
-        self.query_message = pn.pane.Alert("", alert_type="light", visible=False)
-        self.query_table = pn.widgets.Tabulator(
-            pd.DataFrame(),
-            disabled=True,
-            show_index=False,
-            height=260,
-            pagination="local",
-            page_size=50,
-            sizing_mode="stretch_width",
-            css_classes=["wb-query-results"],
-        )
+        self.table.param.watch(queued(self._select), "selection")
+        # the cards' widgets are made when a card is first opened (``_editor_widgets`` ...):
+        # a session that only looks at the explorer never pays for them
+        self.entity: Any = None
+        self.attribute: Any = None
+        self.value: Any = None
+        self.edit_message: Any = None
+        self.navigation: Any = None
+        self.follow: Any = None
+        self.stream_attributes: Any = None
+        self.stream_days: Any = None
+        self.stream_end: Any = None
+        self.plot_pane: Any = None
+        self.query: Any = None
+        self.query_first: Any = None
+        self.query_from: Any = None
+        self.query_to: Any = None
+        self.query_message: Any = None
+        self.query_table: Any = None
         self.queries_card = LazyCard(
             "Persisted queries", self._query_widgets, self.list_queries, "wb-queries-card"
         )
@@ -157,7 +135,7 @@ class DataView(AdminView):
         self.streams_card = LazyCard(
             "Stream data", self._stream_widgets, self._streams_for_type, "wb-streams-card"
         )
-        self.load_model()
+        in_background(self.load_model)
 
     # ------------------------------------------------------------------ persisted queries
 
@@ -227,10 +205,9 @@ class DataView(AdminView):
             return
         self._model = model
         concrete = sorted(t for t, ck in model.types.items() if not t.startswith("System"))
-        choose(self.ck_type, concrete)
-        if concrete and self.ck_type.value not in concrete:
-            self.ck_type.value = concrete[0]
-        else:
+        before = self.ck_type.value
+        choose(self.ck_type, concrete)  # a new type chosen loads its first page (its watcher)
+        if self.ck_type.value == before:
             self.first_page()
 
     def _query(self) -> dict[str, Any]:
@@ -290,6 +267,13 @@ class DataView(AdminView):
         more = " (more)" if page["pageInfo"]["hasNextPage"] else ""
         self.page_label.object = f"Page {number} of {page.get('totalCount')} entities{more}"
         self.next_button.disabled = not page["pageInfo"]["hasNextPage"]
+        if self.editor_card.is_open:
+            self._offer_entities()
+        if self.streams_card.is_open:
+            self._streams_for_type()
+
+    def _offer_entities(self) -> None:
+        """The entities of the page shown, in the editor's choice."""
         choose(
             self.entity,
             {
@@ -297,17 +281,17 @@ class DataView(AdminView):
                 for e in self._page
             },
         )
-        if self.streams_card.is_open:
-            self._streams_for_type()
 
     def _select(self) -> None:
         if self.table.selection:
             index = self.table.selection[0]
             if index < len(self._page):
-                self.entity.value = self._page[index]["rtId"]
                 self.editor_card.open()
+                self.entity.value = self._page[index]["rtId"]
 
     def _current(self) -> dict[str, Any] | None:
+        if self.entity is None:  # the editor was never opened: no entity chosen
+            return None
         return next((e for e in self._page if e["rtId"] == self.entity.value), None)
 
     def _show_entity(self) -> None:
@@ -363,13 +347,7 @@ class DataView(AdminView):
         )
         if page and page["items"]:
             self._page = page["items"] + [e for e in self._page if e["rtId"] != rt_id]
-            choose(
-                self.entity,
-                {
-                    f"{e['attributes'].get('name', e['rtId'])} ({e['rtId']})": e["rtId"]
-                    for e in self._page
-                },
-            )
+            self._offer_entities()
             self.entity.value = rt_id
 
     def _show_value(self) -> None:
@@ -415,6 +393,8 @@ class DataView(AdminView):
             self.stream_attributes.value = self.stream_attributes.options[:1]
 
     def plot(self) -> None:
+        import holoviews as hv
+
         plotting()
         tenant, ck_type = self.tenant.value, self.ck_type.value
         entity = self._current()
@@ -473,24 +453,76 @@ class DataView(AdminView):
             )
 
     def _query_widgets(self) -> list[Any]:
+        self.query = pn.widgets.Select(
+            label="Persisted query", options={}, css_classes=["wb-query"]
+        )
+        self.query_first = pn.widgets.TextInput(
+            label="Rows", placeholder="(the query's limit)", css_classes=["wb-query-rows"]
+        )
+        self.query_from = pn.widgets.TextInput(
+            label="From (stream queries)", placeholder="2026-12-01T00:00:00Z"
+        )
+        self.query_to = pn.widgets.TextInput(label="To", placeholder="(the stored range)")
+        run = pn.widgets.Button(label="Run query", color="primary")
+        run.on_click(queued(self.run_query))
+        self.query_message = pn.pane.Alert("", alert_type="light", visible=False)
+        self.query_table = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            disabled=True,
+            show_index=False,
+            height=260,
+            pagination="local",
+            page_size=50,
+            sizing_mode="stretch_width",
+            css_classes=["wb-query-results"],
+        )
         return [
-            pn.Row(self.query, self.query_first, self.query_from, self.query_to, self.query_button),
+            pn.Row(self.query, self.query_first, self.query_from, self.query_to, run),
             self.query_message,
             self.query_table,
         ]
 
     def _editor_widgets(self) -> list[Any]:
+        self.entity = pn.widgets.Select(label="Entity", options={}, css_classes=["wb-entity"])
+        self._offer_entities()
+        self.entity.param.watch(queued(self._show_entity), "value")
+        self.attribute = pn.widgets.Select(
+            label="Attribute", options=[], css_classes=["wb-attribute"]
+        )
+        self.attribute.param.watch(queued(self._show_value), "value")
+        self.value = pn.widgets.TextInput(
+            label="New value (JSON or text)", css_classes=["wb-value"]
+        )
+        save = pn.widgets.Button(label="Save", color="primary")
+        save.on_click(queued(self.save))
+        self.edit_message = pn.pane.Alert("", alert_type="light", visible=False)
+        self.navigation = pn.pane.Markdown("")
+        self.follow = pn.widgets.Select(label="Follow association", options={})
+        follow = pn.widgets.Button(label="Open")
+        follow.on_click(queued(self.follow_link))
         return [
             self.entity,
             self.navigation,
-            pn.Row(self.follow, self.follow_button),
-            pn.Row(self.attribute, self.value, self.save_button),
+            pn.Row(self.follow, follow),
+            pn.Row(self.attribute, self.value, save),
             self.edit_message,
         ]
 
     def _stream_widgets(self) -> list[Any]:
+        self.stream_attributes = pn.widgets.MultiChoice(label="Stream attributes", options=[])
+        self.stream_days = pn.widgets.IntSlider(label="Days back", start=1, end=30, value=7)
+        self.stream_end = pn.widgets.DatetimeInput(label="Until (UTC)", value=None)
+        plot = pn.widgets.Button(label="Plot stream data", color="primary")
+        plot.on_click(queued(self.plot))
+        # HoloViews' pane (and its Bokeh plotting) only once the stream card is opened
+        self.plot_pane = pn.pane.HoloViews(
+            css_classes=["wb-stream-plot"],
+            sizing_mode="stretch_width",
+            height=360,
+            name="stream-plot",
+        )
         return [
-            pn.Row(self.stream_attributes, self.stream_days, self.stream_end, self.plot_button),
+            pn.Row(self.stream_attributes, self.stream_days, self.stream_end, plot),
             self.plot_pane,
         ]
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose, plotting
+from workbench.admin.views.base import AdminView, choose, in_background, plotting, queued
 from workbench.ck.model import CkModel
 from workbench.errors import ValidationError
+
+if TYPE_CHECKING:  # HoloViews is imported with the first plot
+    import holoviews as hv
 
 __all__ = ["ModelsView", "type_graph"]
 
@@ -19,6 +21,8 @@ def type_graph(model: CkModel, *, prefix: str = "") -> hv.Graph:
     """Inheritance (derives from) and association edges between the model's types, laid out
     in columns by inheritance depth. ``prefix`` limits it to types whose id starts with it
     (their base types are kept so every edge has both ends)."""
+    import holoviews as hv
+
     plotting()
     shown = {t for t in model.types if t.startswith(prefix)}
     for type_id in list(shown):
@@ -69,7 +73,7 @@ class ModelsView(AdminView):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.tenant = pn.widgets.Select(label="Tenant", options=list(self.tenants))
-        self.tenant.param.watch(lambda _e: self.refresh(), "value")
+        self.tenant.param.watch(queued(self.refresh), "value")
         self.libraries_table = pn.widgets.Tabulator(
             pd.DataFrame(),
             disabled=True,
@@ -78,10 +82,10 @@ class ModelsView(AdminView):
             sizing_mode="stretch_width",
         )
         self.prefix = pn.widgets.TextInput(label="Types starting with", placeholder="Demo.Energy/")
-        self.prefix.param.watch(lambda _e: self._draw_graph(), "value")
+        self.prefix.param.watch(queued(self._draw_graph), "value")
         self.graph = pn.pane.HoloViews(sizing_mode="stretch_width", height=540)
         self.type_select = pn.widgets.Select(label="Type", options=[])
-        self.type_select.param.watch(lambda _e: self._show_type(), "value")
+        self.type_select.param.watch(queued(self._show_type), "value")
         self.attributes_table = pn.widgets.Tabulator(
             pd.DataFrame(),
             disabled=True,
@@ -91,10 +95,10 @@ class ModelsView(AdminView):
         )
         self.upload = pn.widgets.FileInput(accept=".yaml,.yml,.zip,.json", label="Library file")
         self.import_button = pn.widgets.Button(label="Import library", color="primary")
-        self.import_button.on_click(lambda _e: self.import_library())
+        self.import_button.on_click(queued(self.import_library))
         self.report = pn.pane.Markdown("")
         self._model: CkModel | None = None
-        self.refresh()
+        in_background(self.refresh)
 
     def refresh(self) -> None:
         tenant = self.tenant.value

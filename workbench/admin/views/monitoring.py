@@ -3,21 +3,25 @@ errors, up, adapters online, pipeline runs, bot runs), the audit log."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
 
 from workbench.admin.metrics_history import MetricsHistory, Plot, StoreHistory
 from workbench.admin.metrics_store import MetricsStore
-from workbench.admin.views.base import AdminView, plotting
+from workbench.admin.views.base import AdminView, in_background, plotting, queued
+
+if TYPE_CHECKING:  # HoloViews is imported with the first plot
+    import holoviews as hv
 
 __all__ = ["MonitoringView"]
 
 
 def _curves(plot: Plot) -> hv.NdOverlay | hv.Text:
+    import holoviews as hv
+
     frame = plot.frame
     if frame.empty:
         return hv.Text(0, 0, f"no {plot.title} samples yet").opts(height=220, responsive=True)
@@ -64,12 +68,12 @@ class MonitoringView(AdminView):
         self.source = pn.pane.Markdown("", css_classes=["wb-metrics-source"])
         self.plots = pn.Column(sizing_mode="stretch_width", css_classes=["wb-metric-plots"])
         self.refresh_button = pn.widgets.Button(label="Refresh", color="primary")
-        self.refresh_button.on_click(lambda _e: self.refresh())
+        self.refresh_button.on_click(queued(self.refresh))
         self.audit_tenant = pn.widgets.Select(label="Tenant", options=list(self.tenants))
         self.audit_actor = pn.widgets.TextInput(label="Who")
         self.audit_action = pn.widgets.TextInput(label="What (action)")
         self.audit_button = pn.widgets.Button(label="Filter audit log")
-        self.audit_button.on_click(lambda _e: self.load_audit())
+        self.audit_button.on_click(queued(self.load_audit))
         self.audit_table = pn.widgets.Tabulator(
             pd.DataFrame(),
             disabled=True,
@@ -79,8 +83,8 @@ class MonitoringView(AdminView):
             pagination="local",
             page_size=20,
         )
-        self.refresh()
-        self.load_audit()
+        in_background(self.refresh)
+        in_background(self.load_audit)
 
     def refresh(self) -> None:
         health = self.attempt(self.client.health) or []

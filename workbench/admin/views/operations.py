@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose, typed
+from workbench.admin.views.base import AdminView, choose, in_background, queued, typed
 
 __all__ = ["OperationsView"]
 
@@ -48,40 +48,40 @@ class OperationsView(AdminView):
         self.tenant = pn.widgets.Select(
             label="Tenant", options=list(self.tenants), css_classes=["wb-ops-tenant"]
         )
-        self.tenant.param.watch(lambda _e: self.refresh(), "value")
+        self.tenant.param.watch(queued(self.refresh), "value")
         self.adapters_table = _table(180, "adapters-table")
         self.adapter = pn.widgets.Select(label="Adapter", options={})
         self.deploy_button = pn.widgets.Button(label="Deploy configuration", color="primary")
-        self.deploy_button.on_click(lambda _e: self.deploy())
+        self.deploy_button.on_click(queued(self.deploy))
         self.pipelines_table = _table(180, "pipelines-table")
         self.pipeline = pn.widgets.Select(label="Pipeline", options={}, css_classes=["wb-pipeline"])
-        self.pipeline.param.watch(lambda _e: self.show_pipeline(), "value")
+        self.pipeline.param.watch(queued(self.show_pipeline), "value")
         self.problems_table = _table(140, "pipeline-problems")
         self.pipeline_input = pn.widgets.TextInput(
             label="Input (JSON, optional)", placeholder="{}", css_classes=["wb-pipeline-input"]
         )
         self.execute_button = pn.widgets.Button(label="Execute now", color="primary")
-        self.execute_button.on_click(lambda _e: self.execute_now())
+        self.execute_button.on_click(queued(self.execute_now))
         self.executions_table = _table(200, "executions-table")
         self.pipelines_note = pn.pane.Markdown("")
         self._pipelines: list[dict[str, Any]] = []
         self._problems: dict[str, list[dict[str, Any]]] = {}
         self.bots_table = _table(180, "bots-table")
         self.bot = pn.widgets.Select(label="Bot", options=[], css_classes=["wb-bot"])
-        self.bot.param.watch(lambda _e: self.show_runs(), "value")
+        self.bot.param.watch(queued(self.show_runs), "value")
         self.run_button = pn.widgets.Button(label="Run now", color="primary")
-        self.run_button.on_click(lambda _e: self.run_now())
+        self.run_button.on_click(queued(self.run_now))
         self.toggle_button = pn.widgets.Button(label="Enable / disable schedule")
-        self.toggle_button.on_click(lambda _e: self.toggle_bot())
+        self.toggle_button.on_click(queued(self.toggle_bot))
         self.runs_table = _table(200, "runs-table")
         self.promotions_table = _table(180, "promotions-table")
         self.promotion = pn.widgets.Select(label="Promotion", options=[])
         self.rollback_button = pn.widgets.Button(label="Roll back to the previous version")
-        self.rollback_button.on_click(lambda _e: self.rollback())
+        self.rollback_button.on_click(queued(self.rollback))
         self._bots: list[dict[str, Any]] = []
         self.adapters_note = pn.pane.Markdown("")
         self.bots_note = pn.pane.Markdown("")
-        self.refresh()
+        in_background(self.refresh)
 
     def refresh(self) -> None:
         tenant = self.tenant.value

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose, text, typed
+from workbench.admin.views.base import AdminView, choose, in_background, queued, text, typed
 
 __all__ = ["TenantsView", "tenant_tree"]
 
@@ -72,18 +72,18 @@ class TenantsView(AdminView):
         )
         self.backend.param.watch(self._toggle_backend, "value")
         self.create_button = pn.widgets.Button(label="Create tenant", color="primary")
-        self.create_button.on_click(lambda _e: self.create())
+        self.create_button.on_click(queued(self.create))
         self.selected = pn.widgets.Select(label="Tenant", options=[])
-        self.selected.param.watch(lambda _e: self._show_config(), "value")
+        self.selected.param.watch(queued(self._show_config), "value")
         self.config_view = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.config_key = pn.widgets.TextInput(label="Key", placeholder="e.g. ui.theme")
         self.config_value = pn.widgets.TextInput(label="Value (JSON or text; empty removes)")
         self.config_button = pn.widgets.Button(label="Set key", color="primary")
-        self.config_button.on_click(lambda _e: self.configure())
+        self.config_button.on_click(queued(self.configure))
         self.confirm = pn.widgets.TextInput(label="Type the tenant id to confirm deletion")
         self.delete_button = pn.widgets.Button(label="Delete tenant", color="danger")
-        self.delete_button.on_click(lambda _e: self.delete())
-        self.refresh()
+        self.delete_button.on_click(queued(self.delete))
+        in_background(self.refresh)
 
     def _toggle_backend(self, _event: Any) -> None:
         server = self.backend.value == "server"

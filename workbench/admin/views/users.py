@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from workbench.admin.views.base import AdminView, choose, text, typed
+from workbench.admin.views.base import AdminView, choose, in_background, queued, text, typed
 
 __all__ = ["UsersView"]
 
@@ -21,7 +21,7 @@ class UsersView(AdminView):
         self.tenant = pn.widgets.Select(
             label="Tenant", options=list(self.tenants), css_classes=["wb-users-tenant"]
         )
-        self.tenant.param.watch(lambda _e: self.refresh(), "value")
+        self.tenant.param.watch(queued(self.refresh), "value")
         self.users_table = pn.widgets.Tabulator(
             pd.DataFrame(),
             disabled=True,
@@ -43,31 +43,33 @@ class UsersView(AdminView):
             label="Initial password (empty: generated)", css_classes=["wb-password"]
         )
         self.create_button = pn.widgets.Button(label="Create user", color="primary")
-        self.create_button.on_click(lambda _e: self.create_user())
+        self.create_button.on_click(queued(self.create_user))
         self.user = pn.widgets.Select(label="User", options=[], css_classes=["wb-user"])
         self.role = pn.widgets.Select(label="Role", options=[], css_classes=["wb-role"])
         self.grant_button = pn.widgets.Button(label="Grant role", color="primary")
-        self.grant_button.on_click(lambda _e: self.change_role(grant=True))
+        self.grant_button.on_click(queued(lambda: self.change_role(grant=True)))
         self.revoke_button = pn.widgets.Button(label="Revoke role")
-        self.revoke_button.on_click(lambda _e: self.change_role(grant=False))
+        self.revoke_button.on_click(queued(lambda: self.change_role(grant=False)))
         self.toggle_button = pn.widgets.Button(label="Disable / enable")
-        self.toggle_button.on_click(lambda _e: self.toggle_user())
+        self.toggle_button.on_click(queued(self.toggle_user))
         self.reset_button = pn.widgets.Button(label="Reset password")
-        self.reset_button.on_click(lambda _e: self.reset_password())
+        self.reset_button.on_click(queued(self.reset_password))
         self.client_id = pn.widgets.TextInput(label="New client id", css_classes=["wb-client-id"])
         self.client_button = pn.widgets.Button(label="Register confidential client")
-        self.client_button.on_click(lambda _e: self.create_client())
+        self.client_button.on_click(queued(self.create_client))
         self.client_select = pn.widgets.Select(
             label="Client", options=[], css_classes=["wb-client"]
         )
         self.rotate_button = pn.widgets.Button(label="Rotate secret")
-        self.rotate_button.on_click(lambda _e: self.rotate_secret())
+        self.rotate_button.on_click(queued(self.rotate_secret))
         self.client_toggle = pn.widgets.Button(label="Disable / enable client")
-        self.client_toggle.on_click(lambda _e: self.toggle_client())
+        self.client_toggle.on_click(queued(self.toggle_client))
         self._clients: list[dict[str, Any]] = []
-        roles = self.attempt(self.client.roles)
-        choose(self.role, roles or [])
         self._users: list[dict[str, Any]] = []
+        in_background(self._first_load)
+
+    def _first_load(self) -> None:
+        choose(self.role, self.attempt(self.client.roles) or [])
         self.refresh()
 
     def refresh(self) -> None:

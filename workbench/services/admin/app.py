@@ -133,13 +133,15 @@ def build_server(
     """The (not yet started) Panel server of the Admin Panel."""
     import panel as pn
 
-    from workbench.admin.shell import AdminShell
+    from workbench.admin.shell import AdminShell, admin_page
     from workbench.services.metrics import ServiceMetrics
 
     pn.config.resources = "server"  # BokehJS, Panel and extension bundles from this server
-    # sessions are built and callbacks run on worker threads: a page waiting on a service's
-    # answer never stalls the other users' sessions (or /healthz) on the event loop
-    setattr(pn.config, "nthreads", 4)  # noqa: B010 - a setter at run time, read-only in the stubs
+    # no ``nthreads``: Panel would hand a widget's change and a button's click to its thread
+    # pool separately, and the click could run before the new value is applied. Events are
+    # applied on the event loop in the order they came; the pages' actions run on worker
+    # threads one at a time per session (workbench.admin.views.base.in_background), so a page
+    # waiting on a service's answer never stalls the other sessions (or /healthz)
     pn.extension("tabulator", design="bootstrap")
     secrets_dir = config.data_dir / "secrets"
     cookie_secret = read_or_create_secret(secrets_dir / "admin-cookie-secret")
@@ -192,11 +194,8 @@ def build_server(
             role_names=list(config.session_roles) if fixed else None,
             start_page=wanted or None,
         )
-        template = pn.template.BootstrapTemplate(
-            title="Mesh Workbench · Admin Panel", main=[shell], header_background="#1f3b57"
-        )
         metrics.observe("GET", "/", 200, time.perf_counter() - start)
-        return template
+        return admin_page(shell)
 
     tls: dict[str, str] = {}
     if ssl_certfile is not None and ssl_keyfile is not None:
