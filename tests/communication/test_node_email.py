@@ -170,3 +170,39 @@ def test_security_mode_from_the_entity() -> None:
     assert smtp_security({"securityMode": "START_TLS"}) == ("StartTls", 587)
     with pytest.raises(ValueError, match="securityMode 'Tls13' is not one of"):
         smtp_security({"securityMode": "Tls13"})
+
+
+def test_an_adapter_sends_through_the_configuration_its_pipeline_uses(plain: Mailbox) -> None:
+    from workbench.communication.adapter import AdapterRuntime
+    from workbench.messaging.local import LocalMessageBus
+
+    pipeline = "65f00000000000000000e012"
+
+    async def scenario() -> Any:
+        runtime = AdapterRuntime(
+            controller_url="http://127.0.0.1:9",
+            tenant_id="t1",
+            adapter_rt_id="65f00000000000000000e011",
+            tenant=None,
+            bus=LocalMessageBus(),
+        )
+        pushed = {
+            "version": 1,
+            "pipelines": [
+                {
+                    "rtId": pipeline,
+                    "name": "mail",
+                    "definition": SEND,
+                    "configurations": [_sender(plain.port)],  # the entities it Uses
+                }
+            ],
+        }
+        try:
+            assert await runtime.configure(pushed) == []
+            return await runtime.execute(pipeline, DATA, "Manual")
+        finally:
+            await runtime.undeploy_all()
+
+    result = asyncio.run(scenario())
+    assert result.status == "Completed", result.error
+    assert [m["Subject"] for m in plain.messages] == ["Meter m7: 12.3 kWh"]
