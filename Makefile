@@ -45,7 +45,9 @@ hub-proxy: $(PROXY_STAMP)
 # own Python outside /root (whose 0700 home hides .venv's interpreter from the per-user accounts)
 # with only what a tenant server needs, pinned by requirements.lock (hub_config reads it there).
 KERNEL_VENV ?= /opt/workbench-kernels
-KERNEL_STAMP := $(KERNEL_VENV)/.installed
+# the stamp names this checkout: the venv holds an editable install of one checkout, so another
+# checkout (or a moved one) rebuilds it, and removes the other checkouts' stamps
+KERNEL_STAMP := $(KERNEL_VENV)/.installed-$(shell printf %s "$(CURDIR)" | md5sum | cut -c1-12)
 SYSTEM_PYTHON ?= /usr/bin/python3
 ROOT_DEPS := $(if $(filter 0,$(shell id -u)),$(KERNEL_STAMP))
 
@@ -57,6 +59,7 @@ $(KERNEL_STAMP): $(BIN)/uv requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(KERNEL_VENV)/bin/python \
 		-c $(KERNEL_VENV)/constraints.txt -c kernels/overrides.txt -e '.[notebook,hub,communication]' panel
 	chmod -R a+rX $(KERNEL_VENV)
+	@rm -f $(KERNEL_VENV)/.installed $(KERNEL_VENV)/.installed-*
 	@touch $@
 
 kernel-venv: $(KERNEL_STAMP)
