@@ -15,7 +15,12 @@ import pytest
 from workbench.admin.api import AdminApi
 from workbench.testing.http import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # Bokeh's client warns when a patch names a model its document already holds (the
+    # tenants table's new rows): a client-side notice, not the server's doing
+    pytest.mark.filterwarnings("ignore:reference already known"),
+]
 
 WAIT_S = 60.0
 
@@ -61,9 +66,26 @@ def served() -> Iterator[tuple[str, GatedApi]]:
         websocket_origin=[f"127.0.0.1:{port}"],
     )
     try:
+        _listening(f"http://127.0.0.1:{port}/")  # the server thread binds after pn.serve returns
         yield f"http://127.0.0.1:{port}/", api
     finally:
         server.stop()
+
+
+def _listening(url: str) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"the Panel server at {url} did not answer within {WAIT_S} s")
 
 
 def _models(document: Any, kind: str) -> list[Any]:

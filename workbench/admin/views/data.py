@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+import holoviews as hv
 import pandas as pd
 import panel as pn
 
@@ -30,9 +31,6 @@ from workbench.ck.model import CkModel
 from workbench.ck.naming import graphql_field_name
 from workbench.client.tenant_queries import RUN_QUERY
 from workbench.runtime.queries import SIMPLE_QUERY_TYPE, STREAM_QUERY_TYPE
-
-if TYPE_CHECKING:  # HoloViews is imported with the first plot
-    pass
 
 __all__ = ["DataView", "LazyCard"]
 
@@ -393,8 +391,6 @@ class DataView(AdminView):
             self.stream_attributes.value = self.stream_attributes.options[:1]
 
     def plot(self) -> None:
-        import holoviews as hv
-
         plotting()
         tenant, ck_type = self.tenant.value, self.ck_type.value
         entity = self._current()

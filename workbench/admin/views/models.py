@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import holoviews as hv
 import pandas as pd
 import panel as pn
 
 from workbench.admin.views.base import AdminView, choose, in_background, plotting, queued
 from workbench.ck.model import CkModel
 from workbench.errors import ValidationError
-
-if TYPE_CHECKING:  # HoloViews is imported with the first plot
-    import holoviews as hv
 
 __all__ = ["ModelsView", "type_graph"]
 
@@ -21,8 +19,6 @@ def type_graph(model: CkModel, *, prefix: str = "") -> hv.Graph:
     """Inheritance (derives from) and association edges between the model's types, laid out
     in columns by inheritance depth. ``prefix`` limits it to types whose id starts with it
     (their base types are kept so every edge has both ends)."""
-    import holoviews as hv
-
     plotting()
     shown = {t for t in model.types if t.startswith(prefix)}
     for type_id in list(shown):

@@ -3,8 +3,9 @@ errors, up, adapters online, pipeline runs, bot runs), the audit log."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
@@ -13,15 +14,10 @@ from workbench.admin.metrics_history import MetricsHistory, Plot, StoreHistory
 from workbench.admin.metrics_store import MetricsStore
 from workbench.admin.views.base import AdminView, in_background, plotting, queued
 
-if TYPE_CHECKING:  # HoloViews is imported with the first plot
-    import holoviews as hv
-
 __all__ = ["MonitoringView"]
 
 
 def _curves(plot: Plot) -> hv.NdOverlay | hv.Text:
-    import holoviews as hv
-
     frame = plot.frame
     if frame.empty:
         return hv.Text(0, 0, f"no {plot.title} samples yet").opts(height=220, responsive=True)
