@@ -93,9 +93,11 @@ from workbench.storage.base import (
 from workbench.storage.mongo_aggregate import aggregate_mongo
 from workbench.storage.mongo_codec import (
     _ASSOCIATIONS,
+    _BATCH,
     _ENTITIES,
     _INDEXES,
     _META,
+    _PARENT,
     Document,
     _association_from_document,
     _decode,
@@ -110,7 +112,9 @@ from workbench.storage.mongo_indexes import (
     _INDEX_PREFIX,
     _check_existing_unique,
     _drop_server_index,
+    _ensure_parent_field,
     _index_document,
+    parent_field_ready,
 )
 from workbench.storage.mongo_plan import (
     _Plan,
@@ -152,6 +156,7 @@ class MongoEntityStore(EntityStore):
         self.url = url
         self._transactions: bool | None = None
         self._partial_indexes: bool | None = None
+        self._parents_ready = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -191,6 +196,8 @@ class MongoEntityStore(EntityStore):
         try:
             store._probe()
             store._ensure_base_indexes()
+            with store._errors("keeping parent ids on the entities"):
+                _ensure_parent_field(store._db, shown)
         except BaseException:
             client.close()
             raise
@@ -358,6 +365,13 @@ class MongoEntityStore(EntityStore):
 
     def supports_association_measures(self) -> bool:
         return self.supports_aggregation_pipeline()
+
+    def _parent_field_ready(self) -> bool:
+        """True once every entity holds its parent id (``_wbParent``, storage/parents.py)."""
+        if not self._parents_ready:
+            with self._errors("reading the storage layout"):
+                self._parents_ready = parent_field_ready(self._db)
+        return self._parents_ready
 
     def associations(
         self,
@@ -536,6 +550,21 @@ class MongoEntityStore(EntityStore):
                         upsert=True,
                     )
                     for doc in plan.added_links
+                ],
+                ordered=True,
+                session=session,
+            )
+        if plan.parent_updates:
+            record(_ENTITIES, plan.parent_originals)
+            entities.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": rt_id},
+                        {"$set": {_BATCH: token}, "$unset": {_PARENT: ""}}
+                        if value is None
+                        else {"$set": {_PARENT: value, _BATCH: token}},
+                    )
+                    for rt_id, value in plan.parent_updates
                 ],
                 ordered=True,
                 session=session,

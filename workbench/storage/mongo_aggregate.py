@@ -14,6 +14,11 @@ Two plans, chosen by :meth:`MongoEntityStore.supports_aggregation_pipeline`:
   measured path), and ``min``/``max`` of each group on the returned page is one indexed
   ``find().sort().limit(1)``. Rows of the partitions merge by key; the group rows (never the
   entities) are sorted and paged here. Measures across associations need the one-pipeline plan.
+
+The ``parent->`` hop (``System/ParentChild`` outbound) reads the parent id kept on the entity
+(``_wbParent``, :mod:`workbench.storage.parents`) once the store's back-fill is complete: one
+``$lookup`` of the parents by id in the pipeline; in steps, the partitions are sets of parent
+ids (``_wbParent $in [...]``, a handful of parents) instead of sets of entity ids.
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ from workbench.query.aggregation import (
 )
 from workbench.query.cursor import decode_cursor
 from workbench.query.model import EntityQuery
-from workbench.storage.mongo_codec import Document, _decode, _encode
+from workbench.storage.mongo_codec import _PARENT, Document, _decode, _encode
 from workbench.storage.mongo_query import _and, _field, _value_at
+from workbench.storage.parents import PARENT_HOP
 
 __all__ = ["aggregate_mongo"]
 
@@ -58,6 +64,8 @@ class _Store(Protocol):
     def _errors(self, action: str) -> AbstractContextManager[None]: ...
 
     def _selection(self, query: EntityQuery) -> Document: ...
+
+    def _parent_field_ready(self) -> bool: ...
 
 
 def _order(value: Any) -> tuple[int, Any]:
@@ -86,11 +94,13 @@ def aggregate_mongo(
             )
     if stepwise is None:
         stepwise = not store.supports_aggregation_pipeline()
+    paths = [*aggregation.group_by, *(m.target for m in aggregation.measures)]
+    parent_field = any(PARENT_HOP in p.hops for p in paths) and store._parent_field_ready()
     with store._errors("aggregating entities"):
         selection = store._selection(aggregation.query)
         if stepwise:
-            return _Steps(store, aggregation, selection).run()
-        return _pipeline(store, aggregation, selection)
+            return _Steps(store, aggregation, selection, parent_field).run()
+        return _pipeline(store, aggregation, selection, parent_field)
 
 
 def _page(
@@ -126,9 +136,10 @@ def _finish(result: AggregationResult, grouped: bool) -> AggregationResult:
 class _Lookups:
     """``$lookup`` stages for association hops, one far-end field per distinct hop prefix."""
 
-    def __init__(self) -> None:
+    def __init__(self, parent_field: bool = False) -> None:
         self.prefixes: dict[tuple[Hop, ...], str] = {(): ""}
         self.stages: list[Document] = []
+        self.parent_field = parent_field
 
     def prefix(self, hops: tuple[Hop, ...]) -> str:
         if hops in self.prefixes:
@@ -140,7 +151,43 @@ class _Lookups:
         near_end, far_end = ("sourceRtId", "targetRtId")
         if direction == "inbound":
             near_end, far_end = far_end, near_end
+        if self.parent_field and hops[-1] == PARENT_HOP:
+            lookup: list[Document] = [
+                {
+                    "$lookup": {
+                        "from": "entities",
+                        "localField": near + _PARENT,
+                        "foreignField": "_id",
+                        "as": ends,
+                    }
+                }
+            ]
+        else:
+            lookup = self._links(near, role_id, near_end, far_end, links, ends)
         self.stages += [
+            *lookup,
+            {
+                "$set": {
+                    ends: {
+                        "$filter": {
+                            "input": f"${ends}",
+                            "cond": {"$eq": ["$$this.archived", False]},
+                        }
+                    }
+                }
+            },
+            {"$unwind": {"path": f"${ends}", "preserveNullAndEmptyArrays": True}},
+            {"$unset": links},
+        ]
+        self.prefixes[hops] = ends + "."
+        return ends + "."
+
+    @staticmethod
+    def _links(
+        near: str, role_id: str, near_end: str, far_end: str, links: str, ends: str
+    ) -> list[Document]:
+        """The ``$lookup`` of the links of a hop and of their far ends."""
+        return [
             {
                 "$lookup": {
                     "from": "associations",
@@ -167,21 +214,7 @@ class _Lookups:
                     "as": ends,
                 }
             },
-            {
-                "$set": {
-                    ends: {
-                        "$filter": {
-                            "input": f"${ends}",
-                            "cond": {"$eq": ["$$this.archived", False]},
-                        }
-                    }
-                }
-            },
-            {"$unwind": {"path": f"${ends}", "preserveNullAndEmptyArrays": True}},
-            {"$unset": links},
         ]
-        self.prefixes[hops] = ends + "."
-        return ends + "."
 
     def field(self, target: AggregatePath) -> str:
         return self.prefix(tuple(target.hops)) + _field(target.path)
@@ -199,9 +232,9 @@ def _accumulator(measure: Measure, field: str) -> Document:
 
 
 def _pipeline(
-    store: _Store, aggregation: EntityAggregation, selection: Document
+    store: _Store, aggregation: EntityAggregation, selection: Document, parent_field: bool = False
 ) -> AggregationResult:
-    lookups = _Lookups()
+    lookups = _Lookups(parent_field)
     keys = [lookups.field(path) for path in aggregation.group_by]
     group: Document = {
         "_id": {f"g{i}": {"$ifNull": [f"${field}", None]} for i, field in enumerate(keys)},
@@ -264,10 +297,17 @@ def _empty_row(aggregation: EntityAggregation) -> AggregateRow:
 
 
 class _Steps:
-    def __init__(self, store: _Store, aggregation: EntityAggregation, selection: Document) -> None:
+    def __init__(
+        self,
+        store: _Store,
+        aggregation: EntityAggregation,
+        selection: Document,
+        parent_field: bool = False,
+    ) -> None:
         self.store = store
         self.aggregation = aggregation
         self.selection = selection
+        self.parent_field = parent_field
         for measure in aggregation.measures:
             if measure.target.hops:
                 raise ValidationError(
@@ -285,6 +325,8 @@ class _Steps:
         chains: dict[tuple[Hop, ...], list[int]] = {}
         for i in self.remote:
             chains.setdefault(tuple(self.aggregation.group_by[i].hops), []).append(i)
+        if self.parent_field and list(chains) == [(PARENT_HOP,)]:
+            return self._parent_partitions(chains[(PARENT_HOP,)])
         per_chain: list[tuple[list[int], dict[str, list[tuple[Any, ...]]]]] = []
         for hops, positions in chains.items():
             paths = [self.aggregation.group_by[i].path for i in positions]
@@ -305,6 +347,28 @@ class _Steps:
             for combo, ids in combos.items()
         ]
         partitions.append((dict.fromkeys(order), {"_id": {"$nin": sorted(linked)}}))
+        return partitions
+
+    def _parent_partitions(self, positions: list[int]) -> list[tuple[dict[int, Any], Document]]:
+        """The partitions by the parents' values, from the parent id on each entity: the live
+        parents of the selected entities, one ``_wbParent $in`` per distinct value tuple, and
+        the entities with no live parent (``$nin``: also those without the field)."""
+        fields = [_field(self.aggregation.group_by[i].path) for i in positions]
+        parent_ids = sorted(
+            p for p in self.store._entities.distinct(_PARENT, self.selection) if p is not None
+        )
+        combos: dict[tuple[Any, ...], list[str]] = {}
+        live: list[str] = []
+        for doc in self.store._entities.find(
+            {"_id": {"$in": parent_ids}, "archived": False}, dict.fromkeys(fields, 1)
+        ):
+            combos.setdefault(tuple(_value_at(doc, f) for f in fields), []).append(doc["_id"])
+            live.append(doc["_id"])
+        partitions: list[tuple[dict[int, Any], Document]] = [
+            (dict(zip(positions, combo, strict=True)), {_PARENT: {"$in": sorted(ids)}})
+            for combo, ids in combos.items()
+        ]
+        partitions.append((dict.fromkeys(positions), {_PARENT: {"$nin": sorted(live)}}))
         return partitions
 
     def _far_values(

@@ -31,6 +31,9 @@ _META = "meta"
 _INDEXES = "indexes"
 #: field holding the token of the batch that last wrote a document (undo finds its own writes)
 _BATCH = "_wbBatch"
+#: field holding the entity's parent id (workbench/storage/parents.py): the one target of its
+#: System/ParentChild links, the list of them when several, absent when none
+_PARENT = "_wbParent"
 
 # The encoding shared with the SQLite adapter (workbench/storage/encoding.py); the pattern below is
 # the exact text utc_text writes, behind the marker.

@@ -4,9 +4,11 @@ server indexes behind index specs and the specs remembered in the ``indexes`` co
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+from pymongo import ASCENDING, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -18,17 +20,30 @@ from workbench.storage.base import (
     IndexSpec,
 )
 from workbench.storage.mongo_codec import (
+    _ASSOCIATIONS,
+    _ENTITIES,
     _INDEXES,
+    _META,
+    _PARENT,
     Document,
     _decode,
+    _meta_id,
 )
 from workbench.storage.mongo_query import (
     _field,
     _value_at,
 )
+from workbench.storage.parents import PARENT_ROLE
 
 #: prefix of the server indexes made from IndexSpecs
 _INDEX_PREFIX = "wb_"
+
+_log = logging.getLogger("workbench.storage")
+
+#: the meta document saying every entity holds its parent id (written once the back-fill is done)
+_PARENT_MARKER = _meta_id("_wb.storage", "parent-field")
+#: entities back-filled per bulk write (and a progress line each time)
+_BACKFILL_CHUNK = 10_000
 
 
 class _UniqueRule:
@@ -135,3 +150,63 @@ def _index_document(spec: IndexSpec) -> Document:
         # dotted, not nested lists: FerretDB v1 stores no arrays of arrays
         "paths": [".".join(path) for path in spec.paths],
     }
+
+
+def _ensure_parent_field(db: Database[Document], url: str) -> None:
+    """Give the entities of a database written before the parent field existed their parent ids
+    (:mod:`workbench.storage.parents`), then index the field and mark the database done.
+
+    Without transactions the back-fill cannot be one atomic write, so its result counts only once
+    complete: aggregations read the field when the marker exists, and until then resolve parents
+    from the links (:func:`parent_field_ready`). An interrupted back-fill is started again by the
+    next open; what it wrote is the same value the write path keeps, so nothing stale is left."""
+    entities = db[_ENTITIES]
+    entities.create_index([(_PARENT, ASCENDING)], name="parent")
+    if parent_field_ready(db):
+        return
+    total = db[_ASSOCIATIONS].count_documents({"roleId": PARENT_ROLE})
+    if total:
+        _log.info("entity store %s: keeping parent ids from %d links", url, total)
+    links = db[_ASSOCIATIONS].find({"roleId": PARENT_ROLE}, {"sourceRtId": 1, "targetRtId": 1})
+    parents: dict[str, list[str]] = {}
+    done = 0
+    for link in links.sort([("sourceRtId", ASCENDING)]):
+        source = link["sourceRtId"]
+        if source not in parents and len(parents) >= _BACKFILL_CHUNK:
+            done += _write_parents(entities, parents)
+            _log.info("entity store %s: parent ids from %d of %d links", url, done, total)
+            parents = {}
+        parents.setdefault(source, []).append(link["targetRtId"])
+    if parents:
+        done += _write_parents(entities, parents)
+        _log.info("entity store %s: parent ids from %d of %d links", url, done, total)
+    db[_META].replace_one(
+        {"_id": _PARENT_MARKER},
+        {
+            "_id": _PARENT_MARKER,
+            "namespace": "_wb.storage",
+            "key": "parent-field",
+            "document": '{"done": true}',
+        },
+        upsert=True,
+    )
+
+
+def _write_parents(entities: Collection[Document], parents: dict[str, list[str]]) -> int:
+    """Set the parent field of these children; the number of links written."""
+    entities.bulk_write(
+        [
+            UpdateOne(
+                {"_id": source},
+                {"$set": {_PARENT: targets[0] if len(targets) == 1 else sorted(targets)}},
+            )
+            for source, targets in parents.items()
+        ],
+        ordered=False,
+    )
+    return sum(len(targets) for targets in parents.values())
+
+
+def parent_field_ready(db: Database[Document]) -> bool:
+    """True once every entity of ``db`` holds its parent id (see :func:`_ensure_parent_field`)."""
+    return db[_META].find_one({"_id": _PARENT_MARKER}, {"_id": 1}) is not None

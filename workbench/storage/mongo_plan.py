@@ -31,6 +31,7 @@ from workbench.storage.mongo_codec import (
     _BATCH,
     _ENTITIES,
     _META,
+    _PARENT,
     Document,
     _association_document,
     _association_id,
@@ -46,6 +47,7 @@ from workbench.storage.mongo_query import (
     _and,
     _value_at,
 )
+from workbench.storage.parents import PARENT_ROLE
 
 #: alternatives per $or query when looking for stored values a batch would duplicate
 _OR_CHUNK = 500
@@ -65,6 +67,9 @@ class _Plan:
         self.meta_puts: list[Document] = []
         self.meta_deletes: list[str] = []
         self.meta_originals: dict[str, Document | None] = {}
+        #: entities outside the batch whose parent id changes: (rt id, new value or None)
+        self.parent_updates: list[tuple[str, Any]] = []
+        self.parent_originals: dict[str, Document | None] = {}
 
     @classmethod
     def make(
@@ -145,9 +150,61 @@ class _Plan:
         for link in batch.add_associations:
             added.setdefault(_association_id(link), _association_document(link, token))
         plan.added_links = list(added.values())
+        plan._plan_parents(db, erase, session)
         plan._plan_meta(db, batch, token, session)
         plan._check_unique(db, state, session)
         return plan
+
+    def _plan_parents(
+        self, db: Database[Document], erase: list[str], session: ClientSession | None
+    ) -> None:
+        """The parent id of every entity whose ``ParentChild`` links the batch changes, from its
+        links after the batch: on the documents written anyway (a replace drops the field),
+        else as a ``$set``/``$unset`` of the field alone."""
+        written = {doc["_id"]: doc for doc in self.insert_documents}
+        written.update({rt_id: doc for rt_id, _, doc in self.update_operations})
+        changed = [
+            *self.erased_links,
+            *self.removed_links,
+            *self.added_links,
+        ]
+        sources = {doc["sourceRtId"] for doc in changed if doc["roleId"] == PARENT_ROLE} | set(
+            written
+        )
+        sources -= set(erase)
+        if not sources:
+            return
+        links = {
+            doc["_id"]: doc
+            for doc in db[_ASSOCIATIONS].find(
+                {"roleId": PARENT_ROLE, "sourceRtId": {"$in": sorted(sources)}},
+                {"sourceRtId": 1, "targetRtId": 1},
+                session=session,
+            )
+        }
+        for doc in (*self.erased_links, *self.removed_links):
+            links.pop(doc["_id"], None)
+        for doc in self.added_links:
+            if doc["roleId"] == PARENT_ROLE and doc["sourceRtId"] in sources:
+                links[doc["_id"]] = doc
+        targets: dict[str, list[str]] = {}
+        for doc in links.values():
+            targets.setdefault(doc["sourceRtId"], []).append(doc["targetRtId"])
+        others: dict[str, Any] = {}
+        for rt_id in sorted(sources):
+            found = sorted(targets.get(rt_id, []))
+            value = None if not found else found[0] if len(found) == 1 else found
+            if rt_id in written:
+                if value is not None:
+                    written[rt_id][_PARENT] = value
+            else:
+                others[rt_id] = value
+        if not others:
+            return
+        for doc in db[_ENTITIES].find({"_id": {"$in": list(others)}}, session=session):
+            if doc.get(_PARENT) != others[doc["_id"]]:
+                self.parent_originals[doc["_id"]] = doc
+                self.parent_updates.append((doc["_id"], others[doc["_id"]]))
 
     def _plan_meta(
         self,

@@ -3,9 +3,12 @@
 The WHERE clause is the one :meth:`SqliteEntityStore.find` uses (same compiler), so filters,
 search, type and archived flags select exactly the same entities. A path across associations
 becomes a ``LEFT JOIN`` of the link (through the associations index) and one of its far end (by
-primary key), archived far ends left out; paths sharing their hops share the joins. Groups are
-paged with keyset cursors over the group keys, in an outer query, so a deep page costs one
-statement too.
+primary key), archived far ends left out; paths sharing their hops share the joins. The
+``parent->`` hop (``System/ParentChild`` outbound) joins the parent by the id kept on the entity
+row (``entities.parent_rt_id``, :mod:`workbench.storage.parents`): one indexed join, no link
+lookup; while some child has several parent links, it goes through the links like any other hop.
+Groups are paged with keyset cursors over the group keys, in an outer query, so a deep page
+costs one statement too.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from workbench.query.aggregation import (
     Hop,
 )
 from workbench.query.cursor import decode_cursor
+from workbench.storage.parents import PARENT_HOP
 from workbench.storage.sqlite_codec import _decode_string, _parse_datetime
 from workbench.storage.sqlite_query import _Compiler, _resolve, _Target
+from workbench.storage.sqlite_schema import _has_many_parents
 
 __all__ = ["aggregate_sqlite", "compile_aggregation", "create_aggregate_index"]
 
@@ -47,8 +52,10 @@ _SQL_FUNCTIONS = {"count": "count", "avg": "avg", "sum": "sum", "min": "min", "m
 class _Joins:
     """The LEFT JOINs for association hops, one alias per distinct hop prefix."""
 
-    def __init__(self, compiler: _Compiler) -> None:
+    def __init__(self, compiler: _Compiler, parent_column: bool = False) -> None:
         self.compiler = compiler
+        #: True when ``entities.parent_rt_id`` stands for every child's parent links
+        self.parent_column = parent_column
         self.aliases: dict[tuple[Hop, ...], str] = {(): "e"}
         self.sql: list[str] = []
 
@@ -58,10 +65,21 @@ class _Joins:
         near_alias = self.alias(hops[:-1])
         number = len(self.aliases)
         link, far = f"ga{number}", f"gt{number}"
+        if self.by_column(hops[-1]):
+            self.sql.append(
+                f"LEFT JOIN entities AS {far} ON {far}.rt_id = {near_alias}.parent_rt_id "
+                f"AND {far}.archived = 0"
+            )
+            self.aliases[hops] = far
+            return far
         link_sql, far_id = self.link(hops[-1], near_alias, link)
         self.sql.append(f"{link_sql} LEFT JOIN entities AS {far} ON {far}.rt_id = {far_id}")
         self.aliases[hops] = far
         return far
+
+    def by_column(self, hop: Hop) -> bool:
+        """True when ``hop`` is joined by the parent id on the entity row."""
+        return self.parent_column and hop == PARENT_HOP
 
     def link(self, hop: Hop, near_alias: str, link: str) -> tuple[str, str]:
         """The LEFT JOIN of the links of ``hop`` from ``near_alias``, and the far end's rt id."""
@@ -102,7 +120,11 @@ def compile_aggregation(
         raise ValidationError(f"first must be 0 or more, got {aggregation.first}")
     compiler = store._compiler()
     where = compiler.where(aggregation.query)
-    joins = _Joins(compiler)
+    parent_column = False
+    if any(PARENT_HOP in p.hops for p in (*aggregation.group_by, *_targets(aggregation))):
+        with store._connection() as conn:
+            parent_column = not _has_many_parents(conn)
+    joins = _Joins(compiler, parent_column)
     pre_aggregated = _pre_aggregated(joins, aggregation, where)
     if pre_aggregated is not None:
         two_steps, key_targets, measure_targets = pre_aggregated
@@ -180,11 +202,17 @@ def _pre_aggregated(
     groups: list[str] = []  # the inner statement's group columns
     links: list[str] = []
     far_ids: dict[Hop, str] = {}
+    by_column: set[str] = set()  # far ends joined by the parent id on the row
     for hop in dict.fromkeys(path.hops[0] for path in hop_keys):
         number = len(far_ids) + 1
-        link_sql, far_id = joins.link(hop, "e", f"ga{number}")
-        links.append(link_sql)
         far_ids[hop] = f"r{number}"
+        if joins.by_column(hop):
+            # after the entity's own keys: an aggregate index in that order groups unsorted
+            far_id = "e.parent_rt_id"
+            by_column.add(f"r{number}")
+        else:
+            link_sql, far_id = joins.link(hop, "e", f"ga{number}")
+            links.append(link_sql)
         inner.append(f"{far_id} AS r{number}")
         groups.append(f"r{number}")
     keys: list[_Target] = []
@@ -197,7 +225,7 @@ def _pre_aggregated(
         else:
             key = _resolve(path.path, "e")
             inner.append(f"{key.sql} AS k{i}")
-            groups.append(f"k{i}")
+            groups.insert(sum(1 for g in groups if g[0] == "k"), f"k{i}")  # the entity's first
             outer.append(f"pre.k{i} AS g{i}")
         keys.append(key)
     outer.append("sum(pre.n) AS n")
@@ -222,6 +250,7 @@ def _pre_aggregated(
     )
     far_joins = " ".join(
         f"LEFT JOIN entities AS gt{name[1:]} ON gt{name[1:]}.rt_id = pre.{name}"
+        + (f" AND gt{name[1:]}.archived = 0" if name in by_column else "")
         for name in far_ids.values()
     )
     sql = (
@@ -229,6 +258,10 @@ def _pre_aggregated(
         f"GROUP BY {', '.join(f'g{i}' for i in range(len(keys)))}"
     )
     return sql, keys, measures
+
+
+def _targets(aggregation: EntityAggregation) -> list[AggregatePath]:
+    return [m.target for m in aggregation.measures]
 
 
 def _keyset(compiler: _Compiler, keys: Sequence[_Target], values: Sequence[Any]) -> str:
@@ -278,14 +311,18 @@ def create_aggregate_index(store: _Store, aggregation: EntityAggregation) -> str
 
     Model indexes (``mdl_*``) are managed by :meth:`SqliteEntityStore.ensure_indexes`; these
     (``agg_*``) stay until dropped, and cost what any index costs on writes."""
-    paths = [*aggregation.group_by, *(m.target for m in aggregation.measures)]
+    paths = [*aggregation.group_by, *_targets(aggregation)]
     expressions = list(dict.fromkeys(_resolve(p.path, None).sql for p in paths if not p.hops))
     if not expressions:
         raise ValidationError("the aggregation reads no attribute of the entity to index")
-    if any(p.hops for p in paths):
+    if any(p.hops and p.hops[0] != PARENT_HOP for p in paths):
         # the joins start from rt_id: walking entities in rt_id order keeps the lookups in the
         # associations index in order too (with the expressions first they jump: 3x slower)
         expressions.insert(0, "rt_id")
+    elif any(p.hops for p in paths):
+        # the parent's id after the entity's own group keys: grouped by both in index order
+        keys = [_resolve(p.path, None).sql for p in aggregation.group_by if not p.hops]
+        expressions.insert(len(dict.fromkeys(keys)), "parent_rt_id")
     digest = hashlib.sha256("|".join(expressions).encode()).hexdigest()[:16]
     name = f"agg_{digest}"
     with store._connection() as conn:

@@ -4,6 +4,11 @@ Subclass :class:`EntityAggregateContract` with a ``store`` fixture (a fresh, emp
 :class:`~workbench.testing.entity_store_contract.EntityStoreContract`. The data: meters (state,
 power, energy, name, installed) linked to buildings by ``Test/Parent``; one building archived,
 one meter archived, one meter without a building.
+
+The parent id kept on the entity (:mod:`workbench.storage.parents`) has its own tests: every
+``System/ParentChild`` link is mirrored by a ``Test/Parent`` link, so grouping by
+``parent->name`` (read by the parent id) must give what grouping through the mirror's links
+gives, after a parent moves, a parent is erased, an import, a restore, an update.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from workbench.query.aggregation import (
     MeasureFunction,
 )
 from workbench.query.model import AssociationCondition, Condition, EntityQuery, Operator
-from workbench.storage.base import EntityStore, WriteBatch
+from workbench.storage.base import EntityStore, StoredEntity, WriteBatch
+from workbench.storage.parents import PARENT_HOP, PARENT_ROLE
 from workbench.testing.entity_store_contract import (
     BUILDING,
     METER,
@@ -31,6 +37,7 @@ from workbench.testing.entity_store_contract import (
     attr,
     link,
     make_entity,
+    updated,
 )
 
 __all__ = ["EntityAggregateContract", "aggregation_fixture"]
@@ -42,6 +49,7 @@ ENERGY = AggregatePath(attr("Energy"))
 PARENT_NAME = AggregatePath(attr("Name"), ((PARENT, "outbound"),))
 PARENT_SIZE = AggregatePath(attr("Size"), ((PARENT, "outbound"),))
 METERS = EntityQuery(type_ids=(METER,))
+SYSTEM_PARENT_NAME = AggregatePath(attr("Name"), (PARENT_HOP,))
 
 #: (state, power, energy, building index or None, archived)
 _METERS = [
@@ -89,7 +97,170 @@ def _rows(result: AggregationResult) -> list[tuple[Any, ...]]:
     return [(*r.keys, r.count, *r.values) for r in result.rows]
 
 
-class EntityAggregateContract:
+def _family(parent: StoredEntity, *children: StoredEntity) -> list[Any]:
+    """The ``System/ParentChild`` links of ``children`` to ``parent``, each with its mirror."""
+    return [link(c, parent, role) for c in children for role in (PARENT_ROLE, PARENT)]
+
+
+class ParentIdContract:
+    """Grouping by ``parent->`` through the parent id kept on the entity; part of
+    :class:`EntityAggregateContract`."""
+
+    def _grouped(self, store: EntityStore) -> list[tuple[Any, ...]]:
+        """Rows by (state, parent name) via the parent id, checked against the mirror links."""
+        measures = _measures(
+            ("count", POWER), ("sum", POWER), ("avg", POWER), ("min", POWER), ("max", POWER)
+        )
+        by_id = store.aggregate(
+            EntityAggregation(METERS, measures, group_by=(STATE, SYSTEM_PARENT_NAME))
+        )
+        by_links = store.aggregate(
+            EntityAggregation(METERS, measures, group_by=(STATE, PARENT_NAME))
+        )
+        assert _rows(by_id) == _rows(by_links)
+        by_name = store.aggregate(EntityAggregation(METERS, group_by=(SYSTEM_PARENT_NAME,)))
+        assert _rows(by_name) == _rows(
+            store.aggregate(EntityAggregation(METERS, group_by=(PARENT_NAME,)))
+        )
+        return [(state, name, count) for state, name, count, *_ in _rows(by_id)]
+
+    @pytest.fixture
+    def family(self, store: EntityStore) -> dict[str, StoredEntity]:
+        hall = make_entity({"Name": "Hall"}, ck_type_id=BUILDING)
+        yard = make_entity({"Name": "Yard"}, ck_type_id=BUILDING)
+        old = make_entity({"Name": "Old"}, ck_type_id=BUILDING, archived=True)
+        meters = {
+            f"m{i}": make_entity({"State": state, "Power": float(i + 1)})
+            for i, state in enumerate([1, 1, 2, 2, 1])
+        }
+        links = [
+            *_family(hall, meters["m0"], meters["m1"], meters["m2"]),
+            *_family(yard, meters["m3"]),
+            *_family(old, meters["m4"]),
+        ]
+        store.apply(WriteBatch(inserts=[hall, yard, old, *meters.values()], add_associations=links))
+        return {"hall": hall, "yard": yard, "old": old, **meters}
+
+    def test_parent_id_groups_as_the_links_do(
+        self, store: EntityStore, family: dict[str, StoredEntity]
+    ) -> None:
+        assert self._grouped(store) == [
+            (1, None, 1),
+            (1, "Hall", 2),
+            (2, "Hall", 1),
+            (2, "Yard", 1),
+        ]
+        paged = store.aggregate(
+            EntityAggregation(METERS, group_by=(STATE, SYSTEM_PARENT_NAME), first=2)
+        )
+        rest = store.aggregate(
+            EntityAggregation(METERS, group_by=(STATE, SYSTEM_PARENT_NAME), after=paged.end_cursor)
+        )
+        assert [r.keys for r in (*paged.rows, *rest.rows)] == [
+            (1, None),
+            (1, "Hall"),
+            (2, "Hall"),
+            (2, "Yard"),
+        ]
+
+    def test_parent_moved(self, store: EntityStore, family: dict[str, StoredEntity]) -> None:
+        m2, hall, yard = family["m2"], family["hall"], family["yard"]
+        store.apply(
+            WriteBatch(remove_associations=_family(hall, m2), add_associations=_family(yard, m2))
+        )
+        assert self._grouped(store) == [(1, None, 1), (1, "Hall", 2), (2, "Yard", 2)]
+        # the archived parent is still stored: a child moved to it has no parent name
+        store.apply(
+            WriteBatch(
+                remove_associations=_family(yard, m2), add_associations=_family(family["old"], m2)
+            )
+        )
+        assert self._grouped(store) == [(1, None, 1), (1, "Hall", 2), (2, None, 1), (2, "Yard", 1)]
+
+    def test_parent_erased(self, store: EntityStore, family: dict[str, StoredEntity]) -> None:
+        store.apply(WriteBatch(erase=[family["hall"].rt_id]))
+        assert self._grouped(store) == [(1, None, 3), (2, None, 1), (2, "Yard", 1)]
+        # a new parent for the orphans
+        hall = make_entity({"Name": "New hall"}, ck_type_id=BUILDING)
+        store.apply(
+            WriteBatch(inserts=[hall], add_associations=_family(hall, family["m0"], family["m2"]))
+        )
+        assert self._grouped(store) == [
+            (1, None, 2),
+            (1, "New hall", 1),
+            (2, "New hall", 1),
+            (2, "Yard", 1),
+        ]
+
+    def test_update_and_archive_keep_the_parent(
+        self, store: EntityStore, family: dict[str, StoredEntity]
+    ) -> None:
+        m0, m3 = family["m0"], family["m3"]
+        store.apply(WriteBatch(updates=[(updated(m0, attributes={"State": 2, "Power": 9.0}), 1)]))
+        assert self._grouped(store) == [
+            (1, None, 1),
+            (1, "Hall", 1),
+            (2, "Hall", 2),
+            (2, "Yard", 1),
+        ]
+        store.apply(WriteBatch(updates=[(updated(family["yard"], archived=True), 1)]))
+        store.apply(WriteBatch(updates=[(updated(m3, attributes={"State": 1}), 1)]))
+        assert self._grouped(store) == [(1, None, 2), (1, "Hall", 1), (2, "Hall", 2)]
+
+    def test_import_and_restore(self, store: EntityStore) -> None:
+        # an import: parents, children and links in one batch, many of them
+        sites = [make_entity({"Name": f"S{i}"}, ck_type_id=BUILDING) for i in range(3)]
+        children = [make_entity({"State": i % 2, "Power": 1.0}) for i in range(300)]
+        links = [lk for i, c in enumerate(children) for lk in _family(sites[i % 3], c)]
+        store.apply(WriteBatch(inserts=[*sites, *children], add_associations=links))
+        assert self._grouped(store) == [
+            (0, "S0", 50),
+            (0, "S1", 50),
+            (0, "S2", 50),
+            (1, "S0", 50),
+            (1, "S1", 50),
+            (1, "S2", 50),
+        ]
+        # a restore: entities erased, then written back with their links, some under another
+        # parent than before
+        moved = children[:30]
+        store.apply(WriteBatch(erase=[c.rt_id for c in moved]))
+        store.apply(
+            WriteBatch(
+                inserts=moved, add_associations=[lk for c in moved for lk in _family(sites[0], c)]
+            )
+        )
+        assert self._grouped(store) == [
+            (0, "S0", 60),
+            (0, "S1", 45),
+            (0, "S2", 45),
+            (1, "S0", 60),
+            (1, "S1", 45),
+            (1, "S2", 45),
+        ]
+
+    def test_a_child_with_two_parents_counts_in_both(
+        self, store: EntityStore, family: dict[str, StoredEntity]
+    ) -> None:
+        # the runtime refuses a second parent (multiplicity One); a direct store write does not
+        store.apply(WriteBatch(add_associations=_family(family["yard"], family["m0"])))
+        assert self._grouped(store) == [
+            (1, None, 1),
+            (1, "Hall", 2),
+            (1, "Yard", 1),
+            (2, "Hall", 1),
+            (2, "Yard", 1),
+        ]
+        store.apply(WriteBatch(remove_associations=_family(family["yard"], family["m0"])))
+        assert self._grouped(store) == [
+            (1, None, 1),
+            (1, "Hall", 2),
+            (2, "Hall", 1),
+            (2, "Yard", 1),
+        ]
+
+
+class EntityAggregateContract(ParentIdContract):
     """Aggregations computed by the store; subclasses provide ``store``."""
 
     @pytest.fixture
