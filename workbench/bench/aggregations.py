@@ -9,9 +9,10 @@ They run through the public API (``EntityService.aggregate``: path checks, the s
 in a partial index, which SQLite answers from). The baseline is hand-written SQL doing the same
 ``GROUP BY`` on the same SQLite file in the same run (with the same indexes in place), its calls
 interleaved with the service's; the ratio is service time / raw time (target <= 1.2), and
-p95 < 1 s is the target of the indexed layout. The store groups by ``parent->name`` in two
-steps (by the parent's rt id, then by its name), so its time may be well below the raw
-one-statement join.
+p95 < 1 s is the target of the indexed layout. The parent's id is on the entity row
+(``entities.parent_rt_id``, workbench/storage/parents.py), so the raw statement joins the parent
+by it; the store groups by the entity's keys and that id first (from the aggregate index, in
+index order) and joins each parent once per group, so its time may be well below the raw join.
 """
 
 from __future__ import annotations
@@ -52,8 +53,7 @@ SELECT json_extract(e.attributes, '$."Kind"') AS k, json_extract(p.attributes, '
        sum(json_extract(e.attributes, '$."Batch"')), avg(json_extract(e.attributes, '$."Batch"')),
        sum(json_extract(e.attributes, '$."Level"')), avg(json_extract(e.attributes, '$."Level"'))
 FROM entities AS e
-LEFT JOIN associations AS a ON a.source_rt_id = e.rt_id AND a.role_id = 'System/ParentChild'
-LEFT JOIN entities AS p ON p.rt_id = a.target_rt_id AND p.archived = 0
+LEFT JOIN entities AS p ON p.rt_id = e.parent_rt_id AND p.archived = 0
 WHERE e.archived = 0 AND e.ck_type_id IN ('Bench.Plant/Sensor')
 GROUP BY k, n ORDER BY k, n
 """
