@@ -70,3 +70,35 @@ def test_plan_is_declared(mongo_store: MongoEntityStore) -> None:
     ferretdb = "ferretdbVersion" in mongo_store._client.admin.command("buildInfo")
     assert mongo_store.supports_aggregation_pipeline() is (not ferretdb)
     assert mongo_store.supports_association_measures() is (not ferretdb)
+
+
+def test_parent_field_is_back_filled_when_an_older_database_opens(
+    mongo_store: MongoEntityStore, server_url: str
+) -> None:
+    from workbench.storage.base import WriteBatch
+    from workbench.storage.mongo_codec import _META, _PARENT
+    from workbench.storage.mongo_indexes import _PARENT_MARKER
+    from workbench.storage.parents import PARENT_ROLE
+    from workbench.testing.entity_store_contract import BUILDING, link, make_entity
+
+    hall = make_entity({"Name": "Hall"}, ck_type_id=BUILDING)
+    meters = [make_entity({"State": 1}) for _ in range(3)]
+    links = [link(m, hall, PARENT_ROLE) for m in meters[:2]]
+    mongo_store.apply(WriteBatch(inserts=[hall, *meters], add_associations=links))
+    entities = mongo_store._entities
+    assert {d["_id"]: d.get(_PARENT) for d in entities.find({}, {_PARENT: 1})} == {
+        hall.rt_id: None,
+        meters[0].rt_id: hall.rt_id,
+        meters[1].rt_id: hall.rt_id,
+        meters[2].rt_id: None,
+    }
+    # an older database: no field, no marker (or a back-fill interrupted before its end)
+    entities.update_many({}, {"$unset": {_PARENT: ""}})
+    mongo_store._db[_META].delete_one({"_id": _PARENT_MARKER})
+    parts = urlsplit(server_url)
+    reopened = MongoEntityStore.open(urlunsplit(parts._replace(path=f"/{mongo_store._db.name}")))
+    try:
+        assert reopened._parent_field_ready()
+        assert entities.count_documents({_PARENT: hall.rt_id}) == 2
+    finally:
+        reopened.close()
