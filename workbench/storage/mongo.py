@@ -5,7 +5,8 @@ URL is ``mongodb://[user:pass@]host:port/<database>[?options]``; the database is
 holds four collections:
 
 - ``entities``: ``{_id: rtId, ckTypeId, rtWellKnownName, rtVersion, rtCreationDateTime,
-  rtChangedDateTime, archived, attributes: {...}}``
+  rtChangedDateTime, archived, attributes: {...}, _wbParent}`` (``_wbParent``: the parent's id,
+  indexed, kept by :meth:`MongoEntityStore.apply`; see :mod:`workbench.storage.parents`)
 - ``associations``: ``{_id, roleId, sourceRtId, sourceCkTypeId, targetRtId, targetCkTypeId}``
 - ``meta``: ``{_id, namespace, key, document}`` with ``document`` as JSON text (meta documents
   may use keys with ``.`` or ``$`` that the wire protocol servers refuse as field names)
