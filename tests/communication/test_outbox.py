@@ -182,3 +182,26 @@ def test_backlog_bounds_drop_the_oldest_and_count(tmp_path: Path) -> None:
     assert outbox.backlog() == 1
     outbox.close()
     assert Outbox(tmp_path / "o.sqlite").dropped == 150  # counted across restarts
+
+
+def test_bodies_come_back_as_the_stdlib_json_would_give_them(tmp_path: Path) -> None:
+    import datetime
+    import sqlite3
+
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    when = datetime.datetime(2026, 12, 5, tzinfo=datetime.UTC)
+    outbox.put("t", {"at": when, 7: "seven", "big": 2**70, "text": "Grüße"})
+    outbox.close()
+    # a row an older release wrote with the stdlib encoder: NaN is not JSON, but it was stored
+    db = sqlite3.connect(tmp_path / "outbox.sqlite")
+    db.execute(
+        "INSERT INTO messages(id, topic, key, body, headers, created) VALUES (?, ?, ?, ?, ?, ?)",
+        ("old", "t", "", '{"value":NaN}', "{}", 0.0),
+    )
+    db.commit()
+    db.close()
+    reopened = Outbox(tmp_path / "outbox.sqlite", max_age_seconds=10**12)
+    bodies = [m.body for _, m in reopened.pending()]
+    assert bodies[0] == {"at": str(when), "7": "seven", "big": 2**70, "text": "Grüße"}
+    assert bodies[1]["value"] != bodies[1]["value"]  # NaN
+    reopened.close()
