@@ -74,7 +74,7 @@ def test_a_failing_version_alerts_and_is_rolled_back(platform: Platform, smtp: A
     good = bot_notebook(AGGREGATE, parameters="label = 'ok'")
     promote(platform, "agg", good, timeout=300)
     bad = bot_notebook(["raise RuntimeError('sensor table missing')"])
-    promote(platform, "agg", bad, timeout=300, alert_emails=["ops@example.com"])
+    promote(platform, "agg", bad, timeout=300, alert_emails=["ops@example.com"], no_run=True)
     with platform.http() as http:
         failed = http.post(f"/tenants/{TENANT}/bots/agg/runs", json={"wait": True}).json()
     assert failed["status"] == "failed"
@@ -100,7 +100,7 @@ def test_a_killed_kernel_fails_the_run_at_once_with_the_signal(platform: Platfor
             "os.kill(os.getpid(), signal.SIGKILL)\ntime.sleep(600)"
         ]
     )
-    promote(platform, "oom", notebook, timeout=300)
+    promote(platform, "oom", notebook, timeout=300, no_run=True)
     with platform.http() as http:
         record = http.post(f"/tenants/{TENANT}/bots/oom/runs", json={"wait": True}).json()
     assert record["status"] == "failed"
@@ -112,7 +112,7 @@ def test_a_killed_kernel_fails_the_run_at_once_with_the_signal(platform: Platfor
 
 def test_timeout_and_retries(platform: Platform) -> None:
     notebook = bot_notebook(["import time\ntime.sleep(600)"])
-    promote(platform, "slow", notebook, timeout="4s", retries=1, retry_backoff="0s")
+    promote(platform, "slow", notebook, timeout="4s", retries=1, retry_backoff="0s", no_run=True)
     with platform.http() as http:
         record = http.post(f"/tenants/{TENANT}/bots/slow/runs", json={"wait": True}).json()
     assert record["status"] == "timed-out"

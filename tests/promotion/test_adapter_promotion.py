@@ -29,7 +29,10 @@ def test_adapter_promotion_writes_the_communication_entities(tmp_path: Path) -> 
             tmp_path / "meter-adapter.ipynb",
             [f"%%pipeline --name answer\n{ANSWER}", f"%%pipeline --name old\n{ANSWER}"],
         )
-        first = promotions.promote("acme", v1, kind="adapter", author="ada")
+        local = {
+            "start": False
+        }  # the entities only: no process (tests/promotion/test_adapter_pool.py)
+        first = promotions.promote("acme", v1, kind="adapter", author="ada", options=local)
         assert first.artifact.details["pipelines"] == ["answer", "old"]
         adapter = tenant.entities.get(first.report["adapter"])
         assert adapter.ck_type_id == "System.Communication/Adapter"
@@ -39,7 +42,7 @@ def test_adapter_promotion_writes_the_communication_entities(tmp_path: Path) -> 
 
         changed = ANSWER.replace("value: 42", "value: 43")
         write_notebook(v1, [f"%%pipeline --name answer\n{changed}"])
-        second = promotions.promote("acme", v1, kind="adapter", author="ada")
+        second = promotions.promote("acme", v1, kind="adapter", author="ada", options=local)
         assert second.report["adapter"] == adapter.rt_id
         assert (second.report["updated"], second.report["disabled"]) == (["answer"], ["old"])
         pipelines = {

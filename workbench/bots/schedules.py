@@ -9,8 +9,9 @@ all of them succeeded) and ``manual``.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from workbench.errors import ValidationError
 
-__all__ = ["BotSettings", "Schedule", "parse_duration"]
+__all__ = ["BotSettings", "Schedule", "parse_duration", "parse_event_filter"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -32,6 +33,56 @@ def parse_duration(text: str | float | int) -> float:
     if not match:
         raise ValidationError(f"duration {text!r} is invalid; write e.g. 30s, 5m, 1h or 500ms")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_event_filter(items: str | Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``event_filter`` of an event schedule from ``--event-filter`` options.
+
+    Each item is ``FIELD=VALUE`` (VALUE read as JSON when it parses, ``level=3`` → 3, else
+    as text, ``state=ALARM``) or a JSON object; a field given twice allows either value
+    (``state=ALARM --event-filter state=WARN`` → ``{"state": ["ALARM", "WARN"]}``). The
+    semantics are those of :func:`workbench.bots.event_triggers.event_matches`."""
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    if isinstance(items, str):
+        items = [items]
+    found: dict[str, Any] = {}
+
+    def add(name: str, value: Any) -> None:
+        if name in found:
+            old = found[name] if isinstance(found[name], list) else [found[name]]
+            found[name] = old + (value if isinstance(value, list) else [value])
+        else:
+            found[name] = value
+
+    for item in items:
+        text = str(item).strip()
+        if text.startswith("{"):
+            try:
+                document = json.loads(text)
+            except ValueError as exc:
+                raise ValidationError(
+                    f"--event-filter {text!r} is not a JSON object ({exc}); write FIELD=VALUE "
+                    'or {"state": ["ALARM", "WARN"]}'
+                ) from None
+            for name, value in document.items():
+                add(str(name), value)
+            continue
+        name, equals, raw = text.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise ValidationError(
+                f"--event-filter {text!r} is not FIELD=VALUE; write e.g. --event-filter "
+                "state=ALARM (repeat a field to allow several values)"
+            )
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        add(name, value)
+    return found
 
 
 @dataclass(frozen=True)
@@ -215,6 +266,11 @@ class BotSettings:
 
 def _schedule_from_flat(data: Mapping[str, Any]) -> Schedule:
     timezone = str(data.get("timezone") or "UTC")
+    if data.get("event_filter") and not data.get("on_event"):
+        raise ValidationError(
+            "--event-filter filters the entity events of an event schedule: add --on-event "
+            "TYPE[:INSERT,UPDATE,DELETE] (e.g. --on-event Demo.Energy/Site:UPDATE)"
+        )
     if data.get("cron"):
         return Schedule("cron", cron=str(data["cron"]), timezone=timezone)
     if data.get("every"):
@@ -231,6 +287,6 @@ def _schedule_from_flat(data: Mapping[str, Any]) -> Schedule:
             "event",
             event_type=type_id,
             event_kinds=tuple(k.strip().upper() for k in kinds.split(",") if k.strip()),
-            event_filter=dict(data.get("event_filter") or {}),
+            event_filter=parse_event_filter(data.get("event_filter") or None),
         )
     return Schedule("manual", timezone=timezone)

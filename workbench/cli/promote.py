@@ -34,28 +34,6 @@ def local_author() -> str:
         return "local:unknown"
 
 
-def local_run_check(home: Path) -> Any:
-    """Validation runs of bots in a fresh kernel on the data directory (in-process client)."""
-
-    def check(tenant_id: str, notebook: dict[str, Any], parameters: dict[str, Any]) -> Any:
-        import tempfile
-
-        from workbench.bots.execution import execute_notebook
-
-        with tempfile.TemporaryDirectory(prefix="wb-validate-") as folder:
-            return execute_notebook(
-                notebook,
-                Path(folder) / "run",
-                home=home,
-                tenant=tenant_id,
-                env={"WORKBENCH_HOME": str(home)},
-                parameters=parameters,
-                timeout=600,
-            )
-
-    return check
-
-
 def _print_result(data: dict[str, Any]) -> None:
     def human(console: Console) -> None:
         console.print(
@@ -89,6 +67,14 @@ def _print_result(data: dict[str, Any]) -> None:
 @click.option("--at", "at_", default=None, help="bot: run once at this ISO time.")
 @click.option("--after", default=None, help="bot: run after these bots succeeded (a,b).")
 @click.option("--on-event", default=None, help="bot: run on entity events: TYPE[:kind,kind].")
+@click.option(
+    "--event-filter",
+    "event_filter",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="bot: with --on-event, run only for entities whose FIELD has VALUE (JSON or text; "
+    "repeat a field to allow several values; or a JSON object).",
+)
 @click.option("--timeout", default=None, help="bot/graphql: time limit per run or call.")
 @click.option("--retries", type=int, default=None, help="bot: retries after a failed run.")
 @click.option("--concurrency", type=int, default=None, help="bot: concurrent runs allowed.")
@@ -115,7 +101,6 @@ def promote(
 
     wb = open_wb()
     options["at"] = at_
-    run_check = local_run_check(wb.home) if kind == "bot" and not no_run else None
     result = Promotions(wb).promote(
         tenant_id,
         notebook,
@@ -123,7 +108,7 @@ def promote(
         name=name,
         author=local_author(),
         options=options,
-        run_check=run_check,
+        validation_run=not no_run,
     )
     _print_result(result.to_dict())
 

@@ -1,6 +1,7 @@
 """``%promote`` in a tenant kernel: promote the notebook being edited (as saved on disk).
 
-``%promote --kind bot|ck|graphql [--name N] [--every 1h | --cron EXPR [--timezone TZ]] [PATH]``.
+``%promote --kind bot|ck|graphql|adapter [--name N] [--every 1h | --cron EXPR [--timezone TZ] |
+--on-event TYPE[:KINDS] [--event-filter FIELD=VALUE ...]] [--no-run] [PATH]``.
 PATH defaults to the notebook of this kernel's session (``JPY_SESSION_NAME``, set by Jupyter
 Server). A remote ``wb`` promotes through the Bot Service (``WORKBENCH_BOT_SERVICE_URL``) with
 the kernel's token, so the author is whoever the token names; an in-process ``wb`` promotes on
@@ -40,6 +41,13 @@ class PromoteMagics(Magics):
     @argument("--cron", help="bot: cron expression.")
     @argument("--timezone", help="bot: time zone of --cron.")
     @argument("--timeout", help="bot/graphql: time limit.")
+    @argument("--on-event", help="bot: run on entity events: TYPE[:INSERT,UPDATE,DELETE].")
+    @argument(
+        "--event-filter",
+        action="append",
+        help="bot: with --on-event, only entities whose FIELD has VALUE (FIELD=VALUE, repeatable).",
+    )
+    @argument("--no-run", action="store_true", help="bot: skip the validation run.")
     @line_magic("promote")
     def promote(self, line: str) -> dict[str, Any]:
         """Promote this notebook (as last saved) for its kind; returns the new version."""
@@ -50,7 +58,10 @@ class PromoteMagics(Magics):
                 "%promote needs the notebook's path: save the notebook and run "
                 "'%promote --kind K path/to/notebook.ipynb'"
             )
-        options = {k: getattr(args, k) for k in ("every", "cron", "timezone", "timeout")}
+        names = ("every", "cron", "timezone", "timeout", "on_event", "event_filter")
+        options: dict[str, Any] = {k: getattr(args, k) for k in names}
+        if args.no_run:
+            options["no_run"] = True
         connection = self.workbench_magics._require()
         from workbench.promotion.service import default_name
 
@@ -70,6 +81,7 @@ class PromoteMagics(Magics):
                         name=name,
                         author=connection.user,
                         options=options,
+                        validation_run=not args.no_run,
                     )
                     .to_dict()
                 )

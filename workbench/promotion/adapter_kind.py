@@ -1,13 +1,17 @@
-"""Kind ``adapter``: the notebook's ``%%pipeline --name NAME`` cells become an adapter's pipelines.
+"""Kind ``adapter``: the notebook's ``%%pipeline --name NAME`` cells become an adapter's pipelines,
+its ``@register_node`` classes the adapter's custom nodes, and the adapter runs in the local pool.
 
-Validation checks every pipeline definition against the nodes' JSON Schemas
-(:func:`workbench.communication.validate_pipeline`). Deploying writes ordinary runtime entities
-(the Communication Controller's API, /work/notes/communication-api.md): one
-``System.Communication/Adapter`` (well-known name ``promotion.<name>``), one ``DataFlow`` and a
-``Pipeline`` per cell executed by the adapter. A new version (or a rollback) updates the
-definitions in place, adds new pipelines and disables those the version no longer has; the
-controller pushes the new configuration to the adapter's process on its own (entity events).
-Start the process with ``workbench adapter run --tenant T --adapter <rtId>``.
+Validation checks every pipeline definition against the nodes' JSON Schemas — the built-in
+nodes and the notebook's custom nodes (:mod:`workbench.promotion.custom_nodes`, whose schemas
+are kept in the artifact as ``customNodes``). Deploying writes ordinary runtime entities (the
+Communication Controller's API): one ``System.Communication/Adapter`` (well-known name
+``promotion.<name>``), one ``DataFlow`` and a ``Pipeline`` per cell executed by the adapter. A new
+version (or a rollback) updates the definitions in place, adds new pipelines and disables those
+the version no longer has. Then the version's process becomes the live one in the local pool
+(:mod:`workbench.promotion.adapter_pool`): ``workbench adapter run`` with the version's custom
+nodes, registering with the controller like any adapter. Retiring stops it.
+``--no-start`` (option ``start: false``) writes the entities only; start a process yourself with
+``workbench adapter run --tenant T --adapter <rtId>``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import ErrorDetail, NotFound, ValidationError
+from workbench.promotion.adapter_pool import AdapterPool, ProcessSettings
+from workbench.promotion.custom_nodes import check_pipelines, describe_custom_nodes, plugin_source
 from workbench.promotion.notebooks import Notebook, cell_magic_cells
 from workbench.promotion.promotion_kind import PromotionKind
 
@@ -58,26 +64,30 @@ class AdapterKind(PromotionKind):
     def validate(
         self, tenant: Tenant, notebook: Notebook, options: Mapping[str, Any]
     ) -> dict[str, Any]:
-        from workbench.communication import validate_pipeline
-
         pipelines = pipeline_cells(notebook)
         if not pipelines:
             raise ValidationError(
                 "an adapter promotion needs %%pipeline --name NAME cells (each holds one pipeline "
                 "definition in YAML: triggers and transformations); this notebook has none"
             )
-        problems: list[ErrorDetail] = []
-        for name, text in pipelines.items():
-            problems += [
-                ErrorDetail(
-                    p.message, f"pipeline {name}" + (f": {p.location}" if p.location else "")
-                )
-                for p in validate_pipeline(text, name=name)
-            ]
+        custom = describe_custom_nodes(notebook)
+        problems = [
+            ErrorDetail(
+                p.message, f"pipeline {name}" + (f": {p.location}" if p.location else ""), p.element
+            )
+            for name, text in pipelines.items()
+            for p in check_pipelines({name: text}, custom)
+        ]
         if problems:
             raise ValidationError("the notebook's pipelines are not valid", problems)
         configuration = str(options.get("adapter_configuration") or '{"kind": "mesh"}')
-        return {"pipelines": sorted(pipelines), "adapterConfiguration": configuration}
+        start = options.get("start", True) not in (False, "false", "no", 0)
+        return {
+            "pipelines": sorted(pipelines),
+            "adapterConfiguration": configuration,
+            "customNodes": custom,
+            "process": ProcessSettings.from_options(dict(options)).to_dict() if start else None,
+        }
 
     def deploy(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
         entities = tenant.entities
@@ -119,10 +129,50 @@ class AdapterKind(PromotionKind):
         for gone, entity in existing.items():
             entities.update(entity.rt_id, {"enabled": False})
             disabled.append(gone)
-        return {
+        report: dict[str, Any] = {
             "adapter": adapter.rt_id,
             "created": created,
             "updated": updated,
             "disabled": disabled,
-            "start": f"workbench adapter run --tenant {tenant.id} --adapter {adapter.rt_id}",
         }
+        process = artifact.details.get("process")
+        if process is None:
+            report["start"] = (
+                f"workbench adapter run --tenant {tenant.id} --adapter {adapter.rt_id}"
+            )
+            return report
+        report["process"] = _pool(tenant).switch(
+            artifact.name,
+            artifact.version,
+            adapter.rt_id,
+            ProcessSettings.from_dict(process),
+            plugin_source(Notebook(artifact.notebook, artifact.content_hash)),
+        )
+        return report
+
+    def retire(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
+        stopped = _pool(tenant).stop(artifact.name)
+        return {"process": stopped} if stopped else {}
+
+    def status(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        process = _pool(tenant).status(artifact.name)
+        if process is not None:
+            found["process"] = process
+        try:
+            adapter = tenant.entities.get_by_well_known_name(f"promotion.{artifact.name}")
+        except NotFound:
+            return found
+        attributes = adapter.attributes
+        found["adapter"] = {
+            "rtId": adapter.rt_id,
+            "communicationState": attributes.get("communicationState"),
+            "configurationState": attributes.get("configurationState"),
+            "lastConfigurationError": attributes.get("lastConfigurationError"),
+        }
+        return found
+
+
+def _pool(tenant: Tenant) -> AdapterPool:
+    # the pool creates the adapter's OAuth client in the Identity directory of the workbench
+    return AdapterPool(tenant._workbench, tenant.id)

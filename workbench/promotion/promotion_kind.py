@@ -28,3 +28,11 @@ class PromotionKind:
     def deploy(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
         """Make ``artifact`` live (before the pointer switches to it); return a report."""
         return {}
+
+    def retire(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
+        """Take the deployed ``artifact`` out of service (processes it runs); a report."""
+        return {}
+
+    def status(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
+        """What runs for the deployed ``artifact`` now (``promotions show``); empty: nothing."""
+        return {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,15 +31,12 @@ from workbench.promotion.notebooks import (
     load_notebook,
     notebook_parameters,
 )
+from workbench.promotion.validation_run import RunCheck, fresh_kernel_check
 
 if TYPE_CHECKING:
-    from workbench.bots.execution import RunOutcome
     from workbench.client.local import Workbench
 
-__all__ = ["PromotionResult", "Promotions", "default_name"]
-
-#: runs the notebook once in a fresh kernel with its parameters (validation of bots)
-RunCheck = Callable[[str, dict[str, Any], dict[str, Any]], "RunOutcome"]
+__all__ = ["PromotionResult", "Promotions", "RunCheck", "default_name"]
 
 
 def default_name(path: Path) -> str:
@@ -67,8 +64,10 @@ class PromotionResult:
 class Promotions:
     """The promotions of every tenant of a data directory."""
 
-    def __init__(self, workbench: Workbench) -> None:
+    def __init__(self, workbench: Workbench, *, run_check: RunCheck | None = None) -> None:
         self.workbench = workbench
+        #: the validation run of bots (default: a fresh kernel on the data directory)
+        self.run_check = run_check or fresh_kernel_check(Path(workbench.home))
 
     def store(self, tenant_id: str) -> ArtifactStore:
         self.workbench.tenant(tenant_id)  # NotFound for an unknown tenant
@@ -83,10 +82,12 @@ class Promotions:
         author: str,
         name: str | None = None,
         options: Mapping[str, Any] | None = None,
+        validation_run: bool = False,
         run_check: RunCheck | None = None,
     ) -> PromotionResult:
         """Validate ``source`` as a ``kind`` notebook, store it as the next version of ``name``
-        and deploy it. ``run_check`` (bots) runs it once first; a failed run refuses it."""
+        and deploy it. A bot with ``validation_run`` runs once first in a fresh kernel
+        (:attr:`run_check`, or ``run_check`` given here); a failed run refuses it."""
         if kind not in KINDS:
             kind_handler(kind)  # raises with the list of kinds
         if name is None:
@@ -99,6 +100,8 @@ class Promotions:
         handler = kind_handler(kind)
         details = handler.validate(tenant, notebook, dict(options or {}))
         parameters = notebook_parameters(notebook)
+        if run_check is None and validation_run and kind == "bot":
+            run_check = self.run_check
         if run_check is not None:
             outcome = run_check(tenant_id, notebook.content, parameters)
             if outcome.status != "succeeded":
@@ -151,11 +154,16 @@ class Promotions:
         store = self.store(tenant_id)
         artifact = store.get(name, version)
         deployment = store.deployment(name)
+        running: dict[str, Any] = {}
+        if deployment is not None:
+            deployed = store.get(name, deployment.version)
+            running = kind_handler(deployed.kind).status(self.workbench.tenant(tenant_id), deployed)
         return {
             **artifact.summary(),
             "versions": store.versions(name),
             "deployment": deployment.to_dict() if deployment else None,
             "history": store.history(name),
+            **running,
         }
 
     def diff(self, tenant_id: str, name: str, old: int, new: int) -> str:
@@ -199,8 +207,10 @@ class Promotions:
         """Take a promotion out of service (its artifacts stay; promote or roll back to
         deploy again). A retired CK library stays imported: entities depend on it."""
         store = self.store(tenant_id)
+        tenant = self.workbench.tenant(tenant_id)
         with store.locked(name):
             artifact = store.get(name)
+            kind_handler(artifact.kind).retire(tenant, artifact)
             return store.switch(artifact, state="retired", by=by, action="retire")
 
 

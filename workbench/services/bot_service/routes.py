@@ -144,6 +144,8 @@ class PromoteBody(BaseModel):
     notebook: dict[str, Any]
     kind: str
     name: str
+    #: the CLI's options by their Python names (``every``, ``on_event``, ``event_filter``, ...);
+    #: ``no_run: true`` skips a bot's validation run as ``--no-run`` does
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -170,13 +172,17 @@ def promote(request: Request, access: EntityWriteAccess, body: PromoteBody) -> d
         settings = BotSettings.from_options(body.notebook, body.options)
         _check_roles(access.principal, settings.roles)
     service = service_state(request)
+    options = dict(body.options)
+    no_run = bool(options.pop("no_run", False))
+    # the same validation run as `workbench promote` (Promotions.run_check)
     result = service.promotions.promote(
         access.tenant.id,
         body.notebook,
         kind=body.kind,
         name=body.name,
         author=access.principal.subject,
-        options=body.options,
+        options=options,
+        validation_run=not no_run,
     )
     service.scheduler.scan()
     data: dict[str, Any] = result.to_dict()

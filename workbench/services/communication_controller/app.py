@@ -19,7 +19,7 @@ from fastapi import APIRouter, Body, FastAPI, Query, Request, WebSocket
 from prometheus_client import Counter, Gauge, Histogram
 
 from workbench.client.local import Workbench, open_workbench
-from workbench.communication import default_registry, validate_pipeline
+from workbench.communication import default_registry
 from workbench.errors import Conflict, WorkbenchError
 from workbench.messaging.base import MessageBus
 from workbench.messaging.tenants import service_bus
@@ -162,8 +162,13 @@ async def list_nodes(access: ReadAccess) -> dict[str, Any]:
 async def validate(
     access: ReadAccess, definition: Annotated[str, Body(embed=True)]
 ) -> dict[str, Any]:
-    """Check a PipelineDefinition (YAML); every problem with its line, node and property."""
-    problems = validate_pipeline(definition, name="definition")
+    """Check a PipelineDefinition (YAML); every problem with its line, node and property.
+    Nodes: the built-in ones and the custom nodes of the tenant's promoted adapters."""
+    from workbench.promotion.custom_nodes import validate_definition
+
+    problems = await asyncio.to_thread(
+        validate_definition, access.tenant, definition, name="definition"
+    )
     return {
         "valid": not problems,
         "problems": [

@@ -1,0 +1,318 @@
+"""The local adapter pool: the processes of promoted adapter notebooks on this machine.
+
+Each deployed ``adapter`` promotion has one supervised process
+(:mod:`workbench.promotion.adapter_supervisor` running ``workbench adapter run --tenant T
+--adapter RTID ...``) that registers with the Communication Controller like any adapter and
+loads the notebook's custom nodes (``$WORKBENCH_NODE_PLUGINS``). The supervisor runs in a session
+of its own: it outlives the ``workbench promote`` that started it. Per promotion, in the tenant's
+file area::
+
+    promotions/<name>/pool/
+        current.json        {"version": k, "supervisorPid", "at"}: the live process (os.replace)
+        v<k>/nodes.py       the custom nodes of version k (its plug-in file)
+        v<k>/supervisor.json  what the supervisor of version k does (state, pids, restarts)
+        v<k>/adapter.log    the adapter's output
+
+:meth:`AdapterPool.switch` stops the live version's process and starts ``k``'s (the adapter's
+rtId stays; a few seconds of start-up in between), then moves ``current.json``; when ``k``'s
+process does not come up, the earlier version's is started again and nothing moved.
+:meth:`AdapterPool.stop` (retire) stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import BackendUnavailable
+
+__all__ = ["ADAPTER_ROLES", "AdapterPool", "ProcessSettings", "adapter_client_id"]
+
+#: what a promoted adapter's OAuth client may do in its tenant
+ADAPTER_ROLES = ("Development", "StreamDataWriter")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+
+
+def adapter_client_id(tenant_id: str, name: str) -> str:
+    return f"adapter.{tenant_id}.{name}"
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    """Where a promoted adapter's process connects, kept in the artifact (``details.process``)."""
+
+    controller_url: str
+    api_url: str
+    #: connect with a client-credentials token of the adapter's own OAuth client
+    auth: bool = True
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> ProcessSettings:
+        from workbench.settings import Settings
+
+        settings = Settings()
+        port = settings.communication_controller_port or 5015
+        controller = (
+            options.get("controller_url")
+            or os.environ.get("WORKBENCH_CONTROLLER_URL")
+            or settings.communication_controller_url
+            or f"http://127.0.0.1:{port}"
+        )
+        api = (
+            options.get("api_url")
+            or os.environ.get("WORKBENCH_API_URL")
+            or settings.asset_repository_url()
+        )
+        return cls(str(controller).rstrip("/"), str(api).rstrip("/"), not options.get("no_auth"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"controllerUrl": self.controller_url, "apiUrl": self.api_url, "auth": self.auth}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProcessSettings:
+        return cls(str(data["controllerUrl"]), str(data["apiUrl"]), bool(data.get("auth", True)))
+
+
+#: supervisors this process started, kept so that a still-running one is not garbage collected
+#: (and so that one that exited is reaped)
+_SPAWNED: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    if pid in _SPAWNED:
+        return _SPAWNED[pid].poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class AdapterPool:
+    """The adapter processes of one tenant's promotions (see the module docstring)."""
+
+    def __init__(self, workbench: Any, tenant_id: str) -> None:
+        self.workbench = workbench
+        self.tenant_id = tenant_id
+        self.root = Path(workbench.registry.tenant_dir(tenant_id)) / "promotions"
+
+    def _dir(self, name: str) -> Path:
+        return self.root / name / "pool"
+
+    def current(self, name: str) -> dict[str, Any] | None:
+        return _read(self._dir(name) / "current.json")
+
+    def status(self, name: str) -> dict[str, Any] | None:
+        """The live process of promotion ``name``: version, pids, state, restarts, log file."""
+        current = self.current(name)
+        if current is None:
+            return None
+        version = int(current["version"])
+        folder = self._dir(name) / f"v{version}"
+        state = _read(folder / "supervisor.json") or {}
+        alive = _alive(state.get("pid"))
+        return {
+            "version": version,
+            "state": state.get("state", "starting") if alive else "stopped",
+            "supervisorPid": state.get("pid"),
+            "adapterPid": state.get("adapterPid") if alive else None,
+            "restarts": state.get("restarts", 0),
+            "lastExit": state.get("lastExit"),
+            "startedAt": state.get("startedAt"),
+            "log": str(folder / "adapter.log"),
+            "customNodes": (folder / "nodes.py").is_file(),
+        }
+
+    # ---- switching
+
+    def switch(
+        self,
+        name: str,
+        version: int,
+        adapter_rt_id: str,
+        settings: ProcessSettings,
+        nodes_source: str,
+    ) -> dict[str, Any]:
+        """Make version ``version``'s process the live one (call under the promotion's lock)."""
+        previous = self.current(name)
+        previous_version = int(previous["version"]) if previous else None
+        self._stop_version(name, previous_version)
+        try:
+            started = self._start(name, version, adapter_rt_id, settings, nodes_source)
+        except BackendUnavailable:
+            if previous is not None and previous_version is not None:
+                self._restart(name, previous)
+            raise
+        _write(
+            self._dir(name) / "current.json",
+            {
+                "version": version,
+                "supervisorPid": started,
+                "adapterRtId": adapter_rt_id,
+                "settings": settings.to_dict(),
+                "at": time.time(),
+            },
+        )
+        status = self.status(name) or {}
+        return {**status, "replaced": previous_version}
+
+    def stop(self, name: str) -> dict[str, Any] | None:
+        """Stop the live process (retire); the pointer goes, the logs stay."""
+        current = self.current(name)
+        if current is None:
+            return None
+        self._stop_version(name, int(current["version"]))
+        status = self.status(name)
+        (self._dir(name) / "current.json").unlink(missing_ok=True)
+        return status
+
+    def _restart(self, name: str, previous: dict[str, Any]) -> None:
+        version = int(previous["version"])
+        nodes = self._dir(name) / f"v{version}" / "nodes.py"
+        source = nodes.read_text(encoding="utf-8") if nodes.is_file() else ""
+        settings = ProcessSettings.from_dict(previous["settings"])
+        self._start(name, version, str(previous["adapterRtId"]), settings, source)
+
+    def _stop_version(self, name: str, version: int | None) -> None:
+        if version is None:
+            return
+        state = _read(self._dir(name) / f"v{version}" / "supervisor.json") or {}
+        pid = int(state.get("pid") or 0)
+        if not _alive(pid):
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling another session's process: no handle to wait on
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+
+    def _start(
+        self,
+        name: str,
+        version: int,
+        adapter_rt_id: str,
+        settings: ProcessSettings,
+        nodes_source: str,
+    ) -> int:
+        folder = self._dir(name) / f"v{version}"
+        folder.mkdir(parents=True, exist_ok=True)
+        state_file = folder / "supervisor.json"
+        state_file.unlink(missing_ok=True)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("WORKBENCH_API_TOKEN", "WORKBENCH_CLIENT_ID", "WORKBENCH_CLIENT_SECRET")
+        }
+        env.pop("WORKBENCH_NODE_PLUGINS", None)
+        if nodes_source:
+            (folder / "nodes.py").write_text(nodes_source, encoding="utf-8")
+            env["WORKBENCH_NODE_PLUGINS"] = str(folder / "nodes.py")
+        else:
+            (folder / "nodes.py").unlink(missing_ok=True)
+        if settings.auth:
+            env["WORKBENCH_CLIENT_ID"], env["WORKBENCH_CLIENT_SECRET"] = self._client(name)
+        command = [
+            sys.executable,
+            "-m",
+            "workbench",
+            "adapter",
+            "run",
+            "--tenant",
+            self.tenant_id,
+            "--adapter",
+            adapter_rt_id,
+            "--controller",
+            settings.controller_url,
+            "--api-url",
+            settings.api_url,
+            "--data-dir",
+            str(self.workbench.home),
+        ]
+        supervisor = [
+            sys.executable,
+            "-m",
+            "workbench.promotion.adapter_supervisor",
+            str(state_file),
+            str(self._dir(name) / "current.json"),
+            str(version),
+            "--",
+            *command,
+        ]
+        with (folder / "supervisor.log").open("ab") as out:
+            process = subprocess.Popen(
+                supervisor,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # outlives the promoting command (and its terminal)
+            )
+        _SPAWNED[process.pid] = process
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            state = _read(state_file)
+            if state and state.get("adapterPid"):
+                return process.pid
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)  # the supervisor writes its state file once the adapter started
+        log = (folder / "supervisor.log").read_text(encoding="utf-8", errors="replace")
+        if process.poll() is None:
+            process.kill()
+        raise BackendUnavailable(
+            f"the process of adapter promotion {name}@{version} did not start within "
+            f"{START_TIMEOUT:g} s: {log.strip()[-500:] or 'no output'}"
+        )
+
+    def _client(self, name: str) -> tuple[str, str]:
+        """The adapter's own OAuth client (created the first time) and its secret, kept in
+        ``<home>/secrets/adapters/<tenant>/<client>`` (0600)."""
+        from workbench.identity.directory import Directory
+        from workbench.secret_files import read_or_create_secret
+
+        client_id = adapter_client_id(self.tenant_id, name)
+        path = Path(self.workbench.home) / "secrets" / "adapters" / self.tenant_id / client_id
+        directory = Directory.for_workbench(self.workbench)
+        if directory.get_client(client_id) is not None and path.is_file():
+            return client_id, read_or_create_secret(path)
+        if directory.get_client(client_id) is None:
+            _, secret = directory.create_client(
+                self.tenant_id,
+                client_id,
+                name=f"Adapter {name} of {self.tenant_id}",
+                grant_types=["client_credentials"],
+                scopes=["workbench_api"],
+                roles=list(ADAPTER_ROLES),
+                actor="promotion",
+            )
+        else:
+            secret = directory.rotate_client_secret(client_id, actor="promotion")
+        path.unlink(missing_ok=True)
+        return client_id, read_or_create_secret(path, lambda: str(secret))
