@@ -21,7 +21,7 @@ from pymongo.errors import AutoReconnect
 
 from workbench.errors import BackendUnavailable, Conflict, ValidationError
 from workbench.query.model import Condition, EntityQuery, Operator, SortKey, TextSearch
-from workbench.storage import mongo
+from workbench.storage import mongo, mongo_errors
 from workbench.storage.backends import open_entity_store
 from workbench.storage.base import MetaWrite, WriteBatch
 from workbench.storage.mongo import MongoEntityStore, decode_datetime, encode_datetime
@@ -123,8 +123,8 @@ def test_registry_opens_mongodb_urls(database_url: str) -> None:
 
 
 def test_store_url_hides_the_password() -> None:
-    assert mongo._scrub_url("mongodb://u:pw@h:1/db?x=1") == "mongodb://u:***@h:1/db?x=1"
-    assert mongo._scrub_url("mongodb://h:1/db") == "mongodb://h:1/db"
+    assert mongo_errors._scrub_url("mongodb://u:pw@h:1/db?x=1") == "mongodb://u:***@h:1/db?x=1"
+    assert mongo_errors._scrub_url("mongodb://h:1/db") == "mongodb://h:1/db"
 
 
 def test_drop_removes_the_database(server_url: str) -> None:

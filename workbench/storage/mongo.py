@@ -55,23 +55,15 @@ import uuid
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import (
-    ConfigurationError,
-    InvalidURI,
-    OperationFailure,
-)
+from pymongo.errors import ConfigurationError, InvalidURI, OperationFailure
 from pymongo.uri_parser import parse_uri
 
-from workbench.errors import (
-    Conflict,
-    ValidationError,
-)
+from workbench.errors import Conflict, ValidationError
 from workbench.query.aggregation import AggregationResult, EntityAggregation
 from workbench.query.cursor import decode_cursor, encode_cursor
 from workbench.query.model import (
@@ -108,7 +100,7 @@ from workbench.storage.mongo_codec import (
     decode_datetime,
     encode_datetime,
 )
-from workbench.storage.mongo_errors import _translate_errors
+from workbench.storage.mongo_errors import _scrub_url, _translate_errors
 from workbench.storage.mongo_indexes import (
     _INDEX_PREFIX,
     _check_existing_unique,
@@ -117,10 +109,7 @@ from workbench.storage.mongo_indexes import (
     _index_document,
     parent_field_ready,
 )
-from workbench.storage.mongo_plan import (
-    _Plan,
-    _UndoLog,
-)
+from workbench.storage.mongo_plan import _Plan, _UndoLog
 from workbench.storage.mongo_query import (
     _and,
     _compile_condition,
@@ -136,16 +125,6 @@ __all__ = ["MongoEntityStore", "decode_datetime", "encode_datetime"]
 #: MongoDB CannotCreateIndex / BadValue for partial filter expressions it lacks)
 _UNSUPPORTED_INDEX_CODES = frozenset({238, 67, 2, 9})
 _DEFAULT_TIMEOUT_MS = 5000
-
-
-def _scrub_url(url: str) -> str:
-    """``url`` without the password (what errors and ``store.url`` show)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo, hosts = parts.netloc.rsplit("@", 1)
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
 
 
 class MongoEntityStore(EntityStore):

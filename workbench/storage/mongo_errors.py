@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 from bson.errors import InvalidDocument
 from pymongo import MongoClient
@@ -26,6 +27,17 @@ from workbench.errors import (
 from workbench.storage.mongo_codec import (
     Document,
 )
+
+
+def _scrub_url(url: str) -> str:
+    """``url`` without the password (what errors and ``store.url`` show)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, hosts = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+
 
 _AUTH_CODES = frozenset({13, 18})
 
