@@ -26,6 +26,7 @@ from workbench.services.communication_controller.app import create_app
 from workbench.testing.http import ServiceServer
 
 NO_PROCESS = {"start": False}
+TOKEN = "custom-nodes-test-token"
 
 
 @pytest.fixture
@@ -119,14 +120,14 @@ def test_the_registry_hook_checks_custom_nodes() -> None:
 def test_the_controller_validates_with_the_promoted_nodes(wb: Any, tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "meter-adapter.ipynb", adapter_cells())
     Promotions(wb).promote("energy", notebook, kind="adapter", author="ada", options=NO_PROCESS)
-    auth = StaticTokenAuthenticator.from_tokens({"t": ["energy"]})
+    auth = StaticTokenAuthenticator.from_tokens({TOKEN: ["energy"]})
     app = create_app(workbench=wb, auth=auth, bus=LocalMessageBus())
     with ServiceServer(app) as server:
 
         def check(definition: str) -> dict[str, Any]:
             response = httpx.post(
                 f"{server.url}/tenants/energy/pipelines/validate",
-                headers={"Authorization": "Bearer t"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
                 json={"definition": definition},
                 timeout=30,
             )
