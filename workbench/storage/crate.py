@@ -46,20 +46,15 @@ from workbench.errors import (
 )
 from workbench.storage.arrow import (
     check_new_columns,
-    decode_stream_cursor,
     empty_points,
-    encode_stream_cursor,
     free_physical_name,
     missing_columns,
     plan_aggregation,
     points_to_upsert,
     read_columns,
     stream_schema,
-    to_micros,
-    trim_page,
 )
 from workbench.storage.base import (
-    AggregateFunction,
     StreamAggregation,
     StreamColumn,
     StreamColumnType,
@@ -68,18 +63,46 @@ from workbench.storage.base import (
     StreamStore,
     StreamTable,
 )
-from workbench.storage.stream_sql import after_cursor_condition, page_select
+from workbench.storage.stream_sql import (
+    StreamSqlDialect,
+    meta_document,
+    meta_documents,
+    page_of,
+    unique_columns,
+)
 from workbench.storage.stream_sql import quote_identifier as _q
 
-__all__ = ["CrateStreamStore", "parse_crate_url"]
+__all__ = ["CrateDialect", "CrateStreamStore", "parse_crate_url"]
 
-_SQL_TYPES: dict[str, str] = {
-    "double": "DOUBLE PRECISION",
-    "bigint": "BIGINT",
-    "boolean": "BOOLEAN",
-    "varchar": "TEXT",
-    "timestamp": "BIGINT",
-}
+
+class CrateDialect(StreamSqlDialect):
+    """What CrateDB writes differently: timestamps stored and bound as microseconds (``BIGINT``),
+    buckets by integer arithmetic, ``rtId`` filters as ``= ANY(array)``, ``min_by``/``max_by``."""
+
+    column_types = {
+        "double": "DOUBLE PRECISION",
+        "bigint": "BIGINT",
+        "boolean": "BOOLEAN",
+        "varchar": "TEXT",
+        "timestamp": "BIGINT",
+    }
+    first_function = "min_by"
+    last_function = "max_by"
+
+    def timestamp_value(self, micros: int) -> Any:
+        return micros
+
+    def rt_ids_condition(self, rt_ids: list[str]) -> tuple[str, list[Any]]:
+        return '"rtId" = ANY(?)', [rt_ids]
+
+    def bucket_select(self, source: str, size: int, expressions: str, where: str) -> str:
+        return (
+            f'SELECT "rtId", "timestamp" - ((("timestamp" % {size}) + {size}) % {size}) '
+            f"AS bucket, {expressions} FROM {source}{where} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+
+
+_SQL = CrateDialect()
 _SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 #: rows per bulk request: large enough to amortise HTTP, small enough for CrateDB's bulk limits
 BULK_ROWS = 10_000
@@ -136,11 +159,7 @@ class CrateStreamStore(StreamStore):
             f"CREATE TABLE IF NOT EXISTS {self._tables_table} ("
             '"name" TEXT PRIMARY KEY, "physical" TEXT NOT NULL, "columns" TEXT NOT NULL)'
         )
-        self._execute(
-            f"CREATE TABLE IF NOT EXISTS {self._meta_table} ("
-            '"namespace" TEXT, "key" TEXT, "document" TEXT NOT NULL, '
-            'PRIMARY KEY ("namespace", "key"))'
-        )
+        self._execute(_SQL.meta_create(self._meta_table))
 
     @classmethod
     def open(
@@ -224,16 +243,16 @@ class CrateStreamStore(StreamStore):
         return sorted(self._load(), key=lambda t: t.name)
 
     def ensure_table(self, name: str, columns: Sequence[StreamColumn]) -> StreamTable:
-        check_new_columns(columns, _SQL_TYPES)
+        check_new_columns(columns, _SQL.column_types)
         with self._lock:
             existing = self.table(name)
             if existing is None:
                 physical = free_physical_name(name, {t.physical_name for t in self.tables()})
-                unique = list({c.name.lower(): c for c in columns}.values())
-                defs = "".join(f", {_q(c.name)} {_SQL_TYPES[c.type]}" for c in unique)
+                unique = unique_columns(columns)
                 self._execute(
                     f'CREATE TABLE IF NOT EXISTS {self._t(physical)} ("rtId" TEXT NOT NULL, '
-                    f'"timestamp" BIGINT NOT NULL{defs}, PRIMARY KEY ("rtId", "timestamp"))',
+                    f'"timestamp" BIGINT NOT NULL{_SQL.column_definitions(unique)}, '
+                    'PRIMARY KEY ("rtId", "timestamp"))',
                     what=f"creating stream table {name}",
                 )
                 self._save(name, physical, unique, insert=True)
@@ -253,8 +272,7 @@ class CrateStreamStore(StreamStore):
                 # a column added by an earlier attempt that failed before recording it is reused
                 if column.name.lower() not in present:
                     self._execute(
-                        f"ALTER TABLE {self._t(existing.physical_name)} "
-                        f"ADD COLUMN {_q(column.name)} {_SQL_TYPES[column.type]}",
+                        _SQL.add_column(self._t(existing.physical_name), column),
                         what=f"adding column {column.name} to stream table {name}",
                     )
             grown = (*existing.columns, *missing)
@@ -341,12 +359,8 @@ class CrateStreamStore(StreamStore):
         table = self.table(name)
         if table is None:
             return 0
-        where, params = _range_filter(start, end, rt_ids)
-        deleted = self._execute(
-            f"DELETE FROM {self._t(table.physical_name)}{where}",
-            params,
-            f"deleting stream points of {name}",
-        )
+        sql, params = _SQL.delete_points(self._t(table.physical_name), start, end, rt_ids)
+        deleted = self._execute(sql, params, f"deleting stream points of {name}")
         self._refresh(table.physical_name)
         return int(deleted) if isinstance(deleted, int) and deleted >= 0 else 0
 
@@ -357,35 +371,17 @@ class CrateStreamStore(StreamStore):
         columns, readable = read_columns(table, query)
         if table is None or not readable:
             return StreamPage(empty_points(columns), False, None)
-        where, params = _range_filter(query.start, query.end, query.rt_ids)
-        if query.after is not None:
-            micros, rt_id = decode_stream_cursor(query.after, query.descending)
-            where += (" AND " if where else " WHERE ") + after_cursor_condition(query.descending)
-            params += [micros, micros, micros, rt_id]
-        sql = page_select(self._t(table.physical_name), columns, where, query)
+        sql, params = _SQL.page_query(self._t(table.physical_name), columns, query)
         rows = self._execute(sql, params, f"reading stream points of {name}")
-        schema = stream_schema(columns)
         logical: list[StreamColumnType] = ["varchar", "timestamp", *(c.type for c in columns)]
-        result, has_next = trim_page(_to_arrow(rows, schema, logical), query.limit)
-        end_cursor = None
-        if result.num_rows:
-            last = rows[result.num_rows - 1]
-            end_cursor = encode_stream_cursor(query.descending, int(last[1]), str(last[0]))
-        return StreamPage(result, has_next, end_cursor)
+        return page_of(_to_arrow(rows, stream_schema(columns), logical), query)
 
     def aggregate(self, name: str, aggregation: StreamAggregation) -> pa.Table:
         table = self.table(name)
         outputs, schema = plan_aggregation(table, aggregation)
         if table is None or not outputs:
             return schema.empty_table()
-        where, params = _range_filter(aggregation.start, aggregation.end, aggregation.rt_ids)
-        size = int(aggregation.interval_us)
-        expressions = ", ".join(_aggregate_sql(c, f) for c, f in outputs)
-        sql = (
-            f'SELECT "rtId", "timestamp" - ((("timestamp" % {size}) + {size}) % {size}) '
-            f"AS bucket, {expressions} FROM {self._t(table.physical_name)}{where} "
-            "GROUP BY 1, 2 ORDER BY 1, 2"
-        )
+        sql, params = _SQL.aggregate_query(self._t(table.physical_name), outputs, aggregation)
         rows = self._execute(sql, params, f"aggregating stream points of {name}")
         logical: list[StreamColumnType] = ["varchar", "timestamp"]
         for column, function in outputs:
@@ -401,34 +397,22 @@ class CrateStreamStore(StreamStore):
 
     def get_meta(self, namespace: str, key: str) -> dict[str, Any] | None:
         rows = self._execute(
-            f'SELECT "document" FROM {self._meta_table} WHERE "namespace" = ? AND "key" = ?',
-            [namespace, key],
-            "reading stream store metadata",
+            _SQL.meta_get(self._meta_table), [namespace, key], "reading stream store metadata"
         )
-        return dict(json.loads(rows[0][0])) if rows else None
+        return meta_document(rows)
 
     def put_meta(self, namespace: str, key: str, document: dict[str, Any] | None) -> None:
         if document is None:
-            self._execute(
-                f'DELETE FROM {self._meta_table} WHERE "namespace" = ? AND "key" = ?',
-                [namespace, key],
-            )
+            self._execute(_SQL.meta_delete(self._meta_table), [namespace, key])
         else:
-            self._execute(
-                f'INSERT INTO {self._meta_table} ("namespace", "key", "document") VALUES (?, ?, ?) '
-                'ON CONFLICT ("namespace", "key") DO UPDATE SET "document" = excluded."document"',
-                [namespace, key, json.dumps(document, default=str)],
-            )
+            self._execute(*_SQL.meta_put(self._meta_table, namespace, key, document))
         self._execute(f"REFRESH TABLE {self._meta_table}")
 
     def list_meta(self, namespace: str) -> dict[str, dict[str, Any]]:
         rows = self._execute(
-            f'SELECT "key", "document" FROM {self._meta_table} WHERE "namespace" = ? '
-            'ORDER BY "key"',
-            [namespace],
-            "reading stream store metadata",
+            _SQL.meta_list(self._meta_table), [namespace], "reading stream store metadata"
         )
-        return {str(key): dict(json.loads(document)) for key, document in rows}
+        return meta_documents(rows)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -466,30 +450,3 @@ def _to_arrow(
         else:
             arrays.append(pa.array(values, field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _range_filter(
-    start: datetime | None, end: datetime | None, rt_ids: Sequence[str] | None
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if start is not None:
-        clauses.append('"timestamp" >= ?')
-        params.append(to_micros(start))
-    if end is not None:
-        clauses.append('"timestamp" < ?')
-        params.append(to_micros(end))
-    if rt_ids is not None:
-        clauses.append('"rtId" = ANY(?)')
-        params.append(list(dict.fromkeys(rt_ids)))
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _aggregate_sql(column: StreamColumn, function: AggregateFunction) -> str:
-    c = _q(column.name)
-    alias = _q(f"{column.name}_{function}")
-    if function == "first":
-        return f'min_by({c}, "timestamp") FILTER (WHERE {c} IS NOT NULL) AS {alias}'
-    if function == "last":
-        return f'max_by({c}, "timestamp") FILTER (WHERE {c} IS NOT NULL) AS {alias}'
-    return f"{function}({c}) AS {alias}"

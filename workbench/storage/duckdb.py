@@ -48,9 +48,7 @@ from workbench.errors import (
 )
 from workbench.storage.arrow import (
     check_new_columns,
-    decode_stream_cursor,
     empty_points,
-    encode_stream_cursor,
     free_physical_name,
     from_micros,
     missing_columns,
@@ -58,8 +56,6 @@ from workbench.storage.arrow import (
     points_to_upsert,
     read_columns,
     stream_schema,
-    to_micros,
-    trim_page,
 )
 from workbench.storage.base import (
     AggregateFunction,
@@ -71,18 +67,60 @@ from workbench.storage.base import (
     StreamStore,
     StreamTable,
 )
-from workbench.storage.stream_sql import after_cursor_condition, page_select
+from workbench.storage.stream_sql import (
+    StreamSqlDialect,
+    meta_document,
+    meta_documents,
+    page_of,
+    unique_columns,
+)
 from workbench.storage.stream_sql import quote_identifier as _q
 
-__all__ = ["DuckDBStreamStore", "read_owner"]
+__all__ = ["DuckDBDialect", "DuckDBStreamStore", "read_owner"]
 
-_SQL_TYPES: dict[str, str] = {
-    "double": "DOUBLE",
-    "bigint": "BIGINT",
-    "boolean": "BOOLEAN",
-    "varchar": "VARCHAR",
-    "timestamp": "TIMESTAMPTZ",
-}
+
+class DuckDBDialect(StreamSqlDialect):
+    """What DuckDB writes differently: ``TIMESTAMPTZ`` timestamps bound as datetimes, buckets
+    from ``epoch_us``, ``rtId`` filters as ``IN (...)``, ``arg_min``/``arg_max``, and
+    ``avg``/``sum`` cast to the result type in SQL."""
+
+    column_types = {
+        "double": "DOUBLE",
+        "bigint": "BIGINT",
+        "boolean": "BOOLEAN",
+        "varchar": "VARCHAR",
+        "timestamp": "TIMESTAMPTZ",
+    }
+    first_function = "arg_min"
+    last_function = "arg_max"
+
+    def timestamp_value(self, micros: int) -> Any:
+        return from_micros(micros)
+
+    def rt_ids_condition(self, rt_ids: list[str]) -> tuple[str, list[Any]]:
+        if not rt_ids:
+            return "FALSE", []
+        return f'"rtId" IN ({", ".join("?" for _ in rt_ids)})', list(rt_ids)
+
+    def bucket_select(self, source: str, size: int, expressions: str, where: str) -> str:
+        return (
+            f'SELECT "rtId", make_timestamp(wb_bucket)::TIMESTAMPTZ AS bucket, {expressions} '
+            f'FROM (SELECT *, epoch_us("timestamp") - ((epoch_us("timestamp") % {size}) + {size})'
+            f" % {size} AS wb_bucket FROM {source}{where}) "
+            'GROUP BY "rtId", wb_bucket ORDER BY "rtId", wb_bucket'
+        )
+
+    def aggregate_expression(self, column: StreamColumn, function: AggregateFunction) -> str:
+        c = _q(column.name)
+        alias = _q(f"{column.name}_{function}")
+        if function == "avg":
+            return f"avg({c})::DOUBLE AS {alias}"
+        if function == "sum":
+            return f"sum({c})::{self.column_types[column.type]} AS {alias}"
+        return super().aggregate_expression(column, function)
+
+
+_SQL = DuckDBDialect()
 _LOGICAL_TYPES: dict[str, StreamColumnType] = {
     "DOUBLE": "double",
     "BIGINT": "bigint",
@@ -92,6 +130,7 @@ _LOGICAL_TYPES: dict[str, StreamColumnType] = {
 }
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<command>.*?) \(PID (?P<pid>\d+)\)")
 _BATCH = "wb_batch"
+_META = "wb_stream_meta"
 
 
 def owner_file(path: Path) -> Path:
@@ -185,11 +224,7 @@ def _open_database(path: Path | None) -> _Database:
             "CREATE TABLE IF NOT EXISTS wb_stream_tables ("
             "name VARCHAR PRIMARY KEY, physical VARCHAR NOT NULL UNIQUE)"
         )
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS wb_stream_meta ("
-            "namespace VARCHAR, key VARCHAR, document VARCHAR NOT NULL, "
-            "PRIMARY KEY (namespace, key))"
-        )
+        connection.execute(_SQL.meta_create(_META))
     except BaseException:
         connection.close()
         if path is not None:
@@ -300,7 +335,7 @@ class DuckDBStreamStore(StreamStore):
         return sorted(self._tables().values(), key=lambda t: t.name)
 
     def ensure_table(self, name: str, columns: Sequence[StreamColumn]) -> StreamTable:
-        check_new_columns(columns, _SQL_TYPES)
+        check_new_columns(columns, _SQL.column_types)
         with self._db.write_lock, self._translated(f"creating stream table {name}"):
             existing = self.table(name)
             if existing is not None:
@@ -313,8 +348,7 @@ class DuckDBStreamStore(StreamStore):
                 if existing is None:
                     taken = {t.physical_name for t in self._tables().values()}
                     physical = free_physical_name(name, taken)
-                    unique = {c.name.lower(): c for c in columns}
-                    defs = "".join(f", {_q(c.name)} {_SQL_TYPES[c.type]}" for c in unique.values())
+                    defs = _SQL.column_definitions(unique_columns(columns))
                     cursor.execute(
                         f'CREATE TABLE {physical} ("rtId" VARCHAR NOT NULL, '
                         f'"timestamp" TIMESTAMPTZ NOT NULL{defs})'
@@ -322,10 +356,7 @@ class DuckDBStreamStore(StreamStore):
                     cursor.execute("INSERT INTO wb_stream_tables VALUES (?, ?)", [name, physical])
                 else:
                     for column in missing:
-                        cursor.execute(
-                            f"ALTER TABLE {existing.physical_name} ADD COLUMN "
-                            f"{_q(column.name)} {_SQL_TYPES[column.type]}"
-                        )
+                        cursor.execute(_SQL.add_column(existing.physical_name, column))
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
@@ -426,13 +457,9 @@ class DuckDBStreamStore(StreamStore):
         table = self.table(name)
         if table is None:
             return 0
-        where, params = _range_filter(start, end, rt_ids)
+        sql, params = _SQL.delete_points(table.physical_name, start, end, rt_ids)
         with self._db.write_lock, self._translated(f"deleting stream points of {name}"):
-            row = (
-                self._cursor()
-                .execute(f"DELETE FROM {table.physical_name}{where}", params)
-                .fetchone()
-            )
+            row = self._cursor().execute(sql, params).fetchone()
         return int(row[0]) if row else 0
 
     # -- reading -----------------------------------------------------------------------------
@@ -442,40 +469,18 @@ class DuckDBStreamStore(StreamStore):
         columns, readable = read_columns(table, query)
         if table is None or not readable:
             return StreamPage(empty_points(columns), False, None)
-        where, params = _range_filter(query.start, query.end, query.rt_ids)
-        if query.after is not None:
-            micros, rt_id = decode_stream_cursor(query.after, query.descending)
-            at = from_micros(micros)
-            where += (" AND " if where else " WHERE ") + after_cursor_condition(query.descending)
-            params += [at, at, at, rt_id]
-        sql = page_select(table.physical_name, columns, where, query)
+        sql, params = _SQL.page_query(table.physical_name, columns, query)
         with self._translated(f"reading stream points of {name}"):
             result = self._cursor().sql(sql, params=params).to_arrow_table()
         result = result.rename_columns(["rtId", "timestamp", *(c.name for c in columns)])
-        result, has_next = trim_page(result.cast(stream_schema(columns)), query.limit)
-        end_cursor = None
-        if result.num_rows:
-            last = result.num_rows - 1
-            micros = result.column("timestamp").cast(pa.int64())[last].as_py()
-            end_cursor = encode_stream_cursor(
-                query.descending, micros, result.column("rtId")[last].as_py()
-            )
-        return StreamPage(result, has_next, end_cursor)
+        return page_of(result.cast(stream_schema(columns)), query)
 
     def aggregate(self, name: str, aggregation: StreamAggregation) -> pa.Table:
         table = self.table(name)
         outputs, schema = plan_aggregation(table, aggregation)
         if table is None or not outputs:
             return schema.empty_table()
-        where, params = _range_filter(aggregation.start, aggregation.end, aggregation.rt_ids)
-        size = int(aggregation.interval_us)
-        expressions = ", ".join(_aggregate_sql(c, f) for c, f in outputs)
-        sql = (
-            f'SELECT "rtId", make_timestamp(wb_bucket)::TIMESTAMPTZ AS bucket, {expressions} '
-            f'FROM (SELECT *, epoch_us("timestamp") - ((epoch_us("timestamp") % {size}) + {size})'
-            f" % {size} AS wb_bucket FROM {table.physical_name}{where}) "
-            'GROUP BY "rtId", wb_bucket ORDER BY "rtId", wb_bucket'
-        )
+        sql, params = _SQL.aggregate_query(table.physical_name, outputs, aggregation)
         with self._translated(f"aggregating stream points of {name}"):
             result = self._cursor().sql(sql, params=params).to_arrow_table()
         return result.rename_columns(schema.names).cast(schema)
@@ -484,40 +489,21 @@ class DuckDBStreamStore(StreamStore):
 
     def get_meta(self, namespace: str, key: str) -> dict[str, Any] | None:
         with self._translated("reading stream store metadata"):
-            row = (
-                self._cursor()
-                .execute(
-                    "SELECT document FROM wb_stream_meta WHERE namespace = ? AND key = ?",
-                    [namespace, key],
-                )
-                .fetchone()
-            )
-        return None if row is None else dict(json.loads(row[0]))
+            rows = self._cursor().execute(_SQL.meta_get(_META), [namespace, key]).fetchall()
+        return meta_document(rows)
 
     def put_meta(self, namespace: str, key: str, document: dict[str, Any] | None) -> None:
         with self._db.write_lock, self._translated("writing stream store metadata"):
             cursor = self._cursor()
             if document is None:
-                cursor.execute(
-                    "DELETE FROM wb_stream_meta WHERE namespace = ? AND key = ?", [namespace, key]
-                )
+                cursor.execute(_SQL.meta_delete(_META), [namespace, key])
             else:
-                cursor.execute(
-                    "INSERT OR REPLACE INTO wb_stream_meta VALUES (?, ?, ?)",
-                    [namespace, key, json.dumps(document, default=str)],
-                )
+                cursor.execute(*_SQL.meta_put(_META, namespace, key, document))
 
     def list_meta(self, namespace: str) -> dict[str, dict[str, Any]]:
         with self._translated("reading stream store metadata"):
-            rows = (
-                self._cursor()
-                .execute(
-                    "SELECT key, document FROM wb_stream_meta WHERE namespace = ? ORDER BY key",
-                    [namespace],
-                )
-                .fetchall()
-            )
-        return {key: dict(json.loads(document)) for key, document in rows}
+            rows = self._cursor().execute(_SQL.meta_list(_META), [namespace]).fetchall()
+        return meta_documents(rows)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -561,40 +547,3 @@ class DuckDBStreamStore(StreamStore):
 def _count(cursor: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:
     row = cursor.execute(sql, params).fetchone()
     return int(row[0]) if row else 0
-
-
-def _range_filter(
-    start: datetime | None, end: datetime | None, rt_ids: Sequence[str] | None
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if start is not None:
-        clauses.append('"timestamp" >= ?')
-        params.append(from_micros(to_micros(start)))
-    if end is not None:
-        clauses.append('"timestamp" < ?')
-        params.append(from_micros(to_micros(end)))
-    if rt_ids is not None:
-        ids = list(dict.fromkeys(rt_ids))
-        if not ids:
-            clauses.append("FALSE")
-        else:
-            clauses.append(f'"rtId" IN ({", ".join("?" for _ in ids)})')
-            params.extend(ids)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _aggregate_sql(column: StreamColumn, function: AggregateFunction) -> str:
-    c = _q(column.name)
-    alias = _q(f"{column.name}_{function}")
-    if function == "avg":
-        return f"avg({c})::DOUBLE AS {alias}"
-    if function == "sum":
-        return f"sum({c})::{_SQL_TYPES[column.type]} AS {alias}"
-    if function == "count":
-        return f"count({c}) AS {alias}"
-    if function == "first":
-        return f'arg_min({c}, "timestamp") FILTER (WHERE {c} IS NOT NULL) AS {alias}'
-    if function == "last":
-        return f'arg_max({c}, "timestamp") FILTER (WHERE {c} IS NOT NULL) AS {alias}'
-    return f"{function}({c}) AS {alias}"
