@@ -31,7 +31,6 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -46,30 +45,17 @@ from workbench.errors import (
 )
 from workbench.storage.arrow import (
     check_new_columns,
-    empty_points,
     free_physical_name,
     missing_columns,
-    plan_aggregation,
     points_to_upsert,
-    read_columns,
-    stream_schema,
 )
 from workbench.storage.base import (
-    StreamAggregation,
     StreamColumn,
     StreamColumnType,
-    StreamPage,
-    StreamQuery,
-    StreamStore,
     StreamTable,
 )
-from workbench.storage.stream_sql import (
-    StreamSqlDialect,
-    meta_document,
-    meta_documents,
-    page_of,
-    unique_columns,
-)
+from workbench.storage.sql_stream_store import SqlStreamStore
+from workbench.storage.stream_sql import StreamSqlDialect, unique_columns
 from workbench.storage.stream_sql import quote_identifier as _q
 
 __all__ = ["CrateDialect", "CrateStreamStore", "parse_crate_url"]
@@ -144,8 +130,10 @@ def parse_crate_url(url: str) -> tuple[dict[str, Any], str, str]:
     return kwargs, schema, safe
 
 
-class CrateStreamStore(StreamStore):
+class CrateStreamStore(SqlStreamStore):
     """A tenant's stream data in one CrateDB schema (see the module docstring)."""
+
+    dialect = _SQL
 
     def __init__(self, connection: Any, schema: str, url: str) -> None:
         self.url = url
@@ -218,6 +206,28 @@ class CrateStreamStore(StreamStore):
 
     def _t(self, physical: str) -> str:
         return f"{_q(self.schema)}.{_q(physical)}"
+
+    def _source(self, table: StreamTable) -> str:
+        return self._t(table.physical_name)
+
+    def _rows(self, sql: str, params: list[Any], what: str) -> Sequence[Sequence[Any]]:
+        rows: Sequence[Sequence[Any]] = self._execute(sql, params, what)
+        return rows
+
+    def _arrow(
+        self,
+        sql: str,
+        params: list[Any],
+        schema: pa.Schema,
+        logical: Sequence[StreamColumnType],
+        what: str,
+    ) -> pa.Table:
+        return _to_arrow(self._execute(sql, params, what), schema, logical)
+
+    def _change(self, sql: str, params: list[Any], what: str, changed: str) -> int:
+        count = self._execute(sql, params, what)
+        self._execute(f"REFRESH TABLE {changed}")
+        return count if isinstance(count, int) and count >= 0 else 0
 
     # -- tables ------------------------------------------------------------------------------
 
@@ -348,71 +358,6 @@ class CrateStreamStore(StreamStore):
                     )
         self._refresh(table.physical_name)
         return given
-
-    def delete(
-        self,
-        name: str,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        rt_ids: Sequence[str] | None = None,
-    ) -> int:
-        table = self.table(name)
-        if table is None:
-            return 0
-        sql, params = _SQL.delete_points(self._t(table.physical_name), start, end, rt_ids)
-        deleted = self._execute(sql, params, f"deleting stream points of {name}")
-        self._refresh(table.physical_name)
-        return int(deleted) if isinstance(deleted, int) and deleted >= 0 else 0
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def read(self, name: str, query: StreamQuery) -> StreamPage:
-        table = self.table(name)
-        columns, readable = read_columns(table, query)
-        if table is None or not readable:
-            return StreamPage(empty_points(columns), False, None)
-        sql, params = _SQL.page_query(self._t(table.physical_name), columns, query)
-        rows = self._execute(sql, params, f"reading stream points of {name}")
-        logical: list[StreamColumnType] = ["varchar", "timestamp", *(c.type for c in columns)]
-        return page_of(_to_arrow(rows, stream_schema(columns), logical), query)
-
-    def aggregate(self, name: str, aggregation: StreamAggregation) -> pa.Table:
-        table = self.table(name)
-        outputs, schema = plan_aggregation(table, aggregation)
-        if table is None or not outputs:
-            return schema.empty_table()
-        sql, params = _SQL.aggregate_query(self._t(table.physical_name), outputs, aggregation)
-        rows = self._execute(sql, params, f"aggregating stream points of {name}")
-        logical: list[StreamColumnType] = ["varchar", "timestamp"]
-        for column, function in outputs:
-            if function == "avg":
-                logical.append("double")
-            elif function == "count":
-                logical.append("bigint")
-            else:
-                logical.append(column.type)
-        return _to_arrow(rows, schema, logical)
-
-    # -- metadata ----------------------------------------------------------------------------
-
-    def get_meta(self, namespace: str, key: str) -> dict[str, Any] | None:
-        rows = self._execute(
-            _SQL.meta_get(self._meta_table), [namespace, key], "reading stream store metadata"
-        )
-        return meta_document(rows)
-
-    def put_meta(self, namespace: str, key: str, document: dict[str, Any] | None) -> None:
-        if document is None:
-            self._execute(_SQL.meta_delete(self._meta_table), [namespace, key])
-        else:
-            self._execute(*_SQL.meta_put(self._meta_table, namespace, key, document))
-        self._execute(f"REFRESH TABLE {self._meta_table}")
-
-    def list_meta(self, namespace: str) -> dict[str, dict[str, Any]]:
-        rows = self._execute(
-            _SQL.meta_list(self._meta_table), [namespace], "reading stream store metadata"
-        )
-        return meta_documents(rows)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

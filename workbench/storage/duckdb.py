@@ -48,32 +48,19 @@ from workbench.errors import (
 )
 from workbench.storage.arrow import (
     check_new_columns,
-    empty_points,
     free_physical_name,
     from_micros,
     missing_columns,
-    plan_aggregation,
     points_to_upsert,
-    read_columns,
-    stream_schema,
 )
 from workbench.storage.base import (
     AggregateFunction,
-    StreamAggregation,
     StreamColumn,
     StreamColumnType,
-    StreamPage,
-    StreamQuery,
-    StreamStore,
     StreamTable,
 )
-from workbench.storage.stream_sql import (
-    StreamSqlDialect,
-    meta_document,
-    meta_documents,
-    page_of,
-    unique_columns,
-)
+from workbench.storage.sql_stream_store import SqlStreamStore
+from workbench.storage.stream_sql import StreamSqlDialect, unique_columns
 from workbench.storage.stream_sql import quote_identifier as _q
 
 __all__ = ["DuckDBDialect", "DuckDBStreamStore", "read_owner"]
@@ -233,8 +220,11 @@ def _open_database(path: Path | None) -> _Database:
     return _Database(str(path or ":memory:"), path, connection)
 
 
-class DuckDBStreamStore(StreamStore):
+class DuckDBStreamStore(SqlStreamStore):
     """A tenant's stream data in one DuckDB file (see the module docstring for the layout)."""
+
+    dialect = _SQL
+    _meta_table = _META
 
     def __init__(self, database: _Database, url: str) -> None:
         self.url = url
@@ -297,6 +287,30 @@ class DuckDBStreamStore(StreamStore):
             raise BackendUnavailable(f"{what}: {exc}") from exc
         except duckdb.Error as exc:
             raise WorkbenchError(f"{what} failed in DuckDB: {exc}") from exc
+
+    def _source(self, table: StreamTable) -> str:
+        return table.physical_name
+
+    def _rows(self, sql: str, params: list[Any], what: str) -> Sequence[Sequence[Any]]:
+        with self._translated(what):
+            return self._cursor().execute(sql, params).fetchall()
+
+    def _arrow(
+        self,
+        sql: str,
+        params: list[Any],
+        schema: pa.Schema,
+        logical: Sequence[StreamColumnType],
+        what: str,
+    ) -> pa.Table:
+        with self._translated(what):
+            result = self._cursor().sql(sql, params=params).to_arrow_table()
+        return result.rename_columns(schema.names).cast(schema)
+
+    def _change(self, sql: str, params: list[Any], what: str, changed: str) -> int:
+        with self._db.write_lock, self._translated(what):
+            row = self._cursor().execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
 
     # -- tables ------------------------------------------------------------------------------
 
@@ -446,64 +460,6 @@ class DuckDBStreamStore(StreamStore):
             finally:
                 cursor.unregister(_BATCH)
         return given
-
-    def delete(
-        self,
-        name: str,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        rt_ids: Sequence[str] | None = None,
-    ) -> int:
-        table = self.table(name)
-        if table is None:
-            return 0
-        sql, params = _SQL.delete_points(table.physical_name, start, end, rt_ids)
-        with self._db.write_lock, self._translated(f"deleting stream points of {name}"):
-            row = self._cursor().execute(sql, params).fetchone()
-        return int(row[0]) if row else 0
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def read(self, name: str, query: StreamQuery) -> StreamPage:
-        table = self.table(name)
-        columns, readable = read_columns(table, query)
-        if table is None or not readable:
-            return StreamPage(empty_points(columns), False, None)
-        sql, params = _SQL.page_query(table.physical_name, columns, query)
-        with self._translated(f"reading stream points of {name}"):
-            result = self._cursor().sql(sql, params=params).to_arrow_table()
-        result = result.rename_columns(["rtId", "timestamp", *(c.name for c in columns)])
-        return page_of(result.cast(stream_schema(columns)), query)
-
-    def aggregate(self, name: str, aggregation: StreamAggregation) -> pa.Table:
-        table = self.table(name)
-        outputs, schema = plan_aggregation(table, aggregation)
-        if table is None or not outputs:
-            return schema.empty_table()
-        sql, params = _SQL.aggregate_query(table.physical_name, outputs, aggregation)
-        with self._translated(f"aggregating stream points of {name}"):
-            result = self._cursor().sql(sql, params=params).to_arrow_table()
-        return result.rename_columns(schema.names).cast(schema)
-
-    # -- metadata ----------------------------------------------------------------------------
-
-    def get_meta(self, namespace: str, key: str) -> dict[str, Any] | None:
-        with self._translated("reading stream store metadata"):
-            rows = self._cursor().execute(_SQL.meta_get(_META), [namespace, key]).fetchall()
-        return meta_document(rows)
-
-    def put_meta(self, namespace: str, key: str, document: dict[str, Any] | None) -> None:
-        with self._db.write_lock, self._translated("writing stream store metadata"):
-            cursor = self._cursor()
-            if document is None:
-                cursor.execute(_SQL.meta_delete(_META), [namespace, key])
-            else:
-                cursor.execute(*_SQL.meta_put(_META, namespace, key, document))
-
-    def list_meta(self, namespace: str) -> dict[str, dict[str, Any]]:
-        with self._translated("reading stream store metadata"):
-            rows = self._cursor().execute(_SQL.meta_list(_META), [namespace]).fetchall()
-        return meta_documents(rows)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

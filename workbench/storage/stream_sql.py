@@ -16,28 +16,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-import pyarrow as pa
-
-from workbench.storage.arrow import (
-    decode_stream_cursor,
-    encode_stream_cursor,
-    to_micros,
-    trim_page,
-)
+from workbench.storage.arrow import decode_stream_cursor, to_micros
 from workbench.storage.base import (
     AggregateFunction,
     StreamAggregation,
     StreamColumn,
-    StreamPage,
     StreamQuery,
 )
 
 __all__ = [
     "StreamSqlDialect",
     "after_cursor_condition",
-    "meta_document",
-    "meta_documents",
-    "page_of",
     "page_select",
     "quote_identifier",
     "unique_columns",
@@ -75,33 +64,9 @@ def page_select(
     return sql
 
 
-def page_of(result: pa.Table, query: StreamQuery) -> StreamPage:
-    """The page of ``query`` from ``result`` (the rows of :meth:`StreamSqlDialect.page_query`, in
-    the stream schema): the extra row dropped, the cursor after the last row kept."""
-    result, has_next = trim_page(result, query.limit)
-    end_cursor = None
-    if result.num_rows:
-        last = result.num_rows - 1
-        micros = result.column("timestamp").cast(pa.int64())[last].as_py()
-        end_cursor = encode_stream_cursor(
-            query.descending, micros, result.column("rtId")[last].as_py()
-        )
-    return StreamPage(result, has_next, end_cursor)
-
-
 def unique_columns(columns: Sequence[StreamColumn]) -> list[StreamColumn]:
     """``columns`` with one column per name, compared without case (the last one wins)."""
     return list({c.name.lower(): c for c in columns}.values())
-
-
-def meta_document(rows: Sequence[Sequence[Any]]) -> dict[str, Any] | None:
-    """The document of the one row :meth:`StreamSqlDialect.meta_get` found (None for none)."""
-    return dict(json.loads(rows[0][0])) if rows else None
-
-
-def meta_documents(rows: Sequence[Sequence[Any]]) -> dict[str, dict[str, Any]]:
-    """The documents by key of the rows :meth:`StreamSqlDialect.meta_list` found."""
-    return {str(key): dict(json.loads(document)) for key, document in rows}
 
 
 class StreamSqlDialect:
@@ -186,7 +151,7 @@ class StreamSqlDialect:
         self, source: str, columns: Sequence[StreamColumn], query: StreamQuery
     ) -> tuple[str, list[Any]]:
         """The query for one page of ``query`` from ``source`` (see :func:`page_select`) and its
-        parameters; the rows go to :func:`page_of`."""
+        parameters; the rows make a page with ``SqlStreamStore``."""
         where, params = self.range_filter(query.start, query.end, query.rt_ids)
         if query.after is not None:
             micros, rt_id = decode_stream_cursor(query.after, query.descending)
@@ -220,14 +185,12 @@ class StreamSqlDialect:
 
     @staticmethod
     def meta_get(table: str) -> str:
-        """The query for one document; binds namespace and key (rows go to
-        :func:`meta_document`)."""
+        """The query for one document; binds namespace and key ."""
         return f'SELECT "document" FROM {table} WHERE "namespace" = ? AND "key" = ?'
 
     @staticmethod
     def meta_list(table: str) -> str:
-        """The query for a namespace's documents by key; binds the namespace (rows go to
-        :func:`meta_documents`)."""
+        """The query for a namespace's documents by key; binds the namespace."""
         return f'SELECT "key", "document" FROM {table} WHERE "namespace" = ? ORDER BY "key"'
 
     @staticmethod
