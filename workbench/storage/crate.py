@@ -39,7 +39,6 @@ import pyarrow as pa
 from workbench.errors import (
     BackendUnavailable,
     Conflict,
-    NotFound,
     ValidationError,
     WorkbenchError,
 )
@@ -47,11 +46,9 @@ from workbench.storage.arrow import (
     check_new_columns,
     free_physical_name,
     missing_columns,
-    points_to_upsert,
 )
 from workbench.storage.base import (
     StreamColumn,
-    StreamColumnType,
     StreamTable,
 )
 from workbench.storage.sql_stream_store import SqlStreamStore
@@ -214,15 +211,8 @@ class CrateStreamStore(SqlStreamStore):
         rows: Sequence[Sequence[Any]] = self._execute(sql, params, what)
         return rows
 
-    def _arrow(
-        self,
-        sql: str,
-        params: list[Any],
-        schema: pa.Schema,
-        logical: Sequence[StreamColumnType],
-        what: str,
-    ) -> pa.Table:
-        return _to_arrow(self._execute(sql, params, what), schema, logical)
+    def _arrow(self, sql: str, params: list[Any], schema: pa.Schema, what: str) -> pa.Table:
+        return _to_arrow(self._execute(sql, params, what), schema)
 
     def _change(self, sql: str, params: list[Any], what: str, changed: str) -> int:
         count = self._execute(sql, params, what)
@@ -315,14 +305,8 @@ class CrateStreamStore(SqlStreamStore):
 
     # -- writing -----------------------------------------------------------------------------
 
-    def append(self, name: str, data: pa.Table) -> int:
-        table = self.table(name)
-        if table is None:
-            raise NotFound(f"stream table {name} does not exist; call ensure_table first")
-        points = points_to_upsert(table, data)
-        if points.num_rows == 0:
-            return 0
-        given = int(data.num_rows)
+    def _upsert(self, table: StreamTable, points: pa.Table) -> None:
+        name = table.name
         names = points.column_names
         values = [n for n in names if n not in ("rtId", "timestamp")]
         if values:
@@ -357,7 +341,6 @@ class CrateStreamStore(SqlStreamStore):
                         f"(first at row {offset + failed[0]}); rows before it were written"
                     )
         self._refresh(table.physical_name)
-        return given
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -384,13 +367,11 @@ def _to_python(column: pa.ChunkedArray) -> list[Any]:
     return list(column.to_pylist())
 
 
-def _to_arrow(
-    rows: Sequence[Sequence[Any]], schema: pa.Schema, logical: Sequence[StreamColumnType]
-) -> pa.Table:
+def _to_arrow(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
     arrays = []
-    for index, (field, kind) in enumerate(zip(schema, logical, strict=True)):
+    for index, field in enumerate(schema):
         values = [row[index] for row in rows]
-        if kind == "timestamp":
+        if pa.types.is_timestamp(field.type):  # stored as microseconds
             arrays.append(pa.array(values, pa.int64()).cast(field.type))
         else:
             arrays.append(pa.array(values, field.type))

@@ -41,7 +41,6 @@ import pyarrow.compute as pc
 from workbench.errors import (
     BackendUnavailable,
     Conflict,
-    NotFound,
     StoreLocked,
     ValidationError,
     WorkbenchError,
@@ -51,7 +50,6 @@ from workbench.storage.arrow import (
     free_physical_name,
     from_micros,
     missing_columns,
-    points_to_upsert,
 )
 from workbench.storage.base import (
     AggregateFunction,
@@ -295,14 +293,7 @@ class DuckDBStreamStore(SqlStreamStore):
         with self._translated(what):
             return self._cursor().execute(sql, params).fetchall()
 
-    def _arrow(
-        self,
-        sql: str,
-        params: list[Any],
-        schema: pa.Schema,
-        logical: Sequence[StreamColumnType],
-        what: str,
-    ) -> pa.Table:
+    def _arrow(self, sql: str, params: list[Any], schema: pa.Schema, what: str) -> pa.Table:
         with self._translated(what):
             result = self._cursor().sql(sql, params=params).to_arrow_table()
         return result.rename_columns(schema.names).cast(schema)
@@ -311,6 +302,19 @@ class DuckDBStreamStore(SqlStreamStore):
         with self._db.write_lock, self._translated(what):
             row = self._cursor().execute(sql, params).fetchone()
         return int(row[0]) if row else 0
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """This thread's cursor in a transaction: committed after the block, rolled back when it
+        raises."""
+        cursor = self._cursor()
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            yield cursor
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
 
     # -- tables ------------------------------------------------------------------------------
 
@@ -356,25 +360,22 @@ class DuckDBStreamStore(SqlStreamStore):
                 missing = missing_columns(existing, columns)
                 if not missing:
                     return existing
-            cursor = self._cursor()
-            cursor.execute("BEGIN TRANSACTION")
             try:
-                if existing is None:
-                    taken = {t.physical_name for t in self._tables().values()}
-                    physical = free_physical_name(name, taken)
-                    defs = _SQL.column_definitions(unique_columns(columns))
-                    cursor.execute(
-                        f'CREATE TABLE {physical} ("rtId" VARCHAR NOT NULL, '
-                        f'"timestamp" TIMESTAMPTZ NOT NULL{defs})'
-                    )
-                    cursor.execute("INSERT INTO wb_stream_tables VALUES (?, ?)", [name, physical])
-                else:
-                    for column in missing:
-                        cursor.execute(_SQL.add_column(existing.physical_name, column))
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+                with self._transaction() as cursor:
+                    if existing is None:
+                        taken = {t.physical_name for t in self._tables().values()}
+                        physical = free_physical_name(name, taken)
+                        defs = _SQL.column_definitions(unique_columns(columns))
+                        cursor.execute(
+                            f'CREATE TABLE {physical} ("rtId" VARCHAR NOT NULL, '
+                            f'"timestamp" TIMESTAMPTZ NOT NULL{defs})'
+                        )
+                        cursor.execute(
+                            "INSERT INTO wb_stream_tables VALUES (?, ?)", [name, physical]
+                        )
+                    else:
+                        for column in missing:
+                            cursor.execute(_SQL.add_column(existing.physical_name, column))
             finally:
                 self._db.tables = None
             created = self.table(name)
@@ -386,28 +387,17 @@ class DuckDBStreamStore(SqlStreamStore):
             table = self.table(name)
             if table is None:
                 return
-            cursor = self._cursor()
-            cursor.execute("BEGIN TRANSACTION")
             try:
-                cursor.execute(f"DROP TABLE IF EXISTS {table.physical_name}")
-                cursor.execute("DELETE FROM wb_stream_tables WHERE name = ?", [name])
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+                with self._transaction() as cursor:
+                    cursor.execute(f"DROP TABLE IF EXISTS {table.physical_name}")
+                    cursor.execute("DELETE FROM wb_stream_tables WHERE name = ?", [name])
             finally:
                 self._db.tables = None
 
     # -- writing -----------------------------------------------------------------------------
 
-    def append(self, name: str, data: pa.Table) -> int:
-        table = self.table(name)
-        if table is None:
-            raise NotFound(f"stream table {name} does not exist; call ensure_table first")
-        points = points_to_upsert(table, data)
-        if points.num_rows == 0:
-            return 0
-        given = int(data.num_rows)
+    def _upsert(self, table: StreamTable, points: pa.Table) -> None:
+        name = table.name
         names = points.column_names
         columns = ", ".join(_q(n) for n in names)
         values = [n for n in names if n not in ("rtId", "timestamp")]
@@ -436,9 +426,8 @@ class DuckDBStreamStore(SqlStreamStore):
                 insert = f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {_BATCH}"
                 if overlapping == 0:
                     cursor.execute(insert)
-                    return given
-                cursor.execute("BEGIN TRANSACTION")
-                try:
+                    return
+                with self._transaction():
                     if values:
                         assignments = ", ".join(
                             f"{_q(v)} = coalesce(b.{_q(v)}, t.{_q(v)})" for v in values
@@ -453,13 +442,8 @@ class DuckDBStreamStore(SqlStreamStore):
                         f'WHERE {key_match} AND t."timestamp" BETWEEN ? AND ?)',
                         [low, high],
                     )
-                    cursor.execute("COMMIT")
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
             finally:
                 cursor.unregister(_BATCH)
-        return given
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
-"""The base of the SQL stream stores (DuckDB, CrateDB): reads, aggregates, deletes and metadata,
-written once over a :class:`~workbench.storage.stream_sql.StreamSqlDialect`.
+"""The base of the SQL stream stores (DuckDB, CrateDB): appends, reads, aggregates, deletes and
+metadata, written once over a :class:`~workbench.storage.stream_sql.StreamSqlDialect`.
 
-A subclass sets :attr:`SqlStreamStore.dialect`, implements the tables, appends and lifecycle of
-the port (where the databases really differ) and four hooks: where a table's rows are
+A subclass sets :attr:`SqlStreamStore.dialect`, implements the tables and lifecycle of the port
+(where the databases really differ) and five hooks: where a table's rows are
 (:meth:`~SqlStreamStore._source`), running a query for rows (``_rows``) or for an Arrow table
-(``_arrow``), and running a statement that changes data (``_change``).
+(``_arrow``), running a statement that changes data (``_change``) and writing checked points
+by the upsert rule (``_upsert``).
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from workbench.errors import NotFound
 from workbench.storage.arrow import (
     empty_points,
     encode_stream_cursor,
     plan_aggregation,
+    points_to_upsert,
     read_columns,
     stream_schema,
     trim_page,
 )
 from workbench.storage.base import (
     StreamAggregation,
-    StreamColumnType,
     StreamPage,
     StreamQuery,
     StreamStore,
@@ -57,16 +59,13 @@ class SqlStreamStore(StreamStore):
         """The rows of the query ``sql``; errors name ``what`` was being done."""
 
     @abstractmethod
-    def _arrow(
-        self,
-        sql: str,
-        params: list[Any],
-        schema: pa.Schema,
-        logical: Sequence[StreamColumnType],
-        what: str,
-    ) -> pa.Table:
-        """The result of the query ``sql`` as a table of ``schema`` (its columns in order, of the
-        ``logical`` types)."""
+    def _arrow(self, sql: str, params: list[Any], schema: pa.Schema, what: str) -> pa.Table:
+        """The result of the query ``sql`` as a table of ``schema`` (its columns in order)."""
+
+    @abstractmethod
+    def _upsert(self, table: StreamTable, points: pa.Table) -> None:
+        """Write ``points`` (checked, without duplicate keys: ``points_to_upsert``) to ``table``
+        by the port's upsert rule."""
 
     @abstractmethod
     def _change(self, sql: str, params: list[Any], what: str, changed: str) -> int:
@@ -75,15 +74,24 @@ class SqlStreamStore(StreamStore):
 
     # -- the port ----------------------------------------------------------------------------
 
+    def append(self, name: str, data: pa.Table) -> int:
+        table = self.table(name)
+        if table is None:
+            raise NotFound(f"stream table {name} does not exist; call ensure_table first")
+        points = points_to_upsert(table, data)
+        if points.num_rows == 0:
+            return 0
+        self._upsert(table, points)
+        return int(data.num_rows)
+
     def read(self, name: str, query: StreamQuery) -> StreamPage:
         table = self.table(name)
         columns, readable = read_columns(table, query)
         if table is None or not readable:
             return StreamPage(empty_points(columns), False, None)
         sql, params = self.dialect.page_query(self._source(table), columns, query)
-        logical: list[StreamColumnType] = ["varchar", "timestamp", *(c.type for c in columns)]
         result = self._arrow(
-            sql, params, stream_schema(columns), logical, f"reading stream points of {name}"
+            sql, params, stream_schema(columns), f"reading stream points of {name}"
         )
         return _page_of(result, query)
 
@@ -93,15 +101,7 @@ class SqlStreamStore(StreamStore):
         if table is None or not outputs:
             return schema.empty_table()
         sql, params = self.dialect.aggregate_query(self._source(table), outputs, aggregation)
-        logical: list[StreamColumnType] = ["varchar", "timestamp"]
-        for column, function in outputs:
-            if function == "avg":
-                logical.append("double")
-            elif function == "count":
-                logical.append("bigint")
-            else:
-                logical.append(column.type)
-        return self._arrow(sql, params, schema, logical, f"aggregating stream points of {name}")
+        return self._arrow(sql, params, schema, f"aggregating stream points of {name}")
 
     def delete(
         self,
