@@ -364,15 +364,15 @@ def test_a_query_past_its_time_limit_stops_its_work() -> None:
         )
     )
     document = parse("{ items { name } }")
-    began = time.monotonic()
     with (
         use_limits(Limits(graphql_timeout_s=0.2), Cancellation()),
         pytest.raises(TimedOut),
         guard_operation(schema, document, None, None, "energy") as executor,
     ):
         execute(schema, document, executor_class=executor)
+    # the resolvers that ran, not the wall clock (which follows the machine's load), show that
+    # the work stopped: all 500 would run without the cancellation
     assert len(calls) < 150, len(calls)
-    assert time.monotonic() - began < 2.0
 
 
 def test_operations_running_at_once_keep_their_own_deadlines() -> None:
