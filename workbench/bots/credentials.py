@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,36 +45,24 @@ class BotCredentials:
         self.workbench = workbench
         self.api_url = api_url.rstrip("/")
         self.token_url = token_url
-        self._lock = threading.Lock()
 
     def _secret_file(self, tenant_id: str, client_id: str) -> Path:
         return Path(self.workbench.home) / "secrets" / "bots" / tenant_id / client_id
 
     def _client_secret(self, tenant_id: str, name: str, roles: tuple[str, ...]) -> tuple[str, str]:
-        from workbench.identity.directory import Directory
-        from workbench.secret_files import read_or_create_secret
+        from workbench.identity.tenant_clients import tenant_client_secret
 
         client_id = bot_client_id(tenant_id, name, roles)
-        path = self._secret_file(tenant_id, client_id)
-        with self._lock:
-            directory = Directory.for_workbench(self.workbench)
-            if directory.get_client(client_id) is None or not path.is_file():
-                if directory.get_client(client_id) is None:
-                    _, secret = directory.create_client(
-                        tenant_id,
-                        client_id,
-                        name=f"Bot {name} of {tenant_id}",
-                        grant_types=["client_credentials"],
-                        scopes=["workbench_api"],
-                        roles=sorted({*BOT_ROLES, *roles}),
-                        actor="bot-service",
-                    )
-                else:
-                    secret = directory.rotate_client_secret(client_id, actor="bot-service")
-                assert secret is not None
-                path.unlink(missing_ok=True)
-                read_or_create_secret(path, lambda: secret)
-            return client_id, read_or_create_secret(path, lambda: "")
+        secret = tenant_client_secret(
+            self.workbench,
+            tenant_id,
+            client_id,
+            name=f"Bot {name} of {tenant_id}",
+            roles={*BOT_ROLES, *roles},
+            secret_file=self._secret_file(tenant_id, client_id),
+            actor="bot-service",
+        )
+        return client_id, secret
 
     def token(self, tenant_id: str, name: str, roles: tuple[str, ...] = ()) -> str:
         """A fresh access token of the bot's client (from the Identity token endpoint)."""

@@ -21,6 +21,7 @@ process does not come up, the earlier version's is started again and nothing mov
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import BackendUnavailable
+from workbench.promotion.custom_nodes import node_process_command, node_process_environment
 
 __all__ = ["ADAPTER_ROLES", "AdapterPool", "ProcessSettings", "adapter_client_id"]
 
@@ -53,32 +55,48 @@ class ProcessSettings:
     api_url: str
     #: connect with a client-credentials token of the adapter's own OAuth client
     auth: bool = True
+    #: the Identity service the token comes from (empty: the adapter's configured issuer)
+    identity_url: str = ""
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> ProcessSettings:
+        """From the promotion's options (``controller_url``, ``api_url``, ``identity_url``,
+        ``no_auth``), else the settings (``WORKBENCH_COMMUNICATION_CONTROLLER_URL`` or the
+        controller ``workbench up`` runs, ``WORKBENCH_API_URL``, ``WORKBENCH_IDENTITY_URL`` or
+        the issuer)."""
         from workbench.settings import Settings
 
         settings = Settings()
-        port = settings.communication_controller_port or 5015
         controller = (
             options.get("controller_url")
-            or os.environ.get("WORKBENCH_CONTROLLER_URL")
-            or settings.communication_controller_url
-            or f"http://127.0.0.1:{port}"
+            or settings.neighbour_url("communication_controller")
+            or f"http://{settings.service_host}:5015"
         )
-        api = (
-            options.get("api_url")
-            or os.environ.get("WORKBENCH_API_URL")
-            or settings.asset_repository_url()
+        api = options.get("api_url") or settings.asset_repository_url()
+        identity = options.get("identity_url") or settings.identity_url or settings.issuer_url()
+        return cls(
+            str(controller).rstrip("/"),
+            str(api).rstrip("/"),
+            not options.get("no_auth"),
+            str(identity).rstrip("/"),
         )
-        return cls(str(controller).rstrip("/"), str(api).rstrip("/"), not options.get("no_auth"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"controllerUrl": self.controller_url, "apiUrl": self.api_url, "auth": self.auth}
+        return {
+            "controllerUrl": self.controller_url,
+            "apiUrl": self.api_url,
+            "auth": self.auth,
+            "identityUrl": self.identity_url,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProcessSettings:
-        return cls(str(data["controllerUrl"]), str(data["apiUrl"]), bool(data.get("auth", True)))
+        return cls(
+            str(data["controllerUrl"]),
+            str(data["apiUrl"]),
+            bool(data.get("auth", True)),
+            str(data.get("identityUrl") or ""),
+        )
 
 
 #: supervisors this process started, kept so that a still-running one is not garbage collected
@@ -86,7 +104,9 @@ class ProcessSettings:
 _SPAWNED: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def _alive(pid: int | None) -> bool:
+def _alive(pid: int | None, state_file: Path) -> bool:
+    """Whether ``pid`` is the supervisor writing ``state_file`` and still runs (a pid from an
+    old state file may belong to another process by now: it is never signalled)."""
     if not pid:
         return False
     if pid in _SPAWNED:
@@ -96,8 +116,27 @@ def _alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        return False  # not ours: a supervisor runs as the user who promoted
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc (macOS): trust the pid
+    return str(state_file).encode() in arguments
+
+
+def _stop_orphan(state: dict[str, Any]) -> None:
+    """SIGTERM the adapter of a supervisor that is gone (killed with SIGKILL, crashed): the
+    adapter's pid is signalled only while its command line is still the one recorded."""
+    pid = int(state.get("adapterPid") or 0)
+    if not pid or state.get("state") == "stopped":
+        return
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        return
+    if [a.decode(errors="replace") for a in arguments] == list(state.get("command") or []):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -136,7 +175,7 @@ class AdapterPool:
         version = int(current["version"])
         folder = self._dir(name) / f"v{version}"
         state = _read(folder / "supervisor.json") or {}
-        alive = _alive(state.get("pid"))
+        alive = _alive(state.get("pid"), folder / "supervisor.json")
         return {
             "version": version,
             "state": state.get("state", "starting") if alive else "stopped",
@@ -144,6 +183,9 @@ class AdapterPool:
             "adapterPid": state.get("adapterPid") if alive else None,
             "restarts": state.get("restarts", 0),
             "lastExit": state.get("lastExit"),
+            "lastExitAt": state.get("lastExitAt"),
+            "lastError": state.get("lastError"),
+            "backoffSeconds": state.get("backoffSeconds") if alive else None,
             "startedAt": state.get("startedAt"),
             "log": str(folder / "adapter.log"),
             "customNodes": (folder / "nodes.py").is_file(),
@@ -202,16 +244,21 @@ class AdapterPool:
     def _stop_version(self, name: str, version: int | None) -> None:
         if version is None:
             return
-        state = _read(self._dir(name) / f"v{version}" / "supervisor.json") or {}
+        state_file = self._dir(name) / f"v{version}" / "supervisor.json"
+        state = _read(state_file) or {}
         pid = int(state.get("pid") or 0)
-        if not _alive(pid):
+        if not _alive(pid, state_file):
+            _stop_orphan(state)
             return
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
-        while _alive(pid) and time.monotonic() < deadline:
+        while _alive(pid, state_file) and time.monotonic() < deadline:
             time.sleep(0.05)  # polling another session's process: no handle to wait on
-        if _alive(pid):
+        if _alive(pid, state_file):
             os.killpg(pid, signal.SIGKILL)
+        spawned = _SPAWNED.pop(pid, None)
+        if spawned is not None:
+            spawned.wait()
 
     def _start(
         self,
@@ -225,12 +272,7 @@ class AdapterPool:
         folder.mkdir(parents=True, exist_ok=True)
         state_file = folder / "supervisor.json"
         state_file.unlink(missing_ok=True)
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("WORKBENCH_API_TOKEN", "WORKBENCH_CLIENT_ID", "WORKBENCH_CLIENT_SECRET")
-        }
-        env.pop("WORKBENCH_NODE_PLUGINS", None)
+        env = node_process_environment()
         if nodes_source:
             (folder / "nodes.py").write_text(nodes_source, encoding="utf-8")
             env["WORKBENCH_NODE_PLUGINS"] = str(folder / "nodes.py")
@@ -238,9 +280,7 @@ class AdapterPool:
             (folder / "nodes.py").unlink(missing_ok=True)
         if settings.auth:
             env["WORKBENCH_CLIENT_ID"], env["WORKBENCH_CLIENT_SECRET"] = self._client(name)
-        command = [
-            sys.executable,
-            "-m",
+        command = node_process_command(
             "workbench",
             "adapter",
             "run",
@@ -254,7 +294,9 @@ class AdapterPool:
             settings.api_url,
             "--data-dir",
             str(self.workbench.home),
-        ]
+        )
+        if settings.auth and settings.identity_url:
+            command += ["--identity-url", settings.identity_url]
         supervisor = [
             sys.executable,
             "-m",
@@ -294,25 +336,20 @@ class AdapterPool:
     def _client(self, name: str) -> tuple[str, str]:
         """The adapter's own OAuth client (created the first time) and its secret, kept in
         ``<home>/secrets/adapters/<tenant>/<client>`` (0600)."""
-        from workbench.identity.directory import Directory
-        from workbench.secret_files import read_or_create_secret
+        from workbench.identity.tenant_clients import tenant_client_secret
 
         client_id = adapter_client_id(self.tenant_id, name)
-        path = Path(self.workbench.home) / "secrets" / "adapters" / self.tenant_id / client_id
-        directory = Directory.for_workbench(self.workbench)
-        if directory.get_client(client_id) is not None and path.is_file():
-            return client_id, read_or_create_secret(path)
-        if directory.get_client(client_id) is None:
-            _, secret = directory.create_client(
-                self.tenant_id,
-                client_id,
-                name=f"Adapter {name} of {self.tenant_id}",
-                grant_types=["client_credentials"],
-                scopes=["workbench_api"],
-                roles=list(ADAPTER_ROLES),
-                actor="promotion",
-            )
-        else:
-            secret = directory.rotate_client_secret(client_id, actor="promotion")
-        path.unlink(missing_ok=True)
-        return client_id, read_or_create_secret(path, lambda: str(secret))
+        secret = tenant_client_secret(
+            self.workbench,
+            self.tenant_id,
+            client_id,
+            name=f"Adapter {name} of {self.tenant_id}",
+            roles=ADAPTER_ROLES,
+            secret_file=Path(self.workbench.home)
+            / "secrets"
+            / "adapters"
+            / self.tenant_id
+            / client_id,
+            actor="promotion",
+        )
+        return client_id, secret

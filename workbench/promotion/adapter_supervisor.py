@@ -2,11 +2,13 @@
 
 ``python -m workbench.promotion.adapter_supervisor STATE_FILE POINTER_FILE VERSION -- COMMAND...``
 runs COMMAND (``workbench adapter run ...``) and starts it again when it exits (backoff 0.5 s
-doubling to 30 s), until SIGTERM or SIGINT — then it stops the adapter (SIGTERM, SIGKILL after
-20 s) and exits. It also stops when POINTER_FILE no longer names VERSION (a switch that could
-not reach it). STATE_FILE (JSON, replaced atomically) says what it is doing: ``state``
-(running, restarting, stopped), its own ``pid``, the adapter's ``adapterPid``, ``restarts`` and
-the ``lastExit`` code. The pool (:mod:`workbench.promotion.adapter_pool`) starts it in a
+doubling to 30 s; back to 0.5 s after a run of a minute or more), until SIGTERM or SIGINT —
+then it stops the adapter (SIGTERM, SIGKILL after 20 s) and exits. It also stops when
+POINTER_FILE no longer names VERSION (a switch that could not reach it). STATE_FILE (JSON,
+replaced atomically) says what it is doing: ``state`` (running, restarting, stopped), its own
+``pid``, the adapter's ``adapterPid``, ``restarts``, the ``lastExit`` code with ``lastExitAt``
+and ``lastError`` (the adapter's last lines of output) and, while it waits to start the adapter
+again, ``backoffSeconds``. The pool (:mod:`workbench.promotion.adapter_pool`) starts it in a
 session of its own, so it outlives the command that promoted the notebook.
 """
 
@@ -18,13 +20,29 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
 
+INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
+#: an adapter that ran this long before it exited starts again after INITIAL_BACKOFF
+STABLE_SECONDS = 60.0
+
+
+def _tail(log: Path, offset: int, limit: int = 2000) -> str | None:
+    """The last lines the adapter wrote since ``offset`` (what it said before it exited)."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(offset, log.stat().st_size - limit))
+            text = handle.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    lines = text.splitlines()[-5:]
+    return "\n".join(lines) or None
 
 
 def _now() -> str:
@@ -72,28 +90,40 @@ def main(argv: list[str]) -> int:
         "lastExit": None,
     }
     log = state_file.with_name("adapter.log")
-    delay = 0.5
+    delay = INITIAL_BACKOFF
     while not stop.is_set():
+        offset = log.stat().st_size if log.exists() else 0
         with log.open("ab") as out:
             process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
             )
         child["process"] = process
-        state.update(state="running", adapterPid=process.pid, adapterStartedAt=_now())
+        state.update(
+            state="running", adapterPid=process.pid, adapterStartedAt=_now(), backoffSeconds=None
+        )
         _write(state_file, state)
-        began = datetime.now(UTC)
+        began = time.monotonic()
         while True:
+            if stop.is_set() and process.poll() is None:
+                process.terminate()  # a signal that came before child["process"] was set
             try:
-                code = process.wait(timeout=5)
+                code = process.wait(timeout=1)
                 break
             except subprocess.TimeoutExpired:
                 if _current_version(pointer) not in (None, version) and not stop.is_set():
                     on_signal(signal.SIGTERM, None)  # no longer the deployed version
         if stop.is_set():
             break
-        if (datetime.now(UTC) - began).total_seconds() > 60:
-            delay = 0.5  # it ran a while: a fresh failure, not a crash loop
-        state.update(state="restarting", lastExit=code, restarts=state["restarts"] + 1)
+        if time.monotonic() - began > STABLE_SECONDS:
+            delay = INITIAL_BACKOFF  # it ran a while: a fresh failure, not a crash loop
+        state.update(
+            state="restarting",
+            lastExit=code,
+            lastExitAt=_now(),
+            lastError=_tail(log, offset),
+            restarts=state["restarts"] + 1,
+            backoffSeconds=delay,
+        )
         _write(state_file, state)
         stop.wait(delay)
         delay = min(delay * 2, MAX_BACKOFF)

@@ -49,6 +49,8 @@ __all__ = [
     "check_pipelines",
     "custom_node_cells",
     "describe_custom_nodes",
+    "node_process_command",
+    "node_process_environment",
     "plugin_source",
     "registry_with",
     "tenant_node_registry",
@@ -56,6 +58,36 @@ __all__ = [
 ]
 
 DECORATOR = "register_node"
+
+#: runs before the module of a process that loads node code: jsonschema's format module imports
+#: ``rfc3987_syntax`` when installed, which builds an Earley grammar at import (1-3 s of every
+#: start) for the "iri" formats only, and formats are not asserted in node schemas anyway
+_PRELUDE = "import sys, runpy; sys.modules['rfc3987_syntax'] = None; "
+
+#: environment variables a process running notebook code never inherits (and the plug-in
+#: list of the promoting process: it gets its own)
+_WITHHELD = ("TOKEN", "SECRET", "PASSWORD", "CLIENT_ID")
+
+
+def node_process_command(module: str, *arguments: str) -> list[str]:
+    """``python -m module arguments...`` for a process that loads a notebook's nodes, with the
+    costly optional grammar of jsonschema's format module left out."""
+    launcher = f"{_PRELUDE}runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"
+    return [sys.executable, "-c", launcher, *arguments]
+
+
+def node_process_environment() -> dict[str, str]:
+    """This process's environment without the workbench credentials (tokens, client secrets,
+    passwords) and without ``WORKBENCH_NODE_PLUGINS``: what a process that runs notebook code
+    starts from (it is given the credentials of its own, if any)."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not (
+            key == "WORKBENCH_NODE_PLUGINS"
+            or (key.startswith("WORKBENCH_") and any(w in key for w in _WITHHELD))
+        )
+    }
 
 
 def _decorated(node: ast.ClassDef) -> bool:
@@ -98,14 +130,13 @@ def describe_custom_nodes(notebook: Notebook, *, timeout: float = 120.0) -> dict
     with tempfile.TemporaryDirectory(prefix="wb-nodes-") as folder:
         path = Path(folder) / "nodes.py"
         path.write_text(source, encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_NODE_PLUGINS"}
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "workbench.promotion.custom_nodes", str(path)],
+                node_process_command("workbench.promotion.custom_nodes", str(path)),
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                env=env,
+                env=node_process_environment(),
                 check=False,
             )
         except subprocess.TimeoutExpired:
