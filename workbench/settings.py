@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "default_home"]
+__all__ = ["Settings", "current_settings", "default_home"]
 
 
 def default_home() -> Path:
@@ -109,6 +111,12 @@ class Settings(BaseSettings):
         description="A Prometheus server's URL: the Admin Panel's monitoring plots query its "
         "HTTP API instead of the panel's own scraped store (production-length history).",
     )
+    admin_num_procs: int = Field(
+        default=1,
+        ge=0,
+        description="Server processes of the Admin Panel (forked, Linux; 0: one per core; "
+        "`--num-procs` overrides it). Sessions are spread over them.",
+    )
 
     # --- Where the services find each other (`workbench up` exports the ports it chose) ---
     api_url: str = Field(
@@ -193,6 +201,47 @@ class Settings(BaseSettings):
     hub_notebook_image: str = Field(
         default="mesh-workbench/notebook:latest",
         description="Kubernetes: the image of the tenant servers' pods.",
+    )
+
+    # --- Adapters (workbench serve adapter: communication nodes on the adapter's machine) ---
+    adapter_credentials: str = Field(
+        default="",
+        description="Path of the adapter's credentials file: a JSON object "
+        '{"<configuration name>": {"password": ..., "caFile": ...}} merged over the '
+        "configuration entities the protocol nodes use (secrets stay off the platform).",
+    )
+    adapter_archive_dir: str = Field(
+        default="",
+        description="Folder SaveTimeRangeStreamDataInArchive@1 writes stream archives under "
+        "(default ./archives of the adapter's working directory).",
+    )
+    node_plugins: str = Field(
+        default="",
+        description="Python files (separated by the path separator, ':') whose @register_node "
+        "classes join the process's node registry when it is first built (a promoted adapter "
+        "notebook's custom nodes; the local adapter pool sets it).",
+    )
+    execute_python_bwrap: str = Field(
+        default="/usr/bin/bwrap", description="ExecutePython@1: the bubblewrap executable."
+    )
+    execute_python_allow_unsandboxed: bool = Field(
+        default=False,
+        description="ExecutePython@1: where bubblewrap cannot run, run the code in a plain "
+        "subprocess (same limits, but with network and file access) instead of refusing it.",
+    )
+    execute_python_max_timeout_seconds: float = Field(
+        default=300.0, description="ExecutePython@1: the largest timeoutSeconds a node may ask for."
+    )
+    execute_python_max_memory_mb: int = Field(
+        default=2048, description="ExecutePython@1: the largest memoryLimitMb a node may ask for."
+    )
+    execute_python_max_output_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        description="ExecutePython@1: the largest JSON answer a worker may give.",
+    )
+    execute_python_file_size_mb: int = Field(
+        default=64,
+        description="ExecutePython@1: the largest file the code may write (in its private /tmp).",
     )
 
     # --- Message bus (workbench.messaging) ---
@@ -324,3 +373,23 @@ class Settings(BaseSettings):
         if self.identity_issuer:
             return self.identity_issuer.rstrip("/")
         return f"http://{self.service_host}:{self.identity_port}"
+
+
+def current_settings() -> Settings:
+    """The settings of the environment as it is now, built once per distinct set of
+    ``WORKBENCH_*`` variables (and ``HOME``, which the default ``home`` follows): for code that
+    reads a setting per message or per request (building :class:`Settings` parses every field,
+    milliseconds). Do not modify the result; ``model_copy(update=...)`` gives a changed copy."""
+    variables = tuple(
+        sorted(
+            (k, v)
+            for k, v in os.environ.items()
+            if k == "HOME" or k.upper().startswith("WORKBENCH_")
+        )
+    )
+    return _settings_of(variables)
+
+
+@functools.lru_cache(maxsize=16)
+def _settings_of(variables: tuple[tuple[str, str], ...]) -> Settings:
+    return Settings()

@@ -23,8 +23,12 @@ def test_data_directory_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert default_home() == (tmp_path / "home" / ".workbench").resolve()
     (tmp_path / ".workbench").mkdir()
     assert default_home() == (tmp_path / ".workbench").resolve()  # make run's directory first
+    monkeypatch.setenv("WORKBENCH_HOME", "")  # empty: as if unset
+    assert default_home() == (tmp_path / ".workbench").resolve()
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "env"))
     assert default_home() == (tmp_path / "env").resolve()
+    monkeypatch.setenv("WORKBENCH_HOME", "~/relative")
+    assert default_home() == (tmp_path / "home" / "relative").resolve()
     assert default_home(tmp_path / "explicit") == (tmp_path / "explicit").resolve()
 
 

@@ -18,7 +18,7 @@ from workbench.communication import run_pipeline
 from workbench.communication.nodes.python_sandbox import SandboxSettings
 from workbench.testing.servers import in_ci
 
-BWRAP = SandboxSettings().bwrap
+BWRAP = SandboxSettings.from_settings().bwrap
 
 
 @pytest.fixture(autouse=True)

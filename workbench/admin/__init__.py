@@ -33,21 +33,18 @@ def notebook_api(
 ) -> Any:
     """An :class:`~workbench.admin.api.AdminApi` with the notebook's connection.
 
-    In a tenant kernel the hub sets ``WORKBENCH_API_URL``, ``WORKBENCH_IDENTITY_URL`` and
-    ``WORKBENCH_TOKEN`` (or ``WORKBENCH_API_TOKEN``); arguments override them.
+    In a tenant kernel the hub's spawner sets ``WORKBENCH_API_URL`` and ``WORKBENCH_API_TOKEN``
+    (the ``api_url`` and ``api_token`` settings); the Identity service is the
+    ``identity_url`` setting, else the issuer. Arguments override them.
     """
-    import os
-
     from workbench.admin.api import AdminApi
-    from workbench.settings import Settings
+    from workbench.settings import current_settings
 
-    settings = Settings()
-    api = api_url or os.environ.get("WORKBENCH_API_URL")
-    if not api:
-        api = f"http://{settings.service_host}:{settings.asset_repository_port}"
+    settings = current_settings()
+    api = api_url or settings.asset_repository_url()
     identity = identity_url or settings.identity_url or settings.issuer_url()
     secret = settings.api_token.get_secret_value() if settings.api_token else None
-    bearer = token or os.environ.get("WORKBENCH_TOKEN") or secret
+    bearer = token or secret
     return AdminApi(identity_url=identity.rstrip("/"), api_url=api.rstrip("/"), token=bearer)
 
 

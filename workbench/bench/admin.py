@@ -304,9 +304,11 @@ def _measure(kind: str, spec: dict[str, Any], count: int, num_procs: int) -> _Ru
 
 def admin_sessions(quick: bool = False, backend: str | None = None) -> BenchReport:
     """``N`` concurrent Admin Panel sessions: Data page load and ten page turns, p50/p95
-    (``WORKBENCH_BENCH_ADMIN_PROCS``: server processes of both servers, default 1)."""
+    (both servers run the Admin Panel's ``admin_num_procs`` setting's processes,
+    ``WORKBENCH_ADMIN_NUM_PROCS``, default 1)."""
     import workbench
     from workbench.demo import DEMO_TENANT, build_demo_tenant
+    from workbench.settings import Settings
     from workbench.testing.http import free_port
 
     if backend is not None:
@@ -315,7 +317,7 @@ def admin_sessions(quick: bool = False, backend: str | None = None) -> BenchRepo
             "leave out --backend"
         )
     count = 5 if quick else 50
-    num_procs = int(os.environ.get("WORKBENCH_BENCH_ADMIN_PROCS", "1"))
+    num_procs = Settings().admin_num_procs
     report = BenchReport(
         "admin-sessions",
         quick,

@@ -36,10 +36,9 @@ __all__ = ["admin", "register"]
 @click.option(
     "--num-procs",
     type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    envvar="WORKBENCH_ADMIN_NUM_PROCS",
-    help="Server processes (forked, Linux; 0: one per core). Sessions are spread over them.",
+    default=None,
+    help="Server processes (forked, Linux; 0: one per core; default: the admin_num_procs "
+    "setting, WORKBENCH_ADMIN_NUM_PROCS, else 1). Sessions are spread over them.",
 )
 @tls_options
 def admin(
@@ -49,7 +48,7 @@ def admin(
     api_url: str | None,
     controller_url: str | None,
     bots_url: str | None,
-    num_procs: int,
+    num_procs: int | None,
     cert: Path | None,
     key: Path | None,
 ) -> None:
@@ -84,7 +83,7 @@ def admin(
         hub_url=settings.neighbour_url("hub"),
         controller_url=controller_url or settings.neighbour_url("communication_controller", scheme),
         bots_url=bots_url or settings.neighbour_url("bot_service", scheme),
-        num_procs=num_procs,
+        num_procs=settings.admin_num_procs if num_procs is None else num_procs,
         prometheus_url=settings.admin_prometheus_url,
     )
     click.echo(f"Admin Panel on {public} (Identity {identity}, API {api})", err=True)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from workbench.errors import Unauthenticated
+from workbench.settings import current_settings
 
 __all__ = [
     "CLI_CLIENT",
@@ -37,6 +38,7 @@ _EARLY = 30
 
 
 def credentials_path() -> Path:
+    # XDG_CONFIG_HOME is the desktop's convention, not a workbench setting
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "workbench" / "credentials.json"
 
@@ -87,11 +89,11 @@ def stored_login(body: dict[str, Any], identity: str) -> dict[str, Any]:
 
 
 def access_token(api_url: str) -> str | None:
-    """The bearer token for ``api_url``: ``WORKBENCH_API_TOKEN``, else the stored login
-    (refreshed when expired), else None."""
-    env = os.environ.get("WORKBENCH_API_TOKEN")
-    if env:
-        return env
+    """The bearer token for ``api_url``: the ``api_token`` setting (``WORKBENCH_API_TOKEN``),
+    else the stored login (refreshed when expired), else None."""
+    static = current_settings().api_token
+    if static is not None and static.get_secret_value():
+        return static.get_secret_value()
     data = load_credentials()
     entry = data.get(credentials_key(api_url))
     if entry is None:

@@ -1,7 +1,8 @@
 """Finding the data directory and the running platform, for commands run without flags.
 
-The data directory is ``--data-dir`` (or ``$WORKBENCH_HOME``); without either it is
-``./.workbench`` when that exists (``make run`` keeps its data there), else ``~/.workbench``.
+The data directory is ``--data-dir`` (or the ``home`` setting, ``$WORKBENCH_HOME``); without
+either it is ``./.workbench`` when that exists (``make run`` keeps its data there), else
+``~/.workbench``.
 ``workbench up`` writes ``platform.json`` into the data directory while it runs: the supervisor's
 pid and the URLs of its services. A command that finds a live platform there talks to its Asset
 Repository (see :func:`running_platform`) instead of opening the files another process owns.
@@ -13,6 +14,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from workbench.settings import current_settings
 
 __all__ = [
     "PLATFORM_FILE",
@@ -45,12 +48,14 @@ class Platform:
 
 
 def default_home(explicit: Path | None = None) -> Path:
-    """``explicit``, else ``$WORKBENCH_HOME``, else ``./.workbench`` if it exists, else
-    ``~/.workbench``."""
+    """``explicit``, else the ``home`` setting when the environment sets it
+    (``WORKBENCH_HOME``), else ``./.workbench`` if it exists, else ``~/.workbench``."""
     if explicit is not None:
         return explicit.expanduser().resolve()
-    if os.environ.get("WORKBENCH_HOME"):
-        return Path(os.environ["WORKBENCH_HOME"]).expanduser().resolve()
+    settings = current_settings()
+    # set and not empty (an empty WORKBENCH_HOME counts as unset, as for click's --data-dir)
+    if "home" in settings.model_fields_set and settings.home != Path():
+        return settings.home.expanduser().resolve()
     local = Path.cwd() / ".workbench"
     if local.is_dir():
         return local.resolve()

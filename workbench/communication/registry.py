@@ -7,7 +7,8 @@ added). :func:`node_schema` gives the full schema an adapter publishes; an unkno
 
 Custom nodes (a notebook's, a plug-in file's) join a registry through the public hook
 :meth:`NodeRegistry.add_custom` — :func:`register_node` (a class decorator) for the default
-registry of the process, ``$WORKBENCH_NODE_PLUGINS`` for files loaded when it is first built.
+registry of the process, the ``node_plugins`` setting (``$WORKBENCH_NODE_PLUGINS``) for files
+loaded when it is first built.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from workbench.communication.schema import (
     CHILDREN_KEY,
@@ -26,6 +27,7 @@ from workbench.communication.schema import (
     enum_value,
 )
 from workbench.errors import NotFound, ValidationError, WorkbenchError
+from workbench.settings import current_settings
 
 if TYPE_CHECKING:
     from workbench.communication.node import Node
@@ -38,6 +40,8 @@ __all__ = [
     "COMMON_PROPERTIES",
     "PLUGINS_ENV",
     "NodeRegistry",
+    "NodeSchema",
+    "PropertySchema",
     "constant_case",
     "default_registry",
     "enum_schema",
@@ -48,9 +52,27 @@ __all__ = [
 ]
 
 
-def node_schema(node: type[Node]) -> dict[str, Any]:
+#: the JSON Schema of one property (JSON values by schema keyword: type, enum, items, ...)
+PropertySchema = dict[str, Any]
+
+#: the JSON Schema of a node's configuration, as :func:`node_schema` builds it
+NodeSchema = TypedDict(
+    "NodeSchema",
+    {
+        "$schema": str,
+        "title": str,
+        "description": str,
+        "type": str,
+        "properties": dict[str, PropertySchema],
+        "required": list[str],
+        "additionalProperties": bool,
+    },
+)
+
+
+def node_schema(node: type[Node]) -> NodeSchema:
     """The JSON Schema of one node's properties (common keys included)."""
-    properties = {**COMMON_PROPERTIES, **node.properties}
+    properties: dict[str, PropertySchema] = {**COMMON_PROPERTIES, **node.properties}
     if node.has_children:
         properties[CHILDREN_KEY] = {
             "type": "array",
@@ -95,7 +117,7 @@ class NodeRegistry:
     def names(self, kind: str | None = None) -> list[str]:
         return sorted(n for n, c in self._nodes.items() if kind is None or c.kind == kind)
 
-    def schemas(self) -> dict[str, dict[str, Any]]:
+    def schemas(self) -> dict[str, NodeSchema]:
         """``{Name@Version: JSON Schema}`` of every node (what an adapter publishes)."""
         return {name: node_schema(self._nodes[name]) for name in self.names()}
 
@@ -182,7 +204,8 @@ _default_lock = threading.Lock()
 
 def default_registry() -> NodeRegistry:
     """The registry holding every node of :mod:`workbench.communication.nodes`, then the
-    custom nodes of the plug-in files named by ``$WORKBENCH_NODE_PLUGINS``."""
+    custom nodes of the plug-in files the ``node_plugins`` setting names
+    (``$WORKBENCH_NODE_PLUGINS``, separated by ``os.pathsep``)."""
     if "registry" in _default:
         return _default["registry"]
     with _default_lock:
@@ -194,7 +217,7 @@ def default_registry() -> NodeRegistry:
                 registry.register(node)
             # set before the plug-ins run: their register_node calls come back here
             _default["registry"] = registry
-            for path in filter(None, os.environ.get(PLUGINS_ENV, "").split(os.pathsep)):
+            for path in filter(None, current_settings().node_plugins.split(os.pathsep)):
                 load_node_plugin(Path(path))
     return _default["registry"]
 

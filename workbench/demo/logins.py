@@ -1,20 +1,21 @@
 """Who can log in to the demo platform that ``workbench up`` runs.
 
 On every start: the platform admin exists in the system tenant (password printed once when it is
-generated, or ``WORKBENCH_ADMIN_PASSWORD``); the demo tenant has a ``demo`` user in its
-TenantOwners group whose password is random, kept in ``<data>/secrets/demo-password`` (mode 0600)
-and printed at each start (an explicit demo mode: nothing here is a default password); and the
-playground and the Admin Panel are registered as public first-party OAuth clients of the system
-tenant (authorization code + PKCE) whose redirect URIs follow the services' current addresses.
+generated, or the ``admin_password`` setting, ``WORKBENCH_ADMIN_PASSWORD``); the demo tenant
+has a ``demo`` user in its TenantOwners group whose password is random, kept in
+``<data>/secrets/demo-password`` (mode 0600) and printed at each start (an explicit demo mode:
+nothing here is a default password); and the playground and the Admin Panel are registered as
+public first-party OAuth clients of the system tenant (authorization code + PKCE) whose
+redirect URIs follow the services' current addresses.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from workbench.secret_files import read_or_create_secret
+from workbench.settings import current_settings
 
 __all__ = [
     "ADMIN_CLIENT",
@@ -69,7 +70,8 @@ def prepare_demo_access(
     from workbench.identity.model import TENANT_OWNERS
 
     directory = Directory.for_workbench(workbench)
-    admin_password = directory.bootstrap(os.environ.get("WORKBENCH_ADMIN_PASSWORD"))
+    configured = current_settings().admin_password  # WORKBENCH_ADMIN_PASSWORD
+    admin_password = directory.bootstrap(configured.get_secret_value() if configured else None)
     ensure_first_party_client(
         directory, PLAYGROUND_CLIENT, name="GraphQL playground", redirect=playground_redirect
     )

@@ -3,9 +3,10 @@
 ``%promote --kind bot|ck|graphql|adapter [--name N] [--every 1h | --cron EXPR [--timezone TZ] |
 --on-event TYPE[:KINDS] [--event-filter FIELD=VALUE ...]] [--no-run] [PATH]``.
 PATH defaults to the notebook of this kernel's session (``JPY_SESSION_NAME``, set by Jupyter
-Server). A remote ``wb`` promotes through the Bot Service (``WORKBENCH_BOT_SERVICE_URL``) with
-the kernel's token, so the author is whoever the token names; an in-process ``wb`` promotes on
-the data directory as the kernel's user. ``register`` also gives ``wb`` a ``bot`` attribute
+Server). A remote ``wb`` promotes through the Bot Service (the ``bot_service_url`` setting,
+``WORKBENCH_BOT_SERVICE_URL``) with the kernel's token (``api_token``), so the author is
+whoever the token names; an in-process ``wb`` promotes on the data directory as the kernel's
+user. ``register`` also gives ``wb`` a ``bot`` attribute
 (:mod:`workbench.bots.context`) so bot notebooks run unchanged outside a run.
 """
 
@@ -52,6 +53,7 @@ class PromoteMagics(Magics):
     def promote(self, line: str) -> dict[str, Any]:
         """Promote this notebook (as last saved) for its kind; returns the new version."""
         args = parse_argstring(self.promote, line)
+        # Jupyter Server's variable (not a workbench setting): the notebook of this session
         path = Path(args.path or os.environ.get("JPY_SESSION_NAME") or "")
         if not path.name or not path.is_file():
             raise UsageError(
@@ -99,14 +101,16 @@ def _promote_remote(
     import httpx
 
     from workbench.errors import BackendUnavailable
+    from workbench.settings import current_settings
 
-    url = os.environ.get("WORKBENCH_BOT_SERVICE_URL", "").rstrip("/")
+    settings = current_settings()
+    url = settings.bot_service_url.rstrip("/")
     if not url:
         raise BackendUnavailable(
             "%promote of a remote tenant goes through the Bot Service: set "
             "WORKBENCH_BOT_SERVICE_URL (the hub's spawner does) and run it again"
         )
-    token = os.environ.get("WORKBENCH_API_TOKEN", "")
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
     body = {
         "notebook": json.loads(path.read_text(encoding="utf-8")),
         "kind": kind,

@@ -11,7 +11,6 @@ pipeline names only a folder inside it, so a definition cannot write elsewhere o
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -19,19 +18,22 @@ from typing import Any, ClassVar
 
 from workbench.communication.datacontext import DataContext
 from workbench.communication.node import ExecutionEnvironment, Node
+from workbench.settings import Settings, current_settings
 
 __all__ = ["ARCHIVE_DIR_ENV", "NODES", "archive_root"]
 
-#: environment variable naming the folder archives are written under
+#: the setting naming the folder archives are written under (Settings.adapter_archive_dir)
 ARCHIVE_DIR_ENV = "WORKBENCH_ADAPTER_ARCHIVE_DIR"
 _PATH = {"type": "string", "description": "a JSONPath ($.a.b)"}
 _RT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def archive_root() -> Path:
-    """The adapter's archive root (``WORKBENCH_ADAPTER_ARCHIVE_DIR``, default ``./archives``)."""
-    return Path(os.environ.get(ARCHIVE_DIR_ENV, "").strip() or "archives").resolve()
+def archive_root(settings: Settings | None = None) -> Path:
+    """The adapter's archive root (the ``adapter_archive_dir`` setting,
+    ``WORKBENCH_ADAPTER_ARCHIVE_DIR``; default ``./archives``)."""
+    folder = (settings or current_settings()).adapter_archive_dir.strip()
+    return Path(folder or "archives").resolve()
 
 
 def _stamp(value: Any) -> str:

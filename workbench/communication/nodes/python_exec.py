@@ -71,7 +71,7 @@ class ExecutePython(Node):
         return SandboxLimits(timeout_seconds=timeout, memory_mb=memory, cpu_seconds=cpu)
 
     async def run(self, context: DataContext, env: ExecutionEnvironment) -> None:
-        settings = SandboxSettings()
+        settings = SandboxSettings.from_settings()
         limits = self._limits(settings)
         try:
             result, printed = await run_sandboxed(

@@ -26,10 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from workbench.errors import WorkbenchError
+from workbench.settings import Settings, current_settings
 
 __all__ = [
     "SandboxFailure",
@@ -42,29 +40,30 @@ __all__ = [
 _WORKER = Path(__file__).with_name("python_worker.py")
 
 
-class SandboxSettings(BaseSettings):
-    """Every field can be set as ``WORKBENCH_EXECUTE_PYTHON_<NAME>``."""
+@dataclass(frozen=True)
+class SandboxSettings:
+    """What the adapter allows its workers: the ``execute_python_*`` fields of
+    :class:`~workbench.settings.Settings` (``WORKBENCH_EXECUTE_PYTHON_<NAME>``)."""
 
-    model_config = SettingsConfigDict(env_prefix="WORKBENCH_EXECUTE_PYTHON_", extra="ignore")
+    bwrap: str = "/usr/bin/bwrap"
+    allow_unsandboxed: bool = False
+    max_timeout_seconds: float = 300.0
+    max_memory_mb: int = 2048
+    max_output_bytes: int = 16 * 1024 * 1024
+    file_size_mb: int = 64
 
-    bwrap: str = Field(default="/usr/bin/bwrap", description="The bubblewrap executable.")
-    allow_unsandboxed: bool = Field(
-        default=False,
-        description="Where bubblewrap cannot run, run the code in a plain subprocess (same "
-        "limits, but with network and file access) instead of refusing it.",
-    )
-    max_timeout_seconds: float = Field(
-        default=300.0, description="The largest timeoutSeconds a node may ask for."
-    )
-    max_memory_mb: int = Field(
-        default=2048, description="The largest memoryLimitMb a node may ask for."
-    )
-    max_output_bytes: int = Field(
-        default=16 * 1024 * 1024, description="The largest JSON answer a worker may give."
-    )
-    file_size_mb: int = Field(
-        default=64, description="The largest file the code may write (in its private /tmp)."
-    )
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> SandboxSettings:
+        """The sandbox part of ``settings`` (default: read from the environment now)."""
+        settings = settings or current_settings()
+        return cls(
+            bwrap=settings.execute_python_bwrap,
+            allow_unsandboxed=settings.execute_python_allow_unsandboxed,
+            max_timeout_seconds=settings.execute_python_max_timeout_seconds,
+            max_memory_mb=settings.execute_python_max_memory_mb,
+            max_output_bytes=settings.execute_python_max_output_bytes,
+            file_size_mb=settings.execute_python_file_size_mb,
+        )
 
 
 @dataclass(frozen=True)
@@ -221,7 +220,7 @@ async def run_sandboxed(
 
     Raises :class:`SandboxUnavailable` (no sandbox and none allowed) or
     :class:`SandboxFailure`."""
-    settings = settings or SandboxSettings()
+    settings = settings or SandboxSettings.from_settings()
     python, prefix = _interpreter()
     request = json.dumps(
         {

@@ -14,23 +14,24 @@ readable by the adapter's account only) is merged over the entity's attributes.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import NotFound, ValidationError
 from workbench.runtime.secrets import MASK
+from workbench.settings import Settings, current_settings
 
 __all__ = ["CREDENTIALS_ENV", "adapter_credentials", "host_configurations", "resolve_connection"]
 
-#: environment variable naming the adapter's credentials file
+#: the setting naming the adapter's credentials file (Settings.adapter_credentials)
 CREDENTIALS_ENV = "WORKBENCH_ADAPTER_CREDENTIALS"
 
 
-def adapter_credentials() -> dict[str, dict[str, Any]]:
-    """The adapter's credentials file (see the module docstring); {} when none is set."""
-    name = os.environ.get(CREDENTIALS_ENV, "").strip()
+def adapter_credentials(settings: Settings | None = None) -> dict[str, dict[str, Any]]:
+    """The adapter's credentials file (see the module docstring; the ``adapter_credentials``
+    setting); {} when none is set."""
+    name = (settings or current_settings()).adapter_credentials.strip()
     if not name:
         return {}
     path = Path(name)
