@@ -50,6 +50,7 @@ class Platform:
     bots_url: str
     author_token: str
     service: Any
+    tenant: str = TENANT
 
     def http(self, token: str | None = None) -> httpx.Client:
         return httpx.Client(
@@ -79,17 +80,24 @@ def client_token(identity_url: str, client_id: str, secret: str) -> str:
     return str(response.json()["access_token"])
 
 
-def start_platform(home: Path, **bot_options: Any) -> Iterator[Platform]:
+def start_platform(
+    home: Path, *, tenant_id: str = TENANT, bus_url: str = "", **bot_options: Any
+) -> Iterator[Platform]:
+    """The platform on ``home`` with tenant ``tenant_id``; ``bus_url``: the message bus the
+    Asset Repository publishes entity events on and the Bot Service follows (default: a bus
+    of each service's own)."""
     from workbench.identity.directory import Directory
     from workbench.runtime.files import import_runtime_file
 
     workbench = open_workbench(home)
-    tenant = workbench.tenants.create(TENANT)
+    tenant = workbench.tenants.create(tenant_id)
     tenant.ck.import_library(DEMO_LIBRARY)
     import_runtime_file(tenant.entities, tenant.model, DEMO_RUNTIME)
     deferred = DeferredApp()
     identity = ServiceServer(deferred)
     settings = Settings(home=home, identity_issuer=identity.url, admin_password="admin-pw-12345")
+    if bus_url:
+        settings = settings.model_copy(update={"bus_url": bus_url})
     deferred.app = identity_app(settings, workbench=workbench, announce=False)
     identity.start()
     verifier = JwtVerifier(
@@ -98,7 +106,7 @@ def start_platform(home: Path, **bot_options: Any) -> Iterator[Platform]:
     auth = JwtAuthenticator(verifier)
     assets = ServiceServer(asset_repository_app(settings, workbench=workbench, auth=auth)).start()
     _, secret = Directory.for_workbench(workbench).create_client(
-        TENANT,
+        tenant_id,
         "author",
         grant_types=["client_credentials"],
         scopes=["workbench_api"],
@@ -119,6 +127,7 @@ def start_platform(home: Path, **bot_options: Any) -> Iterator[Platform]:
         bots.url,
         client_token(identity.url, "author", secret),
         app.state.service,
+        tenant_id,
     )
     try:
         yield platform
@@ -159,7 +168,7 @@ def bot_notebook(cells: list[str], parameters: str = "", **bot: Any) -> dict[str
 def promote(platform: Platform, name: str, notebook: dict[str, Any], **options: Any) -> Any:
     with platform.http() as http:
         response = http.post(
-            f"/tenants/{TENANT}/promotions",
+            f"/tenants/{platform.tenant}/promotions",
             json={"notebook": notebook, "kind": "bot", "name": name, "options": options},
         )
     assert response.status_code == 200, response.text

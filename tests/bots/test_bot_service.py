@@ -29,7 +29,8 @@ def runs(platform: Platform, bot: str) -> list[dict[str, Any]]:
 
 def test_a_scheduled_bot_writes_entities_with_its_own_token(platform: Platform) -> None:
     notebook = bot_notebook(AGGREGATE, parameters="label = 'daily'")
-    promoted = promote(platform, "daily", notebook, every="2s", timeout=300)
+    # not about the validation run (test_a_failing_version_...): no kernel run at promotion
+    promoted = promote(platform, "daily", notebook, every="2s", timeout=300, no_run=True)
     assert promoted["ref"] == "daily@1"
     assert promoted["author"] == "client:author"
     assert promoted["parameters"] == {"label": "daily"}
@@ -72,9 +73,21 @@ def test_a_scheduled_bot_writes_entities_with_its_own_token(platform: Platform) 
 
 def test_a_failing_version_alerts_and_is_rolled_back(platform: Platform, smtp: Any) -> None:
     good = bot_notebook(AGGREGATE, parameters="label = 'ok'")
-    promote(platform, "agg", good, timeout=300)
+    promoted = promote(platform, "agg", good, timeout=300)
+    # the validation run: the notebook ran top to bottom in a fresh kernel before deploying
+    assert promoted["details"]["validationRun"]["seconds"] > 0
+    assert runs(platform, "agg") == []  # the validation run is not a run of the bot
     bad = bot_notebook(["raise RuntimeError('sensor table missing')"])
-    promote(platform, "agg", bad, timeout=300, alert_emails=["ops@example.com"], no_run=True)
+    options = {"timeout": 300, "alert_emails": ["ops@example.com"]}
+    with platform.http() as http:
+        body = {"notebook": bad, "kind": "bot", "name": "agg", "options": options}
+        refused = http.post(f"/tenants/{TENANT}/promotions", json=body)
+        assert refused.status_code == 400, refused.text
+        assert "did not run top to bottom" in refused.json()["message"]
+        assert "sensor table missing" in refused.json()["message"]
+        assert http.get(f"/tenants/{TENANT}/promotions/agg").json()["versions"] == [1]
+    # --no-run deploys it anyway (the failing version whose runs alert)
+    promote(platform, "agg", bad, **options, no_run=True)
     with platform.http() as http:
         failed = http.post(f"/tenants/{TENANT}/bots/agg/runs", json={"wait": True}).json()
     assert failed["status"] == "failed"

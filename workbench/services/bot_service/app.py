@@ -61,6 +61,8 @@ class BotService:
 
     def close(self) -> None:
         self.scheduler.stop()
+        if self.scheduler.bus is not None:  # the entity events' connections (RabbitMQ, the log)
+            self.scheduler.bus.close()
         if self.owns_workbench:
             self.workbench.close()
 
@@ -95,7 +97,7 @@ def create_app(
 ) -> FastAPI:
     """The Bot Service application; the scheduler starts with the app and stops with it.
     ``bus``: where event-scheduled bots get entity events (default: ``WORKBENCH_BUS_URL``'s,
-    else an in-process bus)."""
+    else an in-process bus); the app closes it when it stops."""
     from workbench.services.bot_service import routes
 
     settings = settings or Settings()
