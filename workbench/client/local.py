@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.ck.model import CkModel
-from workbench.client.tenant_api import TenantApi
+from workbench.client.tenant_api import EntityReads, TenantApi
 from workbench.client.tenant_queries import TenantQueries
 from workbench.client.tenant_streams import TenantStreams
 from workbench.errors import ValidationError
@@ -188,6 +188,7 @@ class Tenant:
 
 #: mypy checks that the in-process tenant offers the SDK's API (see workbench.client.tenant_api)
 _TENANT_API: type[TenantApi] = Tenant
+_ENTITY_READS: type[EntityReads] = EntityService
 
 
 class Tenants:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from workbench.client.remote_http import JSON_HEADERS, TenantHttp, dumps_json, jsonable
+from workbench.client.tenant_api import EntityReads
 from workbench.errors import (
     ValidationError,
 )
@@ -20,6 +21,7 @@ from workbench.runtime.entity import (
     EntityUpdate,
     EntityWrites,
 )
+from workbench.runtime.find_arguments import FindArguments, find_keywords
 from workbench.storage.base import StoredAssociation
 
 __all__ = ["RemoteEntityService"]
@@ -96,34 +98,21 @@ class RemoteEntityService(EntityWrites):
     def entity_types(self, rt_ids: Sequence[str]) -> dict[str, str]:
         return {rt_id: e.ck_type_id for rt_id, e in self.get_many(rt_ids).items()}
 
-    def find(
-        self,
-        ck_type_id: str,
-        *,
-        where: Iterable[Any] = (),
-        search: str | None = None,
-        search_paths: Sequence[str] = ("name",),
-        sort: Iterable[str | tuple[str, bool]] = (),
-        first: int | None = 100,
-        after: str | None = None,
-        rt_ids: Sequence[str] | None = None,
-        include_archived: bool = False,
-        include_total: bool = False,
-        polymorphic: bool = True,
-    ) -> EntityPage:
-        """A page of entities (same arguments as ``EntityService.find``)."""
+    @find_keywords
+    def find(self, arguments: FindArguments) -> EntityPage:
+        """A page of entities (the arguments of ``EntityService.find``)."""
         body = {
-            "ckTypeId": ck_type_id,
-            "where": [_where_item(w) for w in where],
-            "search": search,
-            "searchPaths": list(search_paths),
-            "sort": [s if isinstance(s, str) else list(s) for s in sort],
-            "first": first,
-            "after": after,
-            "rtIds": list(rt_ids) if rt_ids is not None else None,
-            "includeArchived": include_archived,
-            "includeTotal": include_total,
-            "polymorphic": polymorphic,
+            "ckTypeId": arguments.ck_type_id,
+            "where": [_where_item(w) for w in arguments.where],
+            "search": arguments.search,
+            "searchPaths": list(arguments.search_paths),
+            "sort": [s if isinstance(s, str) else list(s) for s in arguments.sort],
+            "first": arguments.first,
+            "after": arguments.after,
+            "rtIds": list(arguments.rt_ids) if arguments.rt_ids is not None else None,
+            "includeArchived": arguments.include_archived,
+            "includeTotal": arguments.include_total,
+            "polymorphic": arguments.polymorphic,
         }
         data = self._http.json("POST", "/entities/find", json=body)
         return EntityPage(
@@ -248,3 +237,7 @@ class RemoteEntityService(EntityWrites):
             "POST", "/entities/apply", content=dumps_json(body), headers=JSON_HEADERS
         )
         return [_entity(item) for item in data]
+
+
+#: mypy checks that the remote entities read as the in-process ones (workbench.client.tenant_api)
+_ENTITY_READS: type[EntityReads] = RemoteEntityService

@@ -8,18 +8,20 @@ the two clients cannot drift apart. Code that works on either kind of tenant typ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from workbench.runtime.find_arguments import FindArguments, find_keywords
 
 if TYPE_CHECKING:
     from workbench.ck.model import CkLibrary, CkModel
     from workbench.client.tenant_queries import TenantQueries
     from workbench.client.tenant_streams import TenantStreams
-    from workbench.runtime.entity import EntityWrites
+    from workbench.runtime.entity import Entity, EntityPage, EntityWrites
     from workbench.tenancy.catalog import ImportReport
 
-__all__ = ["CatalogApi", "TenantApi"]
+__all__ = ["CatalogApi", "EntityReads", "TenantApi"]
 
 
 class CatalogApi(Protocol):
@@ -40,6 +42,26 @@ class CatalogApi(Protocol):
     def validate(self, source: Path | CkLibrary) -> CkModel: ...
 
     def import_library(self, source: Path | CkLibrary) -> ImportReport: ...
+
+
+class EntityReads(Protocol):
+    """The entity reads of ``tenant.entities`` in process (``EntityService``) and remote
+    (``RemoteEntityService``); each module assigns its class to a ``type[EntityReads]``."""
+
+    def get(self, rt_id: str, *, include_archived: bool = False) -> Entity: ...
+
+    def get_many(
+        self, rt_ids: Sequence[str], *, include_archived: bool = False
+    ) -> dict[str, Entity]: ...
+
+    def get_by_well_known_name(self, name: str) -> Entity: ...
+
+    def entity_types(self, rt_ids: Sequence[str]) -> dict[str, str]: ...
+
+    @find_keywords
+    def find(self, arguments: FindArguments) -> EntityPage: ...
+
+    def count(self, ck_type_id: str, *, where: Iterable[Any] = ()) -> int: ...
 
 
 class TenantApi(Protocol):

@@ -41,6 +41,7 @@ from workbench.runtime.filters import (
     parse_cli_filter,
     parse_cli_sort,
 )
+from workbench.runtime.find_arguments import FindArguments, find_keywords
 from workbench.runtime.ids import new_rt_id, validate_rt_id
 from workbench.runtime.secret_sealing import SecretSealing
 from workbench.runtime.values import (
@@ -115,41 +116,16 @@ class EntityService(AssociationPlanning, SecretSealing, EntityWrites):
         """rtId → ckTypeId of the existing, non-archived entities among ``rt_ids``."""
         return self._stored_types(list(rt_ids))
 
-    def find(
-        self,
-        ck_type_id: str,
-        *,
-        where: Iterable[WhereClause] = (),
-        search: str | None = None,
-        search_paths: Sequence[str] = ("name",),
-        sort: Iterable[str | tuple[str, bool]] = (),
-        first: int | None = 100,
-        after: str | None = None,
-        rt_ids: Sequence[str] | None = None,
-        include_archived: bool = False,
-        include_total: bool = False,
-        polymorphic: bool = True,
-    ) -> EntityPage:
-        """A page of entities of ``ck_type_id`` (and its subtypes unless ``polymorphic=False``).
+    @find_keywords
+    def find(self, arguments: FindArguments) -> EntityPage:
+        """A page of entities of ``ck_type_id`` (and its subtypes unless ``polymorphic=False``);
+        the keywords are those of :class:`~workbench.runtime.find_arguments.FindArguments`.
 
         ``where`` items are ``"voltage > 230"`` strings, ``(path, OPERATOR, value)`` tuples,
         GraphQL-style dicts or :class:`FieldFilter`; ``sort`` items are ``"-serialNumber"``
         strings or ``(path, descending)`` tuples.
         """
-        query = self.build_query(
-            ck_type_id,
-            where=where,
-            search=search,
-            search_paths=search_paths,
-            sort=sort,
-            first=first,
-            after=after,
-            rt_ids=rt_ids,
-            include_archived=include_archived,
-            include_total=include_total,
-            polymorphic=polymorphic,
-        )
-        page = self._store.find(query)
+        page = self._store.find(self._query(arguments))
         model = self._model()
         return EntityPage(
             items=[self._to_entity(model, s) for s in page.items],
@@ -159,44 +135,36 @@ class EntityService(AssociationPlanning, SecretSealing, EntityWrites):
             cursors=page.cursors,
         )
 
-    def build_query(
-        self,
-        ck_type_id: str,
-        *,
-        where: Iterable[WhereClause] = (),
-        search: str | None = None,
-        search_paths: Sequence[str] = ("name",),
-        sort: Iterable[str | tuple[str, bool]] = (),
-        first: int | None = 100,
-        after: str | None = None,
-        rt_ids: Sequence[str] | None = None,
-        include_archived: bool = False,
-        include_total: bool = False,
-        polymorphic: bool = True,
-    ) -> EntityQuery:
-        """Translate user-facing query arguments into the backend-neutral query model."""
+    @find_keywords
+    def build_query(self, arguments: FindArguments) -> EntityQuery:
+        """Translate the arguments of :meth:`find` into the backend-neutral query model."""
+        return self._query(arguments)
+
+    def _query(self, arguments: FindArguments) -> EntityQuery:
+        ck_type_id, first = arguments.ck_type_id, arguments.first
         model = self._model()
         model.type(ck_type_id)
         if first is not None and first < 0:
             raise ValidationError(f"first={first} is invalid: pass a page size of 0 or more")
         filters: list[Filter] = list(
-            compile_filters(model, ck_type_id, [_to_field_filter(w) for w in where])
+            compile_filters(model, ck_type_id, [_to_field_filter(w) for w in arguments.where])
         )
-        if search:
-            filters.append(compile_search(model, ck_type_id, search, list(search_paths)))
-        sort_keys = compile_sort(
-            model, ck_type_id, [parse_cli_sort(s) if isinstance(s, str) else s for s in sort]
-        )
-        type_ids = model.type_and_descendants(ck_type_id) if polymorphic else [ck_type_id]
+        if arguments.search:
+            filters.append(
+                compile_search(model, ck_type_id, arguments.search, list(arguments.search_paths))
+            )
+        sort = [parse_cli_sort(s) if isinstance(s, str) else s for s in arguments.sort]
+        type_ids = model.type_and_descendants(ck_type_id) if arguments.polymorphic else [ck_type_id]
+        rt_ids = arguments.rt_ids
         return EntityQuery(
             type_ids=tuple(type_ids),
             rt_ids=tuple(validate_rt_id(r) for r in rt_ids) if rt_ids is not None else None,
             filters=tuple(filters),
-            sort=sort_keys,
+            sort=compile_sort(model, ck_type_id, sort),
             first=first,
-            after=after,
-            include_total=include_total,
-            include_archived=include_archived,
+            after=arguments.after,
+            include_total=arguments.include_total,
+            include_archived=arguments.include_archived,
         )
 
     def count(self, ck_type_id: str, *, where: Iterable[WhereClause] = ()) -> int:
