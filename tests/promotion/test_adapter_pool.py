@@ -8,6 +8,7 @@ earlier version's back, a crashed adapter is restarted with backoff (and the fai
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -17,17 +18,20 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
 import workbench
 from tests.conftest import DEMO_LIBRARY, DEMO_RUNTIME, METER_1
 from tests.promotion.adapter_notebooks import adapter_cells
 from tests.promotion.conftest import write_notebook
+from workbench.cli import cli
 from workbench.client.remote import RemoteTenant
-from workbench.errors import WorkbenchError
+from workbench.errors import BackendUnavailable, WorkbenchError
 from workbench.identity.directory import Directory
 from workbench.identity.verification import JwtVerifier, RemoteJwks
 from workbench.messaging.local import LocalMessageBus
+from workbench.promotion.adapter_pool import AdapterPool
 from workbench.promotion.service import Promotions
 from workbench.runtime.files import import_runtime_file
 from workbench.services.asset_repository.app import create_app as asset_repository_app
@@ -271,3 +275,77 @@ def test_the_pool_runs_replaces_restarts_and_stops_the_adapter_process(
     )
     phase("retired")
     print("pool end to end (s): " + ", ".join(phases))
+
+
+ANSWER = """triggers:
+  - type: FromExecutePipelineCommand@1
+transformations:
+  - type: SetPrimitiveValue@1
+    targetPath: $.answer
+    value: 42
+"""
+
+
+def test_the_cli_promotes_an_adapter_without_a_process_and_says_how_to_start_it(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "wb"
+    with workbench.open(home) as wb:
+        wb.tenants.create(TENANT)
+    notebook = write_notebook(tmp_path / f"{NAME}.ipynb", [f"%%pipeline --name answer\n{ANSWER}"])
+
+    def invoke(*args: str) -> Any:
+        done = CliRunner().invoke(cli, ["--data-dir", str(home), *args], catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        return json.loads(done.output)
+
+    promoted = invoke(
+        "promote", "--tenant", TENANT, str(notebook), "--kind", "adapter", "--no-start", "--json"
+    )
+    report = promoted["report"]
+    assert (
+        report["start"] == f"workbench adapter run --tenant {TENANT} --adapter {report['adapter']}"
+    )
+    assert "process" not in report
+    assert promoted["details"]["process"] is None
+    assert "process" not in invoke("promotions", "show", "--tenant", TENANT, NAME, "--json")
+    with workbench.open(home) as wb:
+        assert AdapterPool(wb, TENANT).current(NAME) is None
+
+
+def test_a_version_whose_process_does_not_start_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+
+    def start(pool: AdapterPool, name: str, version: int, *args: Any) -> int:
+        if version == 2:
+            raise BackendUnavailable(f"the process of adapter promotion {name}@2 did not start")
+        started.append(version)
+        return 2**22 + version  # no such process: nothing to stop later
+
+    monkeypatch.setattr(AdapterPool, "_start", start)
+    with workbench.open(tmp_path / "wb") as wb:
+        tenant = wb.tenants.create(TENANT)
+        promotions = Promotions(wb)
+        notebook = write_notebook(
+            tmp_path / f"{NAME}.ipynb", [f"%%pipeline --name answer\n{ANSWER}"]
+        )
+        options = {"no_auth": True, "controller_url": "http://127.0.0.1:9"}
+        promotions.promote(TENANT, notebook, kind="adapter", author="ada", options=options)
+        changed = ANSWER.replace("value: 42", "value: 43")
+        write_notebook(
+            notebook, [f"%%pipeline --name answer\n{changed}", f"%%pipeline --name new\n{changed}"]
+        )
+        with pytest.raises(BackendUnavailable, match=r"meter-adapter@2 did not start"):
+            promotions.promote(TENANT, notebook, kind="adapter", author="ada", options=options)
+        # v1's process started again, v1 deployed, v1's pipelines as they were
+        assert started == [1, 1]
+        assert (AdapterPool(wb, TENANT).current(NAME) or {}).get("version") == 1
+        assert promotions.show(TENANT, NAME)["deployment"]["version"] == 1
+        pipelines = {
+            p.attributes["name"]: p.attributes
+            for p in tenant.entities.find("System.Communication/Pipeline", first=None).items
+        }
+        assert "value: 42" in pipelines["answer"]["pipelineDefinition"]
+        assert pipelines["new"]["enabled"] is False

@@ -47,6 +47,15 @@ def _print_result(data: dict[str, Any]) -> None:
             console.print("  fields: " + ", ".join(f["name"] for f in details["functions"]))
         if details.get("bot"):
             console.print(f"  schedule: {details['bot']['schedule']['kind']}")
+        report = data.get("report") or {}
+        process = report.get("process")
+        if process:
+            console.print(
+                f"  adapter {report.get('adapter')}: process of version {process['version']} "
+                f"(pid {process.get('adapterPid')}), log {process.get('log')}"
+            )
+        elif report.get("start"):
+            console.print(f"  adapter {report.get('adapter')}: start it with {report['start']}")
 
     emit(data, human)
 
@@ -87,6 +96,28 @@ def _print_result(data: dict[str, Any]) -> None:
 @click.option("--alert-webhook", "alert_webhooks", multiple=True, help="bot: POST on failure.")
 @click.option("--alert-email", "alert_emails", multiple=True, help="bot: mail on failure.")
 @click.option("--no-run", is_flag=True, help="bot: skip the validation run in a fresh kernel.")
+@click.option(
+    "--no-start",
+    is_flag=True,
+    help="adapter: write the entities only; start no process in the local pool.",
+)
+@click.option(
+    "--controller",
+    "controller_url",
+    default=None,
+    help="adapter: the Communication Controller its process registers with "
+    "(default: the settings' / the one `workbench up` runs).",
+)
+@click.option(
+    "--api-url",
+    default=None,
+    help="adapter: the Asset Repository its process writes through (default: WORKBENCH_API_URL).",
+)
+@click.option(
+    "--identity-url",
+    default=None,
+    help="adapter: the Identity service its process takes its token from (default: the issuer).",
+)
 def promote(
     tenant_id: str,
     notebook: Path,
@@ -101,6 +132,8 @@ def promote(
 
     wb = open_wb()
     options["at"] = at_
+    if options.pop("no_start"):
+        options["start"] = False
     result = Promotions(wb).promote(
         tenant_id,
         notebook,

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import ErrorDetail, NotFound, ValidationError
+from workbench.errors import BackendUnavailable, ErrorDetail, NotFound, ValidationError
 from workbench.promotion.adapter_pool import AdapterPool, ProcessSettings
 from workbench.promotion.custom_nodes import check_pipelines, describe_custom_nodes, plugin_source
 from workbench.promotion.notebooks import Notebook, cell_magic_cells
@@ -28,7 +29,7 @@ from workbench.promotion.promotion_kind import PromotionKind
 
 if TYPE_CHECKING:
     from workbench.client.local import Tenant
-    from workbench.promotion.artifacts import Artifact
+    from workbench.promotion.artifacts import Artifact, ArtifactStore
 
 __all__ = ["AdapterKind", "pipeline_cells"]
 
@@ -90,64 +91,28 @@ class AdapterKind(PromotionKind):
         }
 
     def deploy(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
-        entities = tenant.entities
-        pipelines = pipeline_cells(Notebook(artifact.notebook, artifact.content_hash))
-        known = f"promotion.{artifact.name}"
-        configuration = artifact.details.get("adapterConfiguration") or '{"kind": "mesh"}'
-        try:
-            adapter = entities.get_by_well_known_name(known)
-        except NotFound:
-            adapter = entities.create(
-                ADAPTER,
-                {"name": artifact.name, "adapterConfiguration": configuration},
-                rt_well_known_name=known,
-            )
-            flow = entities.create(
-                DATA_FLOW, {"name": artifact.name}, rt_well_known_name=f"{known}.flow"
-            )
-        else:
-            flow = entities.get_by_well_known_name(f"{known}.flow")
-        existing = {
-            str(e.attributes.get("name")): e
-            for e in entities.find(PIPELINE, first=None).items
-            if e.rt_well_known_name and e.rt_well_known_name.startswith(f"{known}.pipeline.")
-        }
-        created, updated, disabled = [], [], []
-        for name, text in pipelines.items():
-            current = existing.pop(name, None)
-            if current is None:
-                entities.create(
-                    PIPELINE,
-                    {"name": name, "enabled": True, "pipelineDefinition": text},
-                    rt_well_known_name=f"{known}.pipeline.{name}",
-                    associations=[("System/ParentChild", flow.rt_id), (EXECUTES, adapter.rt_id)],
-                )
-                created.append(name)
-            else:
-                entities.update(current.rt_id, {"enabled": True, "pipelineDefinition": text})
-                updated.append(name)
-        for gone, entity in existing.items():
-            entities.update(entity.rt_id, {"enabled": False})
-            disabled.append(gone)
-        report: dict[str, Any] = {
-            "adapter": adapter.rt_id,
-            "created": created,
-            "updated": updated,
-            "disabled": disabled,
-        }
+        report = _write_entities(tenant, artifact)
         process = artifact.details.get("process")
         if process is None:
             report["start"] = (
-                f"workbench adapter run --tenant {tenant.id} --adapter {adapter.rt_id}"
+                f"workbench adapter run --tenant {tenant.id} --adapter {report['adapter']}"
             )
             return report
-        report["process"] = _pool(tenant).switch(
-            artifact.name,
-            artifact.version,
-            adapter.rt_id,
-            ProcessSettings.from_dict(process),
-            plugin_source(Notebook(artifact.notebook, artifact.content_hash)),
-        )
+        pool = _pool(tenant)
+        live = pool.current(artifact.name)
+        try:
+            report["process"] = pool.switch(
+                artifact.name,
+                artifact.version,
+                report["adapter"],
+                ProcessSettings.from_dict(process),
+                plugin_source(Notebook(artifact.notebook, artifact.content_hash)),
+            )
+        except BackendUnavailable:
+            # the live version's process runs again: so do its pipelines (nothing changed)
+            if live is not None and int(live["version"]) != artifact.version:
+                _write_entities(tenant, _artifacts(tenant).get(artifact.name, int(live["version"])))
+            raise
         return report
 
     def retire(self, tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
@@ -171,6 +136,57 @@ class AdapterKind(PromotionKind):
             "lastConfigurationError": attributes.get("lastConfigurationError"),
         }
         return found
+
+
+def _write_entities(tenant: Tenant, artifact: Artifact) -> dict[str, Any]:
+    """The Adapter, DataFlow and Pipeline entities of ``artifact`` (created, updated in place,
+    disabled when the version no longer has them)."""
+    entities = tenant.entities
+    pipelines = pipeline_cells(Notebook(artifact.notebook, artifact.content_hash))
+    known = f"promotion.{artifact.name}"
+    configuration = artifact.details.get("adapterConfiguration") or '{"kind": "mesh"}'
+    try:
+        adapter = entities.get_by_well_known_name(known)
+    except NotFound:
+        adapter = entities.create(
+            ADAPTER,
+            {"name": artifact.name, "adapterConfiguration": configuration},
+            rt_well_known_name=known,
+        )
+        flow = entities.create(
+            DATA_FLOW, {"name": artifact.name}, rt_well_known_name=f"{known}.flow"
+        )
+    else:
+        flow = entities.get_by_well_known_name(f"{known}.flow")
+    existing = {
+        str(e.attributes.get("name")): e
+        for e in entities.find(PIPELINE, first=None).items
+        if e.rt_well_known_name and e.rt_well_known_name.startswith(f"{known}.pipeline.")
+    }
+    created, updated, disabled = [], [], []
+    for name, text in pipelines.items():
+        current = existing.pop(name, None)
+        if current is None:
+            entities.create(
+                PIPELINE,
+                {"name": name, "enabled": True, "pipelineDefinition": text},
+                rt_well_known_name=f"{known}.pipeline.{name}",
+                associations=[("System/ParentChild", flow.rt_id), (EXECUTES, adapter.rt_id)],
+            )
+            created.append(name)
+        else:
+            entities.update(current.rt_id, {"enabled": True, "pipelineDefinition": text})
+            updated.append(name)
+    for gone, entity in existing.items():
+        entities.update(entity.rt_id, {"enabled": False})
+        disabled.append(gone)
+    return {"adapter": adapter.rt_id, "created": created, "updated": updated, "disabled": disabled}
+
+
+def _artifacts(tenant: Tenant) -> ArtifactStore:
+    from workbench.promotion.artifacts import ArtifactStore
+
+    return ArtifactStore(Path(tenant.files_dir), tenant.id)
 
 
 def _pool(tenant: Tenant) -> AdapterPool:

@@ -202,6 +202,7 @@ class AdapterPool:
         nodes_source: str,
     ) -> dict[str, Any]:
         """Make version ``version``'s process the live one (call under the promotion's lock)."""
+        self._dir(name).mkdir(parents=True, exist_ok=True)
         previous = self.current(name)
         previous_version = int(previous["version"]) if previous else None
         self._stop_version(name, previous_version)
