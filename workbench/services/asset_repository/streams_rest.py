@@ -13,7 +13,7 @@ import io
 import json
 import math
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -283,6 +283,27 @@ def _encoded(result: StreamResult, fmt: str) -> Response:
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
+async def _computed(
+    request: Request,
+    access: ReadAccess,
+    ck_type_id: str,
+    fmt: str | None,
+    compute: Callable[[TypeStreams], StreamResult],
+) -> Response:
+    """``compute`` on the streams of ``ck_type_id``, encoded in the negotiated format."""
+    encoding = negotiate(request.headers.get("accept"), fmt)
+    streams = await run_in_threadpool(access.tenant.streams, ck_type_id)
+    result = await run_in_threadpool(compute, streams)
+    return await run_in_threadpool(_encoded, result, encoding)
+
+
+# query parameters several routes share
+_From = Annotated[str, Query(alias="from", description="ISO 8601 start (inclusive).")]
+_To = Annotated[str, Query(description="ISO 8601 end (exclusive).")]
+_RtIds = Annotated[list[str] | None, Query(description="Only these entities.")]
+_Format = Annotated[str | None, Query(description="arrow, parquet, csv or ndjson")]
+
+
 @router.get(
     "/streams/{ckTypeId:path}/aggregate",
     summary="Aggregate stream points per rtId and time bucket",
@@ -295,29 +316,30 @@ async def aggregate_points(
     access: ReadAccess,
     ckTypeId: str,
     *,
-    from_: Annotated[str, Query(alias="from", description="ISO 8601 start (inclusive).")],
-    to: Annotated[str, Query(description="ISO 8601 end (exclusive).")],
+    from_: _From,
+    to: _To,
     interval: Annotated[str, Query(description="Bucket size: 1s, 15m, 1h, 1d.")],
     functions: Annotated[
         list[str] | None, Query(description="AVG, MIN, MAX, SUM, COUNT, FIRST, LAST.")
     ] = None,
-    rtId: Annotated[list[str] | None, Query(description="Only these entities.")] = None,
+    rtId: _RtIds = None,
     attributes: Annotated[list[str] | None, Query(description="Attributes to aggregate.")] = None,
-    format: Annotated[str | None, Query(description="arrow, parquet, csv or ndjson")] = None,
+    format: _Format = None,
 ) -> Response:
-    fmt = negotiate(request.headers.get("accept"), format)
-    streams = await run_in_threadpool(access.tenant.streams, ckTypeId)
-    result = await run_in_threadpool(
-        lambda: streams.aggregate(
+    return await _computed(
+        request,
+        access,
+        ckTypeId,
+        format,
+        lambda streams: streams.aggregate(
             _required("from", from_),
             _required("to", to),
             interval,
             _attributes(functions) or ["avg"],
             rt_ids=_rt_ids(rtId),
             attributes=_attributes(attributes),
-        )
+        ),
     )
-    return await run_in_threadpool(_encoded, result, fmt)
 
 
 @router.get(
@@ -330,27 +352,28 @@ async def downsample_points(
     access: ReadAccess,
     ckTypeId: str,
     *,
-    from_: Annotated[str, Query(alias="from", description="ISO 8601 start (inclusive).")],
-    to: Annotated[str, Query(description="ISO 8601 end (exclusive).")],
+    from_: _From,
+    to: _To,
     limit: Annotated[int, Query(ge=1, description="The most buckets per rtId.")],
     function: Annotated[str, Query(description="Bucket value: avg (default), min, ...")] = "avg",
-    rtId: Annotated[list[str] | None, Query(description="Only these entities.")] = None,
+    rtId: _RtIds = None,
     attributes: Annotated[list[str] | None, Query(description="Attributes to include.")] = None,
-    format: Annotated[str | None, Query(description="arrow, parquet, csv or ndjson")] = None,
+    format: _Format = None,
 ) -> Response:
-    fmt = negotiate(request.headers.get("accept"), format)
-    streams = await run_in_threadpool(access.tenant.streams, ckTypeId)
-    result = await run_in_threadpool(
-        lambda: streams.downsample(
+    return await _computed(
+        request,
+        access,
+        ckTypeId,
+        format,
+        lambda streams: streams.downsample(
             _required("from", from_),
             _required("to", to),
             limit,
             rt_ids=_rt_ids(rtId),
             attributes=_attributes(attributes),
             function=function,
-        )
+        ),
     )
-    return await run_in_threadpool(_encoded, result, fmt)
 
 
 @router.get(
@@ -449,7 +472,7 @@ async def read_points(
     descending: bool = False,
     first: Annotated[int | None, Query(ge=0, description="One page of this many points.")] = None,
     after: Annotated[str | None, Query(description="Cursor of the previous page.")] = None,
-    format: Annotated[str | None, Query(description="arrow, parquet, csv or ndjson")] = None,
+    format: _Format = None,
 ) -> Response:
     fmt = negotiate(request.headers.get("accept"), format)
     streams = await run_in_threadpool(access.tenant.streams, ckTypeId)
