@@ -2,8 +2,8 @@
 
 The schema is plain graphql-core (no per-field Python resolvers where nothing is computed, see
 :mod:`.batching`); :class:`TenantSchema` executes requests against it with a cache of parsed and
-validated documents, and shapes errors for clients (:mod:`.errors`). The HTTP service mounts it
-through Strawberry (:meth:`TenantSchema.as_strawberry`).
+validated documents, and shapes errors for clients (:mod:`.errors`). The services' HTTP and
+``graphql-transport-ws`` transport runs it directly (no web framework's GraphQL layer).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import inspect
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -54,9 +54,6 @@ from workbench.graphql.scalars import list_args
 from workbench.graphql.streams import build_stream_mutation, build_stream_query
 from workbench.graphql.subscriptions import build_subscription
 from workbench.graphql.types import NameRegistry, OutputTypes
-
-if TYPE_CHECKING:
-    from strawberry.schema.base import BaseSchema
 
 __all__ = ["TenantSchema", "build_schema"]
 
@@ -194,7 +191,6 @@ class TenantSchema:
         self.stamp = stamp
         self._documents: OrderedDict[str, DocumentNode | list[GraphQLError]] = OrderedDict()
         self._lock = threading.Lock()
-        self._strawberry: BaseSchema | None = None
 
     def __repr__(self) -> str:
         return f"<TenantSchema {len(self.model.types)} CK types, stamp {self.stamp}>"
@@ -296,15 +292,6 @@ class TenantSchema:
         if isinstance(outcome, ExecutionResult):
             return ExecutionResult(outcome.data, shape_errors(outcome.errors))
         return _shaped_stream(outcome)
-
-    def as_strawberry(self) -> BaseSchema:
-        """This schema as a Strawberry schema (for Strawberry's ASGI/FastAPI integrations)."""
-        with self._lock:
-            if self._strawberry is None:
-                from workbench.graphql.strawberry_schema import StrawberryTenantSchema
-
-                self._strawberry = StrawberryTenantSchema(self)
-            return self._strawberry
 
 
 async def _shaped_stream(stream: AsyncIterator[ExecutionResult]) -> AsyncIterator[ExecutionResult]:
