@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from workbench.errors import BackendUnavailable, ValidationError
@@ -11,7 +12,34 @@ from workbench.errors import BackendUnavailable, ValidationError
 if TYPE_CHECKING:
     from workbench.storage.base import EntityStore, StreamStore
 
-__all__ = ["ENTITY_STORES", "STREAM_STORES", "open_entity_store", "open_stream_store"]
+__all__ = [
+    "ENTITY_STORES",
+    "STREAM_STORES",
+    "EntityStoreOptions",
+    "StreamStoreOptions",
+    "open_entity_store",
+    "open_stream_store",
+]
+
+
+class EntityStoreOptions(TypedDict, total=False):
+    """Options of :func:`open_entity_store`, by backend (SQLite refuses the others; MongoDB's
+    go to its client)."""
+
+    #: sqlite: seconds to wait for another writer (default 30)
+    timeout: float
+    #: mongodb: :class:`pymongo.MongoClient`'s server selection timeout (default 5,000 ms)
+    serverSelectionTimeoutMS: int
+    #: mongodb: :class:`pymongo.MongoClient`'s connect timeout (default 5,000 ms)
+    connectTimeoutMS: int
+
+
+class StreamStoreOptions(TypedDict, total=False):
+    """Options of :func:`open_stream_store`, by backend (DuckDB takes none)."""
+
+    #: crate: called instead of ``crate.client.connect`` with the URL's keyword arguments (tests)
+    connect: Callable[..., Any]
+
 
 #: scheme -> (module, class, extra that installs its driver)
 ENTITY_STORES: dict[str, tuple[str, str, str | None]] = {
@@ -43,14 +71,14 @@ def _load(registry: dict[str, tuple[str, str, str | None]], url: str, what: str)
     return getattr(module, class_name)
 
 
-def open_entity_store(url: str, **options: Any) -> EntityStore:
+def open_entity_store(url: str, **options: Unpack[EntityStoreOptions]) -> EntityStore:
     """Open the entity store at ``url`` (``sqlite:///path.db``, ``mongodb://host/db``)."""
     cls = _load(ENTITY_STORES, url, "entity store")
     store: EntityStore = cls.open(url, **options)
     return store
 
 
-def open_stream_store(url: str, **options: Any) -> StreamStore:
+def open_stream_store(url: str, **options: Unpack[StreamStoreOptions]) -> StreamStore:
     """Open the stream store at ``url`` (``duckdb:///path.duckdb``, ``crate://host:4200/schema``)."""
     cls = _load(STREAM_STORES, url, "stream store")
     store: StreamStore = cls.open(url, **options)
