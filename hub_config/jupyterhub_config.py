@@ -83,8 +83,9 @@ c.WorkbenchAuthenticator.admin_tenants = {"system"}
 c.JupyterHub.spawner_class = "workbench.hub.spawner.TenantSpawner"
 c.TenantSpawner.api_url = settings.asset_repository_url()
 # %promote and `workbench bots` in tenant kernels reach the Bot Service (a service of its own)
-c.TenantSpawner.bot_service_url = settings.bot_service_url or (
-    f"http://{settings.service_host}:{settings.bot_service_port or 5009}"
+# (WORKBENCH_BOT_SERVICE_URL, else the one `workbench up` runs: WORKBENCH_BOT_SERVICE_PORT)
+c.TenantSpawner.bot_service_url = (
+    settings.neighbour_url("bot_service") or f"http://{settings.service_host}:5009"
 )
 # servers run as accounts of their own (root) or in a sandbox hiding the data directory
 c.TenantSpawner.isolation = settings.hub_isolation

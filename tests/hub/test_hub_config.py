@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _load(monkeypatch: pytest.MonkeyPatch, home: Path, **env: str) -> Any:
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
-    for name in ("JUPYTERHUB_CRYPT_KEY", "WORKBENCH_API_URL", "WORKBENCH_HUB_CLIENT_SECRET"):
+    for name in (
+        "JUPYTERHUB_CRYPT_KEY",
+        "WORKBENCH_API_URL",
+        "WORKBENCH_HUB_CLIENT_SECRET",
+        "WORKBENCH_BOT_SERVICE_URL",
+        "WORKBENCH_BOT_SERVICE_PORT",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -38,6 +44,7 @@ def test_the_hub_settings_reach_the_hub(monkeypatch: pytest.MonkeyPatch, tmp_pat
         WORKBENCH_HUB_WORK_ROOT=str(tmp_path / "work"),
         WORKBENCH_HUB_NOTEBOOKS=str(tmp_path / "nb"),
         WORKBENCH_API_URL="http://127.0.0.1:15001/",
+        WORKBENCH_BOT_SERVICE_URL="http://127.0.0.1:15009/",
     )
     assert c.JupyterHub.bind_url == "http://127.0.0.1:18000"
     assert c.JupyterHub.hub_port == 18081
@@ -48,6 +55,7 @@ def test_the_hub_settings_reach_the_hub(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert auth.oauth_callback_url == "http://127.0.0.1:18000/hub/oauth_callback"
     spawner = c.TenantSpawner
     assert spawner.api_url == "http://127.0.0.1:15001"
+    assert spawner.bot_service_url == "http://127.0.0.1:15009"
     assert spawner.isolation == "none"
     assert spawner.python == "/opt/py/bin/python"
     assert spawner.work_root == str(tmp_path / "work")
@@ -68,8 +76,17 @@ def test_without_hub_settings_the_defaults_apply(
     assert c.WorkbenchAuthenticator.client_id == "jupyterhub"
     spawner = c.TenantSpawner
     assert spawner.api_url == "http://127.0.0.1:5001"
+    assert spawner.bot_service_url == "http://127.0.0.1:5009"
     assert spawner.isolation == "auto"
     assert spawner.seed_notebooks == str(ROOT / "notebooks")
+
+
+def test_the_bot_service_workbench_up_runs_reaches_the_servers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `workbench up` exports the port it chose; the spawner hands the URL to the servers
+    c = _load(monkeypatch, tmp_path, WORKBENCH_BOT_SERVICE_PORT="15109")
+    assert c.TenantSpawner.bot_service_url == "http://127.0.0.1:15109"
 
 
 def test_a_bad_hub_port_names_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@
 
 - an options form listing only the user's ``allowed_tenants`` (from ``auth_state``); a tenant
   outside that list is refused, from the form (403) and from the REST API (the spawn fails);
-- the server's environment: ``WORKBENCH_API_URL``, ``WORKBENCH_TENANT``, ``WORKBENCH_API_TOKEN``
+- the server's environment: ``WORKBENCH_API_URL``, ``WORKBENCH_BOT_SERVICE_URL``,
+  ``WORKBENCH_TENANT``, ``WORKBENCH_API_TOKEN``
   (the user's access token, refreshed before spawning when it is close to expiry), ``HOME`` and
   ``JUPYTER_PATH``;
 - a per-tenant working directory ``<work_root>/<tenant>/<user>`` seeded with the tutorial
@@ -116,6 +117,11 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
         "http://127.0.0.1:5001",
         config=True,
         help="The Asset Repository URL servers and kernels use (WORKBENCH_API_URL).",
+    )
+    bot_service_url = Unicode(
+        "http://127.0.0.1:5009",
+        config=True,
+        help="The Bot Service URL kernels promote through (%promote; WORKBENCH_BOT_SERVICE_URL).",
     )
     work_root = Unicode(
         config=True,
@@ -336,6 +342,7 @@ class TenantSpawner(LocalProcessSpawner):  # type: ignore[misc]
         tenant = getattr(self, "_tenant", None)
         if tenant is not None:
             env["WORKBENCH_API_URL"] = self.api_url
+            env["WORKBENCH_BOT_SERVICE_URL"] = self.bot_service_url
             env["WORKBENCH_TENANT"] = tenant
             env["WORKBENCH_API_TOKEN"] = self._token
             env["JUPYTER_PATH"] = str(self._work / ".workbench-jupyter" / "share" / "jupyter")
