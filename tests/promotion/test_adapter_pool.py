@@ -25,6 +25,7 @@ import workbench
 from tests.conftest import DEMO_LIBRARY, DEMO_RUNTIME, METER_1
 from tests.promotion.adapter_notebooks import adapter_cells
 from tests.promotion.conftest import write_notebook
+from tests.promotion.test_adapter_promotion import ANSWER
 from workbench.cli import cli
 from workbench.client.remote import RemoteTenant
 from workbench.errors import BackendUnavailable, WorkbenchError
@@ -275,15 +276,6 @@ def test_the_pool_runs_replaces_restarts_and_stops_the_adapter_process(
     )
     phase("retired")
     print("pool end to end (s): " + ", ".join(phases))
-
-
-ANSWER = """triggers:
-  - type: FromExecutePipelineCommand@1
-transformations:
-  - type: SetPrimitiveValue@1
-    targetPath: $.answer
-    value: 42
-"""
 
 
 def test_the_cli_promotes_an_adapter_without_a_process_and_says_how_to_start_it(
