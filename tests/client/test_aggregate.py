@@ -56,3 +56,15 @@ def test_groups_page(sdk: Any) -> None:
 def test_bad_path_is_a_validation_error(sdk: Any) -> None:
     with pytest.raises(ValidationError, match="cannot sum 'name'"):
         sdk.entities.aggregate("Demo.Energy/Meter", sum=["name"])
+
+
+def test_in_process_only_keywords(sdk: Any) -> None:
+    """``include_archived``/``create_index`` run in process; the remote client names the fix."""
+    if sdk.__class__.__name__ == "Tenant":
+        frame = sdk.entities.aggregate(
+            "Demo.Energy/Meter", count=["name"], include_archived=True, create_index=True
+        )
+        assert frame.to_dict("records") == [{"count": 2, "name_count": 2}]
+    else:
+        with pytest.raises(ValidationError, match=r"include_archived=True.*workbench\.open"):
+            sdk.entities.aggregate("Demo.Energy/Meter", count=["name"], include_archived=True)

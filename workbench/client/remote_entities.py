@@ -21,7 +21,12 @@ from workbench.runtime.entity import (
     EntityUpdate,
     EntityWrites,
 )
-from workbench.runtime.find_arguments import FindArguments, find_keywords
+from workbench.runtime.query_arguments import (
+    AggregateArguments,
+    FindArguments,
+    aggregate_keywords,
+    find_keywords,
+)
 from workbench.storage.base import StoredAssociation
 
 __all__ = ["RemoteEntityService"]
@@ -127,25 +132,19 @@ class RemoteEntityService(EntityWrites):
         body = {"ckTypeId": ck_type_id, "where": [_where_item(w) for w in where]}
         return int(self._http.json("POST", "/entities/count", json=body)["count"])
 
-    def aggregate(
-        self,
-        ck_type_id: str,
-        *,
-        group_by: Sequence[str] = (),
-        avg: Sequence[str] = (),
-        count: Sequence[str] = (),
-        min: Sequence[str] = (),
-        max: Sequence[str] = (),
-        sum: Sequence[str] = (),
-        where: Iterable[Any] = (),
-        search: str | None = None,
-        search_paths: Sequence[str] = ("name",),
-        resolve_enum_values_to_names: bool = True,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> Any:
-        """Statistics computed by the server, as ``EntityService.aggregate`` returns them."""
+    @aggregate_keywords
+    def aggregate(self, arguments: AggregateArguments) -> Any:
+        """Statistics computed by the server, as ``EntityService.aggregate`` returns them
+        (``include_archived`` and ``create_index`` are in-process only)."""
         from workbench.client.remote_aggregate import remote_aggregate
+
+        a = arguments
+        for name in ("include_archived", "create_index"):
+            if getattr(a, name):
+                raise ValidationError(
+                    f"aggregate({name}=True) is not available over the remote client; leave it "
+                    "out, or run the aggregation in process (workbench.open)"
+                )
 
         def post(payload: dict[str, Any]) -> dict[str, Any]:
             body: dict[str, Any] = self._http.json(
@@ -153,19 +152,19 @@ class RemoteEntityService(EntityWrites):
             )
             return body
 
-        lists = {"avg": avg, "count": count, "min": min, "max": max, "sum": sum}
+        lists = {"avg": a.avg, "count": a.count, "min": a.min, "max": a.max, "sum": a.sum}
         return remote_aggregate(
             post,
             _where_item,
-            ck_type_id,
+            a.ck_type_id,
             lists,
-            group_by=group_by,
-            where=where,
-            search=search,
-            search_paths=search_paths,
-            resolve_enum_values_to_names=resolve_enum_values_to_names,
-            first=first,
-            after=after,
+            group_by=a.group_by,
+            where=a.where,
+            search=a.search,
+            search_paths=a.search_paths,
+            resolve_enum_values_to_names=a.resolve_enum_values_to_names,
+            first=a.first,
+            after=a.after,
         )
 
     def navigate(self, rt_id: str, name: str, *, include_archived: bool = False) -> list[Entity]:

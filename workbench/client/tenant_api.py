@@ -12,7 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from workbench.runtime.find_arguments import FindArguments, find_keywords
+from workbench.runtime.query_arguments import (
+    AggregateArguments,
+    FindArguments,
+    aggregate_keywords,
+    find_keywords,
+)
 
 if TYPE_CHECKING:
     from workbench.ck.model import CkLibrary, CkModel
@@ -62,6 +67,9 @@ class EntityReads(Protocol):
     def find(self, arguments: FindArguments) -> EntityPage: ...
 
     def count(self, ck_type_id: str, *, where: Iterable[Any] = ()) -> int: ...
+
+    @aggregate_keywords
+    def aggregate(self, arguments: AggregateArguments) -> Any: ...
 
 
 class TenantApi(Protocol):

@@ -41,8 +41,13 @@ from workbench.runtime.filters import (
     parse_cli_filter,
     parse_cli_sort,
 )
-from workbench.runtime.find_arguments import FindArguments, find_keywords
 from workbench.runtime.ids import new_rt_id, validate_rt_id
+from workbench.runtime.query_arguments import (
+    AggregateArguments,
+    FindArguments,
+    aggregate_keywords,
+    find_keywords,
+)
 from workbench.runtime.secret_sealing import SecretSealing
 from workbench.runtime.values import (
     externalize_attributes,
@@ -119,7 +124,7 @@ class EntityService(AssociationPlanning, SecretSealing, EntityWrites):
     @find_keywords
     def find(self, arguments: FindArguments) -> EntityPage:
         """A page of entities of ``ck_type_id`` (and its subtypes unless ``polymorphic=False``);
-        the keywords are those of :class:`~workbench.runtime.find_arguments.FindArguments`.
+        the keywords are those of :class:`~workbench.runtime.query_arguments.FindArguments`.
 
         ``where`` items are ``"voltage > 230"`` strings, ``(path, OPERATOR, value)`` tuples,
         GraphQL-style dicts or :class:`FieldFilter`; ``sort`` items are ``"-serialNumber"``
@@ -170,48 +175,34 @@ class EntityService(AssociationPlanning, SecretSealing, EntityWrites):
     def count(self, ck_type_id: str, *, where: Iterable[WhereClause] = ()) -> int:
         return self._store.count(self.build_query(ck_type_id, where=where, first=None))
 
-    def aggregate(
-        self,
-        ck_type_id: str,
-        *,
-        group_by: Sequence[str] = (),
-        avg: Sequence[str] = (),
-        count: Sequence[str] = (),
-        min: Sequence[str] = (),
-        max: Sequence[str] = (),
-        sum: Sequence[str] = (),
-        where: Iterable[WhereClause] = (),
-        search: str | None = None,
-        search_paths: Sequence[str] = ("name",),
-        include_archived: bool = False,
-        resolve_enum_values_to_names: bool = True,
-        first: int | None = None,
-        after: str | None = None,
-        create_index: bool = False,
-    ) -> Any:
+    @aggregate_keywords
+    def aggregate(self, arguments: AggregateArguments) -> Any:
         """Statistics computed by the store, as a pandas DataFrame: one row per group of
         ``group_by`` (one row without), ``count``, then ``<path>_<function>`` columns
-        (see :mod:`workbench.runtime.aggregations`). ``create_index``: first create the store's
-        index for this aggregation (SQLite), for aggregations that run often."""
+        (see :mod:`workbench.runtime.aggregations`; the keywords are those of
+        :class:`~workbench.runtime.query_arguments.AggregateArguments`)."""
         from workbench.runtime.aggregations import (
             AggregationSpec,
             aggregate_entities,
             aggregation_frame,
         )
 
-        spec = AggregationSpec(avg, count, min, max, sum, group_by, resolve_enum_values_to_names)
+        a = arguments
+        spec = AggregationSpec(
+            a.avg, a.count, a.min, a.max, a.sum, a.group_by, a.resolve_enum_values_to_names
+        )
         result = aggregate_entities(
             self,
             self._model(),
-            ck_type_id,
+            a.ck_type_id,
             spec,
-            where=where,
-            search=search,
-            search_paths=search_paths,
-            include_archived=include_archived,
-            first=first,
-            after=after,
-            create_index=create_index,
+            where=a.where,
+            search=a.search,
+            search_paths=a.search_paths,
+            include_archived=a.include_archived,
+            first=a.first,
+            after=a.after,
+            create_index=a.create_index,
         )
         return aggregation_frame(result)
 

@@ -1,11 +1,12 @@
-"""The arguments of ``entities.find``, defined once for the in-process service and the remote
-client: :class:`FindArguments` and the decorator :func:`find_keywords`.
+"""The arguments of ``entities.find`` and ``entities.aggregate``, defined once for the
+in-process service and the remote client: :class:`FindArguments`, :class:`AggregateArguments`
+and the decorators :func:`find_keywords` and :func:`aggregate_keywords`.
 
 A method decorated with :func:`find_keywords` is written as ``method(self, arguments)`` and
 called as ``method(ck_type_id, *, where=..., first=..., ...)``: its keywords are the fields of
 :class:`FindArguments`, for mypy (through a ``ParamSpec``) and for ``help()`` alike. A new keyword
 is therefore added here, once, and every ``find`` (``EntityService.find``/``build_query``,
-``RemoteEntityService.find``) takes it.
+``RemoteEntityService.find``) takes it; the same for ``aggregate``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 if TYPE_CHECKING:
     from workbench.runtime.filters import WhereClause
 
-__all__ = ["FindArguments", "find_keywords"]
+__all__ = ["AggregateArguments", "FindArguments", "aggregate_keywords", "find_keywords"]
 
 _P = ParamSpec("_P")
 _S = TypeVar("_S")
@@ -59,14 +60,48 @@ class FindArguments:
             object.__setattr__(self, "rt_ids", tuple(self.rt_ids))
 
 
-#: ``ck_type_id`` and the keywords, as ``FindArguments(...)`` takes them
-_KEYWORDS = list(inspect.signature(FindArguments).parameters.values())
+@dataclass(frozen=True)
+class AggregateArguments:
+    """Statistics over the entities of ``ck_type_id`` that ``find`` would return for the same
+    ``where``/``search``/``include_archived``: per ``group_by`` key (one group without), the
+    ``avg``/``count``/``min``/``max``/``sum`` of the attribute paths named, groups paged by
+    ``first``/``after``. ``create_index`` first creates the store's index for the aggregation
+    (in process only, for aggregations that run often)."""
+
+    ck_type_id: str
+    _: KW_ONLY
+    group_by: Sequence[str] = ()
+    avg: Sequence[str] = ()
+    count: Sequence[str] = ()
+    min: Sequence[str] = ()
+    max: Sequence[str] = ()
+    sum: Sequence[str] = ()
+    where: Iterable[WhereClause] = ()
+    search: str | None = None
+    search_paths: Sequence[str] = ("name",)
+    include_archived: bool = False
+    resolve_enum_values_to_names: bool = True
+    first: int | None = None
+    after: str | None = None
+    create_index: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("group_by", "avg", "count", "min", "max", "sum", "where", "search_paths"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
-def _taking(
-    of: Callable[_P, FindArguments],
-) -> Callable[[Callable[[_S, FindArguments], _R]], Callable[Concatenate[_S, _P], _R]]:
-    def decorate(method: Callable[[_S, FindArguments], _R]) -> Callable[Concatenate[_S, _P], _R]:
+_A = TypeVar("_A")
+
+
+def _keywords_of(
+    of: Callable[_P, _A],
+) -> Callable[[Callable[[_S, _A], _R]], Callable[Concatenate[_S, _P], _R]]:
+    """A decorator turning ``method(self, arguments)`` into ``method(self, <of's parameters>)``,
+    ``arguments`` being ``of(...)`` of them."""
+    keywords = list(inspect.signature(of).parameters.values())
+    names = ", ".join(p.name for p in keywords[1:])
+
+    def decorate(method: Callable[[_S, _A], _R]) -> Callable[Concatenate[_S, _P], _R]:
         @functools.wraps(method)
         def call(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
@@ -74,14 +109,14 @@ def _taking(
             except TypeError as exc:
                 raise TypeError(
                     f"{method.__qualname__}(): {exc}; it takes a ck_type_id and the keywords "
-                    f"{', '.join(p.name for p in _KEYWORDS[1:])}"
+                    f"{names}"
                 ) from None
             return method(self, arguments)
 
         signature = inspect.signature(method)
         own = list(signature.parameters.values())[:1]  # self
         call.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[*own, *_KEYWORDS]
+            parameters=[*own, *keywords]
         )
         return call
 
@@ -89,4 +124,6 @@ def _taking(
 
 
 #: ``method(self, arguments)`` as ``method(self, ck_type_id, *, <the FindArguments fields>)``
-find_keywords = _taking(FindArguments)
+find_keywords = _keywords_of(FindArguments)
+#: ``method(self, arguments)`` as ``method(self, ck_type_id, *, <the AggregateArguments fields>)``
+aggregate_keywords = _keywords_of(AggregateArguments)
