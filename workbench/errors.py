@@ -28,6 +28,7 @@ __all__ = [
     "ValidationError",
     "WorkbenchError",
     "cut",
+    "error_class",
     "shown",
 ]
 
@@ -165,6 +166,29 @@ class Cancelled(WorkbenchError):
     """A request's work was stopped because its client went away."""
 
     code = "CANCELLED"
+
+
+#: the errors a client raises as their own class when a server answers with their code; any
+#: other code arrives as a WorkbenchError carrying it
+_RAISED_BY_CODE: dict[str, type[WorkbenchError]] = {
+    kind.code: kind
+    for kind in (
+        ModelError,
+        ValidationError,
+        NotFound,
+        Conflict,
+        StoreLocked,
+        Unauthenticated,
+        Forbidden,
+        BackendUnavailable,
+    )
+}
+
+
+def error_class(code: str | None) -> type[WorkbenchError]:
+    """The error class a client raises for a server's error ``code`` (``extensions.code`` in
+    GraphQL, ``code`` in REST error bodies); WorkbenchError for other codes."""
+    return _RAISED_BY_CODE.get(code or "", WorkbenchError)
 
 
 #: longest message and detail message of an error, in characters (the rest is cut)

@@ -7,35 +7,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from workbench.errors import (
-    BackendUnavailable,
-    Conflict,
     ErrorDetail,
-    Forbidden,
-    ModelError,
-    NotFound,
-    StoreLocked,
-    Unauthenticated,
-    ValidationError,
     WorkbenchError,
+    error_class,
 )
 
 __all__ = ["error_from_code", "graphql_result", "raise_graphql_errors"]
-_ERRORS: dict[str, type[WorkbenchError]] = {
-    "VALIDATION_FAILED": ValidationError,
-    "NOT_FOUND": NotFound,
-    "CONFLICT": Conflict,
-    "STORE_LOCKED": StoreLocked,
-    "MODEL_ERROR": ModelError,
-    "UNAUTHENTICATED": Unauthenticated,
-    "FORBIDDEN": Forbidden,
-    "BACKEND_UNAVAILABLE": BackendUnavailable,
-}
 
 
 def error_from_code(
     code: str | None, message: str, details: Iterable[Mapping[str, Any]] = ()
 ) -> WorkbenchError:
-    kind = _ERRORS.get(code or "", WorkbenchError)
+    kind = error_class(code)
     items = [
         ErrorDetail(
             str(d.get("message", "")),

@@ -17,16 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from workbench.errors import (
-    BackendUnavailable,
-    Conflict,
     ErrorDetail,
-    Forbidden,
-    ModelError,
-    NotFound,
-    StoreLocked,
-    Unauthenticated,
     ValidationError,
     WorkbenchError,
+    error_class,
 )
 
 if TYPE_CHECKING:
@@ -41,20 +35,6 @@ TENANT_VARIABLE = "WORKBENCH_TENANT"
 API_URL_VARIABLE = "WORKBENCH_API_URL"
 HOME_VARIABLE = "WORKBENCH_HOME"
 USER_VARIABLES = ("WORKBENCH_USER", "JUPYTERHUB_USER")
-
-_ERRORS_BY_CODE: dict[str, type[WorkbenchError]] = {
-    kind.code: kind
-    for kind in (
-        ModelError,
-        ValidationError,
-        NotFound,
-        Conflict,
-        StoreLocked,
-        Unauthenticated,
-        Forbidden,
-        BackendUnavailable,
-    )
-}
 
 
 @dataclass
@@ -173,7 +153,7 @@ def graphql_error(errors: list[GraphQLError]) -> WorkbenchError:
     """The :class:`~workbench.errors.WorkbenchError` for a result's (shaped) GraphQL errors."""
     first = errors[0]
     extensions = first.extensions or {}
-    kind = _ERRORS_BY_CODE.get(str(extensions.get("code", "")), WorkbenchError)
+    kind = error_class(str(extensions.get("code", "")))
     # a shaped message already lists the error's own details; later errors become details
     details = [ErrorDetail(e.message, ".".join(map(str, e.path or [])) or None) for e in errors[1:]]
     return kind(first.message, details)
