@@ -96,21 +96,6 @@ def parse_variables(
     return variables
 
 
-def _diff(old: CkModel, new: CkModel, model_id: str, previous: str | None) -> ImportReport:
-    """What importing would change, computed as the catalog reports it after an import."""
-    report = ImportReport(model_id, previous)
-    report.added_types = sorted(t for t in new.types if t not in old.types)
-    report.removed_types = sorted(t for t in old.types if t not in new.types)
-    report.changed_types = sorted(
-        t
-        for t in new.types
-        if t in old.types
-        and {(a.name, a.attribute_id, a.is_optional) for a in new.types[t].attributes.values()}
-        != {(a.name, a.attribute_id, a.is_optional) for a in old.types[t].attributes.values()}
-    )
-    return report
-
-
 @magics_class
 class WorkbenchMagics(Magics):
     """``%wb``, ``%%ck`` and ``%%graphql`` on the tenant ``wb`` is bound to."""
@@ -202,12 +187,10 @@ class WorkbenchMagics(Magics):
                 return ImportReportView(catalog.import_library(library))
             previous = catalog.own_libraries().get(library.name)
             new_model = catalog.validate(library)
-            report = _diff(
-                catalog.model(),
-                new_model,
-                library.model_id,
-                previous.model_id if previous is not None else None,
+            report = ImportReport(
+                library.model_id, previous.model_id if previous is not None else None
             )
+            report.record_changes(catalog.model(), new_model)
             return ImportReportView(report, dry_run=True)
         except WorkbenchError as exc:
             raise _refused(exc) from None

@@ -70,6 +70,19 @@ class ImportReport:
     migrated_entities: int = 0
     unchanged: bool = False
 
+    def record_changes(self, old: CkModel, new: CkModel) -> None:
+        """Fill the added, removed and changed (attributes differ) types from ``old`` to
+        ``new``."""
+        self.added_types = sorted(t for t in new.types if t not in old.types)
+        self.removed_types = sorted(t for t in old.types if t not in new.types)
+        self.changed_types = sorted(
+            t
+            for t in new.types
+            if t in old.types
+            and {(a.name, a.attribute_id, a.is_optional) for a in new.types[t].attributes.values()}
+            != {(a.name, a.attribute_id, a.is_optional) for a in old.types[t].attributes.values()}
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "modelId": self.model_id,
@@ -229,7 +242,7 @@ class CkCatalog:
         )
         batch.meta.append(MetaWrite(_STATE, "generation", {"generation": self.generation() + 1}))
         self._store.apply(batch)
-        _fill_diff(report, old_model, new_model)
+        report.record_changes(old_model, new_model)
         return report
 
     def _resolve_with(self, library: CkLibrary) -> tuple[CkModel, list[CkLibrary]]:
@@ -324,15 +337,3 @@ def index_specs(model: CkModel) -> list[Any]:
                 )
             )
     return specs
-
-
-def _fill_diff(report: ImportReport, old: CkModel, new: CkModel) -> None:
-    report.added_types = sorted(t for t in new.types if t not in old.types)
-    report.removed_types = sorted(t for t in old.types if t not in new.types)
-    report.changed_types = sorted(
-        t
-        for t in new.types
-        if t in old.types
-        and {(a.name, a.attribute_id, a.is_optional) for a in new.types[t].attributes.values()}
-        != {(a.name, a.attribute_id, a.is_optional) for a in old.types[t].attributes.values()}
-    )
