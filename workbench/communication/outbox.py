@@ -12,6 +12,11 @@ the oldest messages are dropped, counted in :attr:`Outbox.dropped` and logged.
 fail while the link is down), a background task (:meth:`OutboxBus.run`) delivers them;
 subscriptions and consumers use the link directly. :attr:`Outbox.delivered_sequence` is what
 the adapter reports as its ``LastSyncedSequenceNumber``.
+
+A link whose bodies are JSON on the wire (``MessageBus.wire_bodies``: RabbitMQ, the SQLite log)
+gets the stored rows as they are (:class:`~workbench.messaging.codec.EncodedBody`), not decoded
+and encoded again. The bounds cost little per put: the age bound looks at the oldest row first
+(rows are put in time order), the count bound at the span of sequence numbers first.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from workbench.messaging.base import (
     Subscription,
     new_message_id,
 )
+from workbench.messaging.codec import EncodedBody
 
 __all__ = ["Outbox", "OutboxBus"]
 
@@ -183,15 +189,27 @@ class Outbox:
         return self.put_many([message])[0]
 
     def _enforce_bounds(self, now: float) -> None:
-        dropped = self._db.execute(
-            "DELETE FROM messages WHERE created < ?", (now - self.max_age_seconds,)
-        ).rowcount
-        (count,) = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()
-        if count > self.max_messages:
+        # rows are put in time order: while the oldest is within the age bound, all are (the
+        # age bound is checked without reading every row, whose bodies precede ``created``)
+        dropped = 0
+        oldest = self._db.execute(
+            "SELECT created FROM messages WHERE seq = (SELECT MIN(seq) FROM messages)"
+        ).fetchone()
+        if oldest is not None and oldest[0] < now - self.max_age_seconds:
             dropped += self._db.execute(
-                "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY seq LIMIT ?)",
-                (count - self.max_messages,),
+                "DELETE FROM messages WHERE created < ?", (now - self.max_age_seconds,)
             ).rowcount
+        # sequence numbers are unique, so their span is never below the count (and equals it
+        # while rows leave from the front only): count exactly only past the bound
+        low, high = self._db.execute("SELECT MIN(seq), MAX(seq) FROM messages").fetchone()
+        if low is not None and high - low + 1 > self.max_messages:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()
+            if count > self.max_messages:
+                dropped += self._db.execute(
+                    "DELETE FROM messages WHERE seq IN "
+                    "(SELECT seq FROM messages ORDER BY seq LIMIT ?)",
+                    (count - self.max_messages,),
+                ).rowcount
         if dropped:
             self._set_meta("dropped", self._meta("dropped") + dropped)
             log.warning(
@@ -201,15 +219,27 @@ class Outbox:
 
     # ---- delivering
 
-    def pending(self, limit: int = 500) -> list[tuple[int, OutgoingMessage]]:
-        """The oldest undelivered messages with their sequence numbers, in order."""
+    def pending(
+        self, limit: int = 500, *, encoded: bool = False
+    ) -> list[tuple[int, OutgoingMessage]]:
+        """The oldest undelivered messages with their sequence numbers, in order; with
+        ``encoded`` their bodies as stored (:class:`EncodedBody`, JSON), not decoded."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, id, topic, key, body, headers FROM messages ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
         return [
-            (int(seq), OutgoingMessage(topic, _decode(body), key, mid, _decode(headers)))
+            (
+                int(seq),
+                OutgoingMessage(
+                    topic,
+                    EncodedBody(body.encode()) if encoded else _decode(body),
+                    key,
+                    mid,
+                    _decode(headers),
+                ),
+            )
             for seq, mid, topic, key, body, headers in rows
         ]
 
@@ -222,13 +252,18 @@ class Outbox:
             self._db.execute("COMMIT")
 
     async def deliver(
-        self, publish: Callable[[Sequence[OutgoingMessage]], Awaitable[None]], *, batch: int = 500
+        self,
+        publish: Callable[[Sequence[OutgoingMessage]], Awaitable[None]],
+        *,
+        batch: int = 500,
+        encoded: bool = False,
     ) -> int:
         """Hand the backlog to ``publish`` batch by batch, in order; how many were delivered.
-        Stops at (and raises) the first failure, leaving that batch for the next try."""
+        Stops at (and raises) the first failure, leaving that batch for the next try. With
+        ``encoded`` the bodies go as stored (see :meth:`pending`)."""
         delivered = 0
         while True:
-            items = await asyncio.to_thread(self.pending, batch)
+            items = await asyncio.to_thread(self.pending, batch, encoded=encoded)
             if not items:
                 return delivered
             await publish([m for _, m in items])
@@ -316,7 +351,11 @@ class OutboxBus(MessageBus):
                     if wanted not in self._ensured:
                         await self.link.ensure_group(*wanted)
                         self._ensured.add(wanted)
-                delivered = await self.outbox.deliver(self.link.publish_many, batch=self.batch)
+                delivered = await self.outbox.deliver(
+                    self.link.publish_many,
+                    batch=self.batch,
+                    encoded=getattr(self.link, "wire_bodies", False),
+                )
                 if not self.online:
                     log.info("bus link up", extra={"backlogDelivered": delivered})
                 self.online = True

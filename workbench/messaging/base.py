@@ -298,6 +298,10 @@ class MessageBus(ABC):
 
     #: the tenant this bus serves (None: a bus shared by tenants, addressed by topic)
     tenant: str | None = None
+    #: the bus sends bodies as :func:`~workbench.messaging.codec.encode_body` makes them, so a
+    #: :class:`~workbench.messaging.codec.EncodedBody` goes as it is (the edge outbox hands
+    #: its stored rows over without decoding them); an in-process bus hands out objects
+    wire_bodies: bool = False
 
     @abstractmethod
     def publish(

@@ -106,6 +106,8 @@ class RabbitMqBus(MessageBus):
     waits for a connection before raising :class:`BackendUnavailable`.
     """
 
+    wire_bodies = True  # bodies go through encode_body
+
     def __init__(
         self,
         url: str,

@@ -70,6 +70,8 @@ _PRUNE_EVERY = 5000
 class SqliteLogBus(MessageBus):
     """A tenant's bus in the SQLite file ``path`` (created with its directory when missing)."""
 
+    wire_bodies = True  # bodies go through encode_body
+
     def __init__(
         self,
         path: Path | str,
