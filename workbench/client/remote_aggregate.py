@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workbench.client.results import raise_graphql_errors
@@ -12,6 +12,7 @@ from workbench.runtime.aggregations import (
     EntityAggregationResult,
     aggregation_frame,
 )
+from workbench.runtime.query_arguments import AggregateArguments
 
 __all__ = ["remote_aggregate"]
 
@@ -58,26 +59,23 @@ def _group(raw: Mapping[str, Any], measures: Sequence[tuple[str, str]]) -> Aggre
 def remote_aggregate(
     post: Callable[[dict[str, Any]], dict[str, Any]],
     where_item: Callable[[Any], Any],
-    ck_type_id: str,
-    lists: Mapping[str, Sequence[str]],
-    *,
-    group_by: Sequence[str],
-    where: Iterable[Any],
-    search: str | None,
-    search_paths: Sequence[str],
-    resolve_enum_values_to_names: bool,
-    first: int | None,
-    after: str | None,
+    arguments: AggregateArguments,
 ) -> Any:
     """The DataFrame of :meth:`EntityService.aggregate`, computed by the server; ``post`` sends
     a GraphQL payload and returns the response body."""
+    a = arguments
+    lists = {"avg": a.avg, "count": a.count, "min": a.min, "max": a.max, "sum": a.sum}
     paths = {_FUNCTIONS[f][0]: list(p) for f, p in lists.items() if p}
+    search = a.search
     variables: dict[str, Any] = {
-        "type": ck_type_id,
-        "filter": [_filter(w, where_item) for w in where],
-        "search": {"searchTerm": search, "attributePaths": list(search_paths)} if search else None,
+        "type": a.ck_type_id,
+        "filter": [_filter(w, where_item) for w in a.where],
+        "search": {"searchTerm": search, "attributePaths": list(a.search_paths)}
+        if search
+        else None,
     }
     measures = [(f, p) for f in _FUNCTIONS for p in lists.get(f, ())]
+    group_by, first = a.group_by, a.first
     result = EntityAggregationResult(group_by=list(group_by), groups=[], measures=measures)
     if not group_by:
         variables["aggregations"] = paths
@@ -87,13 +85,13 @@ def remote_aggregate(
             _group(body["data"]["runtime"]["runtimeEntities"]["aggregation"], measures)
         )
         return aggregation_frame(result)
-    cursor = after
+    cursor = a.after
     while True:
         size = _PAGE if first is None else first
         variables["aggregations"] = {
             "groupBy": {
                 "groupByAttributePaths": list(group_by),
-                "resolveEnumValuesToNames": resolve_enum_values_to_names,
+                "resolveEnumValuesToNames": a.resolve_enum_values_to_names,
                 "first": size,
                 "after": cursor,
                 **paths,

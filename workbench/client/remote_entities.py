@@ -138,9 +138,8 @@ class RemoteEntityService(EntityWrites):
         (``include_archived`` and ``create_index`` are in-process only)."""
         from workbench.client.remote_aggregate import remote_aggregate
 
-        a = arguments
         for name in ("include_archived", "create_index"):
-            if getattr(a, name):
+            if getattr(arguments, name):
                 raise ValidationError(
                     f"aggregate({name}=True) is not available over the remote client; leave it "
                     "out, or run the aggregation in process (workbench.open)"
@@ -152,20 +151,7 @@ class RemoteEntityService(EntityWrites):
             )
             return body
 
-        lists = {"avg": a.avg, "count": a.count, "min": a.min, "max": a.max, "sum": a.sum}
-        return remote_aggregate(
-            post,
-            _where_item,
-            a.ck_type_id,
-            lists,
-            group_by=a.group_by,
-            where=a.where,
-            search=a.search,
-            search_paths=a.search_paths,
-            resolve_enum_values_to_names=a.resolve_enum_values_to_names,
-            first=a.first,
-            after=a.after,
-        )
+        return remote_aggregate(post, _where_item, arguments)
 
     def navigate(self, rt_id: str, name: str, *, include_archived: bool = False) -> list[Entity]:
         data = self._http.json(
