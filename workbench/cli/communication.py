@@ -190,13 +190,21 @@ def adapter_run(
     configure_logging(logging.INFO)
     settings = Settings().model_copy(update={"home": default_home(data_dir or state().data_dir)})
     token_provider = None
+    auth = None
     if client_id and client_secret and edge:
         # the edge may start offline: a fresh token at each connection attempt
         def token_provider() -> str:
             return _client_credentials_token(settings, client_id, client_secret, identity_url)
 
     elif client_id and client_secret:
-        token = _client_credentials_token(settings, client_id, client_secret, identity_url)
+        from workbench.client.client_credentials import ClientCredentialsAuth
+
+        # tokens live minutes, the adapter days: renewed before they expire (and after a 401)
+        auth = ClientCredentialsAuth(
+            lambda: _client_credentials_grant(settings, client_id, client_secret, identity_url)
+        )
+        token = auth.token()  # fails at start when the Identity service refuses the client
+        token_provider = auth.token
     link = bus_from_url(settings_bus_url(settings), tenant_id)
     state_dir: EdgeState | None = None
     tenant: Any
@@ -209,7 +217,7 @@ def adapter_run(
         click.echo(f"edge state in {state_dir.directory}", err=True)
     else:
         bus = link
-        tenant = RemoteTenant(api_url, tenant_id, token=token)
+        tenant = RemoteTenant(api_url, tenant_id, token=token, auth=auth)
     click.echo(f"adapter {adapter_rt_id} of tenant {tenant_id} -> {controller_url}", err=True)
 
     async def main() -> None:
@@ -242,6 +250,13 @@ def adapter_run(
 def _client_credentials_token(
     settings: Any, client_id: str, secret: str, identity_url: str | None
 ) -> str:
+    return _client_credentials_grant(settings, client_id, secret, identity_url)[0]
+
+
+def _client_credentials_grant(
+    settings: Any, client_id: str, secret: str, identity_url: str | None
+) -> tuple[str, float]:
+    """A token of the client from the Identity service and the seconds it is valid."""
     import httpx
 
     from workbench.errors import BackendUnavailable, Unauthenticated
@@ -258,7 +273,8 @@ def _client_credentials_token(
         raise BackendUnavailable(f"the Identity service at {url} is unreachable: {exc}") from exc
     if response.status_code != 200:
         raise Unauthenticated(f"the Identity service refused client {client_id!r}: {response.text}")
-    return str(response.json()["access_token"])
+    body = response.json()
+    return str(body["access_token"]), float(body.get("expires_in") or 300)
 
 
 @click.group("pipelines")

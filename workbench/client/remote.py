@@ -13,7 +13,7 @@ A :class:`RemoteTenant` has the API of the in-process :class:`~workbench.client.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -26,6 +26,9 @@ from workbench.client.results import graphql_result, raise_graphql_errors
 from workbench.client.tenant_api import TenantApi
 from workbench.client.tenant_queries import TenantQueries, remote_runner
 from workbench.client.tenant_streams import TenantStreams
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "RemoteCkCatalog",
@@ -41,11 +44,19 @@ class RemoteTenant:
     """A tenant reached through the Asset Repository; the API of the in-process ``Tenant``."""
 
     def __init__(
-        self, url: str, tenant_id: str, *, token: str | None = None, timeout: float = 60.0
+        self,
+        url: str,
+        tenant_id: str,
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+        auth: httpx.Auth | None = None,
     ) -> None:
+        """``token``: a bearer token; ``auth`` instead: tokens renewed as they expire
+        (:class:`~workbench.client.client_credentials.ClientCredentialsAuth`)."""
         self.id = tenant_id
         self.url = url.rstrip("/")
-        self._http = TenantHttp(url, tenant_id, token, timeout)
+        self._http = TenantHttp(url, tenant_id, token, timeout, auth)
         self.ck = RemoteCkCatalog(self._http, tenant_id)
         self.entities = RemoteEntityService(self._http)
 

@@ -25,15 +25,24 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class TenantHttp:
-    """The HTTP session of one tenant: base URL, token, error translation."""
+    """The HTTP session of one tenant: base URL, token (or an ``auth`` that supplies tokens,
+    e.g. :class:`~workbench.client.client_credentials.ClientCredentialsAuth`), error
+    translation."""
 
-    def __init__(self, url: str, tenant: str, token: str | None, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        tenant: str,
+        token: str | None,
+        timeout: float,
+        auth: httpx.Auth | None = None,
+    ) -> None:
         headers = {"User-Agent": "workbench-remote"}
-        if token:
+        if token and auth is None:
             headers["Authorization"] = f"Bearer {token}"
         self.base = url.rstrip("/")
         self.prefix = f"/tenants/{tenant}"
-        self.client = httpx.Client(base_url=self.base, headers=headers, timeout=timeout)
+        self.client = httpx.Client(base_url=self.base, headers=headers, timeout=timeout, auth=auth)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
