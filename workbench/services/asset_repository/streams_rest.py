@@ -297,6 +297,10 @@ async def _computed(
     return await run_in_threadpool(_encoded, result, encoding)
 
 
+#: the OpenAPI responses of a route answering in every format
+_IN_EVERY_FORMAT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {media: {} for media in MEDIA_TYPES.values()}}
+}
 # query parameters several routes share
 _From = Annotated[str, Query(alias="from", description="ISO 8601 start (inclusive).")]
 _To = Annotated[str, Query(description="ISO 8601 end (exclusive).")]
@@ -309,7 +313,7 @@ _Format = Annotated[str | None, Query(description="arrow, parquet, csv or ndjson
     summary="Aggregate stream points per rtId and time bucket",
     description="Columns `rtId`, `bucket` and `<attribute><Function>` (`voltageAvg`); the "
     "interval is echoed in `X-Workbench-Interval`.",
-    responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
+    responses=_IN_EVERY_FORMAT,
 )
 async def aggregate_points(
     request: Request,
@@ -345,7 +349,7 @@ async def aggregate_points(
 @router.get(
     "/streams/{ckTypeId:path}/downsample",
     summary="At most `limit` buckets per rtId over a range (for charts)",
-    responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
+    responses=_IN_EVERY_FORMAT,
 )
 async def downsample_points(
     request: Request,
@@ -454,7 +458,7 @@ async def write_points(
     summary="Read stream points in a time range (Arrow IPC, Parquet, CSV or NDJSON)",
     description="Without `first` the whole range streams out page by page; with `first` one "
     "page comes back and `X-Workbench-End-Cursor` goes into `after` for the next.",
-    responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
+    responses=_IN_EVERY_FORMAT,
 )
 async def read_points(
     request: Request,
