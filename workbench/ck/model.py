@@ -415,39 +415,36 @@ class CkModel:
         return _shadow_system_ends(self._inbound_ends(type_id), self._outbound_ends(type_id))
 
     def _outbound_ends(self, type_id: str) -> list[AssociationEnd]:
-        ends = []
-        for assoc in self.type(type_id).associations:
-            role = self.roles[assoc.role_id]
-            ends.append(
-                AssociationEnd(
-                    role=role,
-                    direction="outbound",
-                    name=role.outbound_name,
-                    multiplicity=role.outbound_multiplicity,
-                    source_type_id=assoc.declared_on,
-                    target_type_id=assoc.target_type_id,
-                )
-            )
-        return ends
+        return [
+            self._end(assoc, "outbound", assoc.declared_on)
+            for assoc in self.type(type_id).associations
+        ]
 
     def _inbound_ends(self, type_id: str) -> list[AssociationEnd]:
         accepted = {type_id, *self.type(type_id).base_chain}
-        ends = []
-        for source in self.types.values():
-            for assoc in source.own_associations:
-                if assoc.target_type_id in accepted:
-                    role = self.roles[assoc.role_id]
-                    ends.append(
-                        AssociationEnd(
-                            role=role,
-                            direction="inbound",
-                            name=role.inbound_name,
-                            multiplicity=role.inbound_multiplicity,
-                            source_type_id=source.id,
-                            target_type_id=assoc.target_type_id,
-                        )
-                    )
-        return ends
+        return [
+            self._end(assoc, "inbound", source.id)
+            for source in self.types.values()
+            for assoc in source.own_associations
+            if assoc.target_type_id in accepted
+        ]
+
+    def _end(
+        self,
+        assoc: TypeAssociation,
+        direction: Literal["outbound", "inbound"],
+        source_type_id: str,
+    ) -> AssociationEnd:
+        role = self.roles[assoc.role_id]
+        outbound = direction == "outbound"
+        return AssociationEnd(
+            role=role,
+            direction=direction,
+            name=role.outbound_name if outbound else role.inbound_name,
+            multiplicity=role.outbound_multiplicity if outbound else role.inbound_multiplicity,
+            source_type_id=source_type_id,
+            target_type_id=assoc.target_type_id,
+        )
 
     def end(self, type_id: str, name: str) -> AssociationEnd:
         """The association end called ``name`` (outbound or inbound) on ``type_id``."""
