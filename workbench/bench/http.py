@@ -98,7 +98,10 @@ def _wrk(
         script.write(_WRK_SCRIPT % {"token": TOKEN, "body": body})
     try:
         threads = max(1, min(2, connections))
+        # a request counts as failed after 10 s (wrk's default of 2 s counted the queue of 64
+        # connections on a busy 2-core machine as failures; the latency figures show the wait)
         command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+        command += ["--timeout", "10s"]
         command += ["-s", script.name, f"{url}/tenants/{TENANT}/graphql"]
         ran = subprocess.run(command, capture_output=True, text=True, check=False)
     finally:

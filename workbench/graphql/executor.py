@@ -28,23 +28,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import (
-    GraphQLBoolean,
-    GraphQLEnumType,
-    GraphQLFloat,
-    GraphQLID,
-    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
-    GraphQLString,
     Undefined,
     is_leaf_type,
     is_non_null_type,
 )
 from graphql.execution.executor import Executor, to_nodes
 from graphql.pyutils import AwaitableOrValue, Path
+
+from workbench.graphql.direct import DIRECT_COMPLETION, DirectItems
+from workbench.graphql.leaves import leaf_check_lines, leaf_namespace
 
 __all__ = ["FastExecutor"]
 
@@ -102,14 +99,6 @@ class _Other:
         self.sub: _Plan | None = None
 
 
-#: built-in scalars whose output coercion returns values of this Python type unchanged
-_AS_IS: dict[Any, type] = {
-    GraphQLString: str,
-    GraphQLID: str,
-    GraphQLFloat: float,
-    GraphQLBoolean: bool,
-}
-_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 #: distinct selections kept per object type (a bound against unbounded query variety)
 _MAX_SIGNATURES = 256
 
@@ -165,13 +154,7 @@ def _compile_leaves(
     The generated code only embeds ``repr`` of field and response names (GraphQL names) and
     refers to everything else through its namespace.
     """
-    namespace: dict[str, Any] = {
-        "_Undefined": Undefined,
-        "_INT_MIN": _INT_MIN,
-        "_INT_MAX": _INT_MAX,
-        "_int": int,
-        "_typename": return_type.name,
-    }
+    namespace = leaf_namespace(return_type.name)
     lines = ["def leaves(source):", "    get = source.get"]
     items: list[str] = []
     for index, (response_name, field_name, leaf_type, non_null) in enumerate(fields):
@@ -181,39 +164,8 @@ def _compile_leaves(
                 f"{response_name!r}: {'_typename' if leaf_type == '__typename' else 'None'}"
             )
             continue
-        coerce = f"_coerce{index}"
-        namespace[coerce] = leaf_type.coerce_output_value
         lines.append(f"    {var} = get({field_name!r})")
-        if_none = "return None" if non_null else "pass"
-        lines.append(f"    if {var} is None:")
-        lines.append(f"        {if_none}")
-        if leaf_type is GraphQLInt:
-            lines.append(
-                f"    elif {var}.__class__ is not _int or not (_INT_MIN <= {var} <= _INT_MAX):"
-            )
-        elif (as_is := _AS_IS.get(leaf_type)) is not None:
-            type_name = f"_type{index}"
-            namespace[type_name] = as_is
-            lines.append(f"    elif {var}.__class__ is not {type_name}:")
-        elif isinstance(leaf_type, GraphQLEnumType):
-            lookup = getattr(leaf_type, "_value_lookup", None)
-            if isinstance(lookup, dict) and all(isinstance(k, str) for k in lookup):
-                names = f"_names{index}"
-                namespace[names] = dict(lookup)
-                namespace["_str"] = str
-                lines.append(f"    elif {var}.__class__ is _str and {var} in {names}:")
-                lines.append(f"        {var} = {names}[{var}]")
-                lines.append("    else:")
-            else:
-                lines.append("    else:")
-        else:
-            lines.append("    else:")
-        lines.append("        try:")
-        lines.append(f"            {var} = {coerce}({var})")
-        lines.append("        except Exception:")
-        lines.append("            return None")
-        lines.append(f"        if {var} is None or {var} is _Undefined:")
-        lines.append("            return None")
+        lines += leaf_check_lines(index, leaf_type, non_null, namespace)
         items.append(f"{response_name!r}: {var}")
     lines.append("    return {" + ", ".join(items) + "}")
     exec("\n".join(lines), namespace)  # generated from GraphQL names (repr) only
@@ -230,6 +182,16 @@ class FastExecutor(Executor[Any]):
         self._list_plans: dict[tuple[Any, int], tuple[GraphQLObjectType, _Plan] | None] = {}
         manager = self.middleware_manager
         self._fast = not (manager is not None and getattr(manager, "middlewares", None))
+
+    def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._fast:
+            return super().execute_operation(*args, **kwargs)
+        # resolvers may hand back lists already completed (:class:`DirectItems`)
+        token = DIRECT_COMPLETION.set(True)
+        try:
+            return super().execute_operation(*args, **kwargs)
+        finally:
+            DIRECT_COMPLETION.reset(token)
 
     # ---- plans ------------------------------------------------------------------------------
 
@@ -399,6 +361,8 @@ class FastExecutor(Executor[Any]):
         result: Any,
         position_context: Any,
     ) -> AwaitableOrValue[list[Any]]:
+        if type(result) is DirectItems:  # completed by the resolver (see graphql.direct)
+            return list(result)
         found = (
             self._list_plan(return_type, field_details_list)
             if self._fast and type(result) is list

@@ -22,6 +22,7 @@ from workbench.errors import ValidationError
 from workbench.graphql.aggregations import AGGREGATION_FIELDS, resolve_aggregations
 from workbench.graphql.batching import BATCH_KEY, EntityBatch
 from workbench.graphql.context import GraphQLContext, Info
+from workbench.graphql.direct import direct_items
 from workbench.graphql.sources import SourceFactory
 from workbench.query.model import Operator, Page
 from workbench.runtime.filters import FieldFilter
@@ -150,7 +151,7 @@ def list_resolver(ck_type_id: str, factory: SourceFactory) -> Resolver:
 
     def resolve(_root: Any, info: Info, **args: Any) -> dict[str, Any]:
         context: GraphQLContext = info.context
-        return _connection(context, ck_type_id, args, selected_fields(info), factory)
+        return _connection(context, ck_type_id, args, selected_fields(info), factory, info)
 
     return resolve
 
@@ -161,6 +162,7 @@ def _connection(
     args: Mapping[str, Any],
     names: set[str],
     factory: SourceFactory,
+    info: Info,
 ) -> dict[str, Any]:
     """A list's connection: the page when anything of it is selected, and the aggregations."""
     statistics = resolve_aggregations(
@@ -176,7 +178,10 @@ def _connection(
         first=_page_size(args.get("first")),
         item_cursors="edges" in names,
     )
-    return {**connection_source(page, names, factory.sources(page.items)), **statistics}
+    items: list[dict[str, Any]] | None = direct_items(info, factory, ck_type_id, page.items)
+    if items is None:
+        items = factory.sources(page.items)
+    return {**connection_source(page, names, items), **statistics}
 
 
 def runtime_entities_resolver(factory: SourceFactory) -> Resolver:
@@ -186,7 +191,7 @@ def runtime_entities_resolver(factory: SourceFactory) -> Resolver:
         context: GraphQLContext = info.context
         ck_type_id = args.get("ckTypeId") or "System/Entity"
         context.tenant.model.type(ck_type_id)  # NotFound with a hint when unknown
-        return _connection(context, ck_type_id, args, selected_fields(info), factory)
+        return _connection(context, ck_type_id, args, selected_fields(info), factory, info)
 
     return resolve
 

@@ -17,6 +17,7 @@ from typing import Any
 from workbench.ck.model import CkModel, CkType, TypeAttribute, ValueType
 from workbench.ck.naming import graphql_field_name
 from workbench.graphql.batching import BATCH_KEY, EntityBatch
+from workbench.graphql.direct import Selections
 from workbench.runtime.values import RECORD_ID_KEY, externalize_attributes
 from workbench.storage.base import StoredEntity
 
@@ -68,6 +69,29 @@ class SourceFactory:
         self.model = model
         self._types: dict[str, Callable[[StoredEntity, EntityBatch], dict[str, Any]] | None] = {}
         self._records: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
+        self._direct_plans: dict[str, dict[str, tuple[str, dict[Any, str] | None]] | None] = {}
+        #: the analyses of list selections completed directly (:mod:`.direct`)
+        self.direct_selections = Selections()
+
+    def direct_plan(self, type_id: str) -> dict[str, tuple[str, dict[Any, str] | None]] | None:
+        """The attributes of ``type_id`` whose stored value is their source value (as is, or an
+        enum key named through the dict given): by field name, the attribute's name and that
+        dict (None: as is). None for a type not in the model."""
+        try:
+            return self._direct_plans[type_id]
+        except KeyError:
+            pass
+        ck_type = self.model.types.get(type_id)
+        plan: dict[str, tuple[str, dict[Any, str] | None]] | None = None
+        if ck_type is not None:
+            plan = {}
+            for name, field, kind, payload in self._plan(ck_type.attributes):
+                if kind == _PLAIN:
+                    plan[field] = (name, None)
+                elif kind == _ENUM:
+                    plan[field] = (name, payload)
+        self._direct_plans[type_id] = plan
+        return plan
 
     def _plan(self, members: Mapping[str, TypeAttribute]) -> list[_Step]:
         plan: list[_Step] = []

@@ -134,6 +134,7 @@ def create_app(
     (:mod:`.stream_ingest`; not in the workers other than the primary).
     """
     # the modules themselves, not the package (whose __init__ imports this module)
+    from workbench.services.asset_repository.graphql_routes import GraphQLShortcut
     from workbench.services.asset_repository.graphql_routes import router as graphql_router
     from workbench.services.asset_repository.graphql_ws import router as graphql_ws_router
     from workbench.services.asset_repository.playground import router as playground_router
@@ -156,7 +157,11 @@ def create_app(
         audit_log=audit_log,
         forwarder=PrimaryForwarder(primary[0]) if primary is not None else None,
     )
-    inner: list[tuple[Any, dict[str, Any]]] = [(AuditMiddleware, {"audit_log": audit_log})]
+    inner: list[tuple[Any, dict[str, Any]]] = [
+        # the innermost: GraphQL POSTs skip FastAPI's routing (see GraphQLShortcut)
+        (GraphQLShortcut, {}),
+        (AuditMiddleware, {"audit_log": audit_log}),
+    ]
     if primary is not None or worker_index is not None:
         index = primary[1] if primary is not None else worker_index
         inner.append((ForwardToPrimary, {"forwarder": service.forwarder, "index": index}))
