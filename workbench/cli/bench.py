@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "graphql-list-http": ("workbench.bench.http", "graphql_list_http"),
     "graphql-list": ("workbench.bench.graphql", "graphql_list"),
     "graphql-large": ("workbench.bench.graphql", "graphql_large"),
+    "graphql-large-http": ("workbench.bench.graphql_http", "graphql_large_http"),
     "schema-build": ("workbench.bench.graphql", "schema_build"),
     "hub-spawn": ("workbench.bench.hub", "hub_spawn"),
     "bus": ("workbench.bench.bus", "bus"),
