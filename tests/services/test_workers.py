@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -207,3 +208,80 @@ def test_mutations_over_a_workers_websocket_reach_its_subscriptions(
 )
 def test_needs_primary(query: str, primary: bool) -> None:
     assert needs_primary(query, None) is primary
+
+
+def test_workers_serve_https_and_forward_to_the_primary(tmp_path: Path) -> None:
+    """``--workers 2 --cert --key``: both workers answer over HTTPS; writes and REST reaching
+    worker 1 go on to the primary over its (plain, private) Unix socket and succeed."""
+    from workbench.testing.smtp import make_test_certificates
+
+    ca, cert, key = make_test_certificates(tmp_path)
+    trust = ssl.create_default_context(cafile=str(ca))
+    home = tmp_path / "wb"
+    with workbench.open(home) as wb:
+        tenant = wb.tenants.create(TENANT)
+        tenant.ck.import_library(load_library_from_text(GRAPHQL_BENCH_LIBRARY, "bench.yaml"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "WORKBENCH_API_TOKEN": TOKEN,
+        "WORKBENCH_DEV_STATIC_TOKEN": "true",
+    }
+    command = [sys.executable, "-m", "workbench", "serve", "asset-repository"]
+    command += ["--port", str(port), "--data-dir", str(home), "--workers", "2"]
+    command += ["--cert", str(cert), "--key", str(key)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"https://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        seen: set[str] = set()
+        deadline = time.monotonic() + 240
+        while seen != {"0", "1"}:
+            assert process.poll() is None, "the service exited during start-up"
+            assert time.monotonic() < deadline, f"only workers {seen} came up over HTTPS"
+            try:
+                response = httpx.get(f"{url}/readyz", timeout=5, verify=trust)
+            except httpx.TransportError:
+                time.sleep(0.2)
+                continue
+            if response.status_code == 200:
+                seen.add(response.headers[WORKER_HEADER])
+        with pytest.raises(httpx.TransportError):  # no plain HTTP on the port
+            httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        for n in range(12):  # a new connection each: about half reach worker 1
+            created = httpx.post(
+                f"{url}/tenants/{TENANT}/graphql",
+                json={"query": CREATE % f"tls-{n}"},
+                headers=headers,
+                timeout=30,
+                verify=trust,
+            )
+            assert created.status_code == 200, created.text
+            assert "errors" not in created.json(), created.text
+            stamp = httpx.get(
+                f"{url}/tenants/{TENANT}/ck/stamp", headers=headers, timeout=30, verify=trust
+            )
+            assert stamp.status_code == 200, stamp.text
+        answers: dict[str, set[str]] = {}
+        for _ in range(400):
+            response = httpx.post(
+                f"{url}/tenants/{TENANT}/graphql",
+                json={"query": LIST},
+                headers=headers,
+                timeout=30,
+                verify=trust,
+            )
+            items = response.json()["data"]["runtime"]["rtBenchMeterSite"]["items"]
+            answers.setdefault(response.headers[WORKER_HEADER], {i["name"] for i in items})
+            if len(answers) == 2:
+                break
+        assert sorted(answers) == ["0", "1"]
+        for worker, names in answers.items():
+            assert {f"tls-{n}" for n in range(12)} <= names, f"worker {worker} misses writes"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert not primary_socket(home, port).exists(), "the primary's socket is removed on exit"

@@ -129,11 +129,6 @@ def asset_repository(
     port = settings.asset_repository_port if port is None else port
     certfile, keyfile, scheme = tls_files(cert, key)
     configure_logging(logging.INFO, log_format or settings.log_format)
-    if workers > 1 and certfile is not None:
-        raise click.UsageError(
-            f"--workers {workers} cannot serve HTTPS yet; run one worker with --cert/--key, "
-            "or terminate TLS in a proxy in front of the workers"
-        )
     shown = f", {workers} workers" if workers > 1 else ""
     click.echo(f"Asset Repository on {scheme}://{host}:{port} (data: {home}{shown})", err=True)
     click.echo(
@@ -143,7 +138,14 @@ def asset_repository(
         from workbench.services.asset_repository.worker_processes import WorkerOptions, run_workers
 
         options = WorkerOptions(
-            home, host, port, no_auth, settings.dev_static_token, log_format=log_format
+            home,
+            host,
+            port,
+            no_auth,
+            settings.dev_static_token,
+            log_format=log_format,
+            ssl_certfile=str(certfile) if certfile else None,
+            ssl_keyfile=str(keyfile) if keyfile else None,
         )
         run_workers(options, workers)
         return

@@ -9,6 +9,7 @@ requests are shared between them: :mod:`.workers`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -41,6 +42,10 @@ class WorkerOptions:
     dev_static_token: bool = False
     log_level: str = "info"
     log_format: str | None = None
+    #: HTTPS on the port (PEM certificate chain and key); the primary's Unix socket stays plain
+    #: HTTP (only this user reaches it: mode 0600 in the data directory)
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "home": str(self.home)})
@@ -66,7 +71,7 @@ def worker_main(argv: list[str]) -> None:  # pragma: no cover - runs in the work
 
     from workbench.logs import configure_logging
     from workbench.messaging.tenants import service_bus
-    from workbench.services.app import install_log_context, uvicorn_options
+    from workbench.services.app import install_log_context
     from workbench.services.asset_repository.app import create_app
     from workbench.settings import Settings
 
@@ -96,8 +101,39 @@ def worker_main(argv: list[str]) -> None:  # pragma: no cover - runs in the work
         primary=(path, index) if index else None,
         worker_index=index,
     )
-    config = uvicorn.Config(app, **uvicorn_options(log_level=options.log_level))
-    uvicorn.Server(config).run(sockets=sockets)
+    tls = {"ssl_certfile": options.ssl_certfile, "ssl_keyfile": options.ssl_keyfile}
+    if options.ssl_certfile is None or len(sockets) == 1:
+        config = uvicorn.Config(app, **_options(options.log_level, **tls))
+        uvicorn.Server(config).run(sockets=sockets)
+        return
+    # the primary with HTTPS: the port with TLS, its Unix socket (the workers' forwarding)
+    # plain, as two servers of one app in one event loop (the app's lifespan runs once)
+    public = uvicorn.Server(uvicorn.Config(app, **_options(options.log_level, **tls)))
+    private = uvicorn.Server(
+        uvicorn.Config(app, lifespan="off", **_options(options.log_level, None, None))
+    )
+
+    async def serve_both() -> None:
+        inner_task = asyncio.create_task(private.serve(sockets=[sockets[1]]))
+        try:
+            await public.serve(sockets=[sockets[0]])
+        finally:
+            private.should_exit = True
+            await inner_task
+
+    from uvicorn._compat import asyncio_run
+
+    asyncio_run(serve_both(), loop_factory=public.config.get_loop_factory())
+
+
+def _options(log_level: str, ssl_certfile: str | None, ssl_keyfile: str | None) -> dict[str, Any]:
+    from workbench.services.app import uvicorn_options
+
+    return uvicorn_options(
+        log_level=log_level,
+        ssl_certfile=Path(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=Path(ssl_keyfile) if ssl_keyfile else None,
+    )
 
 
 _WORKER_CODE = (
