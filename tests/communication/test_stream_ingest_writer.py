@@ -12,7 +12,11 @@ import pytest
 
 from tests.conftest import METER_1, METER_2
 from workbench.errors import ValidationError
-from workbench.services.asset_repository.stream_ingest import StreamIngest, points_table
+from workbench.services.asset_repository.stream_ingest import (
+    LINGER_SECONDS,
+    StreamIngest,
+    points_table,
+)
 
 METER = "Demo.Energy/EnergyMeter"
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
@@ -73,3 +77,11 @@ def test_the_writer_stores_the_batch_and_names_the_row_at_fault(demo: Any) -> No
     assert messages[1] == messages[0]
     assert messages[2] == messages[0]
     assert demo.streams(METER).read(T0, T0 + timedelta(minutes=1)).to_arrow().num_rows == 10
+
+
+def test_consumers_linger_briefly_unless_told_otherwise() -> None:
+    bus = cast(Any, None)
+    assert StreamIngest(None, bus).options == {"linger_seconds": LINGER_SECONDS}
+    assert LINGER_SECONDS < 0.1  # below the consumer's own default: a poll is not held back
+    told = StreamIngest(None, bus, linger_seconds=0.5, max_points=100)
+    assert told.options == {"linger_seconds": 0.5, "max_points": 100}

@@ -10,6 +10,12 @@ stream service as an Arrow table (one column per key, built by Arrow), which the
 checks and converts column by column instead of value by value (a 10,000-point batch: about
 half the CPU). Points whose keys differ, or a column Arrow cannot hold (mixed types), go as the
 dicts, so the service's checks and the rows its errors name are the same either way.
+
+A consumer waits :data:`LINGER_SECONDS` (20 ms) after the first message of a batch for more
+(the consumer's own default is 100 ms): while a write runs the next messages queue up, so
+batches still grow with the load, but a poll is not held back 100 ms when the rest of the path
+is quick (``bench pipeline-ingest`` back to back: 95-108k -> 145-155k points/s, p95 195-294 ->
+156-162 ms, the same CPU per point).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ __all__ = ["StreamIngest", "points_table"]
 
 log = logging.getLogger("workbench.services.asset_repository.stream_ingest")
 
+#: how long a consumer waits for more messages after the first of a batch
+LINGER_SECONDS = 0.02
+
 
 class StreamIngest:
     """Consumers of every tenant's ``stream-points`` (see the module docstring)."""
@@ -39,7 +48,7 @@ class StreamIngest:
         self.workbench = workbench
         self.bus = bus
         self.scan_seconds = scan_seconds
-        self.options = options
+        self.options = {"linger_seconds": LINGER_SECONDS, **options}
         self.consumers: dict[str, StreamPointsConsumer] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._scanner: asyncio.Task[None] | None = None
