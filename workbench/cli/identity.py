@@ -7,6 +7,7 @@ written to the tenant's audit log with the actor ``cli:<os user>``.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import click
@@ -29,6 +30,26 @@ def _actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
+
+
+def _table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> Callable[[Console], None]:
+    """What ``emit`` prints without ``--json``: a table of ``rows`` under ``columns``."""
+
+    def human(console: Console) -> None:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+    return human
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _joined(items: Iterable[str]) -> str:
+    return ", ".join(items)
 
 
 tenant_option = click.option(
@@ -101,19 +122,13 @@ def users_list(tenant_id: str) -> None:
     found = directory.list_users(tenant_id)
     rows = [u.public() | {"effectiveRoles": directory.effective_roles(u)} for u in found]
 
-    def human(console: Console) -> None:
-        table = Table("username", "enabled", "source", "groups", "roles")
-        for row in rows:
-            table.add_row(
-                row["username"],
-                "yes" if row["enabled"] else "no",
-                row["source"],
-                ", ".join(row["groups"]),
-                ", ".join(row["effectiveRoles"]),
-            )
-        console.print(table)
+    columns = ("username", "enabled", "source", "groups", "roles")
+    emit(rows, _table(columns, [_user_row(row) for row in rows]))
 
-    emit(rows, human)
+
+def _user_row(user: dict[str, Any]) -> tuple[str, ...]:
+    groups, roles = _joined(user["groups"]), _joined(user["effectiveRoles"])
+    return (user["username"], _yes(user["enabled"]), user["source"], groups, roles)
 
 
 @wb_command(users, "disable")
@@ -144,24 +159,31 @@ def roles() -> None:
     """Grant and revoke roles."""
 
 
+def _role_target(func: Callable[..., None]) -> Callable[..., None]:
+    """The ``ROLE --user USERNAME [--tenant]`` of ``roles grant|revoke``."""
+    for option in (tenant_option, click.option("--user", "username", required=True)):
+        func = option(func)
+    return click.argument("role")(func)
+
+
+def _set_role(role: str, username: str, tenant_id: str, granted: bool) -> None:
+    user = _directory().set_role(tenant_id, username, role, granted, actor=_actor())
+    done = f"granted {role} to" if granted else f"revoked {role} from"
+    emit(user.public(), lambda c: c.print(f"{done} [bold]{username}[/]"))
+
+
 @wb_command(roles, "grant")
-@click.argument("role")
-@click.option("--user", "username", required=True)
-@tenant_option
+@_role_target
 def roles_grant(role: str, username: str, tenant_id: str) -> None:
     """Grant ROLE to a user."""
-    user = _directory().grant_role(tenant_id, username, role, actor=_actor())
-    emit(user.public(), lambda c: c.print(f"granted {role} to [bold]{username}[/]"))
+    _set_role(role, username, tenant_id, granted=True)
 
 
 @wb_command(roles, "revoke")
-@click.argument("role")
-@click.option("--user", "username", required=True)
-@tenant_option
+@_role_target
 def roles_revoke(role: str, username: str, tenant_id: str) -> None:
     """Revoke ROLE from a user (roles from groups stay)."""
-    user = _directory().revoke_role(tenant_id, username, role, actor=_actor())
-    emit(user.public(), lambda c: c.print(f"revoked {role} from [bold]{username}[/]"))
+    _set_role(role, username, tenant_id, granted=False)
 
 
 @wb_command(roles, "list")
@@ -241,19 +263,13 @@ def clients_list(tenant_id: str | None) -> None:
     """List clients."""
     found = [c.info() for c in _directory().list_clients(tenant_id)]
 
-    def human(console: Console) -> None:
-        table = Table("client", "tenant", "public", "grants", "redirect URIs")
-        for c in found:
-            table.add_row(
-                c["clientId"],
-                c["tenantId"],
-                "yes" if c["public"] else "no",
-                ", ".join(c["grantTypes"]),
-                "\n".join(c["redirectUris"]),
-            )
-        console.print(table)
+    columns = ("client", "tenant", "public", "grants", "redirect URIs")
+    emit(found, _table(columns, [_client_row(client) for client in found]))
 
-    emit(found, human)
+
+def _client_row(client: dict[str, Any]) -> tuple[str, ...]:
+    grants, uris = _joined(client["grantTypes"]), "\n".join(client["redirectUris"])
+    return (client["clientId"], client["tenantId"], _yes(client["public"]), grants, uris)
 
 
 @wb_command(clients, "rotate-secret")
@@ -341,13 +357,10 @@ def audit(tenant_id: str, actor: str | None, action: str | None, limit: int) -> 
         )
     ]
 
-    def human(console: Console) -> None:
-        table = Table("at", "actor", "action", "target", "request id")
-        for e in entries:
-            table.add_row(e["at"][:23], e["actor"], e["action"], e["target"], e["requestId"] or "")
-        console.print(table)
-
-    emit(entries, human)
+    table = [
+        (e["at"][:23], e["actor"], e["action"], e["target"], e["requestId"] or "") for e in entries
+    ]
+    emit(entries, _table(("at", "actor", "action", "target", "request id"), table))
 
 
 def register(cli: click.Group) -> None:

@@ -293,37 +293,17 @@ class Directory(ClientDirectory):
             self.save_user(user)
         return user
 
-    def grant_role(
-        self,
-        tenant_id: str,
-        username: str,
-        role: str,
-        *,
-        actor: str = "system",
-        request_id: str | None = None,
-    ) -> User:
-        return self._set_role(tenant_id, username, role, True, actor, request_id)
-
-    def revoke_role(
-        self,
-        tenant_id: str,
-        username: str,
-        role: str,
-        *,
-        actor: str = "system",
-        request_id: str | None = None,
-    ) -> User:
-        return self._set_role(tenant_id, username, role, False, actor, request_id)
-
-    def _set_role(
+    def set_role(
         self,
         tenant_id: str,
         username: str,
         role: str,
         granted: bool,
-        actor: str,
-        request_id: str | None,
+        *,
+        actor: str = "system",
+        request_id: str | None = None,
     ) -> User:
+        """Grant (``granted``) or revoke ``role`` of the user; audited as role.grant/revoke."""
         check_roles([role])
         with self._lock:
             user = self.get_user(tenant_id, username)

@@ -5,6 +5,7 @@ token of the system tenant manages every tenant), and signing-key rotation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,9 +17,8 @@ from workbench.errors import Conflict, Forbidden, NotFound, ValidationError
 from workbench.identity.ldap import LdapSettings
 from workbench.identity.model import ROLES
 from workbench.identity.upstream import OidcSettings
-from workbench.services.auth import Principal
 from workbench.services.context import current_request_id
-from workbench.services.identity.service import cut, service_of
+from workbench.services.identity.service import IdentityService, cut, service_of
 from workbench.tenancy.ids import SYSTEM_TENANT
 
 __all__ = ["api", "router"]
@@ -70,23 +70,37 @@ class ClientCreate(BaseModel):
     )
 
 
-def _actor(principal: Principal) -> str:
-    return principal.subject
+@dataclass(frozen=True)
+class _Call:
+    """One management request: the service, and who asks (for the audit log)."""
+
+    service: IdentityService
+    actor: str
+    request_id: str | None
+
+    @property
+    def audit(self) -> dict[str, Any]:
+        return {"actor": self.actor, "request_id": self.request_id}
+
+
+def _call(request: Request, tenant_id: str, role: str = "UserManagement") -> _Call:
+    """The caller, who must hold ``role`` for ``tenant_id`` (see ``IdentityService.caller``)."""
+    service = service_of(request)
+    principal = service.caller(request, role, tenant_id)
+    return _Call(service, principal.subject, current_request_id())
 
 
 @api.get("/users", summary="Users of the tenant")
 async def api_list_users(request: Request, tenantId: str) -> list[dict[str, Any]]:
-    service = service_of(request)
-    service.caller(request, "UserManagement", tenantId)
-    return [u.public() for u in service.directory.list_users(tenantId)]
+    call = _call(request, tenantId)
+    return [u.public() for u in call.service.directory.list_users(tenantId)]
 
 
 @api.post("/users", status_code=201, summary="Create a user")
 async def api_create_user(request: Request, tenantId: str, body: UserCreate) -> dict[str, Any]:
-    service = service_of(request)
-    principal = service.caller(request, "UserManagement", tenantId)
+    call = _call(request, tenantId)
     user = await run_in_threadpool(
-        lambda: service.directory.create_user(
+        lambda: call.service.directory.create_user(
             tenantId,
             body.username,
             password=body.password,
@@ -94,8 +108,7 @@ async def api_create_user(request: Request, tenantId: str, body: UserCreate) -> 
             name=body.name,
             roles=body.roles,
             groups=body.groups,
-            actor=_actor(principal),
-            request_id=current_request_id(),
+            **call.audit,
         )
     )
     return user.public()
@@ -105,16 +118,9 @@ async def api_create_user(request: Request, tenantId: str, body: UserCreate) -> 
 async def api_patch_user(
     request: Request, tenantId: str, username: str, body: UserPatch
 ) -> dict[str, Any]:
-    service = service_of(request)
-    principal = service.caller(request, "UserManagement", tenantId)
-    user = service.directory.update_user(
-        tenantId,
-        username,
-        enabled=body.enabled,
-        email=body.email,
-        name=body.name,
-        actor=_actor(principal),
-        request_id=current_request_id(),
+    call = _call(request, tenantId)
+    user = call.service.directory.update_user(
+        tenantId, username, enabled=body.enabled, email=body.email, name=body.name, **call.audit
     )
     return user.public()
 
@@ -123,56 +129,47 @@ async def api_patch_user(
 async def api_password(
     request: Request, tenantId: str, username: str, body: PasswordChange
 ) -> dict[str, Any]:
-    service = service_of(request)
-    principal = service.caller(request, "UserManagement", tenantId)
+    call = _call(request, tenantId)
     user = await run_in_threadpool(
-        lambda: service.directory.set_password(
-            tenantId,
-            username,
-            body.password,
-            actor=_actor(principal),
-            request_id=current_request_id(),
-        )
+        lambda: call.service.directory.set_password(tenantId, username, body.password, **call.audit)
     )
+    return user.public()
+
+
+async def _set_role(
+    request: Request, tenant_id: str, username: str, role: str, granted: bool
+) -> dict[str, Any]:
+    call = _call(request, tenant_id)
+    user = call.service.directory.set_role(tenant_id, username, role, granted, **call.audit)
     return user.public()
 
 
 @api.put("/users/{username}/roles/{role}", summary="Grant a role")
 async def api_grant(request: Request, tenantId: str, username: str, role: str) -> dict[str, Any]:
-    service = service_of(request)
-    principal = service.caller(request, "UserManagement", tenantId)
-    return service.directory.grant_role(
-        tenantId, username, role, actor=_actor(principal), request_id=current_request_id()
-    ).public()
+    return await _set_role(request, tenantId, username, role, True)
 
 
 @api.delete("/users/{username}/roles/{role}", summary="Revoke a role")
 async def api_revoke(request: Request, tenantId: str, username: str, role: str) -> dict[str, Any]:
-    service = service_of(request)
-    principal = service.caller(request, "UserManagement", tenantId)
-    return service.directory.revoke_role(
-        tenantId, username, role, actor=_actor(principal), request_id=current_request_id()
-    ).public()
+    return await _set_role(request, tenantId, username, role, False)
 
 
 @api.get("/groups", summary="Groups of the tenant")
 async def api_groups(request: Request, tenantId: str) -> list[dict[str, Any]]:
-    service = service_of(request)
-    service.caller(request, "UserManagement", tenantId)
-    return [g.to_document() for g in service.directory.list_groups(tenantId)]
+    call = _call(request, tenantId)
+    return [g.to_document() for g in call.service.directory.list_groups(tenantId)]
 
 
 @api.get("/clients", summary="OAuth clients of the tenant")
 async def api_clients(request: Request, tenantId: str) -> list[dict[str, Any]]:
-    service = service_of(request)
-    service.caller(request, "UserManagement", tenantId)
-    return [c.info() for c in service.directory.list_clients(tenantId)]
+    call = _call(request, tenantId)
+    return [c.info() for c in call.service.directory.list_clients(tenantId)]
 
 
 @api.post("/clients", status_code=201, summary="Register a client (the secret is shown once)")
 async def api_create_client(request: Request, tenantId: str, body: ClientCreate) -> dict[str, Any]:
-    service = service_of(request)
-    principal = service.caller(request, "UserManagement", tenantId)
+    call = _call(request, tenantId)
+    service = call.service
     if body.firstParty and not service.platform_caller(request):
         raise Forbidden(
             "only platform administrators (a token of the system tenant) may set firstParty: "
@@ -198,8 +195,7 @@ async def api_create_client(request: Request, tenantId: str, body: ClientCreate)
                 scopes=body.scopes,
                 roles=body.roles,
                 first_party=body.firstParty,
-                actor=_actor(principal),
-                request_id=current_request_id(),
+                **call.audit,
             )
         )
     except Conflict:  # registered concurrently
@@ -211,24 +207,20 @@ class ClientPatch(BaseModel):
     enabled: bool = Field(description="false: no new tokens, and the issued ones stop working")
 
 
-def _tenant_client(service: Any, tenant_id: str, client_id: str) -> Any:
-    client = service.directory.get_client(client_id)
+def _check_tenant_client(call: _Call, tenant_id: str, client_id: str) -> None:
+    client = call.service.directory.get_client(client_id)
     if client is None or client.tenant_id != tenant_id:
         raise NotFound(f"client {cut(client_id)!r} does not exist in tenant {tenant_id!r}")
-    return client
 
 
 @api.patch("/clients/{clientId}", summary="Disable or enable a client")
 async def api_patch_client(
     request: Request, tenantId: str, clientId: str, body: ClientPatch
 ) -> dict[str, Any]:
-    service = service_of(request)
-    principal = service.caller(request, "UserManagement", tenantId)
-    _tenant_client(service, tenantId, clientId)
+    call = _call(request, tenantId)
+    _check_tenant_client(call, tenantId, clientId)
     client = await run_in_threadpool(
-        lambda: service.directory.set_client_enabled(
-            clientId, body.enabled, actor=_actor(principal), request_id=current_request_id()
-        )
+        lambda: call.service.directory.set_client_enabled(clientId, body.enabled, **call.audit)
     )
     info: dict[str, Any] = client.info()
     return info
@@ -238,24 +230,20 @@ async def api_patch_client(
 async def api_rotate_client_secret(
     request: Request, tenantId: str, clientId: str
 ) -> dict[str, Any]:
-    service = service_of(request)
-    principal = service.caller(request, "UserManagement", tenantId)
-    _tenant_client(service, tenantId, clientId)
+    call = _call(request, tenantId)
+    _check_tenant_client(call, tenantId, clientId)
     secret = await run_in_threadpool(
-        lambda: service.directory.rotate_client_secret(
-            clientId, actor=_actor(principal), request_id=current_request_id()
-        )
+        lambda: call.service.directory.rotate_client_secret(clientId, **call.audit)
     )
     return {"clientId": clientId, "clientSecret": secret}
 
 
 @api.get("/upstreams", summary="Upstream identity providers (secrets left out)")
 async def api_upstreams(request: Request, tenantId: str) -> list[dict[str, Any]]:
-    service = service_of(request)
-    service.caller(request, "TenantManagement", tenantId)
+    call = _call(request, tenantId, "TenantManagement")
     return [
         {k: v for k, v in doc.items() if k not in ("bindPassword", "clientSecret")}
-        for doc in service.directory.list_upstreams(tenantId)
+        for doc in call.service.directory.list_upstreams(tenantId)
     ]
 
 
@@ -263,14 +251,13 @@ async def api_upstreams(request: Request, tenantId: str) -> list[dict[str, Any]]
 async def api_put_upstream(
     request: Request, tenantId: str, name: str, body: dict[str, Any]
 ) -> dict[str, str]:
-    service = service_of(request)
-    principal = service.caller(request, "TenantManagement", tenantId)
+    call = _call(request, tenantId, "TenantManagement")
     doc = dict(body, name=name)
     if doc.get("kind") == "ldap":
         LdapSettings.from_document(doc)
     elif doc.get("kind") == "oidc":
         OidcSettings.from_document(doc)
-    service.directory.put_upstream(tenantId, name, doc, actor=_actor(principal))
+    call.service.directory.put_upstream(tenantId, name, doc, actor=call.actor)
     return {"name": name}
 
 

@@ -146,15 +146,21 @@ async def login_submit(request: Request) -> Response:
     tenant = (first_value(form, "tenant") or "").strip()
     username = (first_value(form, "username") or "").strip()
     password = first_value(form, "password") or ""
-    if not service.check_login_csrf(request, first_value(form, "csrf_token")):
+
+    def form_again(error: str, status: int) -> HTMLResponse:
         return _login_page(
             service,
             request,
             next_url=next_url,
             tenant=tenant,
             username=username,
-            error="The login form expired or was not sent from this site. Please try again.",
-            status=400,
+            error=error,
+            status=status,
+        )
+
+    if not service.check_login_csrf(request, first_value(form, "csrf_token")):
+        return form_again(
+            "The login form expired or was not sent from this site. Please try again.", 400
         )
     client_ip = request.client.host if request.client else "unknown"
     account, address = f"{tenant}/{username.lower()}", client_ip
@@ -185,15 +191,7 @@ async def login_submit(request: Request) -> Response:
         wait = service.throttle.address_wait(address)
         if wait > 0:
             return _too_many(service, request, next_url, tenant, username, wait)
-        return _login_page(
-            service,
-            request,
-            next_url=next_url,
-            tenant=tenant,
-            username=username,
-            error=error,
-            status=401,
-        )
+        return form_again(error, 401)
     service.throttle.succeeded(account)
     if service.directory.audit is not None:
         # the user's last activity, which the user-management bot disables inactive users by
