@@ -119,9 +119,9 @@ class AdminSession(LoopbackSession):
     def tab(self, name: str) -> None:
         self.page.locator(".bk-tab", has_text=name).first.click()
 
-    def open_card(self, css_class: str) -> None:
-        """Open the collapsed card with this css class (its content is built on opening)."""
-        self.page.locator(f".{css_class} .card-header").first.click()
+    def open_card(self, title: str) -> None:
+        """Open the card with this title by its toggle button (its content is built then)."""
+        self.page.locator(".wb-cards .bk-btn", has_text=title).first.click()
 
     def screenshot(self, name: str) -> None:
         """With ``WORKBENCH_ADMIN_SCREENSHOTS=DIR``, the page as ``DIR/NAME.png`` (how the

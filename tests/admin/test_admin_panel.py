@@ -85,7 +85,7 @@ def test_tenant_owner_sees_their_tenant_only_edits_an_entity_and_plots_stream_da
     assert tenant.evaluate("e => Array.from(e.options).map(o => o.value)") == ["demo"]
     page.locator(".wb-data-type select").select_option("Demo.Energy/EnergyMeter")
     page.get_by_role("button", name="Find").click()
-    session.open_card("wb-editor-card")  # built when first opened
+    session.open_card("Edit entity")  # built when first opened
     entity = page.locator(".wb-entity select")
     assert _eventually(lambda: "Meter-001" in entity.evaluate("e => e.value"))
     found = re.search(r"\(([0-9a-f]{24})\)", entity.evaluate("e => e.value"))
@@ -100,7 +100,7 @@ def test_tenant_owner_sees_their_tenant_only_edits_an_entity_and_plots_stream_da
         saved = wb.tenant("demo").entities.get(rt_id)
     assert saved.attributes["name"] == "Meter renamed in the Admin Panel"
     # stream data of that meter, drawn (not an empty canvas)
-    session.open_card("wb-streams-card")
+    session.open_card("Stream data")
     page.get_by_role("button", name="Plot stream data").click()
     plot = page.locator(".wb-stream-plot")
     plot.locator("canvas").first.wait_for(timeout=90_000)
@@ -162,7 +162,7 @@ def test_data_page_runs_a_persisted_query_by_name_with_parameters(
     page = session.page
     session.sign_in(platform, "demo", "demo", platform.demo_password)
     session.tab("Data")
-    session.open_card("wb-queries-card")
+    session.open_card("Persisted queries")
     choice = page.locator(".wb-query select")
     assert _eventually(lambda: QUERY_NAME in choice.inner_text())
     choice.select_option(label=f"{QUERY_NAME} (entities)")
@@ -209,6 +209,8 @@ def test_operations_page_shows_pipeline_problems_and_the_controllers_answer(
     pipelines = page.locator(".wb-pipelines-table")
     pipelines.locator(".tabulator-cell", has_text="broken pipeline").first.wait_for(timeout=60_000)
     choice = page.locator(".wb-pipeline select")
+    # the choice's options are a patch of their own, which may arrive after the table's
+    assert _eventually(lambda: any(o.startswith("readings pipeline") for o in _options(choice)))
     broken = next(o for o in _options(choice) if o.startswith("broken pipeline"))
     choice.select_option(label=broken)
     problems = page.locator(".wb-pipeline-problems")

@@ -51,16 +51,25 @@ DATA_PAGES = frozenset({"Models", "Data", "Operations"})
 
 TITLE = "Mesh Workbench · Admin Panel"
 HEADER_BACKGROUND = "#1f3b57"
+HEADER_CSS = """
+.wb-signed-in { float: right; font-size: 0.6em; margin-top: 0.4em; }
+.wb-signed-in a { color: white; }
+"""
 
 
 def admin_page(shell: Any, title: str = TITLE) -> pn.viewable.Viewable:
-    """The page around ``shell``: a header bar with ``title`` above it.
+    """The page around ``shell``: a header bar with ``title`` (and, for an
+    :class:`AdminShell`, who is signed in) above its pages.
 
     Not a Panel template: a ``BootstrapTemplate`` cost about as much server CPU per session as
-    the page inside it (its Jinja page, its own models and stylesheets), for a header bar.
+    the page inside it (its Jinja page, its own models and stylesheets), for a header bar. The
+    header is one HTML pane and the pages sit right under the page's column: each pane and
+    layout is Bokeh models built and sent for every session.
     """
+    signed_in = shell.signed_in_html() if isinstance(shell, AdminShell) else ""
     header = pn.pane.HTML(
-        f"<span>{html.escape(title)}</span>",
+        f"<span>{html.escape(title)}</span>"
+        + (f'<span class="wb-signed-in">{signed_in}</span>' if signed_in else ""),
         sizing_mode="stretch_width",
         margin=0,
         css_classes=["wb-header"],
@@ -70,8 +79,10 @@ def admin_page(shell: Any, title: str = TITLE) -> pn.viewable.Viewable:
             "font-size": "1.4em",
             "padding": "12px 20px",
         },
+        stylesheets=[HEADER_CSS],
     )
-    return pn.Column(header, shell, sizing_mode="stretch_width", margin=0)
+    body = shell.body() if isinstance(shell, AdminShell) else shell
+    return pn.Column(header, body, sizing_mode="stretch_width", margin=0)
 
 
 def token_claims(token: str | None) -> dict[str, Any]:
@@ -185,7 +196,16 @@ class AdminShell(Viewer):
             return SettingsView(settings=self.settings or Settings(), **common)
         raise KeyError(name)
 
-    def __panel__(self) -> pn.viewable.Viewable:
+    def signed_in_html(self) -> str:
+        """Who is signed in, with which roles, and the way out (HTML)."""
+        roles = ", ".join(sorted(self.roles)) or "none"
+        return (
+            f"Signed in as <b>{html.escape(self.user)}</b> · roles: {html.escape(roles)} · "
+            '<a href="/logout">log out</a>'
+        )
+
+    def body(self) -> pn.viewable.Viewable:
+        """The pages as tabs (each built when first opened), or why there are none."""
         pages = self.pages()
         if not pages:
             return pn.pane.Alert(
@@ -205,9 +225,10 @@ class AdminShell(Viewer):
         first = pages.index(self.start_page) if self.start_page in pages else 0
         show(first)
         tabs.active = first
-        header = pn.pane.Markdown(
-            f"Signed in as **{self.user}** · roles: {', '.join(sorted(self.roles)) or 'none'} · "
-            "[log out](/logout)",
-            sizing_mode="stretch_width",
-        )
-        return pn.Column(header, tabs, sizing_mode="stretch_width")
+        return tabs
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        """Who is signed in above the pages (a notebook's view; the server's page puts the
+        first line into its header bar, :func:`admin_page`)."""
+        header = pn.pane.HTML(self.signed_in_html(), sizing_mode="stretch_width")
+        return pn.Column(header, self.body(), sizing_mode="stretch_width")

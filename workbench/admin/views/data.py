@@ -3,8 +3,8 @@ paging, edit in place, association navigation) and stream viewer (downsampled in
 rasterised when long).
 
 The page opens with the explorer only: the query, editor and stream cards are built (and ask
-their services) when first opened, so a session costs one model lookup and one page of
-entities until the user wants more.
+their services) when first opened with their toggle buttons, so a session costs one model
+lookup and one page of entities until the user wants more.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from workbench.ck.naming import graphql_field_name
 from workbench.client.tenant_queries import RUN_QUERY
 from workbench.runtime.queries import SIMPLE_QUERY_TYPE, STREAM_QUERY_TYPE
 
-__all__ = ["DataView", "LazyCard"]
+__all__ = ["DataView", "LazyCard", "LazyCards"]
 
 #: points per entity drawn as lines; longer ranges are downsampled by the store to this many
 #: buckets, and beyond a million points in all the plot is rasterised (datashader)
@@ -41,34 +41,75 @@ RASTERIZE_ABOVE = 1_000_000
 
 
 class LazyCard:
-    """A collapsed card whose content is made by ``build`` when the user first opens it;
-    ``on_open`` runs then (and ``is_open`` tells the page whether to keep it up to date)."""
+    """A card whose content is made by ``build`` when the user first opens it (with its toggle
+    in :class:`LazyCards`); ``on_open`` runs then, and ``is_open`` tells the page whether the
+    content exists (and is to be kept up to date)."""
 
     def __init__(self, title: str, build: Any, on_open: Any = None, css: str = "") -> None:
-        self._build, self._on_open = build, on_open
-        self.card = pn.Card(
-            title=title,
-            collapsed=True,
-            sizing_mode="stretch_width",
-            css_classes=[css] if css else [],
-        )
-        self.card.param.watch(lambda event: in_background(self._toggled, event.new), "collapsed")
+        self.title, self._build, self._on_open, self._css = title, build, on_open, css
+        self.card: Any = None
+        self.group: LazyCards | None = None
 
     @property
     def is_open(self) -> bool:
-        return bool(self.card.objects)
+        return self.card is not None
 
     def open(self) -> None:
-        """Build and expand the card (as a click on its header does)."""
-        self.card.collapsed = False
-        self._toggled(False)
+        """Build and show the card (as a click on its toggle does)."""
+        if self.group is not None:
+            self.group.show(self)
+        else:
+            self.made()
 
-    def _toggled(self, collapsed: bool) -> None:
-        if collapsed or self.card.objects:
-            return
-        self.card.objects = list(self._build())
-        if self._on_open is not None:
-            self._on_open()
+    def made(self) -> Any:
+        """The card, built (and ``on_open`` run) the first time."""
+        if self.card is None:
+            self.card = pn.Card(
+                *self._build(),
+                title=self.title,
+                sizing_mode="stretch_width",
+                css_classes=[self._css] if self._css else [],
+            )
+            if self._on_open is not None:
+                self._on_open()
+        return self.card
+
+
+class LazyCards:
+    """One toggle button per card; the cards that are open go at the end of the page's column
+    (:meth:`place`), in the cards' order.
+
+    Unopened cards cost a button each, not a collapsed ``pn.Card`` each (a Card with its
+    header and stylesheets cost about three times a button per session).
+    """
+
+    def __init__(self, *cards: LazyCard) -> None:
+        self.cards = cards
+        for card in cards:
+            card.group = self
+        self.toggle = pn.widgets.CheckButtonGroup(
+            options=[c.title for c in cards], value=[], css_classes=["wb-cards"], align="end"
+        )
+        self.toggle.param.watch(lambda event: in_background(self._shown, list(event.new)), "value")
+        #: the page's column, and how many of its objects are the page's own
+        self._column: pn.Column | None = None
+        self._own = 0
+
+    def place(self, column: pn.Column) -> pn.Column:
+        """Open cards go at the end of ``column`` (returned)."""
+        self._column, self._own = column, len(column.objects)
+        return column
+
+    def show(self, card: LazyCard) -> None:
+        if card.title in self.toggle.value:
+            self._shown(list(self.toggle.value))  # already shown: made (if not yet)
+        else:
+            self.toggle.value = [*self.toggle.value, card.title]  # its watcher shows it
+
+    def _shown(self, titles: list[str]) -> None:
+        shown = [c.made() for c in self.cards if c.title in titles]
+        if self._column is not None:
+            self._column.objects = [*self._column.objects[: self._own], *shown]
 
 
 class DataView(AdminView):
@@ -96,7 +137,7 @@ class DataView(AdminView):
         self.next_button.on_click(queued(self.next_page))
         self.prev_button = pn.widgets.Button(label="◀ Previous page")
         self.prev_button.on_click(queued(self.previous_page))
-        self.page_label = pn.pane.Markdown("")
+        self.page_label = pn.pane.HTML("", css_classes=["wb-page-label"])
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(),
             disabled=True,
@@ -133,6 +174,7 @@ class DataView(AdminView):
         self.streams_card = LazyCard(
             "Stream data", self._stream_widgets, self._streams_for_type, "wb-streams-card"
         )
+        self.cards = LazyCards(self.queries_card, self.editor_card, self.streams_card)
         in_background(self.load_model)
 
     # ------------------------------------------------------------------ persisted queries
@@ -523,22 +565,16 @@ class DataView(AdminView):
         ]
 
     def __panel__(self) -> pn.viewable.Viewable:
-        explorer = pn.Column(
-            pn.Row(self.tenant, self.ck_type),
+        # one column, no heading (the tab names the page): every layout is models to build
+        column = pn.Column(
+            self.message,
+            pn.Row(self.tenant, self.ck_type, self.cards.toggle),
             pn.Row(self.where, self.search, self.sort, self.find_button),
             self.table,
             pn.Row(self.prev_button, self.next_button, self.page_label),
             sizing_mode="stretch_width",
         )
-        return pn.Column(
-            "## Data",
-            self.message,
-            self.queries_card.card,
-            explorer,
-            self.editor_card.card,
-            self.streams_card.card,
-            sizing_mode="stretch_width",
-        )
+        return self.cards.place(column)
 
 
 def _label(select: Any) -> str:
