@@ -413,13 +413,13 @@ class LibraryParser(IndexParser):
             source_file=where,
         )
 
+    def _base(self, entry: Mapping[str, Any], key: str, where: str, element: str) -> str | None:
+        """The element's base (``derivedFromCk...Id``), resolved; None without one."""
+        return self._ref(entry[key], where, element, key) if key in entry else None
+
     def _record(self, lib: CkLibrary, where: str, element: str, entry: Mapping[str, Any]) -> None:
         self._keys(entry, _RECORD_KEYS, where, element, "record")
-        base = None
-        if "derivedFromCkRecordId" in entry:
-            base = self._ref(
-                entry["derivedFromCkRecordId"], where, element, "derivedFromCkRecordId"
-            )
+        base = self._base(entry, "derivedFromCkRecordId", where, element)
         lib.records[element] = CkRecord(
             id=element,
             own_attributes=self._members(lib, entry, where, element),
@@ -430,9 +430,7 @@ class LibraryParser(IndexParser):
 
     def _type(self, lib: CkLibrary, where: str, element: str, entry: Mapping[str, Any]) -> None:
         self._keys(entry, _TYPE_KEYS, where, element, "type")
-        base = None
-        if "derivedFromCkTypeId" in entry:
-            base = self._ref(entry["derivedFromCkTypeId"], where, element, "derivedFromCkTypeId")
+        base = self._base(entry, "derivedFromCkTypeId", where, element)
         associations = []
         form = "{id: role, targetCkTypeId: type}"
         for what, item in self._mappings(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from workbench.ck.model import CkModel, CkType, TypeAttribute, ValueType
+from workbench.ck.model import CkEnum, CkModel, CkRecord, CkType, TypeAttribute, ValueType
 from workbench.ck.naming import (
     SYSTEM_FIELD_NAMES,
     graphql_enum_type_name,
@@ -235,28 +235,18 @@ class _Checker:
         """Types, enums and records must produce distinct, valid GraphQL type names."""
         producers: dict[str, list[tuple[str, str, str | None]]] = {}
 
-        def add(name: str, what: str, element: str, where: str | None) -> None:
-            producers.setdefault(name, []).append((what, element, where))
+        def add(name: str, what: str, element: CkType | CkEnum | CkRecord) -> None:
+            producers.setdefault(name, []).append((what, element.id, element.source_file))
 
         for ck_type in self.model.types.values():
-            add(graphql_type_name(ck_type.id), "type", ck_type.id, ck_type.source_file)
-            add(
-                graphql_input_type_name(ck_type.id),
-                "input type of type",
-                ck_type.id,
-                ck_type.source_file,
-            )
+            add(graphql_type_name(ck_type.id), "type", ck_type)
+            add(graphql_input_type_name(ck_type.id), "input type of type", ck_type)
         taken = graphql_object_type_names(self.model)
         for enum in self.model.enums.values():
-            add(graphql_enum_type_name(enum.id, taken), "enum", enum.id, enum.source_file)
+            add(graphql_enum_type_name(enum.id, taken), "enum", enum)
         for record in self.model.records.values():
-            add(graphql_record_type_name(record.id), "record", record.id, record.source_file)
-            add(
-                graphql_record_input_type_name(record.id),
-                "input type of record",
-                record.id,
-                record.source_file,
-            )
+            add(graphql_record_type_name(record.id), "record", record)
+            add(graphql_record_input_type_name(record.id), "input type of record", record)
         for name, users in producers.items():
             first_what, first, _ = users[0]
             if not is_valid_graphql_name(name):

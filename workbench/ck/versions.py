@@ -8,13 +8,16 @@ A model id is ``Name-Version`` (``Demo.Energy-1.0.0``), a dependency is ``Name-R
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import total_ordering
-from typing import Any
+from typing import Any, TypeVar
 
 from workbench.errors import ValidationError
 
 __all__ = ["Version", "VersionRange", "parse_dependency", "parse_model_id"]
+
+_V = TypeVar("_V")
 
 _VERSION = re.compile(r"^(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -170,21 +173,22 @@ def _split_name(text: Any, what: str, form: str) -> tuple[str, str]:
 
 def parse_model_id(text: Any) -> tuple[str, Version]:
     """Split ``"Demo.Energy-1.0.0"`` into ``("Demo.Energy", Version(1, 0, 0))``."""
-    form = "Name-Version such as Demo.Energy-1.0.0"
-    name, rest = _split_name(text, "model id", form)
-    try:
-        return name, Version.parse(rest)
-    except ValidationError:
-        raise ValidationError(f"model id {text!r} is not of the form {form}") from None
+    return _parse_named(text, "model id", "Name-Version such as Demo.Energy-1.0.0", Version.parse)
 
 
 def parse_dependency(text: Any) -> tuple[str, VersionRange]:
     """Split ``"System-[2.0,3.0)"`` into ``("System", VersionRange(...))``."""
     form = "Name-Range such as System-[2.0,3.0) or Basic-1.0"
-    name, rest = _split_name(text, "dependency", form)
+    hint = f"; the range must be {_RANGE_FORM}"
+    return _parse_named(text, "dependency", form, VersionRange.parse, hint)
+
+
+def _parse_named(
+    text: Any, what: str, form: str, parse: Callable[[str], _V], hint: str = ""
+) -> tuple[str, _V]:
+    """``Name-<rest>`` with ``rest`` parsed by ``parse``; the error names ``form`` (+ ``hint``)."""
+    name, rest = _split_name(text, what, form)
     try:
-        return name, VersionRange.parse(rest)
+        return name, parse(rest)
     except ValidationError:
-        raise ValidationError(
-            f"dependency {text!r} is not of the form {form}; the range must be {_RANGE_FORM}"
-        ) from None
+        raise ValidationError(f"{what} {text!r} is not of the form {form}{hint}") from None
