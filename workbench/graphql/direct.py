@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from graphql import (
     FieldNode,
@@ -35,7 +35,6 @@ from workbench.graphql.leaves import leaf_check_lines, leaf_namespace
 
 if TYPE_CHECKING:
     from workbench.graphql.context import Info
-    from workbench.graphql.sources import SourceFactory
     from workbench.storage.base import StoredEntity
 
 __all__ = ["DIRECT_COMPLETION", "DirectItems", "Selections", "direct_items"]
@@ -72,6 +71,15 @@ class Selections:
         self.by_node: dict[tuple[int, str], tuple[FieldNode, Convert | None]] = {}
         self.compiled: dict[tuple[str, tuple[tuple[str, str], ...]], Convert | None] = {}
         self.lock = threading.Lock()
+
+
+class SourceFactory(Protocol):
+    """What this module needs of :class:`~.sources.SourceFactory` (which imports this one)."""
+
+    direct_selections: Selections
+
+    def direct_plan(self, type_id: str) -> dict[str, tuple[str, dict[Any, str] | None]] | None:
+        """By field name: the attribute's name and its enum key names (None: as is)."""
 
 
 def _selections(factory: SourceFactory) -> Selections:
