@@ -97,3 +97,43 @@ def test_up_tls_serves_identity_and_the_asset_repository_over_https(
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output + rest
+
+
+@pytest.mark.slow
+def test_up_tls_with_workers_serves_the_asset_repository_over_https_in_every_worker(
+    tmp_path: Path,
+) -> None:
+    """``workbench up --tls --workers 2``: both Asset Repository workers answer /healthz over
+    https with the generated certificate (and are not trusted without it)."""
+    from workbench.services.asset_repository.workers import WORKER_HEADER
+
+    port, identity_port = _free_port(), _free_port()
+    command = [
+        sys.executable, "-m", "workbench", "up", "--tls", "--workers", "2",
+        "--data-dir", str(tmp_path), "--port", f"asset-repository={port}",
+        "--port", f"identity={identity_port}", "--service", "identity",
+        "--service", "asset-repository", "--no-demo",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = rest = ""
+    try:
+        output = read_until_up(process)
+        assert "Mesh Workbench is up" in output, output
+        assert f"https://127.0.0.1:{port}" in output
+        cert = tmp_path / "secrets" / "tls" / "loopback.crt"
+        only_ours = ssl.create_default_context(cafile=str(cert))
+        url = f"https://127.0.0.1:{port}/healthz"
+        seen: set[str] = set()
+        for _ in range(200):  # a new connection each: the kernel spreads them over the workers
+            response = httpx.get(url, timeout=5, verify=only_ours)
+            assert response.status_code == 200, response.text
+            seen.add(response.headers[WORKER_HEADER])
+            if seen == {"0", "1"}:
+                break
+        assert seen == {"0", "1"}, f"only workers {seen} answered over https"
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(url, timeout=5, verify=ssl.create_default_context())
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output + rest

@@ -99,11 +99,6 @@ def register(cli: click.Group) -> None:
         home = default_home(data_dir or state().data_dir)
         chosen = list(services) or [s for s in SERVICES if _available(s)]
         tls_files, trust = _tls(home, tls, cert, key)
-        if tls_files is not None and workers > 1:
-            raise click.UsageError(
-                "--workers with --tls: the Asset Repository's workers cannot serve HTTPS yet; "
-                "leave out one of them"
-            )
         if tls_files is not None and "hub" in chosen:
             click.echo("hub: not started with --tls (it is not served over https yet)")
             chosen.remove("hub")
