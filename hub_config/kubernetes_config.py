@@ -65,7 +65,9 @@ c.KubeSpawner.image = settings.hub_notebook_image
 c.KubeSpawner.cmd = ["notebook-start"]
 c.KubeSpawner.profile_list = tenant_profiles
 c.KubeSpawner.auth_state_hook = pass_token
-c.KubeSpawner.environment = server_environment(settings.api_url)
+c.KubeSpawner.environment = server_environment(
+    settings.api_url, settings.neighbour_url("bot_service")
+)
 c.KubeSpawner.uid = 10001  # never root in the pod
 c.KubeSpawner.gid = 10001
 c.KubeSpawner.fs_gid = 10001

@@ -48,12 +48,13 @@ def test_a_user_without_tenants_gets_no_profile_and_so_no_server() -> None:
 
 
 def test_the_environment_follows_the_chosen_profile_and_the_token() -> None:
-    environment = server_environment("http://asset-repository:5001")
+    environment = server_environment("http://asset-repository:5001", "http://bot-service:5009")
     spawner = _spawner({"access_token": "t0k"}, profile="plant-a")
     pass_token(spawner, {"access_token": "t0k"})
     values = {k: v(spawner) if callable(v) else v for k, v in environment.items()}
     assert values == {
         "WORKBENCH_API_URL": "http://asset-repository:5001",
+        "WORKBENCH_BOT_SERVICE_URL": "http://bot-service:5009",
         "WORKBENCH_TENANT": "plant-a",
         "WORKBENCH_API_TOKEN": "t0k",
     }

@@ -51,8 +51,9 @@ async def tenant_profiles(spawner: Any) -> list[dict[str, Any]]:
     return [tenant_profile(t, default=(t == home)) for t in allowed]
 
 
-def server_environment(api_url: str) -> dict[str, Any]:
-    """``KubeSpawner.environment``: the Asset Repository, the chosen tenant and the token."""
+def server_environment(api_url: str, bot_service_url: str | None = None) -> dict[str, Any]:
+    """``KubeSpawner.environment``: the Asset Repository, the Bot Service (``%promote``; left out
+    when None), the chosen tenant and the token."""
 
     def tenant(spawner: Any) -> str:
         chosen = str((spawner.user_options or {}).get("profile") or "")
@@ -61,7 +62,14 @@ def server_environment(api_url: str) -> dict[str, Any]:
     def token(spawner: Any) -> str:
         return str(getattr(spawner, TOKEN_ATTRIBUTE, ""))
 
-    return {"WORKBENCH_API_URL": api_url, "WORKBENCH_TENANT": tenant, "WORKBENCH_API_TOKEN": token}
+    environment: dict[str, Any] = {
+        "WORKBENCH_API_URL": api_url,
+        "WORKBENCH_TENANT": tenant,
+        "WORKBENCH_API_TOKEN": token,
+    }
+    if bot_service_url:
+        environment["WORKBENCH_BOT_SERVICE_URL"] = bot_service_url
+    return environment
 
 
 def pass_token(spawner: Any, auth_state: dict[str, Any] | None) -> None:
