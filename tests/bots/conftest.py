@@ -25,20 +25,10 @@ from workbench.services.auth import JwtAuthenticator
 from workbench.services.bot_service.app import create_app as bot_service_app
 from workbench.services.identity.app import create_app as identity_app
 from workbench.settings import Settings
-from workbench.testing.http import ServiceServer
+from workbench.testing.http import DeferredApp, ServiceServer
 from workbench.testing.smtp import Mailbox
 
 TENANT = "energy"
-
-
-class DeferredApp:
-    """An ASGI app set once the server's port (the issuer URL) is known."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
 
 
 @dataclass

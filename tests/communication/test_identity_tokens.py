@@ -25,7 +25,7 @@ from workbench.services.auth import JwtAuthenticator
 from workbench.services.communication_controller.app import create_app as controller_app
 from workbench.services.identity.app import create_app as identity_app
 from workbench.settings import Settings
-from workbench.testing.http import ServiceServer
+from workbench.testing.http import DeferredApp, ServiceServer
 
 WRITING_PIPELINE = """
 triggers:
@@ -43,16 +43,6 @@ transformations:
 """
 
 
-class _DeferredApp:
-    """An ASGI app set once the server's port (the issuer URL) is known."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-
 def _token(identity_url: str, client_id: str, secret: str) -> str:
     response = httpx.post(
         f"{identity_url}/token",
@@ -68,7 +58,7 @@ def _token(identity_url: str, client_id: str, secret: str) -> str:
 def platform(tmp_path: Path) -> Iterator[dict[str, Any]]:
     home = tmp_path / "wb"
     workbench = open_workbench(home)
-    deferred = _DeferredApp()
+    deferred = DeferredApp()
     identity = ServiceServer(deferred)
     settings = Settings(home=home, identity_issuer=identity.url, admin_password="admin-pw-12345")
     deferred.app = identity_app(settings, workbench=workbench, announce=False)

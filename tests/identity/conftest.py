@@ -20,22 +20,11 @@ import pytest
 from workbench.client.local import Workbench, open_workbench
 from workbench.services.identity.app import IdentityService, create_app
 from workbench.settings import Settings
-from workbench.testing.http import ServiceServer
+from workbench.testing.http import DeferredApp, ServiceServer
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 DEMO_PASSWORD = "alice-password-123"
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
-
-
-class DeferredApp:
-    """An ASGI app whose real app is set after the server's port (and so the issuer URL) is
-    known."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
 
 
 @dataclass

@@ -40,22 +40,12 @@ from workbench.services.auth import JwtAuthenticator
 from workbench.services.communication_controller.app import create_app as controller_app
 from workbench.services.identity.app import create_app as identity_app
 from workbench.settings import Settings
-from workbench.testing.http import ServiceServer
+from workbench.testing.http import DeferredApp, ServiceServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TENANT = "energy"
 NAME = "meter-adapter"
-
-
-class _DeferredApp:
-    """An ASGI app set once the server's port (the issuer URL) is known."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 45.0) -> Any:
@@ -91,7 +81,7 @@ def platform(tmp_path: Path) -> Iterator[dict[str, Any]]:
     tenant = wb.tenants.create(TENANT)
     tenant.ck.import_library(DEMO_LIBRARY)
     import_runtime_file(tenant.entities, tenant.model, DEMO_RUNTIME)
-    deferred = _DeferredApp()
+    deferred = DeferredApp()
     identity = ServiceServer(deferred)
     settings = Settings(
         home=home, identity_issuer=identity.url, admin_password=SecretStr("admin-pw-12345")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from types import TracebackType
 from typing import Any
 
-__all__ = ["ServiceServer", "free_port"]
+from workbench.testing.background import BackgroundServer
+
+__all__ = ["DeferredApp", "ServiceServer", "free_port"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -25,7 +26,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class ServiceServer:
+class DeferredApp:
+    """An ASGI app whose real app (``app``) is set once the server runs: an Identity service
+    needs its issuer URL, and so the server's port, before it can be built."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+class ServiceServer(BackgroundServer):
     """Runs ``app`` with uvicorn on ``host`` (loopback) in a background thread."""
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", startup_timeout: float = 20.0) -> None:
@@ -76,14 +88,3 @@ class ServiceServer:
         self.server.should_exit = True
         self._thread.join(timeout=15)
         self._socket.close()
-
-    def __enter__(self) -> ServiceServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -16,8 +16,9 @@ import ssl
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from workbench.testing.background import BackgroundServer
 
 __all__ = ["Mailbox", "make_test_certificates"]
 
@@ -71,7 +72,7 @@ def make_test_certificates(directory: Path) -> tuple[Path, Path, Path]:
     return ca_file, cert_file, key_file
 
 
-class Mailbox:
+class Mailbox(BackgroundServer):
     """An aiosmtpd server on 127.0.0.1 keeping each message it receives (``messages``, with
     the envelope's recipients in ``recipients``).
 
@@ -141,14 +142,3 @@ class Mailbox:
 
     def stop(self) -> None:
         self.controller.stop()
-
-    def __enter__(self) -> Mailbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
