@@ -148,7 +148,7 @@ def promote(
 
 @click.group()
 def promotions() -> None:
-    """Promoted notebooks: list, show, diff, rollback, retire."""
+    """Promoted notebooks: list, show, diff, rollback, retire, resume."""
 
 
 @wb_command(promotions, "list")
@@ -245,6 +245,34 @@ def retire(tenant_id: str, name: str) -> None:
 
     deployment = Promotions(open_wb()).retire(tenant_id, name, by=local_author())
     emit(deployment.to_dict(), lambda c: c.print(f"retired {name}"))
+
+
+@wb_command(promotions, "resume")
+@click.option("--tenant", "tenant_id", default=None, help="Only this tenant (default: every one).")
+def resume(tenant_id: str | None) -> None:
+    """Start the local pool's process of every deployed adapter promotion whose supervisor is
+    gone (after a reboot); one still running is kept. Exit 1 when one could not be started."""
+    from workbench.promotion.adapter_pool import resume_pools
+
+    wb = open_wb()
+    if tenant_id is not None:
+        wb.registry.get(tenant_id)  # NotFound names the tenant
+    results = resume_pools(wb, [tenant_id] if tenant_id else None, by=local_author())
+
+    def human(console: Console) -> None:
+        if not results:
+            console.print("no deployed adapter promotions")
+        for r in results:
+            process = r.get("process") or {}
+            said = r.get("error") or r.get("reason") or f"pid {process.get('adapterPid')}"
+            console.print(f"{r['tenant']}/{r['name']}@{r['version']}: {r['action']} ({said})")
+
+    emit(results, human)
+    failed = [
+        f"{r['tenant']}/{r['name']}: {r['error']}" for r in results if r["action"] == "failed"
+    ]
+    if failed:
+        raise click.ClickException("not resumed: " + "; ".join(failed))
 
 
 def register(cli: click.Group) -> None:

@@ -16,13 +16,16 @@ file area::
 :meth:`AdapterPool.switch` stops the live version's process and starts ``k``'s (the adapter's
 rtId stays; a few seconds of start-up in between), then moves ``current.json``; when ``k``'s
 process does not come up, the earlier version's is started again and nothing moved.
-:meth:`AdapterPool.stop` (retire) stops it.
+:meth:`AdapterPool.stop` (retire) stops it. :func:`resume_pools` (the Bot Service at start-up,
+``workbench promotions resume``) starts the process of every deployed adapter promotion whose
+supervisor is gone (a reboot): one whose supervisor still runs is kept, never doubled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -32,10 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import BackendUnavailable
+from workbench.errors import BackendUnavailable, WorkbenchError
 from workbench.promotion.custom_nodes import node_process_command, node_process_environment
 
-__all__ = ["ADAPTER_ROLES", "AdapterPool", "ProcessSettings", "adapter_client_id"]
+__all__ = ["ADAPTER_ROLES", "AdapterPool", "ProcessSettings", "adapter_client_id", "resume_pools"]
+
+log = logging.getLogger("workbench.promotion.adapter_pool")
 
 #: what a promoted adapter's OAuth client may do in its tenant
 ADAPTER_ROLES = ("Development", "StreamDataWriter")
@@ -189,6 +194,8 @@ class AdapterPool:
             "startedAt": state.get("startedAt"),
             "log": str(folder / "adapter.log"),
             "customNodes": (folder / "nodes.py").is_file(),
+            "resumedAt": (current.get("resumed") or {}).get("at"),
+            "resumedBy": (current.get("resumed") or {}).get("by"),
         }
 
     # ---- switching
@@ -235,12 +242,50 @@ class AdapterPool:
         (self._dir(name) / "current.json").unlink(missing_ok=True)
         return status
 
-    def _restart(self, name: str, previous: dict[str, Any]) -> None:
+    def resume(self, name: str, version: int, *, by: str) -> dict[str, Any]:
+        """Start deployed version ``version``'s process again when its supervisor is gone (a
+        reboot, a kill): ``action`` running (its supervisor still runs: kept), started, skipped
+        (no process in the pool: promoted with ``--no-start``) or failed (``error``). Call under
+        the promotion's lock: two resumes at once start one process."""
+        found = {"tenant": self.tenant_id, "name": name, "version": version}
+        current = self.current(name)
+        if current is None:
+            return {
+                **found,
+                "action": "skipped",
+                "reason": "no process in the local pool (promoted with --no-start); start one "
+                f"with `workbench promotions rollback --tenant {self.tenant_id} {name} "
+                f"--to {version}`",
+            }
+        if int(current["version"]) != version:
+            return {
+                **found,
+                "action": "failed",
+                "error": f"the pool's live version of {name} is {current['version']}, the "
+                f"deployed one {version}; fix: `workbench promotions rollback --tenant "
+                f"{self.tenant_id} {name} --to {version}`",
+            }
+        state_file = self._dir(name) / f"v{version}" / "supervisor.json"
+        state = _read(state_file) or {}
+        if _alive(state.get("pid"), state_file):
+            return {**found, "action": "running", "process": self.status(name)}
+        _stop_orphan(state)  # an adapter whose supervisor was killed (not after a reboot)
+        try:
+            pid = self._restart(name, current)
+        except (BackendUnavailable, OSError, KeyError, ValueError) as exc:
+            return {**found, "action": "failed", "error": str(exc)}
+        _write(
+            self._dir(name) / "current.json",
+            {**current, "supervisorPid": pid, "resumed": {"at": time.time(), "by": by}},
+        )
+        return {**found, "action": "started", "process": self.status(name)}
+
+    def _restart(self, name: str, previous: dict[str, Any]) -> int:
         version = int(previous["version"])
         nodes = self._dir(name) / f"v{version}" / "nodes.py"
         source = nodes.read_text(encoding="utf-8") if nodes.is_file() else ""
         settings = ProcessSettings.from_dict(previous["settings"])
-        self._start(name, version, str(previous["adapterRtId"]), settings, source)
+        return self._start(name, version, str(previous["adapterRtId"]), settings, source)
 
     def _stop_version(self, name: str, version: int | None) -> None:
         if version is None:
@@ -354,3 +399,51 @@ class AdapterPool:
             actor="promotion",
         )
         return client_id, secret
+
+
+def resume_pools(
+    workbench: Any, tenant_ids: list[str] | None = None, *, by: str = "resume"
+) -> list[dict[str, Any]]:
+    """Bring back the process of every deployed (not retired) adapter promotion of
+    ``tenant_ids`` (default: every tenant) whose supervisor is gone, one promotion at a time
+    under its lock; see :meth:`AdapterPool.resume` for what each entry says. Logs each start
+    and failure (``workbench.promotion.adapter_pool``)."""
+    from workbench.promotion.artifacts import ArtifactStore
+
+    ids = tenant_ids if tenant_ids is not None else [t.id for t in workbench.registry.list()]
+    results: list[dict[str, Any]] = []
+    for tenant_id in ids:
+        store = ArtifactStore(Path(workbench.registry.tenant_dir(tenant_id)), tenant_id)
+        pool = AdapterPool(workbench, tenant_id)
+        for deployment in store.deployments("adapter"):
+            try:
+                with store.locked(deployment.name):
+                    live = store.deployment(deployment.name)  # a retire may have come first
+                    if live is None or live.state != "deployed":
+                        continue
+                    result = pool.resume(deployment.name, live.version, by=by)
+            except (WorkbenchError, OSError) as exc:
+                result = {
+                    "tenant": tenant_id,
+                    "name": deployment.name,
+                    "version": deployment.version,
+                    "action": "failed",
+                    "error": str(exc),
+                }
+            results.append(result)
+            process = result.get("process") or {}
+            extra = {
+                "tenant": tenant_id,
+                "promotion": f"{result['name']}@{result['version']}",
+                "action": result["action"],
+                "supervisorPid": process.get("supervisorPid"),
+                "adapterPid": process.get("adapterPid"),
+                "by": by,
+            }
+            if result["action"] == "failed":
+                log.warning("adapter process not resumed: %s", result["error"], extra=extra)
+            elif result["action"] == "started":
+                log.info("adapter process resumed", extra=extra)
+            else:
+                log.debug("adapter process %s", result["action"], extra=extra)
+    return results

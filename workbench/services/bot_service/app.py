@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -67,6 +68,20 @@ class BotService:
             self.workbench.close()
 
 
+def _resume_adapters(workbench: Workbench) -> None:
+    """The adapter promotions' processes back after a reboot (each start and failure is logged
+    by the pool); a supervisor still running is kept."""
+    from workbench.promotion.adapter_pool import resume_pools
+
+    try:
+        results = resume_pools(workbench, by=SERVICE_NAME)
+    except Exception:  # the service runs on; `workbench promotions resume` says what is wrong
+        log.exception("resuming the adapter promotions' processes failed")
+        return
+    counts = {a: sum(r["action"] == a for r in results) for a in ("started", "running", "failed")}
+    log.info("adapter promotions resumed", extra={"adapters": len(results), **counts})
+
+
 def default_credentials(
     settings: Settings, bot_settings: BotServiceSettings, home: Path, workbench: Workbench
 ) -> Credentials:
@@ -94,10 +109,13 @@ def create_app(
     executor: Executor | None = None,
     public_url: str = "",
     bus: MessageBus | None = None,
+    resume_adapters: bool = True,
 ) -> FastAPI:
     """The Bot Service application; the scheduler starts with the app and stops with it.
     ``bus``: where event-scheduled bots get entity events (default: ``WORKBENCH_BUS_URL``'s,
-    else an in-process bus); the app closes it when it stops."""
+    else an in-process bus); the app closes it when it stops. ``resume_adapters``: at start, bring
+    back the local pool's process of every deployed adapter promotion whose supervisor is gone
+    (after a reboot; :func:`workbench.promotion.adapter_pool.resume_pools`), in the background."""
     from workbench.services.bot_service import routes
 
     settings = settings or Settings()
@@ -146,6 +164,10 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         authenticator.on_start()
         scheduler.start()
+        if resume_adapters:
+            threading.Thread(
+                target=_resume_adapters, args=(opened,), name="resume-adapters", daemon=True
+            ).start()
         log.info("bot service ready", extra={"dataDir": str(opened.home)})
         try:
             yield
