@@ -13,6 +13,10 @@ threads of this process (``bokeh.client.pull_session``, each with its own connec
   ``ColumnDataSource`` update arrives (a service call, the next page of rows, the patch back).
   The demo tenant gets :data:`EXTRA_BUILDINGS` buildings, so the first type has the pages.
 
+The server's CPU per session is reported, and this process's (the client sessions decode every
+document and patch into Python Bokeh models, on the same cores as the server, so the
+wall-clock figures include the measurement's own load).
+
 The baseline, in the same run: a plain Panel hello-world app (a table of 25 rows and a "Next
 page" button that shows the next 25) served by the same Panel server configuration, the same
 sessions.
@@ -275,6 +279,9 @@ class _Run:
     alone: tuple[float, float]
     #: the server's CPU seconds over the concurrent sessions (None off Linux)
     cpu: float | None
+    #: this process's CPU seconds over them: the Bokeh client sessions decoding the documents
+    #: and patches into Python models (on the same cores as the server)
+    client_cpu: float
 
 
 def _measure(kind: str, spec: dict[str, Any], count: int, num_procs: int) -> _Run:
@@ -291,15 +298,19 @@ def _measure(kind: str, spec: dict[str, Any], count: int, num_procs: int) -> _Ru
             load, interaction, errors = _sessions(url, 1)
             if errors:
                 raise RuntimeError(f"the {kind} page did not load: {errors[0]}")
-        cpu_before = _tree_cpu_seconds(process.pid)
+        cpu_before, client_before = _tree_cpu_seconds(process.pid), _own_cpu_seconds()
         loads, interactions, errors = _sessions(url, count)
-        cpu_after = _tree_cpu_seconds(process.pid)
+        cpu_after, client_after = _tree_cpu_seconds(process.pid), _own_cpu_seconds()
     finally:
         _stop(process)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return _Run(
-        loads, interactions, errors, (load[0], percentiles(interaction)["p50_ms"] / 1000), cpu
-    )
+    alone = (load[0], percentiles(interaction)["p50_ms"] / 1000)
+    return _Run(loads, interactions, errors, alone, cpu, client_after - client_before)
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def admin_sessions(quick: bool = False, backend: str | None = None) -> BenchReport:
@@ -379,6 +390,11 @@ def admin_sessions(quick: bool = False, backend: str | None = None) -> BenchRepo
     if admin.cpu is not None and hello.cpu is not None:
         report.add("server CPU per session", admin.cpu * 1000 / count, "ms")
         report.add("hello-world server CPU per session", hello.cpu * 1000 / count, "ms")
+    report.add("benchmark client CPU per session", admin.client_cpu * 1000 / count, "ms")
+    report.add(
+        "hello-world benchmark client CPU per session", hello.client_cpu * 1000 / count, "ms"
+    )
+    report.add("load average (1 min) at the end", os.getloadavg()[0], "")
     failed = len(admin.errors) + len(hello.errors)
     report.add("failed sessions", failed, "", "0", failed == 0)
     report.baseline = {
