@@ -44,9 +44,12 @@ def test_bots_and_promotions_on_the_operations_page(platform: Platform) -> None:
         assert not view.message.visible
         view.run_now()
         assert "started" in view.message.object, view.message.object
-        platform.wait_for(
-            lambda: (view.show_runs(), len(view.runs_table.value) >= 1)[1], timeout=120
-        )
+
+        def ran() -> bool:
+            view.show_runs()
+            return len(view.runs_table.value) >= 1
+
+        platform.wait_for(ran, timeout=120)
         view.toggle_bot()
         assert "disabled" in view.message.object, view.message.object
         assert view.bots_table.value["enabled"].tolist() == [False]

@@ -93,7 +93,12 @@ def test_pipelines_validation_execute_now_and_executions(platform: dict[str, Any
         view.pipeline_input.value_input = '{"q": 7}'  # as typed
         view.execute_now()
         assert "**Completed**" in view.message.object, view.message.object
-        _wait(lambda: (view.show_pipeline(), len(view.executions_table.value))[1], "an execution")
+
+        def executed() -> int:
+            view.show_pipeline()
+            return len(view.executions_table.value)
+
+        _wait(executed, "an execution")
         latest = view.executions_table.value.iloc[0]
         assert latest["status"] == "Completed"
         assert latest["triggerType"] == "Manual"
