@@ -79,12 +79,21 @@ class EntryChecks:
         return copy.deepcopy(value)
 
     def _mappings(
-        self, entry: Mapping[str, Any], key: str, where: str, element: str, label: str, form: str
+        self,
+        entry: Mapping[str, Any],
+        key: str,
+        where: str,
+        element: str,
+        label: str,
+        form: str,
+        keys: KeySpec,
     ) -> Iterator[tuple[str, Mapping[str, Any]]]:
-        """``(label index, item)`` per mapping in the list ``entry[key]``; others are errors."""
+        """``(label index, item)`` per mapping in the list ``entry[key]``, its keys checked
+        against ``keys`` (required, optional); other items are errors."""
         for index, item in enumerate(self._list(entry, key, where, element)):
             what = f"{label} {index}"
             if not isinstance(item, Mapping):
                 self.findings.add(f"{what} must be {form}", where, element)
                 continue
+            self._keys(item, keys, where, element, what)
             yield what, item

@@ -25,8 +25,9 @@ class IndexParser(EntryChecks):
     def _indexes(self, entry: Mapping[str, Any], where: str, element: str) -> list[CkIndex]:
         indexes = []
         form = "{indexType, fields}"
-        for what, item in self._mappings(entry, "indexes", where, element, "index", form):
-            self._keys(item, _INDEX_KEYS, where, element, what)
+        for what, item in self._mappings(
+            entry, "indexes", where, element, "index", form, _INDEX_KEYS
+        ):
             try:
                 index_type = IndexType(str(item.get("indexType")))
             except ValueError:

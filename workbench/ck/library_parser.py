@@ -323,9 +323,8 @@ class LibraryParser(IndexParser):
         members = []
         form = "a mapping with id and name"
         for what, item in self._mappings(
-            entry, "attributes", where, element, "attribute entry", form
+            entry, "attributes", where, element, "attribute entry", form, _MEMBER_KEYS
         ):
-            self._keys(item, _MEMBER_KEYS, where, element, what)
             attribute_id = self._ref(item.get("id"), where, element, f"{what} id")
             if attribute_id is None:
                 continue
@@ -434,9 +433,8 @@ class LibraryParser(IndexParser):
         associations = []
         form = "{id: role, targetCkTypeId: type}"
         for what, item in self._mappings(
-            entry, "associations", where, element, "association", form
+            entry, "associations", where, element, "association", form, _ASSOCIATION_KEYS
         ):
-            self._keys(item, _ASSOCIATION_KEYS, where, element, what)
             role = self._ref(item.get("id"), where, element, f"{what} id")
             target = self._ref(item.get("targetCkTypeId"), where, element, f"{what} targetCkTypeId")
             if role and target:
