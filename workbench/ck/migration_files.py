@@ -119,15 +119,20 @@ _TARGET_KEYS = {"ckTypeId", "blueprintSourceOnly"}
 _SCRIPT_KEYS = {"steps", "description", "sourceVersion", "targetVersion"}
 
 
+def _listed(value: Any, key: str, form: str, location: str, findings: Findings) -> list[Any]:
+    """``value`` if it is a list; else ``[]``, and an error saying ``key`` must be ``form``."""
+    if isinstance(value, list):
+        return value
+    findings.add(f"'{key}' must be {form}", location, key)
+    return []
+
+
 def parse_steps(
     raw_steps: Any, library_name: str, location: str, findings: Findings
 ) -> list[MigrationStep]:
     """Validate a script's ``steps`` list; problems go to ``findings`` naming file and step."""
-    if not isinstance(raw_steps, list):
-        findings.add("'steps' must be a list of steps", location, "steps")
-        return []
     steps = []
-    for index, raw in enumerate(raw_steps):
+    for index, raw in enumerate(_listed(raw_steps, "steps", "a list of steps", location, findings)):
         before = len(findings.errors.details)
         flat = _flatten_step(raw, index, location, findings)
         if flat is None:
@@ -327,11 +332,8 @@ def parse_inline_migrations(
     entries: Any, library_name: str, location: str, findings: Findings
 ) -> list[Migration]:
     """Parse the ``migrations`` list of a compiled library file (entries carry ``steps``)."""
-    if not isinstance(entries, list):
-        findings.add("'migrations' must be a list", location, "migrations")
-        return []
     migrations = []
-    for entry in entries:
+    for entry in _listed(entries, "migrations", "a list", location, findings):
         parsed = _parse_entry(entry, location, findings, extra_keys=("steps",))
         if parsed is None:
             continue
