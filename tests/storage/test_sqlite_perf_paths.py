@@ -99,13 +99,30 @@ def test_encode_json_matches_the_reference_encoding() -> None:
         '{"f":1e400,"g":-1e400}',
         '{"a":1,"a":2,"nested":[{"x":[1.5,null,true]}]}',
         '{"id":"serial 12345678901234567890","v":0.1}',
+        '{"u64":18446744073709551615,"over":18446744073709551616,"under":-9223372036854775809}',
+        '{"deep":{"l":[1,[2,{"x":99999999999999999999}]]},"ü€":"١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠"}',
+        '{"edge":9223372036854775807,"low":-9223372036854775808,"f":9.3e18}',
     ],
 )
 def test_decode_json_reads_what_json_reads(text: str) -> None:
     # decode_json reads with orjson where it gives json's result, else with json
     decoded = decode_json(text)
     assert decoded == json.loads(text)
-    assert [type(v) for v in decoded.values()] == [type(v) for v in json.loads(text).values()]
+    assert _types(decoded) == _types(json.loads(text))
+
+
+def _types(value: Any) -> Any:
+    """``value`` with every leaf replaced by its type (an int read as a float shows)."""
+    if isinstance(value, dict):
+        return {key: _types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_types(item) for item in value]
+    return type(value)
+
+
+def test_decode_json_reads_a_lone_surrogate_in_the_text_as_json_does() -> None:
+    text = '{"s":"\ud800"}'  # the code point itself, not its JSON escape
+    assert decode_json(text) == json.loads(text) == {"s": "\ud800"}
 
 
 def test_encode_json_errors_stay_precise() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -191,7 +190,11 @@ def _decode_object(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-_LONG_DIGITS = re.compile(r"[0-9]{19}")
+#: the UTF-8 text with every ASCII digit as ``0`` and every other byte as ``x``: a run of 19
+#: digits is then one fixed substring, which ``in`` finds ~5x faster than a regex search
+#: ``[0-9]{19}`` (every byte of a non-ASCII character is >= 0x80, so it is never a digit)
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x78 for b in range(256))
+_LONG_DIGITS = b"0" * 19
 
 
 def decode_json(text: str) -> Any:
@@ -201,7 +204,11 @@ def decode_json(text: str) -> Any:
         # orjson is several times faster than json.loads on an entity's attributes; it reads
         # integers beyond 64 bits as floats (so 19+ digits go to json) and rejects lone
         # surrogates and 1e400 (which json reads as it always did)
-        if _LONG_DIGITS.search(text) is None:
+        try:
+            long_digits = _LONG_DIGITS in text.encode().translate(_DIGITS_AS_ZERO)
+        except UnicodeEncodeError:  # a lone surrogate: orjson refuses it, json reads it
+            long_digits = True
+        if not long_digits:
             try:
                 return orjson.loads(text)
             except orjson.JSONDecodeError:
