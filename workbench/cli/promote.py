@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from workbench.cli.common import emit, open_wb, wb_command
+from workbench.cli.common import emit, open_wb, report_error, wb_command
 
 __all__ = ["promote", "promotions", "register"]
 
@@ -272,7 +273,8 @@ def resume(tenant_id: str | None) -> None:
         f"{r['tenant']}/{r['name']}: {r['error']}" for r in results if r["action"] == "failed"
     ]
     if failed:
-        raise click.ClickException("not resumed: " + "; ".join(failed))
+        report_error(RuntimeError("not resumed: " + "; ".join(failed)))
+        sys.exit(1)
 
 
 def register(cli: click.Group) -> None:
