@@ -14,8 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
+import workbench
 from tests.promotion.adapter_notebooks import adapter_cells
 from tests.promotion.conftest import write_notebook
 from tests.promotion.test_adapter_pool import (  # noqa: F401 (the fixture)
@@ -29,10 +32,12 @@ from tests.promotion.test_adapter_pool import (  # noqa: F401 (the fixture)
 from tests.promotion.test_adapter_promotion import ANSWER
 from workbench.bots.credentials import InProcessCredentials
 from workbench.bots.settings import BotServiceSettings
-from workbench.errors import WorkbenchError
+from workbench.cli import cli
+from workbench.errors import BackendUnavailable, WorkbenchError
 from workbench.messaging.local import LocalMessageBus
 from workbench.promotion import adapter_pool
 from workbench.promotion.adapter_pool import AdapterPool, resume_pools
+from workbench.promotion.service import Promotions
 from workbench.services.bot_service.app import create_app as bot_service_app
 from workbench.settings import Settings
 from workbench.testing.http import ServiceServer
@@ -172,3 +177,38 @@ def test_a_restarted_platform_brings_back_the_deployed_adapter_once(
     )
     assert unknown.returncode == 1
     assert "nope" in unknown.stderr
+
+
+def test_resume_reports_a_process_that_does_not_start_and_skips_one_promoted_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starts: list[int] = []
+
+    def start(pool: AdapterPool, name: str, version: int, *args: Any) -> int:
+        starts.append(version)
+        if len(starts) > 1:
+            raise BackendUnavailable(f"the process of adapter promotion {name}@1 did not start")
+        return 2**22 + version  # no such process: gone, as after a reboot
+
+    monkeypatch.setattr(AdapterPool, "_start", start)
+    home = tmp_path / "wb"
+    notebook = write_notebook(tmp_path / f"{NAME}.ipynb", [f"%%pipeline --name answer\n{ANSWER}"])
+    with workbench.open(home) as wb:
+        wb.tenants.create(TENANT)
+        promotions = Promotions(wb)
+        options = {"no_auth": True, "controller_url": "http://127.0.0.1:9"}
+        promotions.promote(TENANT, notebook, kind="adapter", author="ada", options=options)
+        promotions.promote(
+            TENANT, notebook, kind="adapter", name="by-hand", author="ada", options={"start": False}
+        )
+    done = CliRunner().invoke(
+        cli, ["--data-dir", str(home), "promotions", "resume", "--json"], catch_exceptions=False
+    )
+    assert done.exit_code == 1, done.output
+    results = {r["name"]: r for r in json.loads(done.stdout)}
+    assert results[NAME]["action"] == "failed"
+    assert "meter-adapter@1 did not start" in results[NAME]["error"]
+    assert results["by-hand"]["action"] == "skipped"
+    assert "--no-start" in results["by-hand"]["reason"]
+    assert "error: not resumed: energy/meter-adapter: " in done.stderr
+    assert starts == [1, 1]
