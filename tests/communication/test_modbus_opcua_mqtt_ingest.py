@@ -1,7 +1,9 @@
 """Issue 14's "done when", in one process: a pipeline polls a Modbus register and an OPC UA node
 every second and another takes an MQTT topic as it arrives; both map the values to stream
-points of an energy meter, which read back from the tenant's stream service (what GraphQL
-serves) within a second of the device having them. Real peers: pymodbus, asyncua, mosquitto."""
+points of an energy meter and the poll also updates the meter entity (``ApplyChanges@1``); the
+values answer in the tenant's GraphQL schema (``streamData { tsDemoEnergyEnergyMeter }`` and
+``runtime { rtDemoEnergyEnergyMeter }``) within a second of the device having them (the poll:
+within its interval plus a second). Real peers: pymodbus, asyncua, mosquitto."""
 
 from __future__ import annotations
 
@@ -57,6 +59,8 @@ transformations:
     targetPath: $.updates
     targetValueKind: Array
   - type: SaveStreamDataInArchive@1
+    path: $.updates
+  - type: ApplyChanges@1
     path: $.updates
 """
 
@@ -118,11 +122,26 @@ async def test_modbus_opcua_and_mqtt_values_become_stream_points(
 
         host: Any = Host(configurations)
         tasks.append(asyncio.create_task(pipeline.triggers[0].start(host, fire)))
-    streams = tenant.streams(METER)
     since = datetime.now(UTC) - timedelta(minutes=1)
 
     def rows() -> list[dict[str, Any]]:
-        return list(streams.read(since, datetime.now(UTC) + timedelta(minutes=1)).rows())
+        """The meter's stream points as the tenant's GraphQL schema answers them."""
+        until = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+        data = tenant.graphql(
+            "query($from: DateTime!, $to: DateTime!) { streamData { tsDemoEnergyEnergyMeter("
+            "from: $from, to: $to, first: 1000) { items { rtId timeStamp voltage current "
+            "activePower } } } }",
+            {"from": since.isoformat(), "to": until},
+            raw=True,
+        )
+        return list(data["streamData"]["tsDemoEnergyEnergyMeter"]["items"])
+
+    def entity() -> dict[str, Any]:
+        data = tenant.graphql(
+            "{ runtime { rtDemoEnergyEnergyMeter { items { rtId voltage current } } } }", raw=True
+        )
+        items = data["runtime"]["rtDemoEnergyEnergyMeter"]["items"]
+        return next(item for item in items if item["rtId"] == rt_id)
 
     try:
         words = struct.pack(">f", 231.5)
@@ -133,6 +152,7 @@ async def test_modbus_opcua_and_mqtt_values_become_stream_points(
         polled = await _wait_for(
             lambda: any(r.get("voltage") == 231.5 and r.get("current") == 4.25 for r in rows()), 5
         )
+        await _wait_for(lambda: (entity()["voltage"], entity()["current"]) == (231.5, 4.25), 2)
         at = datetime.now(UTC).replace(microsecond=0).isoformat()
         sent = time.perf_counter()
         async with aiomqtt.Client("127.0.0.1", broker.port) as client:
