@@ -188,7 +188,8 @@ def test_without_bubblewrap_it_refuses_unless_allowed(monkeypatch: pytest.Monkey
     assert allowed.status == "Completed", allowed.error
     assert allowed.output["output"][0] == 2
     assert allowed.output["output"][1] != os.getpid()  # still a process of its own
-    timed_out = _run("while True:\n    pass", {"input": 1}, timeoutSeconds=1)
+    # a CPU limit above the time limit, so that the time limit is what stops the loop
+    timed_out = _run("while True:\n    pass", {"input": 1}, timeoutSeconds=1, cpuLimitSeconds=10)
     _failed(timed_out, "did not finish within 1 s")
 
 
