@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from workbench.bench.common import BenchReport, percentiles, time_calls
 from workbench.bench.http import TOKEN, _cpu_seconds, _wait_ready
@@ -154,16 +153,3 @@ def graphql_large_http(quick: bool = False, backend: str | None = None) -> Bench
     report.add("failed requests", failures, "", "0", failures == 0)
     report.baseline = {"raw_store": raw_stats, "idle_server_cpu_per_s": idle_rate}
     return report
-
-
-def main(argv: list[str] | None = None) -> Any:  # pragma: no cover - manual runs
-    import json
-
-    args = argv if argv is not None else sys.argv[1:]
-    result = graphql_large_http(quick="--quick" in args)
-    print(json.dumps(result.to_dict(), indent=2, default=str))
-    return result
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
